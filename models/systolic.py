@@ -1,0 +1,112 @@
+"""Systolic array family: configuration, golden model and cycle model.
+
+The array (:class:`peforge.hw.systolic.SystolicArray`) is ``rows x cols`` PEs with one of two
+dataflows; a GEMM ``C = A @ B`` (``A``: M x K, ``B``: K x N) is cut into tiles by a driver
+(:mod:`peforge.hw.systolic_driver`) that streams them back to back.
+
+Output-stationary (``os``)
+    A tile is ``rows x cols`` outputs; ``A`` columns and ``B`` rows stream in for ``K`` beats, PEs
+    accumulate, then the accumulators drain one row per cycle. Tiles: ``ceil(M/rows) *
+    ceil(N/cols)``, each taking ``K + 2*rows + cols - 2`` cycles (``K`` beats in, ``rows + cols - 2``
+    for the skewed wavefront to reach the far corner, ``rows`` to drain).
+Weight-stationary (``ws``)
+    A tile is a ``rows x cols`` block of ``B`` held in the PEs; it is shifted in over ``rows`` beats,
+    then all ``M`` rows of ``A`` stream through with partial sums flowing down the columns. Partial
+    sums of the previous K-tile re-enter at the top (the ``d`` input), so the accumulation over K
+    happens in the array, in order. Tiles: ``ceil(K/rows) * ceil(N/cols)``, each taking
+    ``2*rows + M + cols - 2`` cycles before the next may start, plus one cycle at the very end.
+
+Cycles are counted from the clock edge that accepts the first input beat to the edge that emits the
+last output beat, inclusive, with inputs presented back to back and outputs always accepted.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .mac import IntMac
+from .params import param, validate_params
+
+__all__ = ["SystolicConfig", "golden_gemm", "gemm_cycles", "gemm_activity", "default_acc_bits"]
+
+
+def default_acc_bits(bits: int, k_max: int) -> int:
+    """Accumulator width that holds any sum of ``k_max`` products of ``bits``-wide operands.
+
+    A product of two ``bits``-wide operands needs ``2*bits`` bits (signed: ``(-2**(bits-1))**2 =
+    2**(2*bits-2)`` needs ``2*bits`` with its sign; unsigned: ``< 2**(2*bits)``), and a sum of
+    ``k_max`` of them ``ceil(log2(k_max))`` more.
+    """
+    return 2 * bits + math.ceil(math.log2(k_max)) if k_max > 1 else 2 * bits
+
+
+@dataclass(frozen=True)
+class SystolicConfig:
+    """A systolic MAC array: shape, dataflow and integer precision.
+
+    ``acc_bits`` left unset becomes :func:`default_acc_bits` of ``bits`` and ``k_max`` (28 bits for
+    int8 with K up to 4096); sums beyond its range wrap in two's complement (unsigned: modulo).
+    """
+
+    rows: int = param(8, "PE rows (OS: outputs of M per tile; WS: K per tile)", range=(1, 64))
+    cols: int = param(8, "PE columns (outputs of N per tile)", range=(1, 64))
+    dataflow: str = param("os", "os = output-stationary, ws = weight-stationary",
+                          choices=("os", "ws"))
+    bits: int = param(8, "operand width in bits", range=(2, 16))
+    signed: bool = param(True, "two's-complement operands (else unsigned)")
+    k_max: int = param(4096, "largest K summed without overflow by the default accumulator",
+                       range=(1, 1 << 24))
+    acc_bits: int | None = param(None, "accumulator width (default: enough for k_max)",
+                                 range=(4, 64), optional=True)
+
+    def __post_init__(self):
+        validate_params(self)
+        if self.acc_bits is None:
+            object.__setattr__(self, "acc_bits", min(64, default_acc_bits(self.bits, self.k_max)))
+        if self.acc_bits < 2 * self.bits:
+            raise ValueError(f"acc_bits: must be in {2 * self.bits}..64 for {self.bits}-bit "
+                             f"operands (a product needs {2 * self.bits}), got {self.acc_bits}")
+
+    @property
+    def mac(self) -> IntMac:
+        """The numerics of one PE."""
+        return IntMac(self.bits, self.signed, self.acc_bits)
+
+
+def golden_gemm(config: SystolicConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``C = A @ B`` exactly as the array computes it (accumulator width, wrap)."""
+    return config.mac.gemm(a, b)
+
+
+def tile_count(config: SystolicConfig, m: int, k: int, n: int) -> int:
+    """Tiles the driver issues for an ``m x k x n`` GEMM."""
+    streamed_tiles = math.ceil(m / config.rows) if config.dataflow == "os" else math.ceil(k / config.rows)
+    return streamed_tiles * math.ceil(n / config.cols)
+
+
+def gemm_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
+    """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM."""
+    for name, value in (("m", m), ("k", k), ("n", n)):
+        if value < 1:
+            raise ValueError(f"{name}: GEMM dimensions must be >= 1, got {value}")
+    r, c = config.rows, config.cols
+    if config.dataflow == "os":
+        return tile_count(config, m, k, n) * (k + 2 * r + c - 2)
+    return tile_count(config, m, k, n) * (2 * r + m + c - 2) + 1
+
+
+def gemm_activity(config: SystolicConfig, m: int, k: int, n: int) -> dict[str, int]:
+    """Operation counts of an ``m x k x n`` GEMM on the array.
+
+    ``macs_issued`` counts PE MAC operations including the zero padding of ragged tiles;
+    ``macs_useful`` is ``m*k*n``; ``input_beats`` and ``output_beats`` count stream transfers.
+    """
+    r, c = config.rows, config.cols
+    tiles = tile_count(config, m, k, n)
+    if config.dataflow == "os":
+        issued, beats_in, beats_out = tiles * r * c * k, tiles * k, tiles * r
+    else:
+        issued, beats_in, beats_out = tiles * r * c * m, tiles * (r + m), tiles * m
+    return {"macs_useful": m * k * n, "macs_issued": issued,
+            "input_beats": beats_in, "output_beats": beats_out}

@@ -1,0 +1,103 @@
+"""The PE families: one record per family tying its parts together.
+
+A family is registered as an entry point of the group ``peforge.families`` (see pyproject.toml), so
+a new family is a new module and one line there; the CLI, the verification flow and the tests
+iterate :func:`families`.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+
+import numpy as np
+
+from peforge.models.params import param_specs
+
+__all__ = ["Family", "families", "family", "UnknownFamily"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """The parts of one PE family, found by the same names for every family.
+
+    Attributes
+    ----------
+    name : str
+        Command-line name (``peforge gen NAME``).
+    summary : str
+        One line for ``peforge list``.
+    config : type
+        Frozen, self-validating configuration dataclass (fields declared with
+        :func:`peforge.models.params.param`).
+    generator : callable
+        ``config -> wiring.Component``: the top whose Verilog is generated.
+    golden : callable
+        ``(config, job) -> dict of arrays``: bit-exact expected outputs of a job.
+    cycles : callable
+        ``(config, job) -> int``: the timing model's cycle count for the job.
+    run_job : callable
+        ``async (ports, config, job) -> (outputs, cycles)``: the driver, for any simulator.
+    make_jobs : callable
+        ``(config, rng, sizes) -> list of jobs``: random and corner-case jobs for verification;
+        ``sizes`` is "quick" or "full".
+    latency : str
+        The cycle model as a formula, for the manifest.
+    port_docs : dict
+        Meaning of each top-level port.
+    """
+
+    name: str
+    summary: str
+    config: type
+    generator: Callable
+    golden: Callable[..., dict]
+    cycles: Callable[..., int]
+    run_job: Callable[..., Awaitable[tuple[dict, int]]]
+    make_jobs: Callable[..., list[dict]]
+    latency: str
+    port_docs: dict
+
+    @property
+    def top_name(self) -> str:
+        """Verilog module name of the family's top."""
+        return self.name.replace("-", "_")
+
+    def parameters(self):
+        """``{field: (ParamSpec, default)}`` of the configuration."""
+        return param_specs(self.config)
+
+    def make_config(self, **values):
+        """A validated configuration; unknown names raise ValueError naming them."""
+        unknown = sorted(set(values) - set(self.parameters()))
+        if unknown:
+            raise ValueError(f"{unknown[0]}: not a parameter of {self.name} "
+                             f"(parameters: {', '.join(self.parameters())})")
+        return self.config(**values)
+
+
+class UnknownFamily(ValueError):
+    pass
+
+
+@cache
+def families() -> dict[str, Family]:
+    """All registered families, by name."""
+    found = {}
+    for point in entry_points(group="peforge.families"):
+        record = point.load()
+        found[record.name] = record
+    return dict(sorted(found.items()))
+
+
+def family(name: str) -> Family:
+    """The family called ``name``; :class:`UnknownFamily` (a ValueError) names the known ones."""
+    try:
+        return families()[name]
+    except KeyError:
+        raise UnknownFamily(f"family: must be one of {', '.join(families())}, got {name!r}") from None
+
+
+def as_int_array(values) -> np.ndarray:
+    """Nested lists of integers as an ``object`` array (exact for any width)."""
+    return np.array(values, dtype=object)
