@@ -1,5 +1,6 @@
 """Verilog from an Amaranth component, stable enough to diff and to hash."""
 
+from amaranth import Value
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
@@ -17,12 +18,13 @@ def port_table(component: wiring.Component) -> list[dict]:
 
     ``clk`` and ``rst`` (active-high synchronous reset) are added by the conversion.
     """
-    ports = [{"name": "clk", "direction": "input", "width": 1},
-             {"name": "rst", "direction": "input", "width": 1}]
+    ports = [{"name": "clk", "direction": "input", "width": 1, "meaning": "clock"},
+             {"name": "rst", "direction": "input", "width": 1,
+              "meaning": "synchronous reset, active high"}]
     for path, member, value in component.signature.flatten(component):
         ports.append({
             "name": "__".join(str(part) for part in path),
             "direction": "input" if member.flow == wiring.In else "output",
-            "width": len(value.as_value()),
+            "width": len(Value.cast(value)),
         })
     return ports

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 
-import numpy as np
-
 from peforge.models.params import param_specs
 
 __all__ = ["Family", "families", "family", "UnknownFamily"]
@@ -35,7 +33,9 @@ class Family:
     golden : callable
         ``(config, job) -> dict of arrays``: bit-exact expected outputs of a job.
     cycles : callable
-        ``(config, job) -> int``: the timing model's cycle count for the job.
+        ``(config, m, k, n) -> int``: the timing model's cycles for an ``m x k x n`` GEMM.
+    job_shape : callable
+        ``job -> (m, k, n)``: the GEMM shape of a job.
     run_job : callable
         ``async (ports, config, job) -> (outputs, cycles)``: the driver, for any simulator.
     make_jobs : callable
@@ -53,6 +53,7 @@ class Family:
     generator: Callable
     golden: Callable[..., dict]
     cycles: Callable[..., int]
+    job_shape: Callable[[dict], tuple[int, int, int]]
     run_job: Callable[..., Awaitable[tuple[dict, int]]]
     make_jobs: Callable[..., list[dict]]
     latency: str
@@ -96,8 +97,3 @@ def family(name: str) -> Family:
         return families()[name]
     except KeyError:
         raise UnknownFamily(f"family: must be one of {', '.join(families())}, got {name!r}") from None
-
-
-def as_int_array(values) -> np.ndarray:
-    """Nested lists of integers as an ``object`` array (exact for any width)."""
-    return np.array(values, dtype=object)

@@ -47,8 +47,8 @@ FAMILY = Family(
     config=SystolicConfig,
     generator=SystolicArray.from_config,
     golden=lambda config, job: {"c": golden_gemm(config, job["a"], job["b"])},
-    cycles=lambda config, job: gemm_cycles(config, job["a"].shape[0], job["a"].shape[1],
-                                           job["b"].shape[1]),
+    cycles=gemm_cycles,
+    job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["b"].shape[1]),
     run_job=run_job,
     make_jobs=make_jobs,
     latency=("os: ceil(M/rows)*ceil(N/cols) * (K + 2*rows + cols - 2); "
