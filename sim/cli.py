@@ -113,6 +113,8 @@ def cmd_verify(args) -> int:
 def _report(fam, config, report) -> int:
     print(f"{fam.name} {config}")
     print(f"build: {report.build_dir}")
+    if report.waves:
+        print(f"waves: {report.waves}")
     for number, job in enumerate(report.jobs, 1):
         values = "bit-exact" if job.outputs_match else "MISMATCH"
         cycles = "=" if job.cycles == job.model_cycles else "!="

@@ -82,6 +82,7 @@ class JobResult:
 class Verification:
     jobs: list[JobResult] = field(default_factory=list)
     build_dir: Path | None = None
+    waves: Path | None = None
 
     @property
     def passed(self) -> bool:
@@ -97,7 +98,10 @@ def verify(family, config, *, backend: str = "verilator", sizes: str = "quick", 
     if backend == "verilator":
         verilog, _ = generate(family, config)
         report.build_dir = build(verilog, family.top_name, waves=waves)
-        results = run_jobs_verilator(family, config, jobs, report.build_dir, waves=waves)
+        if waves:
+            report.waves = report.build_dir / f"waves-{sizes}-seed{seed}" / "dump.fst"
+        results = run_jobs_verilator(family, config, jobs, report.build_dir,
+                                     waves_dir=report.waves.parent if waves else None)
     elif backend == "amaranth":
         results = run_jobs_amaranth(family, config, jobs)
     else:

