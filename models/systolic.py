@@ -49,8 +49,8 @@ class SystolicConfig:
     int8 with K up to 4096); sums beyond its range wrap in two's complement (unsigned: modulo).
     """
 
-    rows: int = param(8, "PE rows (OS: outputs of M per tile; WS: K per tile)", range=(1, 64))
-    cols: int = param(8, "PE columns (outputs of N per tile)", range=(1, 64))
+    rows: int = param(8, "PE rows (OS: outputs of M per tile; WS: K per tile)", range=(1, 256))
+    cols: int = param(8, "PE columns (outputs of N per tile)", range=(1, 256))
     dataflow: str = param("os", "os = output-stationary, ws = weight-stationary",
                           choices=("os", "ws"))
     bits: int = param(8, "operand width in bits", range=(2, 16))

@@ -60,6 +60,30 @@ def _build_parser() -> argparse.ArgumentParser:
             _add_family_options(sub, fam)
             extra(sub)
 
+    sim = commands.add_parser(
+        "sim", help="predict cycles of a workload on an accelerator",
+        description="Simulate a workload (an LLM's transformer blocks or a SCALE-Sim topology "
+        "CSV) on an accelerator built from one PE family. Family parameters are given as in "
+        "'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
+    source = sim.add_mutually_exclusive_group(required=True)
+    source.add_argument("--family", help="PE family of the accelerator")
+    source.add_argument("--config", type=Path, help="accelerator YAML file")
+    work = sim.add_mutually_exclusive_group(required=True)
+    work.add_argument("--workload", help="a model name (llama2-7b, llama3-8b, bitnet-b1.58-3b, "
+                      "opt-6.7b)")
+    work.add_argument("--topology", type=Path, help="SCALE-Sim topology CSV (GEMM or conv)")
+    sim.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
+    sim.add_argument("--seq", type=int, default=2048, help="sequence (KV cache) length")
+    sim.add_argument("--input-kib", type=int, default=256, help="input SRAM size (KiB)")
+    sim.add_argument("--weight-kib", type=int, default=256, help="weight SRAM size (KiB)")
+    sim.add_argument("--output-kib", type=int, default=64, help="output SRAM size (KiB)")
+    sim.add_argument("--dram-bw", type=float, default=25.6, help="DRAM bytes per cycle")
+    sim.add_argument("--dram-latency", type=int, default=100, help="DRAM latency (cycles)")
+    sim.add_argument("--clock-mhz", type=float, default=1000.0)
+    sim.add_argument("--timing", default="rtl",
+                     help="rtl (the family's cycle model) or scalesim-os/ws/is")
+    sim.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+
     demo = commands.add_parser("demo", help="generate and verify one configuration per family")
     demo.add_argument("--out", type=Path, default=Path("rtl_out"), help="Verilog folder")
     return parser
@@ -126,6 +150,46 @@ def _report(fam, config, report) -> int:
     return 0 if report.passed else 1
 
 
+def cmd_sim(args, family_args) -> int:
+    import pandas as pd
+
+    from .accelerator import Accelerator, Dram, Sram, load_accelerator
+    from .perf import simulate_workload
+    from .workloads import load_scalesim_topology, workload_gemms
+
+    if args.config is not None:
+        try:
+            accel = load_accelerator(args.config)
+        except OSError as error:
+            return _fail(f"config: cannot read {args.config}: {error.strerror or error}")
+    else:
+        fam = family(args.family)
+        accel = Accelerator(
+            args.family, _family_config(fam, family_args), clock_mhz=args.clock_mhz,
+            input_sram=Sram(args.input_kib), weight_sram=Sram(args.weight_kib),
+            output_sram=Sram(args.output_kib),
+            dram=Dram(bytes_per_cycle=args.dram_bw, latency_cycles=args.dram_latency),
+            timing=args.timing)
+    if args.topology is not None:
+        if not args.topology.exists():
+            return _fail(f"topology: no such file {args.topology}")
+        gemms = load_scalesim_topology(args.topology)
+    else:
+        gemms = workload_gemms(args.workload, phase=args.phase, seq=args.seq)
+    table = simulate_workload(accel, gemms)
+    columns = ["layer", "m", "k", "n", "count", "cycles", "compute_cycles", "stall_cycles",
+               "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "mapping"]
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if args.csv is not None:
+        try:
+            table.to_csv(args.csv, index=False)
+        except OSError as error:
+            return _fail(f"csv: cannot write {args.csv}: {error.strerror or error}")
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -135,9 +199,20 @@ def cmd_demo(args) -> int:
 def main(argv=None) -> int:
     from .verilator import BenchError, ToolchainError
 
-    args = _build_parser().parse_args(argv)
+    args, rest = _build_parser().parse_known_args(argv)
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "demo": cmd_demo}
     try:
+        if args.command == "sim":
+            family_args = argparse.Namespace()
+            if args.family is not None:
+                family_parser = _Parser(prog=f"peforge sim --family {args.family}")
+                _add_family_options(family_parser, family(args.family))
+                family_args = family_parser.parse_args(rest)
+            elif rest:
+                return _fail(f"unrecognized arguments: {' '.join(rest)}")
+            return cmd_sim(args, family_args)
+        if rest:
+            return _fail(f"unrecognized arguments: {' '.join(rest)}")
         return handler[args.command](args)
     except (ValueError, ToolchainError, BenchError) as error:
         return _fail(str(error))

@@ -12,13 +12,13 @@ from peforge.sim.families import family
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"rows": 0}, "rows: must be an integer in 1..64, got 0"),
-    ({"cols": 65}, "cols: must be an integer in 1..64, got 65"),
+    ({"rows": 0}, "rows: must be an integer in 1..256, got 0"),
+    ({"cols": 257}, "cols: must be an integer in 1..256, got 257"),
     ({"bits": 1}, "bits: must be an integer in 2..16, got 1"),
     ({"bits": 17}, "bits: must be an integer in 2..16, got 17"),
     ({"dataflow": "is"}, "dataflow: must be one of os, ws, got 'is'"),
     ({"signed": "yes"}, "signed: must be true or false, got 'yes'"),
-    ({"rows": 2.0}, "rows: must be an integer in 1..64, got 2.0"),
+    ({"rows": 2.0}, "rows: must be an integer in 1..256, got 2.0"),
     ({"acc_bits": 15}, "acc_bits: must be in 16..64 for 8-bit operands (a product needs 16), got 15"),
     ({"acc_bits": 65}, "acc_bits: must be an integer in 4..64 (or unset: derived), got 65"),
 ])

@@ -45,6 +45,12 @@ class Family:
         The cycle model as a formula, for the manifest.
     port_docs : dict
         Meaning of each top-level port.
+    pes : callable
+        ``config -> int``: multiply-accumulate units, for utilisation (MACs / (PEs x cycles)).
+    pipeline_overlap : callable
+        ``config -> int``: cycles by which a GEMM streamed right after another overlaps it (the
+        next one's first beat may be accepted that many cycles before the previous one's last
+        output). A stream of GEMMs takes the sum of their cycles minus this per boundary.
     """
 
     name: str
@@ -58,6 +64,8 @@ class Family:
     make_jobs: Callable[..., list[dict]]
     latency: str
     port_docs: dict
+    pes: Callable[..., int] | None = None
+    pipeline_overlap: Callable[..., int] = lambda config: 0
 
     @property
     def top_name(self) -> str:

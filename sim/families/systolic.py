@@ -61,4 +61,7 @@ FAMILY = Family(
         "o_stream__payload": "output beat {data[cols] accumulators, last}",
         "o_stream__valid": "output beat present (no backpressure)",
     },
+    pes=lambda config: config.rows * config.cols,
+    # ws: the next tile's first beat is accepted on the edge of the previous one's last output.
+    pipeline_overlap=lambda config: 1 if config.dataflow == "ws" else 0,
 )

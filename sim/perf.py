@@ -1,0 +1,319 @@
+"""Cycle-level performance model of an accelerator running GEMM workloads (simpy).
+
+A GEMM is cut into buffer tiles ``tm x tk x tn`` (:class:`Mapping`) visited in a loop order with
+K innermost. Three simpy processes share one DRAM channel:
+
+- DMA loads: a tile's A and W blocks are read from DRAM (unless the previous tile used the same
+  block) into one of two input/weight buffer slots: the load of tile ``i + 1`` starts when tile
+  ``i`` starts computing (double buffering), and tile ``i + 1`` waits for it;
+- compute runs the tile on the array for the family's cycle model of a ``tm x tk x tn`` GEMM
+  (the RTL's own count; consecutive tiles overlap by the family's ``pipeline_overlap``). Partial
+  sums of a split K accumulate in the output (accumulator) SRAM, which has two slots: a new output
+  tile waits for a free one;
+- write-back writes each finished output tile to DRAM and frees its slot.
+
+Each DRAM transfer takes ``latency_cycles + bytes / bytes_per_cycle``, one at a time. Stalls are
+whatever the simulation adds to the compute cycles. Events are per tile, not per cycle.
+
+SRAM traffic, counted per tile: A and W blocks are written once per DRAM load and read once per
+use by the array; the output tile is written every K step, read back every K step after the
+first (accumulation) and once for write-back.
+"""
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import pandas as pd
+import simpy
+
+from .accelerator import Accelerator
+from .families import family
+from .workloads import Gemm
+
+__all__ = ["Mapping", "GemmResult", "simulate_gemm", "simulate_workload", "legal_mappings",
+           "scalesim_compute_cycles", "MappingError"]
+
+
+class MappingError(ValueError):
+    """No tiling of the GEMM fits the buffers."""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Buffer tile sizes and the order of the two outer loops (``mn``: M outermost)."""
+
+    tm: int
+    tk: int
+    tn: int
+    order: str
+
+    def __str__(self):
+        return f"{self.tm}x{self.tk}x{self.tn}/{self.order}k"
+
+
+@dataclass(frozen=True)
+class GemmResult:
+    """One simulated GEMM (already multiplied by its ``count``)."""
+
+    gemm: Gemm
+    mapping: Mapping
+    cycles: int
+    compute_cycles: int
+    dram_read_bytes: int
+    dram_write_bytes: int
+    sram_read_bytes: int
+    sram_write_bytes: int
+
+
+def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> int:
+    """SCALE-Sim 3.0's compute cycles of an ``m x k x n`` GEMM on a ``rows x cols`` array.
+
+    SCALE-Sim folds the GEMM onto the array and counts ``folds * fold_cycles - 1``: output-
+    stationary folds over M and N with ``rows + cols + k - 2`` cycles each; weight-stationary
+    over K and N with ``2*rows + cols + m - 2``; input-stationary over K and M with
+    ``2*rows + cols + n - 2``.
+    """
+    if dataflow == "os":
+        folds, fold = math.ceil(m / rows) * math.ceil(n / cols), rows + cols + k - 2
+    elif dataflow == "ws":
+        folds, fold = math.ceil(k / rows) * math.ceil(n / cols), 2 * rows + cols + m - 2
+    elif dataflow == "is":
+        folds, fold = math.ceil(k / rows) * math.ceil(m / cols), 2 * rows + cols + n - 2
+    else:
+        raise ValueError(f"dataflow: must be one of os, ws, is, got {dataflow!r}")
+    return folds * fold - 1
+
+
+def _tile_timing(accel: Accelerator):
+    """``(cycles(m, k, n), overlap)`` of the array under the accelerator's timing mode."""
+    if accel.timing == "rtl":
+        fam = family(accel.family)
+        return (lambda m, k, n: fam.cycles(accel.pe, m, k, n)), fam.pipeline_overlap(accel.pe)
+    # SCALE-Sim's "- 1" is once per run, so it is the (negative) overlap of the stream.
+    dataflow = accel.timing.removeprefix("scalesim-")
+    return (lambda m, k, n: scalesim_compute_cycles(dataflow, accel.pe.rows, accel.pe.cols,
+                                                    m, k, n)), -1
+
+
+def _blocks(total: int, size: int) -> list[int]:
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
+def _candidates(dim: int) -> list[int]:
+    sizes = {dim}
+    size = 16
+    while size < dim:
+        sizes.add(size)
+        size *= 2
+    return sorted(sizes)
+
+
+def legal_mappings(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
+    """Every candidate tiling whose double-buffered blocks fit the three SRAMs."""
+    a_bytes, w_bytes, o_bytes = gemm.a_bits / 8, gemm.w_bits / 8, gemm.out_bits / 8
+    mappings = []
+    for tm in _candidates(gemm.m):
+        for tn in _candidates(gemm.n):
+            if 2 * tm * tn * o_bytes > accel.output_sram.size_bytes:
+                continue
+            for tk in _candidates(gemm.k):
+                if (2 * tm * tk * a_bytes <= accel.input_sram.size_bytes
+                        and 2 * tk * tn * w_bytes <= accel.weight_sram.size_bytes):
+                    mappings += [Mapping(tm, tk, tn, "mn"), Mapping(tm, tk, tn, "nm")]
+    return mappings
+
+
+def _steps(gemm: Gemm, mapping: Mapping):
+    """Tiles in visiting order: ``(m_block, k_block, n_block, sizes, first_k, last_k)``."""
+    m_sizes, k_sizes, n_sizes = (_blocks(gemm.m, mapping.tm), _blocks(gemm.k, mapping.tk),
+                                 _blocks(gemm.n, mapping.tn))
+    outer = ([(i, j) for i in range(len(m_sizes)) for j in range(len(n_sizes))]
+             if mapping.order == "mn" else
+             [(i, j) for j in range(len(n_sizes)) for i in range(len(m_sizes))])
+    for i, j in outer:
+        for kk in range(len(k_sizes)):
+            yield i, kk, j, (m_sizes[i], k_sizes[kk], n_sizes[j]), kk == 0, kk == len(k_sizes) - 1
+
+
+def _size_classes(total: int, size: int) -> list[tuple[int, int]]:
+    """``(block size, how many)`` of a dimension cut into blocks: full blocks and a remainder."""
+    full, rest = divmod(total, size)
+    return [(size, full)] * bool(full) + [(rest, 1)] * bool(rest)
+
+
+def _block_counts(gemm: Gemm, mapping: Mapping) -> tuple[int, int, int]:
+    return (math.ceil(gemm.m / mapping.tm), math.ceil(gemm.k / mapping.tk),
+            math.ceil(gemm.n / mapping.tn))
+
+
+def _compute_cycles(gemm: Gemm, mapping: Mapping, tile_cycles, overlap) -> int:
+    """Array cycles of all tiles streamed back to back (no memory stalls)."""
+    total = overlap
+    for sm, cm in _size_classes(gemm.m, mapping.tm):
+        for sk, ck in _size_classes(gemm.k, mapping.tk):
+            for sn, cn in _size_classes(gemm.n, mapping.tn):
+                total += cm * ck * cn * (tile_cycles(sm, sk, sn) - overlap)
+    return total
+
+
+def _traffic(gemm: Gemm, mapping: Mapping) -> dict[str, float]:
+    """DRAM and SRAM bytes of the whole GEMM under ``mapping``.
+
+    A block is loaded again unless the previous tile used the same one: with a single K block,
+    the operand indexed by the outer loop stays (A for order ``mn``, W for ``nm``), and both stay
+    when the inner outer-loop has a single block too.
+    """
+    nm, nk, nn = _block_counts(gemm, mapping)
+    a_total = gemm.m * gemm.k * gemm.a_bits / 8
+    w_total = gemm.k * gemm.n * gemm.w_bits / 8
+    o_total = gemm.m * gemm.n * gemm.out_bits / 8
+    if mapping.order == "mn":
+        a_loads = a_total * (1 if nk == 1 else nn)
+        w_loads = w_total * (1 if nk == 1 and nn == 1 else nm)
+    else:
+        w_loads = w_total * (1 if nk == 1 else nm)
+        a_loads = a_total * (1 if nk == 1 and nm == 1 else nn)
+    dram_read = a_loads + w_loads
+    return {"dram_read": dram_read, "dram_write": o_total,
+            "sram_write": dram_read + nk * o_total,
+            "sram_read": nn * a_total + nm * w_total + nk * o_total}
+
+
+def _step_loads(gemm: Gemm, mapping: Mapping, steps) -> list[float]:
+    """DRAM bytes each tile loads before it can run (the rule of :func:`_traffic`)."""
+    loads = []
+    previous_a = previous_w = None
+    for i, kk, j, (tm, tk, tn), _first_k, _last_k in steps:
+        load = 0.0
+        if (i, kk) != previous_a:
+            load += tm * tk * gemm.a_bits / 8
+            previous_a = (i, kk)
+        if (kk, j) != previous_w:
+            load += tk * tn * gemm.w_bits / 8
+            previous_w = (kk, j)
+        loads.append(load)
+    return loads
+
+
+def _estimate(accel, gemm, mapping, tile_cycles, overlap) -> float:
+    """A quick lower bound used to rank mappings: compute or DRAM time, whichever is larger."""
+    traffic = _traffic(gemm, mapping)
+    return max(_compute_cycles(gemm, mapping, tile_cycles, overlap),
+               (traffic["dram_read"] + traffic["dram_write"]) / accel.dram.bytes_per_cycle)
+
+
+def _simulate(accel: Accelerator, gemm: Gemm, mapping: Mapping, tile_cycles, overlap):
+    """Simulate one GEMM (``count`` 1) under ``mapping``: ``(cycles, compute_cycles)``."""
+    env = simpy.Environment()
+    dram = simpy.Resource(env, capacity=1)
+    output_slots = simpy.Container(env, capacity=2, init=2)
+    steps = list(_steps(gemm, mapping))
+    loads = _step_loads(gemm, mapping, steps)
+    bandwidth, latency = accel.dram.bytes_per_cycle, accel.dram.latency_cycles
+    out_bytes = gemm.out_bits / 8
+    compute_total = 0
+
+    def transfer(nbytes):
+        with dram.request() as request:
+            yield request
+            yield env.timeout(latency + nbytes / bandwidth)
+
+    def write_back(nbytes):
+        yield from transfer(nbytes)
+        yield output_slots.put(1)
+
+    def compute():
+        # Double buffering: tile i + 1 loads into the slot tile i - 1 freed while tile i runs.
+        nonlocal compute_total
+        loading = env.process(transfer(loads[0])) if loads[0] else None
+        for index, (*_, sizes, first_k, last_k) in enumerate(steps):
+            if loading is not None:
+                yield loading
+            following = index + 1
+            loading = (env.process(transfer(loads[following]))
+                       if following < len(steps) and loads[following] else None)
+            if first_k:
+                yield output_slots.get(1)
+            cycles = tile_cycles(*sizes) - overlap
+            compute_total += cycles
+            yield env.timeout(cycles)
+            if last_k:
+                env.process(write_back(sizes[0] * sizes[2] * out_bytes))
+
+    env.process(compute())
+    env.run()
+    return math.ceil(env.now) + overlap, compute_total + overlap
+
+
+def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2) -> GemmResult:
+    """Simulate ``gemm`` under the fastest of the ``candidates`` best-ranked legal mappings.
+
+    Raises :class:`MappingError` when no tiling fits the buffers. Results are cached per
+    accelerator and GEMM shape (the name does not matter).
+    """
+    shape = replace(gemm, name="", count=1)
+    result = _simulate_shape(accel, shape, candidates)
+    count = gemm.count
+    return replace(result, gemm=gemm, cycles=result.cycles * count,
+                   compute_cycles=result.compute_cycles * count,
+                   dram_read_bytes=result.dram_read_bytes * count,
+                   dram_write_bytes=result.dram_write_bytes * count,
+                   sram_read_bytes=result.sram_read_bytes * count,
+                   sram_write_bytes=result.sram_write_bytes * count)
+
+
+@lru_cache(maxsize=4096)
+def _simulate_shape(accel: Accelerator, gemm: Gemm, candidates: int) -> GemmResult:
+    tile_cycles, overlap = _tile_timing(accel)
+    mappings = legal_mappings(accel, gemm)
+    if not mappings:
+        tm, tk, tn = (min(16, dim) for dim in (gemm.m, gemm.k, gemm.n))
+        raise MappingError(
+            f"buffers: no tile of a {gemm.m}x{gemm.k}x{gemm.n} GEMM fits; a {tm}x{tk}x{tn} tile "
+            f"needs {2 * tm * tk * gemm.a_bits // 8} B input, {2 * tk * tn * gemm.w_bits // 8} B "
+            f"weight and {2 * tm * tn * gemm.out_bits // 8} B output SRAM (double-buffered)")
+    ranked = sorted(mappings, key=lambda mapping: (
+        _estimate(accel, gemm, mapping, tile_cycles, overlap),
+        -mapping.tm * mapping.tk * mapping.tn))
+    best = None
+    # Simulate the best-ranked mapping and any runner-up whose bound is within 2% of it.
+    bound = _estimate(accel, gemm, ranked[0], tile_cycles, overlap)
+    close = [mapping for mapping in ranked[:candidates]
+             if _estimate(accel, gemm, mapping, tile_cycles, overlap) <= 1.02 * bound]
+    for mapping in close:
+        cycles, compute_cycles = _simulate(accel, gemm, mapping, tile_cycles, overlap)
+        if best is None or cycles < best[1]:
+            best = (mapping, cycles, compute_cycles)
+    mapping, cycles, compute_cycles = best
+    totals = _traffic(gemm, mapping)
+    return GemmResult(gemm, mapping, cycles, compute_cycles, round(totals["dram_read"]),
+                      round(totals["dram_write"]), round(totals["sram_read"]),
+                      round(totals["sram_write"]))
+
+
+def simulate_workload(accel: Accelerator, gemms: list[Gemm]) -> pd.DataFrame:
+    """One row per GEMM and a ``total`` row: cycles (compute and stall), utilisation, memory
+    traffic, time at the accelerator clock and the mapping chosen."""
+    pes = accel.pes
+    rows = []
+    for gemm in gemms:
+        result = simulate_gemm(accel, gemm)
+        rows.append({
+            "layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
+            "macs": gemm.macs, "cycles": result.cycles, "compute_cycles": result.compute_cycles,
+            "stall_cycles": result.cycles - result.compute_cycles,
+            "dram_read_bytes": result.dram_read_bytes,
+            "dram_write_bytes": result.dram_write_bytes,
+            "sram_read_bytes": result.sram_read_bytes,
+            "sram_write_bytes": result.sram_write_bytes,
+            "mapping": str(result.mapping),
+        })
+    table = pd.DataFrame(rows)
+    total = table.drop(columns=["layer", "m", "k", "n", "count", "mapping"]).sum()
+    table = pd.concat([table, pd.DataFrame([{"layer": "total", **total.to_dict(),
+                                             "mapping": ""}])], ignore_index=True)
+    table[["m", "k", "n", "count"]] = table[["m", "k", "n", "count"]].astype("Int64")
+    table["utilisation"] = table["macs"] / (pes * table["cycles"])
+    table["time_ms"] = table["cycles"] / (accel.clock_mhz * 1e3)
+    return table
