@@ -1,0 +1,83 @@
+"""The sparse DSP chain family record (FlightLLM's configurable sparse DSP chain)."""
+
+import numpy as np
+
+from peforge.hw.sparse_dsp import SparseDspChain
+from peforge.hw.sparse_dsp_driver import SparseDspDriver
+from peforge.models.integer import int_range, random_ints
+from peforge.models.nm_sparse import compress, pad_k
+from peforge.models.sparse_dsp import ACT_BITS, SparseDspConfig, gemm_cycles, golden_gemm
+
+from . import Family
+
+__all__ = ["FAMILY", "sparse_job"]
+
+
+async def run_job(ports, config: SparseDspConfig, job: dict) -> tuple[dict, int]:
+    c, cycles = await SparseDspDriver(config).gemm(ports, job["a"], job["values"], job["indices"])
+    return {"c": c}, cycles
+
+
+def sparse_job(config: SparseDspConfig, a, w) -> dict:
+    """A job from activations ``a`` (R x K) and dense weights ``w`` (K x C): ``w`` is
+    magnitude-pruned to the configuration's pattern and compressed."""
+    values, indices = compress(pad_k(w, config.pattern), config.pattern)
+    return {"a": np.asarray(a, dtype=np.int64), "values": values, "indices": indices}
+
+
+def job_shapes(config: SparseDspConfig, sizes: str) -> list[tuple[int, int, int]]:
+    """GEMM shapes (R, K, C): one and several windows and passes, ragged K and C."""
+    chain, s = config.chain, config.segments
+    shapes = [(1, 1, 1), (2, chain, s), (2, 2 * chain + 1, s + 1), (1, 3 * chain - 1, 2 * s + 1)]
+    if sizes == "full":
+        shapes += [(3, 1, 2 * s), (1, 4 * chain + 3, max(1, 3 * s - 1)),
+                   (4, max(1, chain - 1), s), (2, 5, 1), (3, 2 * chain, 2 * s)]
+    return shapes
+
+
+def make_jobs(config: SparseDspConfig, rng: np.random.Generator,
+              sizes: str = "quick") -> list[dict]:
+    """Random jobs over :func:`job_shapes`, then extreme-value jobs on a ragged two-pass shape:
+    every operand at its minimum, at its maximum, minimum times maximum, zeros, and random signs
+    of the extremes."""
+    jobs = [sparse_job(config, random_ints(rng, (r, k), ACT_BITS, True),
+                       random_ints(rng, (k, c), config.bits, True))
+            for r, k, c in job_shapes(config, sizes)]
+    a_low, a_high = int_range(ACT_BITS, True)
+    w_low, w_high = int_range(config.bits, True)
+    r, k, c = 2, 2 * config.chain + 3, config.segments + 1
+    for a_value, w_value in ((a_low, w_low), (a_high, w_high), (a_low, w_high), (0, 0)):
+        jobs.append(sparse_job(config, np.full((r, k), a_value), np.full((k, c), w_value)))
+    jobs.append(sparse_job(config, rng.choice([a_low, a_high], size=(r, k)),
+                           rng.choice([w_low, w_high], size=(k, c))))
+    return jobs
+
+
+FAMILY = Family(
+    name="sparse-dsp",
+    summary="FlightLLM sparse DSP chain: L cascaded DSP48-like slices, N:M sparse MUXes, "
+            "reduction groups",
+    config=SparseDspConfig,
+    generator=SparseDspChain.from_config,
+    golden=lambda config, job: {"c": golden_gemm(config, job["a"], job["values"], job["indices"])},
+    cycles=gemm_cycles,
+    job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["values"].shape[1]),
+    run_job=run_job,
+    make_jobs=make_jobs,
+    latency="R*ceil(C/S)*ceil(K/chain) + areg + mreg + chain*preg + 1 for an R x K x C GEMM; "
+            "S = M/N columns per beat for a sparse N:M pattern, 1 when dense",
+    port_docs={
+        "i_stream__payload": "input beat {a[chain] INT8 window, w[chain] weights, "
+                             "idx[chain] log2(M)-bit MUX selects, n_log2 = log2(N), last} "
+                             "(LSB first; no idx, n_log2 when dense and M does not divide chain)",
+        "i_stream__valid": "input beat offered",
+        "i_stream__ready": "always high: one beat per cycle",
+        "o_stream__payload": "output beat {data[G] accumulators}, G = M (1 when dense and M "
+                             "does not divide chain); column g of the pass is data[(g+1)*N-1]",
+        "o_stream__valid": "output beat present (no backpressure)",
+    },
+    pes=lambda config: config.chain,
+    # The chain is always ready: a following GEMM's beats stream on while this one's last
+    # window fills the pipeline and drains, so only the beats add up.
+    pipeline_overlap=lambda config: config.areg + config.mreg + config.chain * config.preg + 1,
+)
