@@ -29,6 +29,9 @@ class ParamSpec:
         Inclusive integer bounds ``(low, high)``.
     choices : tuple of str, optional
         Allowed string values.
+    multiple : bool
+        With ``choices``: the value is a comma-separated list of distinct choices (at least one),
+        e.g. ``"fp4,int4,int8"``.
     optional : bool
         ``None`` is accepted and means "derive from the other fields".
     """
@@ -36,6 +39,7 @@ class ParamSpec:
     help: str
     range: tuple[int, int] | None = None
     choices: tuple[str, ...] | None = None
+    multiple: bool = False
     optional: bool = False
 
     def describe(self) -> str:
@@ -43,15 +47,17 @@ class ParamSpec:
         if self.range is not None:
             text = f"an integer in {self.range[0]}..{self.range[1]}"
         elif self.choices is not None:
-            text = "one of " + ", ".join(self.choices)
+            text = ("a comma-separated list of distinct " if self.multiple else "one of ") + \
+                ", ".join(self.choices)
         else:
             text = "true or false"
         return text + (" (or unset: derived)" if self.optional else "")
 
 
-def param(default, help, *, range=None, choices=None, optional=False):
+def param(default, help, *, range=None, choices=None, multiple=False, optional=False):
     """Declare a configuration field (a :func:`dataclasses.field` with a :class:`ParamSpec`)."""
-    spec = ParamSpec(help=help, range=range, choices=choices, optional=optional)
+    spec = ParamSpec(help=help, range=range, choices=choices, multiple=multiple,
+                     optional=optional)
     return field(default=default, metadata={"param": spec})
 
 
@@ -76,6 +82,9 @@ def validate_params(config) -> None:
         if spec.range is not None:
             ok = (isinstance(value, int) and not isinstance(value, bool)
                   and spec.range[0] <= value <= spec.range[1])
+        elif spec.choices is not None and spec.multiple:
+            items = value.split(",") if isinstance(value, str) else [None]
+            ok = len(set(items)) == len(items) and all(item in spec.choices for item in items)
         elif spec.choices is not None:
             ok = value in spec.choices
         else:

@@ -1,0 +1,213 @@
+"""Bit-serial mixture-of-datatype family (BitMoD-style, INT8 activations): configuration, golden
+model and cycle model.
+
+The array (:class:`peforge.hw.bitserial.BitserialArray`) is ``rows x cols`` output-stationary PEs.
+Weights are BitMoD codes (:mod:`peforge.models.bitmod`) in groups of ``group`` consecutive weights
+along K of one output column; each group has its own type (one of ``wtypes``), 2-bit special-value
+selector and unsigned 8-bit scale code. Column-top decoders split every weight into its
+bit-serial terms (:func:`peforge.models.bitmod.decompose`), which flow down the columns; INT8
+activations are broadcast across the rows. The driver (:mod:`peforge.hw.bitserial_driver`) tiles
+any GEMM onto the array.
+
+What the array computes (the golden model, bit-exact)
+-----------------------------------------------------
+With ``A`` (M x K, int8), integer weight values ``W`` (K x N, decoded from the codes with each
+group's type and selector) and scale codes ``s[g, n]`` (0..255), per output ``(m, n)``:
+
+- group sum ``S[g] = sum_{k in group g} A[m, k] * W[k, n]`` (exact: the group accumulator has
+  :attr:`BitserialConfig.group_bits` bits, enough for any group);
+- ``c_raw = sum_g S[g]`` (= ``(A @ W)[m, n]``), the integer result before dequantisation;
+- ``c_scaled = sum_g S[g] * s[g, n]``, the result after the bit-serial dequantiser;
+
+both kept in two's-complement accumulators of :attr:`~BitserialConfig.raw_bits` and
+:attr:`~BitserialConfig.scaled_bits` bits, which never overflow for ``K <= k_max`` and wrap beyond.
+The float result is ``c_scaled * channel_scale[n] / 255`` times the activation scale; those float
+scales are applied outside the array.
+
+Micro-architecture and cycles
+-----------------------------
+One input beat carries one *slot*: ``lanes`` consecutive weights of K for every column (codes plus
+the group's type, selector and scale) and the matching ``lanes`` activations of every row. A slot
+takes ``T`` cycles, one per term index, where ``T`` is the most terms any allowed type needs
+(:func:`peforge.models.bitmod.terms_per_weight`: fp3/fp4/int3/int4 2, int6 3, int8 4); weights of a
+narrower type in a mixed configuration get zero terms in the extra cycles, because every PE of a
+row and of a column moves in lock-step. Each cycle a PE adds ``sum_lanes a * term`` shifted by
+the term's bit significance to its group accumulator; at the end of a group the sum goes to the
+dequantiser, which multiplies it by the scale code MSB first in 8 cycles while the next group
+accumulates (so a group must last at least 8 cycles: ``group / lanes * T >= 8``). K is processed in
+whole groups (the last group padded with zero weights) and a tile is ``rows x cols`` outputs:
+
+- cycle 0 accepts the tile's first slot; slot ``s`` is processed in cycles ``s*T + 1 .. s*T + T``
+  and the next slot is accepted in its last cycle, so slots follow back to back;
+- the last group's dequantisation takes the 8 cycles after the last slot;
+- the accumulators then drain one row per cycle (``rows`` output beats), and the next tile's first
+  slot is accepted in the cycle after the last output beat.
+
+So a tile takes ``ceil(K/group) * (group/lanes) * T + 8 + rows + 1`` cycles and a GEMM
+``ceil(M/rows) * ceil(N/cols)`` tiles. Cycles are counted from the clock edge that accepts the first
+input beat to the edge that emits the last output beat, inclusive, with inputs presented back to
+back and outputs always accepted. A lower-precision configuration on the same array is faster in
+proportion to ``T``: 2 cycles per slot for fp4, 3 for int6, 4 for int8.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bitmod import SCALE_CODE_MAX, WEIGHT_TYPES, WeightType, decode, terms_per_weight
+from .integer import wrap
+from .params import param, validate_params
+
+__all__ = ["BitserialConfig", "ACT_BITS", "SCALE_BITS", "DEQUANT_CYCLES", "weight_values",
+           "golden_gemm", "gemm_cycles"]
+
+#: Activation width (signed two's complement).
+ACT_BITS = 8
+
+#: Bits of a group scale code (unsigned, 0..255).
+SCALE_BITS = SCALE_CODE_MAX.bit_length()
+
+#: Cycles of the MSB-first bit-serial dequantiser: one per scale bit.
+DEQUANT_CYCLES = SCALE_BITS
+
+
+@dataclass(frozen=True)
+class BitserialConfig:
+    """A bit-serial mixture-of-datatype PE array: shape, lanes, weight types and group size."""
+
+    rows: int = param(8, "PE rows (outputs of M per tile)", range=(1, 64))
+    cols: int = param(8, "PE columns (outputs of N per tile)", range=(1, 64))
+    lanes: int = param(4, "weights of K each PE takes per slot (parallel activations)",
+                       range=(1, 16))
+    wtypes: str = param("fp4,int4,int8", "weight types a group may use",
+                        choices=tuple(WEIGHT_TYPES), multiple=True)
+    group: int = param(128, "weights per group along K (one 8-bit scale each)", range=(1, 4096))
+    k_max: int = param(4096, "largest K the accumulators sum without overflow",
+                       range=(1, 1 << 24))
+
+    def __post_init__(self):
+        validate_params(self)
+        if self.group % self.lanes:
+            raise ValueError(f"group: must be a multiple of lanes={self.lanes}, got {self.group}")
+        shortest = self.lanes * math.ceil(DEQUANT_CYCLES / self.terms)
+        if self.group < shortest:
+            raise ValueError(
+                f"group: must be at least {shortest} with lanes={self.lanes} and {self.terms} "
+                f"terms per weight ({self.wtypes}), so that a group lasts the dequantiser's "
+                f"{DEQUANT_CYCLES} cycles, got {self.group}")
+
+    @property
+    def weight_types(self) -> tuple[WeightType, ...]:
+        """The allowed types; a group's type index counts in this order."""
+        return tuple(WEIGHT_TYPES[name] for name in self.wtypes.split(","))
+
+    @property
+    def terms(self) -> int:
+        """Cycles per slot: the most bit-serial terms any allowed type needs."""
+        return max(terms_per_weight(t) for t in self.weight_types)
+
+    @property
+    def code_bits(self) -> int:
+        """Width of a weight code on the input stream (the widest allowed type's)."""
+        return max(t.code_bits for t in self.weight_types)
+
+    @property
+    def max_weight(self) -> int:
+        """Largest ``|value|`` any allowed type holds under any selector."""
+        return max(t.max_magnitude(s) for t in self.weight_types for s in range(t.n_selectors))
+
+    def _sum_bits(self, count: int, factor: int = 1) -> int:
+        """Signed width that holds ``count`` products ``a * w`` times ``factor``."""
+        return (count * (1 << (ACT_BITS - 1)) * self.max_weight * factor).bit_length() + 1
+
+    @property
+    def group_bits(self) -> int:
+        """Group accumulator width: any group sum fits (with int8, group 128: 22 bits)."""
+        return self._sum_bits(self.group)
+
+    @property
+    def raw_bits(self) -> int:
+        """``c_raw`` width: exact for ``K <= k_max`` (with int8, k_max 4096: 27 bits)."""
+        return self._sum_bits(self.k_max)
+
+    @property
+    def scaled_bits(self) -> int:
+        """``c_scaled`` width: exact for ``K <= k_max`` (with int8, k_max 4096: 35 bits)."""
+        return self._sum_bits(self.k_max, SCALE_CODE_MAX)
+
+
+def _int_matrix(x, name: str, shape: tuple[int, int], low: int, high: int) -> np.ndarray:
+    array = np.asarray(x)
+    if array.shape != shape:
+        raise ValueError(f"{name}: must have shape {shape}, got {array.shape}")
+    array = array.astype(np.int64)
+    bad = (array < low) | (array > high)
+    if bad.any():
+        raise ValueError(f"{name}: must be integers in {low}..{high}, got {array[bad][0]}")
+    return array
+
+
+def weight_values(config: BitserialConfig, codes, type_index, selector) -> np.ndarray:
+    """Integer values of a ``K x N`` code matrix whose groups carry their type and selector.
+
+    ``type_index``, ``selector``: ``ceil(K/group) x N``; group ``g`` of column ``n`` is
+    ``codes[g*group:(g+1)*group, n]`` (the last group may be shorter). Raises ValueError naming the
+    array for a type index, selector or code out of range.
+    """
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.size == 0:
+        raise ValueError(f"codes: must be a non-empty 2-D (K, N) array, got shape {codes.shape}")
+    k, n = codes.shape
+    groups = math.ceil(k / config.group)
+    types = config.weight_types
+    type_index = _int_matrix(type_index, "type_index", (groups, n), 0, len(types) - 1)
+    selector = _int_matrix(selector, "selector", (groups, n), 0, 3)
+    codes = _int_matrix(codes, "codes", (k, n), 0, (1 << config.code_bits) - 1)
+    per_weight = np.repeat(np.arange(groups), config.group)[:k]
+    values = np.zeros((k, n), dtype=np.int64)
+    for index, wtype in enumerate(types):
+        mine = type_index[per_weight] == index
+        values[mine] = decode(codes[mine], wtype, selector[per_weight][mine])
+    return values
+
+
+def golden_gemm(config: BitserialConfig, a, codes, type_index, selector, scale_code) -> dict:
+    """``{"c_raw", "c_scaled"}`` (M x N each) exactly as the array computes them (module doc).
+
+    Parameters
+    ----------
+    a : array_like of int, shape (M, K)
+        INT8 activations, -128..127.
+    codes : array_like of int, shape (K, N)
+        Weight codes, read with their group's type and selector.
+    type_index, selector, scale_code : array_like of int, shape (ceil(K/group), N)
+        Per group: index into ``config.wtypes``, special-value selector (0 for int types),
+        8-bit scale code.
+    """
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"a: must be a 2-D (M, K) array, got shape {a.shape}")
+    values = weight_values(config, codes, type_index, selector)
+    a = _int_matrix(a, "a", (a.shape[0], values.shape[0]), -(1 << (ACT_BITS - 1)),
+                    (1 << (ACT_BITS - 1)) - 1)
+    scale = _int_matrix(scale_code, "scale_code", np.shape(type_index), 0, SCALE_CODE_MAX)
+    c_raw = np.zeros((a.shape[0], values.shape[1]), dtype=np.int64)
+    c_scaled = np.zeros_like(c_raw)
+    for g in range(scale.shape[0]):
+        part = slice(g * config.group, (g + 1) * config.group)
+        group_sum = a[:, part] @ values[part]
+        c_raw += group_sum
+        c_scaled += group_sum * scale[g]
+    return {"c_raw": wrap(c_raw, config.raw_bits, True),
+            "c_scaled": wrap(c_scaled, config.scaled_bits, True)}
+
+
+def gemm_cycles(config: BitserialConfig, m: int, k: int, n: int) -> int:
+    """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM."""
+    for name, value in (("m", m), ("k", k), ("n", n)):
+        if value < 1:
+            raise ValueError(f"{name}: GEMM dimensions must be >= 1, got {value}")
+    tiles = math.ceil(m / config.rows) * math.ceil(n / config.cols)
+    slots = math.ceil(k / config.group) * (config.group // config.lanes)
+    return tiles * (slots * config.terms + DEQUANT_CYCLES + config.rows + 1)

@@ -1,0 +1,146 @@
+"""The bit-serial mixture-of-datatype family record (BitMoD-style, INT8 activations).
+
+A job is one GEMM: ``a`` (M x K INT8 activations), ``codes`` (K x N weight codes) and per group of
+``group`` weights along K of one column (``ceil(K/group) x N`` each) ``type_index`` (into the
+configuration's ``wtypes``), ``selector`` and ``scale_code`` -- the fields of
+:class:`peforge.models.bitmod.QuantizedWeights`.
+"""
+
+import math
+
+import numpy as np
+
+from peforge.hw.bitserial import BitserialArray
+from peforge.hw.bitserial_driver import BitserialDriver
+from peforge.models.bitmod import SCALE_CODE_MAX, quantize
+from peforge.models.bitserial import ACT_BITS, BitserialConfig, gemm_cycles, golden_gemm
+from peforge.models.integer import random_ints
+
+from . import Family
+
+__all__ = ["FAMILY", "random_job", "extreme_job", "quantized_job"]
+
+JOB_WEIGHTS = ("codes", "type_index", "selector", "scale_code")
+
+
+async def run_job(ports, config: BitserialConfig, job: dict) -> tuple[dict, int]:
+    return await BitserialDriver.from_config(config).gemm(
+        ports, job["a"], *(job[name] for name in JOB_WEIGHTS))
+
+
+def _groups(config: BitserialConfig, k: int) -> int:
+    return math.ceil(k / config.group)
+
+
+def _codes_for(config: BitserialConfig, type_index: np.ndarray, k: int, pick) -> np.ndarray:
+    """``K x N`` codes: ``pick(wtype, count)`` chooses the codes of the weights of each type."""
+    per_weight = np.repeat(type_index, config.group, axis=0)[:k]
+    codes = np.zeros(per_weight.shape, dtype=np.int64)
+    for index, wtype in enumerate(config.weight_types):
+        mine = per_weight == index
+        codes[mine] = pick(wtype, int(mine.sum()))
+    return codes
+
+
+def _fp_selectors(config: BitserialConfig, type_index: np.ndarray, choose) -> np.ndarray:
+    """Per group: ``choose(shape)`` where the group's type is fp, 0 where it is int."""
+    is_fp = np.array([t.family == "fp" for t in config.weight_types])[type_index]
+    return np.where(is_fp, choose(type_index.shape), 0)
+
+
+def random_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
+    """Uniform activations, random types, selectors, codes (any used code) and scale codes."""
+    groups = _groups(config, k)
+    type_index = rng.integers(0, len(config.weight_types), size=(groups, n))
+    return {
+        "a": random_ints(rng, (m, k), ACT_BITS, True),
+        "codes": _codes_for(config, type_index, k,
+                            lambda wtype, count: rng.choice(wtype.codes, size=count)),
+        "type_index": type_index,
+        "selector": _fp_selectors(config, type_index, lambda shape: rng.integers(0, 4, shape)),
+        "scale_code": rng.integers(0, SCALE_CODE_MAX, size=(groups, n), endpoint=True),
+    }
+
+
+def _extreme(wtype, sign: int) -> tuple[int, int]:
+    """``(selector, code)`` of the value of largest magnitude with ``sign`` (+1 or -1)."""
+    return max(((selector, code) for selector, values in enumerate(wtype.values)
+                for code, value in zip(wtype.codes, values)),
+               key=lambda pair: sign * wtype.values[pair[0]][wtype.codes.index(pair[1])])
+
+
+def extreme_job(config: BitserialConfig, m: int, k: int, n: int, act: int, sign: int) -> dict:
+    """Activations all ``act``, every weight the extreme value of sign ``sign`` of its group's
+    type (types rotate over groups and columns), scale codes 255."""
+    groups = _groups(config, k)
+    type_index = np.add.outer(np.arange(groups), np.arange(n)) % len(config.weight_types)
+    extremes = [_extreme(wtype, sign) for wtype in config.weight_types]
+    return {
+        "a": np.full((m, k), act, dtype=np.int64),
+        "codes": _codes_for(config, type_index, k, lambda wtype, count: np.full(
+            count, extremes[config.weight_types.index(wtype)][1])),
+        "type_index": type_index,
+        "selector": np.array([[extremes[t][0] for t in row] for row in type_index]),
+        "scale_code": np.full((groups, n), SCALE_CODE_MAX, dtype=np.int64),
+    }
+
+
+def quantized_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int, n: int,
+                  heavy_tailed: bool) -> dict:
+    """Weights from :func:`peforge.models.bitmod.quantize` of Gaussian or Student-t (3 degrees
+    of freedom) samples; ``k`` must be a multiple of ``group``."""
+    w = rng.standard_t(3, size=(k, n)) if heavy_tailed else rng.standard_normal((k, n))
+    q = quantize(w, config.wtypes.split(","), config.group)
+    return {"a": random_ints(rng, (m, k), ACT_BITS, True), "codes": q.codes,
+            "type_index": q.type_index, "selector": q.selector, "scale_code": q.scale_code}
+
+
+def job_shapes(config: BitserialConfig, sizes: str) -> list[tuple[int, int, int]]:
+    """GEMM shapes (M, K, N): one and several tiles and groups, ragged M, N and K."""
+    r, c, g, lanes = config.rows, config.cols, config.group, config.lanes
+    shapes = [(1, 1, 1), (r, g, c), (r + 1, g + lanes + 1, c + 1), (2 * r - 1, 3, 2 * c - 1)]
+    if sizes == "full":
+        shapes += [(r, 2 * g, 1), (1, 3 * g - 1, c), (3 * r, lanes, c), (r, g - 1, 3 * c),
+                   (max(1, r - 1), 2 * g + 1, max(1, c - 1))]
+    return shapes
+
+
+def make_jobs(config: BitserialConfig, rng: np.random.Generator,
+              sizes: str = "quick") -> list[dict]:
+    """Random jobs over :func:`job_shapes`; extreme jobs (largest positive and negative sums, all
+    zero) and quantised Gaussian and Student-t weights on a two-group shape over 2 x 2 tiles."""
+    jobs = [random_job(config, rng, *shape) for shape in job_shapes(config, sizes)]
+    m, k, n = config.rows + 1, 2 * config.group, config.cols + 1
+    low, high = -(1 << (ACT_BITS - 1)), (1 << (ACT_BITS - 1)) - 1
+    jobs += [extreme_job(config, m, k, n, act, sign)
+             for act, sign in ((low, -1), (high, 1), (low, 1), (0, 1))]
+    jobs += [quantized_job(config, rng, m, k, n, heavy) for heavy in (False, True)]
+    return jobs
+
+
+FAMILY = Family(
+    name="bitserial",
+    summary="BitMoD-style bit-serial R x C array: INT8 activations x mixed fp3/fp4/int3..8 "
+            "weight groups, one term per cycle, bit-serial 8-bit group dequantiser",
+    config=BitserialConfig,
+    generator=BitserialArray.from_config,
+    golden=lambda config, job: golden_gemm(config, job["a"], *(job[k] for k in JOB_WEIGHTS)),
+    cycles=gemm_cycles,
+    job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["codes"].shape[1]),
+    run_job=run_job,
+    make_jobs=make_jobs,
+    latency="ceil(M/rows)*ceil(N/cols) * (ceil(K/group)*(group/lanes)*terms + 8 + rows + 1), "
+            "terms = most bit-serial terms of the allowed wtypes (fp3/fp4/int3/int4 2, int6 3, "
+            "int8 4)",
+    port_docs={
+        "i_stream__payload": "input slot {a[rows][lanes] int8, code[cols][lanes], wtype[cols], "
+                             "selector[cols], scale[cols], group_last, last} (LSB first)",
+        "i_stream__valid": "input slot offered",
+        "i_stream__ready": "input slot accepted when valid and ready (once per terms cycles)",
+        "o_stream__payload": "output beat {c_raw[cols], c_scaled[cols], last}: one row of the "
+                             "tile before and after the group-scale dequantisation",
+        "o_stream__valid": "output beat present (no backpressure)",
+    },
+    # One weight lane of one PE is a (bit-serial) MAC unit.
+    pes=lambda config: config.rows * config.cols * config.lanes,
+)
