@@ -136,6 +136,34 @@ class WeightFormat:
             return np.stack([codes > 0, codes >= 0]).astype(np.int64)
         return np.stack([(codes >> b) & 1 for b in range(self.wbits)])
 
+    def group_indices(self, codes, k_group: int) -> np.ndarray:
+        """The ``K``-bit lookup index of every bit-plane, activation group and weight column.
+
+        Row ``k`` of ``codes`` belongs to group ``k // K`` and gives index bit ``k % K``;
+        ``K_total`` is padded up to a multiple of ``K`` with zero bits (their activations are
+        zero padding too). :func:`fold_index` turns the result into the stored ``(j, negate)``.
+
+        Parameters
+        ----------
+        codes : array of int, shape (K_total, C)
+            Weight codes, ``K_total >= 1``.
+        k_group : int
+            ``K``, 2..8.
+
+        Returns
+        -------
+        array of int64, shape (wbits, ceil(K_total / K), C)
+            Indices in ``0..2**K-1``.
+        """
+        _check_int("k_group", k_group, *K_GROUP_RANGE)
+        planes = self.bit_planes(codes)
+        if planes.ndim != 3 or not planes.shape[1]:
+            raise ValueError(f"w_codes: need shape (K, C) with K >= 1, got {planes.shape[1:]}")
+        planes = np.pad(planes, ((0, 0), (0, -planes.shape[1] % k_group), (0, 0)))
+        _, depth, cols = planes.shape
+        return (planes.reshape(self.wbits, depth // k_group, k_group, cols)
+                << np.arange(k_group)[:, None]).sum(axis=2)
+
 
 def precompute_table(a_group) -> np.ndarray:
     """The symmetrised table ``LUT[j] = T(2 * j)`` of every activation group.
@@ -249,17 +277,15 @@ def lut_matmul(a, w_codes, wbits: int, kind: str, k_group: int,
     if acc_bits is not None:
         _check_int("acc_bits", acc_bits, 2, 63)
     a = _int_array(a, "a")
-    planes = fmt.bit_planes(w_codes)
-    if a.ndim != 2 or planes.ndim != 3 or a.shape[1] != planes.shape[1] or not a.shape[1]:
+    w_shape = np.shape(w_codes)
+    if a.ndim != 2 or len(w_shape) != 2 or a.shape[1] != w_shape[0] or not a.shape[1]:
         raise ValueError(f"a, w_codes: need shapes (R, K) and (K, C), K >= 1, got {a.shape} and "
-                         f"{planes.shape[1:]}")
-    pad = -a.shape[1] % k_group
-    a = np.pad(a, ((0, 0), (0, pad)))
-    planes = np.pad(planes, ((0, 0), (0, pad), (0, 0)))
-    rows, groups, cols = a.shape[0], a.shape[1] // k_group, planes.shape[2]
+                         f"{w_shape}")
+    idx = fmt.group_indices(w_codes, k_group)                                # (B, G, C)
+    _, groups, cols = idx.shape
+    a = np.pad(a, ((0, 0), (0, groups * k_group - a.shape[1])))
+    rows = a.shape[0]
     tables = precompute_table(a.reshape(rows, groups, k_group))             # (R, G, E)
-    idx = (planes.reshape(fmt.wbits, groups, k_group, cols)
-           << np.arange(k_group)[:, None]).sum(axis=2)                       # (B, G, C)
     terms = lookup(tables[None, :, :, None, :], idx[:, None])                 # (B, R, G, C)
     terms *= np.array(fmt.plane_weights)[:, None, None, None]
     running = np.cumsum(terms.transpose(1, 2, 0, 3).reshape(rows, groups * fmt.wbits, cols),
