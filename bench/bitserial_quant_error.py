@@ -4,7 +4,9 @@ Quantises one random ``K x N`` matrix per distribution with :func:`peforge.model
 for each type (and a few per-group mixtures) and writes one row per (distribution, types) to
 ``reports/bitserial/quant_error.csv``, also printed as a table:
 
-- ``nrmse``: ``sqrt(mean((w - w_q)**2)) / sqrt(mean(w**2))``;
+- ``mse``: ``mean((w - w_q)**2)``; ``nrmse``: ``sqrt(mse / mean(w**2))``;
+- ``gemm_rel_error``: ``||A @ w - A @ w_q|| / ||A @ w||`` (Frobenius) for Gaussian activations
+  ``A`` of 64 rows: the error the GEMM output sees;
 - ``sqnr_db``: ``-20 * log10(nrmse)``;
 - ``bits_per_weight``: code bits plus the 10-bit group overhead (8-bit scale, 2-bit selector)
   over ``group`` weights, for the type the group chose;
@@ -33,12 +35,16 @@ def weights(distribution: str, rng: np.random.Generator, k: int, n: int) -> np.n
     return rng.standard_t(3, size=(k, n))
 
 
-def error_row(w: np.ndarray, wtypes: str, group: int) -> dict:
+def error_row(w: np.ndarray, a: np.ndarray, wtypes: str, group: int) -> dict:
     names = wtypes.split(",")
     q = quantize(w, names, group)
-    nrmse = np.sqrt(np.mean((w - q.dequantize()) ** 2) / np.mean(w ** 2))
+    w_q = q.dequantize()
+    mse = np.mean((w - w_q) ** 2)
+    nrmse = np.sqrt(mse / np.mean(w ** 2))
+    gemm_rel_error = np.linalg.norm(a @ (w - w_q)) / np.linalg.norm(a @ w)
     code_bits = np.array([t.code_bits for t in q.wtypes])[q.type_index]
-    return {"wtypes": wtypes, "nrmse": nrmse, "sqnr_db": -20 * np.log10(nrmse),
+    return {"wtypes": wtypes, "mse": mse, "nrmse": nrmse, "gemm_rel_error": gemm_rel_error,
+            "sqnr_db": -20 * np.log10(nrmse),
             "bits_per_weight": code_bits.mean() + GROUP_OVERHEAD_BITS / group,
             "terms_per_weight": max(terms_per_weight(name) for name in names)}
 
@@ -55,7 +61,8 @@ def main(argv=None) -> int:
     rows = []
     for distribution in ("gaussian", "student_t3"):
         w = weights(distribution, rng, args.k, args.n)
-        rows += [{"distribution": distribution, **error_row(w, wtypes, args.group)}
+        a = rng.standard_normal((64, args.k))
+        rows += [{"distribution": distribution, **error_row(w, a, wtypes, args.group)}
                  for wtypes in TYPE_SETS]
     table = pd.DataFrame(rows)
     table.insert(1, "group", args.group)

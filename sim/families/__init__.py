@@ -41,6 +41,8 @@ class Family:
     make_jobs : callable
         ``(config, rng, sizes) -> list of jobs``: random and corner-case jobs for verification;
         ``sizes`` is "quick" or "full".
+    random_job : callable
+        ``(config, rng, m, k, n) -> job``: a random job of one GEMM shape.
     latency : str
         The cycle model as a formula, for the manifest.
     port_docs : dict
@@ -62,6 +64,7 @@ class Family:
     job_shape: Callable[[dict], tuple[int, int, int]]
     run_job: Callable[..., Awaitable[tuple[dict, int]]]
     make_jobs: Callable[..., list[dict]]
+    random_job: Callable[..., dict]
     latency: str
     port_docs: dict
     pes: Callable[..., int] | None = None

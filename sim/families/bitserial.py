@@ -129,6 +129,7 @@ FAMILY = Family(
     job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["codes"].shape[1]),
     run_job=run_job,
     make_jobs=make_jobs,
+    random_job=random_job,
     latency="ceil(M/rows)*ceil(N/cols) * (ceil(K/group)*(group/lanes)*terms + 8 + rows + 1), "
             "terms = most bit-serial terms of the allowed wtypes (fp3/fp4/int3/int4 2, int6 3, "
             "int8 4)",

@@ -33,12 +33,16 @@ def _random_codes(config: LutConfig, rng: np.random.Generator, shape) -> np.ndar
     return rng.integers(low, high, size=shape, endpoint=True, dtype=np.int64)
 
 
+def random_job(config: LutConfig, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
+    return {"a": random_ints(rng, (m, k), config.abits, True),
+            "w": _random_codes(config, rng, (k, n))}
+
+
 def make_jobs(config: LutConfig, rng: np.random.Generator, sizes: str = "quick") -> list[dict]:
     """Random jobs over the shapes of :func:`job_shapes`, then corner jobs on a ragged two-tile
     shape: every pair of extreme activation and extreme code, zeros, and random mixes of the
     extreme activations with random codes (largest table entries of both signs)."""
-    jobs = [{"a": random_ints(rng, (m, k), config.abits, True),
-             "w": _random_codes(config, rng, (k, n))} for m, k, n in job_shapes(config, sizes)]
+    jobs = [random_job(config, rng, *shape) for shape in job_shapes(config, sizes)]
     a_low, a_high = int_range(config.abits, signed=True)
     w_low, w_high = config.weight_format.code_range
     m, k, n = config.m + 1, 2 * config.k + 1, config.n + 1
@@ -62,6 +66,7 @@ FAMILY = Family(
     job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["w"].shape[1]),
     run_job=run_job,
     make_jobs=make_jobs,
+    random_job=random_job,
     latency="ceil(M/m)*ceil(N/n) * (ceil(K/k)*wbits + m - 1) + 2",
     port_docs={
         "i_stream__payload": "input beat {a[m][k] activations (a group's first plane only), "

@@ -35,14 +35,18 @@ def job_shapes(config: SparseDspConfig, sizes: str) -> list[tuple[int, int, int]
     return shapes
 
 
+def random_job(config: SparseDspConfig, rng: np.random.Generator, r: int, k: int,
+               c: int) -> dict:
+    return sparse_job(config, random_ints(rng, (r, k), ACT_BITS, True),
+                      random_ints(rng, (k, c), config.bits, True))
+
+
 def make_jobs(config: SparseDspConfig, rng: np.random.Generator,
               sizes: str = "quick") -> list[dict]:
     """Random jobs over :func:`job_shapes`, then extreme-value jobs on a ragged two-pass shape:
     every operand at its minimum, at its maximum, minimum times maximum, zeros, and random signs
     of the extremes."""
-    jobs = [sparse_job(config, random_ints(rng, (r, k), ACT_BITS, True),
-                       random_ints(rng, (k, c), config.bits, True))
-            for r, k, c in job_shapes(config, sizes)]
+    jobs = [random_job(config, rng, *shape) for shape in job_shapes(config, sizes)]
     a_low, a_high = int_range(ACT_BITS, True)
     w_low, w_high = int_range(config.bits, True)
     r, k, c = 2, 2 * config.chain + 3, config.segments + 1
@@ -64,6 +68,7 @@ FAMILY = Family(
     job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["values"].shape[1]),
     run_job=run_job,
     make_jobs=make_jobs,
+    random_job=random_job,
     latency="R*ceil(C/S)*ceil(K/chain) + areg + mreg + chain*preg + 1 for an R x K x C GEMM; "
             "S = M/N columns per beat for a sparse N:M pattern, 1 when dense",
     port_docs={

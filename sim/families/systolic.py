@@ -27,12 +27,15 @@ def job_shapes(config: SystolicConfig, sizes: str) -> list[tuple[int, int, int]]
     return shapes
 
 
+def random_job(config: SystolicConfig, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
+    return {"a": random_ints(rng, (m, k), config.bits, config.signed),
+            "b": random_ints(rng, (k, n), config.bits, config.signed)}
+
+
 def make_jobs(config: SystolicConfig, rng: np.random.Generator, sizes: str = "quick") -> list[dict]:
     """Random jobs over the shapes of :func:`job_shapes`, then corner jobs (all minimum, all
     maximum, zeros, and minimum times maximum) on a two-tile shape."""
-    jobs = [{"a": random_ints(rng, (m, k), config.bits, config.signed),
-             "b": random_ints(rng, (k, n), config.bits, config.signed)}
-            for m, k, n in job_shapes(config, sizes)]
+    jobs = [random_job(config, rng, *shape) for shape in job_shapes(config, sizes)]
     low, high = int_range(config.bits, config.signed)
     m, k, n = config.rows + 1, config.rows + 1, config.cols + 1
     for a_value, b_value in ((low, low), (high, high), (0, 0), (low, high)):
@@ -51,6 +54,7 @@ FAMILY = Family(
     job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["b"].shape[1]),
     run_job=run_job,
     make_jobs=make_jobs,
+    random_job=random_job,
     latency=("os: ceil(M/rows)*ceil(N/cols) * (K + 2*rows + cols - 2); "
              "ws: ceil(K/rows)*ceil(N/cols) * (2*rows + M + cols - 2) + 1"),
     port_docs={
