@@ -130,8 +130,8 @@ def transformer_gemms(model: TransformerModel, phase: str, seq: int, *, a_bits: 
 def load_scalesim_topology(path) -> list[Gemm]:
     """GEMMs from a SCALE-Sim topology CSV, in either of its formats.
 
-    GEMM format: ``name, M, N, K`` — SCALE-Sim's A is ``M x N`` and its B ``N x K``, so the
-    reduction is its ``N``: peforge's ``m, k, n = M, N, K``. Conv format: ``name, ifmap height,
+    GEMM format: ``name, M, N, K`` — SCALE-Sim's A is ``M x K`` and its B ``K x N`` (its
+    ``load_arrays_gemm``), so peforge's ``m, k, n = M, K, N``. Conv format: ``name, ifmap height,
     ifmap width, filter height, filter width, channels, filters, stride`` (no padding, as
     SCALE-Sim), lowered by im2col. A header line is recognised by its first numeric column.
     """
@@ -148,7 +148,7 @@ def load_scalesim_topology(path) -> list[Gemm]:
                                  f"got {row}") from None
             if len(values) == 3:
                 big_m, big_n, big_k = values
-                gemms.append(Gemm(cells[0], big_m, big_n, big_k))
+                gemms.append(Gemm(cells[0], big_m, big_k, big_n))
             elif len(values) == 7:
                 height, width, kh, kw, channels, filters, stride = values
                 gemms.append(conv2d_gemm(cells[0], height=height, width=width, channels=channels,
