@@ -42,7 +42,7 @@ class Sram:
 
     size_kib: int = 256
     width_bytes: int = 64
-    banks: int = 1
+    banks: int = 4
 
     def validate(self, prefix: str) -> None:
         for name in ("size_kib", "width_bytes", "banks"):
@@ -51,6 +51,11 @@ class Sram:
     @property
     def size_bytes(self) -> int:
         return self.size_kib * 1024
+
+    @property
+    def bytes_per_cycle(self) -> int:
+        """Port bandwidth: one access of ``width_bytes`` per bank per cycle."""
+        return self.width_bytes * self.banks
 
 
 @dataclass(frozen=True)

@@ -106,8 +106,10 @@ def cmd_list(_args) -> int:
     for fam in families().values():
         print(f"{fam.name}: {fam.summary}")
         for name, (spec, default) in fam.parameters().items():
-            print(f"  --{name.replace('_', '-'):<10} {spec.describe()}; default {default}. "
-                  f"{spec.help}")
+            flag = name.replace("_", "-")
+            if spec.range is None and spec.choices is None:
+                flag = f"[no-]{flag}"
+            print(f"  --{flag:<10} {spec.describe()}; default {default}. {spec.help}")
     return 0
 
 

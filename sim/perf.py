@@ -9,11 +9,14 @@ K innermost. Three simpy processes share one DRAM channel:
 - compute runs the tile on the array for the family's cycle model of a ``tm x tk x tn`` GEMM
   (the RTL's own count; consecutive tiles overlap by the family's ``pipeline_overlap``). Partial
   sums of a split K accumulate in the output (accumulator) SRAM, which has two slots: a new output
-  tile waits for a free one;
+  tile waits for a free one. A tile also needs its SRAM ports (``width_bytes * banks`` per
+  cycle per SRAM) to deliver its A and W blocks and to write (and after the first K step read
+  back) its output tile: it takes the array cycles or the port cycles, whichever is longer;
 - write-back writes each finished output tile to DRAM and frees its slot.
 
 Each DRAM transfer takes ``latency_cycles + bytes / bytes_per_cycle``, one at a time. Stalls are
-whatever the simulation adds to the compute cycles. Events are per tile, not per cycle.
+whatever the simulation adds to the array's compute cycles (DRAM waits and SRAM port limits).
+Events are per tile, not per cycle.
 
 SRAM traffic, counted per tile: A and W blocks are written once per DRAM load and read once per
 use by the array; the output tile is written every K step, read back every K step after the
@@ -147,13 +150,26 @@ def _block_counts(gemm: Gemm, mapping: Mapping) -> tuple[int, int, int]:
             math.ceil(gemm.n / mapping.tn))
 
 
-def _compute_cycles(gemm: Gemm, mapping: Mapping, tile_cycles, overlap) -> int:
-    """Array cycles of all tiles streamed back to back (no memory stalls)."""
+def _sram_port_cycles(accel: Accelerator, gemm: Gemm, sizes, first_k: bool) -> float:
+    """Cycles the SRAM ports need to feed one tile: the A and W blocks read once, the output
+    tile written (and, after the first K step, read back to accumulate), each SRAM at
+    ``width_bytes * banks`` per cycle."""
+    tm, tk, tn = sizes
+    out_passes = 1 if first_k else 2
+    return max(tm * tk * gemm.a_bits / 8 / accel.input_sram.bytes_per_cycle,
+               tk * tn * gemm.w_bits / 8 / accel.weight_sram.bytes_per_cycle,
+               out_passes * tm * tn * gemm.out_bits / 8 / accel.output_sram.bytes_per_cycle)
+
+
+def _busy_cycles(accel: Accelerator, gemm: Gemm, mapping: Mapping, tile_cycles, overlap) -> float:
+    """Cycles of all tiles streamed back to back with no DRAM stall: each tile takes its array
+    cycles or its SRAM port cycles, whichever is longer."""
     total = overlap
     for sm, cm in _size_classes(gemm.m, mapping.tm):
         for sk, ck in _size_classes(gemm.k, mapping.tk):
             for sn, cn in _size_classes(gemm.n, mapping.tn):
-                total += cm * ck * cn * (tile_cycles(sm, sk, sn) - overlap)
+                total += cm * ck * cn * max(tile_cycles(sm, sk, sn) - overlap,
+                                            _sram_port_cycles(accel, gemm, (sm, sk, sn), True))
     return total
 
 
@@ -199,7 +215,7 @@ def _step_loads(gemm: Gemm, mapping: Mapping, steps) -> list[float]:
 def _estimate(accel, gemm, mapping, tile_cycles, overlap) -> float:
     """A quick lower bound used to rank mappings: compute or DRAM time, whichever is larger."""
     traffic = _traffic(gemm, mapping)
-    return max(_compute_cycles(gemm, mapping, tile_cycles, overlap),
+    return max(_busy_cycles(accel, gemm, mapping, tile_cycles, overlap),
                (traffic["dram_read"] + traffic["dram_write"]) / accel.dram.bytes_per_cycle)
 
 
@@ -237,7 +253,7 @@ def _simulate(accel: Accelerator, gemm: Gemm, mapping: Mapping, tile_cycles, ove
                 yield output_slots.get(1)
             cycles = tile_cycles(*sizes) - overlap
             compute_total += cycles
-            yield env.timeout(cycles)
+            yield env.timeout(max(cycles, _sram_port_cycles(accel, gemm, sizes, first_k)))
             if last_k:
                 env.process(write_back(sizes[0] * sizes[2] * out_bytes))
 

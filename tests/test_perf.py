@@ -10,13 +10,13 @@ import pytest
 from peforge.models.systolic import SystolicConfig, gemm_cycles
 from peforge.sim.accelerator import Accelerator, Dram, Sram, load_accelerator
 from peforge.sim.families import families, family
-from peforge.sim.perf import MappingError, scalesim_compute_cycles, simulate_gemm, simulate_workload
+from peforge.sim.perf import Mapping, MappingError, scalesim_compute_cycles, simulate_gemm, simulate_workload
 from peforge.sim.workloads import (MODELS, Gemm, conv2d_gemm, load_scalesim_topology,
                                    transformer_gemms, workload_gemms)
 
 from .conftest import run_jobs
 
-BIG = Sram(size_kib=1 << 20)
+BIG = Sram(size_kib=1 << 20, width_bytes=1 << 20)
 IDEAL = Dram(bytes_per_cycle=math.inf, latency_cycles=0)
 
 
@@ -127,6 +127,22 @@ def test_memory_bound_approaches_roofline_from_above(bandwidth):
     assert table.loc[0, "stall_cycles"] == result.cycles - result.compute_cycles
     # every byte of A, W and C crosses the DRAM at least once
     assert result.dram_read_bytes >= 2 * 256 * 256 and result.dram_write_bytes == 256 * 256 * 4
+
+
+def test_narrow_sram_ports_stall_the_array():
+    """One 64 x 64 x 64 int8 tile through 8-byte SRAM ports: the weight block (4 KiB) takes 512
+    cycles, longer than the 64 x 64 array's 64 + 2*64 + 64 - 2 = 254, and the difference is
+    stall."""
+    config = SystolicConfig(rows=64, cols=64)
+    gemm = Gemm("g", 64, 64, 64, out_bits=8)
+    wide = simulate_gemm(ideal(config), gemm)
+    narrow_sram = Sram(size_kib=1 << 10, width_bytes=8, banks=1)
+    narrow = simulate_gemm(Accelerator("systolic", config, input_sram=narrow_sram,
+                                       weight_sram=narrow_sram, output_sram=narrow_sram,
+                                       dram=IDEAL), gemm)
+    assert wide.compute_cycles == narrow.compute_cycles == gemm_cycles(config, 64, 64, 64)
+    assert narrow.mapping == Mapping(64, 64, 64, "mn")
+    assert narrow.compute_cycles == 254 and narrow.cycles == 64 * 64 // 8
 
 
 def test_latency_adds_stall_but_ideal_bandwidth_does_not():
