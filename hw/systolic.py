@@ -18,7 +18,7 @@ from peforge.models.systolic import SystolicConfig
 from .mac import mac_shapes, mac_unit
 
 __all__ = ["SystolicArray", "OutputStationaryPE", "WeightStationaryPE", "ValidStream",
-           "stream_layouts"]
+           "DelayStage", "stream_layouts"]
 
 
 class ValidStream(wiring.Signature):
@@ -35,6 +35,25 @@ def delayed(m: Module, value, cycles: int, name: str):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+class DelayStage(wiring.Component):
+    """One stage of the skew and deskew registers (:func:`delayed` with one cycle), as a part for
+    area composition.
+
+    Ports
+    -----
+    i : In(shape); o : Out(shape)
+        ``o`` is ``i`` one cycle later (reset to zero).
+    """
+
+    def __init__(self, shape):
+        super().__init__({"i": In(shape), "o": Out(shape)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.o.eq(delayed(m, self.i, 1, "stage"))
+        return m
 
 
 class OutputStationaryPE(wiring.Component):
@@ -55,12 +74,16 @@ class OutputStationaryPE(wiring.Component):
 
     def __init__(self, numerics):
         self._mac = mac_unit(numerics)
-        self._zero = numerics.zero
+        super().__init__(self.signature_of(numerics))
+
+    @staticmethod
+    def signature_of(numerics) -> wiring.Signature:
+        """The PE's signature for ``numerics``, without building one."""
         op, acc = mac_shapes(numerics)
-        super().__init__({
+        return wiring.Signature({
             "a_in": In(op), "b_in": In(op), "valid_in": In(1), "drain": In(1), "acc_in": In(acc),
             "a_out": Out(op), "b_out": Out(op), "valid_out": Out(1),
-            "acc": Out(acc, init=self._zero),
+            "acc": Out(acc, init=numerics.zero),
         })
 
     def elaborate(self, platform):
@@ -92,8 +115,13 @@ class WeightStationaryPE(wiring.Component):
 
     def __init__(self, numerics):
         self._mac = mac_unit(numerics)
+        super().__init__(self.signature_of(numerics))
+
+    @staticmethod
+    def signature_of(numerics) -> wiring.Signature:
+        """The PE's signature for ``numerics``, without building one."""
         op, acc = mac_shapes(numerics)
-        super().__init__({
+        return wiring.Signature({
             "a_in": In(op), "load": In(1), "w_in": In(op), "psum_in": In(acc),
             "a_out": Out(op), "w": Out(op), "psum_out": Out(acc),
         })
@@ -120,6 +148,10 @@ class SystolicArray(wiring.Component):
     numerics
         MAC numerics (e.g. :class:`peforge.models.mac.IntMac`); its unit comes from
         :func:`peforge.hw.mac.mac_unit`.
+    pe : callable, optional
+        ``numerics -> PE component`` with the signature of the dataflow's PE; default
+        :class:`OutputStationaryPE` or :class:`WeightStationaryPE`. Area composition
+        (:mod:`peforge.sim.synth`) passes a black-box stand-in here.
 
     Ports
     -----
@@ -137,10 +169,11 @@ class SystolicArray(wiring.Component):
         streamed row, ``rows + cols - 1`` cycles after it was accepted.
     """
 
-    def __init__(self, rows: int, cols: int, dataflow: str, numerics):
+    def __init__(self, rows: int, cols: int, dataflow: str, numerics, *, pe=None):
         if dataflow not in ("os", "ws"):
             raise ValueError(f"dataflow: must be one of os, ws, got {dataflow!r}")
         self.rows, self.cols, self.dataflow, self.numerics = rows, cols, dataflow, numerics
+        self.pe = pe if pe is not None else self.pe_class(dataflow)
         self.in_layout, self.out_layout = stream_layouts(rows, cols, dataflow, numerics)
         super().__init__({
             "i_stream": In(stream.Signature(self.in_layout)),
@@ -148,8 +181,13 @@ class SystolicArray(wiring.Component):
         })
 
     @classmethod
-    def from_config(cls, config: SystolicConfig) -> "SystolicArray":
-        return cls(config.rows, config.cols, config.dataflow, config.mac)
+    def from_config(cls, config: SystolicConfig, *, pe=None) -> "SystolicArray":
+        return cls(config.rows, config.cols, config.dataflow, config.mac, pe=pe)
+
+    @staticmethod
+    def pe_class(dataflow: str) -> type:
+        """The PE component of a dataflow."""
+        return OutputStationaryPE if dataflow == "os" else WeightStationaryPE
 
     def elaborate(self, platform):
         if self.dataflow == "os":
@@ -159,7 +197,7 @@ class SystolicArray(wiring.Component):
     def _elaborate_output_stationary(self):
         m = Module()
         rows, cols = self.rows, self.cols
-        pes = [[OutputStationaryPE(self.numerics) for _ in range(cols)] for _ in range(rows)]
+        pes = [[self.pe(self.numerics) for _ in range(cols)] for _ in range(rows)]
         for i, j in _grid(rows, cols):
             m.submodules[f"pe_{i}_{j}"] = pes[i][j]
 
@@ -214,7 +252,7 @@ class SystolicArray(wiring.Component):
     def _elaborate_weight_stationary(self):
         m = Module()
         rows, cols = self.rows, self.cols
-        pes = [[WeightStationaryPE(self.numerics) for _ in range(cols)] for _ in range(rows)]
+        pes = [[self.pe(self.numerics) for _ in range(cols)] for _ in range(rows)]
         for i, j in _grid(rows, cols):
             m.submodules[f"pe_{i}_{j}"] = pes[i][j]
 

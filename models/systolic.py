@@ -25,10 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .floatmac import OPERAND_FORMATS, FloatMac
 from .mac import IntMac
 from .params import param, validate_params
 
-__all__ = ["SystolicConfig", "golden_gemm", "gemm_cycles", "gemm_activity", "default_acc_bits"]
+__all__ = ["SystolicConfig", "golden_gemm", "gemm_cycles", "gemm_activity",
+           "default_acc_bits"]
 
 
 def default_acc_bits(bits: int, k_max: int) -> int:
@@ -41,12 +43,19 @@ def default_acc_bits(bits: int, k_max: int) -> int:
     return 2 * bits + math.ceil(math.log2(k_max)) if k_max > 1 else 2 * bits
 
 
+_INT_FIELDS = {"bits": 8, "signed": True, "k_max": 4096, "acc_bits": None}
+
+
 @dataclass(frozen=True)
 class SystolicConfig:
-    """A systolic MAC array: shape, dataflow and integer precision.
+    """A systolic MAC array: shape, dataflow and the arithmetic of its PEs.
 
-    ``acc_bits`` left unset becomes :func:`default_acc_bits` of ``bits`` and ``k_max`` (28 bits for
-    int8 with K up to 4096); sums beyond its range wrap in two's complement (unsigned: modulo).
+    ``pe="int"``: integer MACs of ``bits``-wide operands; ``acc_bits`` left unset becomes
+    :func:`default_acc_bits` of ``bits`` and ``k_max`` (28 bits for int8 with K up to 4096); sums
+    beyond its range wrap in two's complement (unsigned: modulo).
+    ``pe="lmul"`` or ``"fp"``: float MACs (:class:`peforge.models.floatmac.FloatMac`) of
+    ``format`` operands, L-Mul or exact RNE products, accumulated in fp32 with one RNE add per
+    step; the integer fields do not apply and must keep their defaults.
     """
 
     rows: int = param(8, "PE rows (OS: outputs of M per tile; WS: K per tile)", range=(1, 256))
@@ -59,9 +68,19 @@ class SystolicConfig:
                        range=(1, 1 << 24))
     acc_bits: int | None = param(None, "accumulator width (default: enough for k_max)",
                                  range=(4, 64), optional=True)
+    pe: str = param("int", "PE arithmetic: int MAC, lmul (L-Mul product) or fp (exact float "
+                    "product), float PEs accumulating in fp32", choices=("int", "lmul", "fp"))
+    format: str = param("bf16", "operand format of lmul and fp PEs", choices=OPERAND_FORMATS)
 
     def __post_init__(self):
         validate_params(self)
+        if self.pe != "int":
+            for name, default in _INT_FIELDS.items():
+                if getattr(self, name) != default:
+                    raise ValueError(f"{name}: applies to pe=int only (pe={self.pe} uses format)")
+            return
+        if self.format != "bf16":
+            raise ValueError(f"format: applies to pe=lmul or pe=fp only, got pe={self.pe}")
         if self.acc_bits is None:
             object.__setattr__(self, "acc_bits", min(64, default_acc_bits(self.bits, self.k_max)))
         if self.acc_bits < 2 * self.bits:
@@ -69,13 +88,16 @@ class SystolicConfig:
                              f"operands (a product needs {2 * self.bits}), got {self.acc_bits}")
 
     @property
-    def mac(self) -> IntMac:
+    def mac(self) -> IntMac | FloatMac:
         """The numerics of one PE."""
-        return IntMac(self.bits, self.signed, self.acc_bits)
+        if self.pe == "int":
+            return IntMac(self.bits, self.signed, self.acc_bits)
+        return FloatMac(self.format, exact=self.pe == "fp")
 
 
 def golden_gemm(config: SystolicConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``C = A @ B`` exactly as the array computes it (accumulator width, wrap)."""
+    """``C = A @ B`` exactly as the array computes it (integer accumulator width and wrap; float
+    PEs: operand and result bit patterns, products added in k order)."""
     return config.mac.gemm(a, b)
 
 

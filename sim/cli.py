@@ -52,7 +52,10 @@ def _build_parser() -> argparse.ArgumentParser:
     gen = commands.add_parser("gen", help="write a family's Verilog and JSON manifest")
     verify = commands.add_parser("verify", help="build under Verilator and check the RTL "
                                  "against the golden and cycle models")
-    for command, extra in ((gen, _gen_options), (verify, _verify_options)):
+    synth = commands.add_parser("synth", help="synthesise with yosys and report area (cells, "
+                                "transistors, NAND2-eq, flip-flops, logic depth, um2)")
+    for command, extra in ((gen, _gen_options), (verify, _verify_options),
+                           (synth, _synth_options)):
         per_family = command.add_subparsers(dest="family", required=True, metavar="FAMILY",
                                             parser_class=_Parser)
         for fam in families().values():
@@ -84,6 +87,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="rtl (the family's cycle model) or scalesim-os/ws/is")
     sim.add_argument("--csv", type=Path, help="also write the table to this CSV file")
 
+    report = commands.add_parser("report", help="write an accuracy report")
+    report.add_argument("topic", choices=("lmul",),
+                        help="lmul: L-Mul error vs exact multiply and fp8 rounding")
+    report.add_argument("--out", type=Path, help="folder (default reports/TOPIC)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the random operands")
+
     demo = commands.add_parser("demo", help="generate and verify one configuration per family")
     demo.add_argument("--out", type=Path, default=Path("rtl_out"), help="Verilog folder")
     return parser
@@ -92,6 +101,21 @@ def _build_parser() -> argparse.ArgumentParser:
 def _gen_options(parser):
     parser.add_argument("--out", type=Path, default=Path("rtl_out"),
                         help="folder for the Verilog and manifest (default rtl_out)")
+
+
+def _synth_options(parser):
+    parser.add_argument("--liberty", type=Path, metavar="FILE",
+                        help="also map onto this Liberty library and report its cell area "
+                        "(default: Debian's OSU 0.18 um library when installed)")
+    parser.add_argument("--no-liberty", action="store_true",
+                        help="node-independent counts only, no Liberty mapping")
+    parser.add_argument("--node", default=None,
+                        help="node of the NAND2-eq area estimate (osu018, sg13g2, sky130; "
+                        "default osu018)")
+    parser.add_argument("--compose", action=argparse.BooleanOptionalAction, default=None,
+                        help="compose the area from parts synthesised once each (default: for "
+                        "families that can, above 8 x 8 PEs)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
 
 
 def _verify_options(parser):
@@ -134,6 +158,39 @@ def cmd_verify(args) -> int:
     config = _family_config(fam, args)
     return _report(fam, config, verify(fam, config, sizes=args.sizes, seed=args.seed,
                                        waves=args.waves))
+
+
+def cmd_synth(args) -> int:
+    import json
+
+    from peforge.models.params import config_dict, config_hash
+
+    from . import synth
+
+    fam = family(args.family)
+    config = _family_config(fam, args)
+    node = args.node or synth.DEFAULT_NODE
+    if node not in synth.NODES:
+        return _fail(f"node: must be one of {', '.join(synth.NODES)}, got {node!r}")
+    if args.no_liberty and args.liberty is not None:
+        return _fail("liberty: --liberty and --no-liberty exclude each other")
+    liberty = None if args.no_liberty else args.liberty or synth.default_liberty()
+    if liberty is not None and not liberty.is_file():
+        return _fail(f"liberty: no such file {liberty}")
+    report = synth.synth_family(fam, config, liberty=liberty, compose_parts=args.compose)
+    print(f"{fam.name} {config}")
+    print(synth.format_report(report, node))
+    if liberty is None and not args.no_liberty:
+        print("  Liberty area    none (apt-get install qflow-tech-osu018, or --liberty FILE)")
+    if args.json is not None:
+        data = {"family": fam.name, "parameters": config_dict(config),
+                "config_hash": config_hash(fam.name, config), **report.to_dict(node)}
+        try:
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
+        except OSError as error:
+            return _fail(f"json: cannot write {args.json}: {error.strerror or error}")
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _report(fam, config, report) -> int:
@@ -192,6 +249,22 @@ def cmd_sim(args, family_args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .lmul_report import claims, write_report
+
+    out = args.out or Path("reports") / args.topic
+    try:
+        table, area, paths = write_report(out, seed=args.seed)
+    except OSError as error:
+        return _fail(f"out: cannot write to {out}: {error.strerror or error}")
+    for frame in (table, area):
+        print(frame.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print("\n".join(claims(table)))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -202,7 +275,10 @@ def main(argv=None) -> int:
     from .verilator import BenchError, ToolchainError
 
     args, rest = _build_parser().parse_known_args(argv)
-    handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "demo": cmd_demo}
+    from .synth import SynthError
+
+    handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
+               "demo": cmd_demo, "synth": cmd_synth}
     try:
         if args.command == "sim":
             family_args = argparse.Namespace()
@@ -216,7 +292,7 @@ def main(argv=None) -> int:
         if rest:
             return _fail(f"unrecognized arguments: {' '.join(rest)}")
         return handler[args.command](args)
-    except (ValueError, ToolchainError, BenchError) as error:
+    except (ValueError, ToolchainError, BenchError, SynthError) as error:
         return _fail(str(error))
 
 

@@ -1,10 +1,12 @@
 """``make demo``: generate one default configuration of every family into rtl_out/, verify it under
-Verilator against the golden and cycle models, and print a short summary."""
+Verilator against the golden and cycle models, write the L-Mul accuracy and area report, and
+print a short summary."""
 
 from pathlib import Path
 
 from .families import families
 from .flow import verify, write_design
+from .lmul_report import claims, write_report
 
 __all__ = ["run_demo"]
 
@@ -27,5 +29,9 @@ def run_demo(out_dir: Path) -> int:
         m, k, n = DEMO_GEMM
         print(f"  cycle model: a {m}x{k}x{n} GEMM takes {fam.cycles(config, m, k, n)} cycles")
         failures += not report.passed
+    table, _area, paths = write_report(Path("reports") / "lmul")
+    print("[report lmul] " + " ".join(str(path) for path in paths))
+    for line in claims(table):
+        print(f"  {line}")
     print("demo: all families verified" if not failures else f"demo: {failures} families FAILED")
     return 1 if failures else 0

@@ -7,12 +7,36 @@ iterate :func:`families`.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from functools import cache
 from importlib.metadata import entry_points
 
 from peforge.models.params import param_specs
 
-__all__ = ["Family", "families", "family", "UnknownFamily"]
+__all__ = ["Family", "AreaPart", "families", "family", "UnknownFamily"]
+
+
+@dataclass(frozen=True)
+class AreaPart:
+    """One part of a top's area for composition: ``count`` copies of what ``build`` returns.
+
+    Attributes
+    ----------
+    name : str
+        Part name (a Verilog identifier), e.g. ``pe``.
+    count : int
+        Copies of the part in the top.
+    build : callable
+        ``() -> wiring.Component``: the part. Where it holds copies of another part, those are
+        :class:`peforge.hw.parts.BlackBox` stand-ins and counted by that part.
+    black_boxes : tuple of (str, wiring.Signature)
+        ``(name, signature)`` of each kind of black box the part instantiates.
+    """
+
+    name: str
+    count: int
+    build: Callable[[], Any]
+    black_boxes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +77,10 @@ class Family:
         ``config -> int``: cycles by which a GEMM streamed right after another overlaps it (the
         next one's first beat may be accepted that many cycles before the previous one's last
         output). A stream of GEMMs takes the sum of their cycles minus this per boundary.
+    area_parts : callable, optional
+        ``config -> list of AreaPart`` whose areas, times their counts, add up to the top's:
+        lets ``peforge synth`` compose a large top from parts synthesised once each
+        (:func:`peforge.sim.synth.synth_family`). None: flat synthesis only.
     """
 
     name: str
@@ -69,6 +97,7 @@ class Family:
     port_docs: dict
     pes: Callable[..., int] | None = None
     pipeline_overlap: Callable[..., int] = lambda config: 0
+    area_parts: Callable[..., list[AreaPart]] | None = None
 
     @property
     def top_name(self) -> str:

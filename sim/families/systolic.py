@@ -2,12 +2,15 @@
 
 import numpy as np
 
-from peforge.hw.systolic import SystolicArray
+from peforge.hw.mac import mac_shapes
+from peforge.hw.parts import BlackBox, Trimmed
+from peforge.hw.systolic import DelayStage, SystolicArray
 from peforge.hw.systolic_driver import SystolicDriver
+from peforge.models.floatmac import cancelling_job, random_operands
 from peforge.models.integer import int_range, random_ints
 from peforge.models.systolic import SystolicConfig, gemm_cycles, golden_gemm
 
-from . import Family
+from . import AreaPart, Family
 
 __all__ = ["FAMILY"]
 
@@ -28,14 +31,23 @@ def job_shapes(config: SystolicConfig, sizes: str) -> list[tuple[int, int, int]]
 
 
 def random_job(config: SystolicConfig, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
+    """Integer PEs: uniform operands over the whole range. Float PEs: operand patterns of
+    :func:`~peforge.models.floatmac.random_operands` (mostly normals near 1, some of anything)."""
+    if config.pe != "int":
+        fmt = config.mac.fmt
+        return {"a": random_operands(fmt, rng, (m, k)), "b": random_operands(fmt, rng, (k, n))}
     return {"a": random_ints(rng, (m, k), config.bits, config.signed),
             "b": random_ints(rng, (k, n), config.bits, config.signed)}
 
 
 def make_jobs(config: SystolicConfig, rng: np.random.Generator, sizes: str = "quick") -> list[dict]:
-    """Random jobs over the shapes of :func:`job_shapes`, then corner jobs (all minimum, all
-    maximum, zeros, and minimum times maximum) on a two-tile shape."""
+    """Random jobs over the shapes of :func:`job_shapes`, then corner jobs on a two-tile shape:
+    integer PEs all minimum, all maximum, zeros, and minimum times maximum; float PEs products
+    that cancel exactly in pairs."""
     jobs = [random_job(config, rng, *shape) for shape in job_shapes(config, sizes)]
+    if config.pe != "int":
+        shape = (config.rows + 1, 2 * config.rows + 2, config.cols + 1)
+        return jobs + [cancelling_job(config.mac.fmt, rng, *shape) for _ in range(2)]
     low, high = int_range(config.bits, config.signed)
     m, k, n = config.rows + 1, config.rows + 1, config.cols + 1
     for a_value, b_value in ((low, low), (high, high), (0, 0), (low, high)):
@@ -44,9 +56,86 @@ def make_jobs(config: SystolicConfig, rng: np.random.Generator, sizes: str = "qu
     return jobs
 
 
+#: Composition synthesises the array with black-box PEs at no more than this many rows and
+#: columns; a larger array adds its extra skew-register stages as parts.
+REST_MAX = 8
+
+
+def skew_stages(rows: int, cols: int, dataflow: str) -> dict[str, int]:
+    """Register stages of the skew and deskew lines, by width, as synthesis keeps them.
+
+    ``os``: lane ``i`` of ``a`` and of ``b`` is delayed ``i`` cycles (operand wide); the rows'
+    valid skews all delay ``fire``, so synthesis merges them into one chain of ``rows - 1`` one-bit
+    stages. ``ws``: ``a`` as for ``os``; column ``j``'s ``d`` skew (``j`` stages) and deskew
+    (``cols - 1 - j``) are accumulator wide; ``out_valid`` and ``out_last`` are one-bit chains of
+    ``rows + cols - 1`` stages.
+    """
+    def triangle(n):
+        return n * (n - 1) // 2
+
+    if dataflow == "os":
+        return {"operand": triangle(rows) + triangle(cols), "acc": 0, "bit": rows - 1}
+    return {"operand": triangle(rows), "acc": 2 * triangle(cols), "bit": 2 * (rows + cols - 1)}
+
+
+def area_parts(config: SystolicConfig) -> list[AreaPart]:
+    """The array's area as parts, for ``peforge synth`` (:mod:`peforge.sim.synth`).
+
+    * PEs, each as the array uses it: inside, in the right column (``a_out``/``valid_out`` read
+      by nothing), in the bottom row (``os``: ``b_out`` read by nothing, ``acc_in`` zero), or in
+      the corner; flat synthesis removes those registers, and so does synthesis of the variant.
+    * ``rest``: the array with every PE a black box (skew and deskew registers, controller), at
+      ``min(rows, REST_MAX) x min(cols, REST_MAX)``: exact up to 8 x 8.
+    * For larger arrays, the extra skew stages (:func:`skew_stages`) as one-stage parts. The
+      controller stays at the 8 x 8 size: its counter, ``log2(rows + cols)`` bits, lacks a few
+      register bits (well under 0.1% of the array).
+    """
+    rows, cols, numerics = config.rows, config.cols, config.mac
+    pe_class = SystolicArray.pe_class(config.dataflow)
+    if config.dataflow == "os":
+        right, bottom = {"unused": ("a_out", "valid_out")}, {"unused": ("b_out",),
+                                                             "tied": {"acc_in": numerics.zero}}
+    else:
+        right, bottom = {"unused": ("a_out",)}, {}
+    variants = {}
+    for name, at_right, at_bottom, count in (("pe", False, False, (rows - 1) * (cols - 1)),
+                                             ("pe_right", True, False, rows - 1),
+                                             ("pe_bottom", False, True, cols - 1),
+                                             ("pe_corner", True, True, 1)):
+        unused = (right.get("unused", ()) if at_right else ()) + \
+            (bottom.get("unused", ()) if at_bottom else ())
+        tied = bottom.get("tied", {}) if at_bottom else {}
+        key = (unused, tuple(tied.items()))
+        if key in variants:
+            variants[key][1] += count
+        else:
+            variants[key] = [name, count, unused, tied]
+
+    def pe(unused, tied):
+        return lambda: Trimmed(pe_class(numerics), unused=unused, tied=tied)
+
+    parts = [AreaPart(name, count, pe(unused, tied))
+             for name, count, unused, tied in variants.values() if count]
+    signature = pe_class.signature_of(numerics)
+    small_rows, small_cols = min(rows, REST_MAX), min(cols, REST_MAX)
+    parts.append(AreaPart(
+        "rest", 1, lambda: SystolicArray(small_rows, small_cols, config.dataflow, numerics,
+                                         pe=lambda _numerics: BlackBox(signature, "pe")),
+        black_boxes=(("pe", signature),)))
+    operand, acc = mac_shapes(numerics)
+    extra = skew_stages(rows, cols, config.dataflow)
+    for kind, stages in skew_stages(small_rows, small_cols, config.dataflow).items():
+        if extra[kind] > stages:
+            shape = {"operand": operand, "acc": acc, "bit": 1}[kind]
+            parts.append(AreaPart(f"skew_{kind}", extra[kind] - stages,
+                                  lambda shape=shape: DelayStage(shape)))
+    return parts
+
+
 FAMILY = Family(
     name="systolic",
-    summary="output- and weight-stationary R x C integer MAC arrays with skewed operand feeds",
+    summary="output- and weight-stationary R x C MAC arrays with skewed operand feeds; integer, "
+            "L-Mul or exact float PEs",
     config=SystolicConfig,
     generator=SystolicArray.from_config,
     golden=lambda config, job: {"c": golden_gemm(config, job["a"], job["b"])},
@@ -62,10 +151,11 @@ FAMILY = Family(
                              "ws {a[rows], load, b[cols], d[cols], last} (LSB first)",
         "i_stream__valid": "input beat offered",
         "i_stream__ready": "input beat accepted when valid and ready",
-        "o_stream__payload": "output beat {data[cols] accumulators, last}",
+        "o_stream__payload": "output beat {data[cols] accumulators (fp32 for float PEs), last}",
         "o_stream__valid": "output beat present (no backpressure)",
     },
     pes=lambda config: config.rows * config.cols,
     # ws: the next tile's first beat is accepted on the edge of the previous one's last output.
     pipeline_overlap=lambda config: 1 if config.dataflow == "ws" else 0,
+    area_parts=area_parts,
 )

@@ -1,0 +1,93 @@
+"""L-Mul families: configurations, golden models and cycle models.
+
+Two families share the float numerics of :mod:`peforge.models.lmul` and
+:mod:`peforge.models.floatmac` (``format``: e4m3, e5m2, fp16, bf16; ``exact``: the exact RNE
+multiplier instead of L-Mul):
+
+``lmul`` (:class:`MultiplierConfig`, :class:`peforge.hw.lmul_units.MultiplierStream`)
+    ``lanes`` multipliers side by side. A beat carries ``lanes`` operand pairs; the products come
+    out one cycle later (registered), one beat per input beat. A job of ``P`` pairs takes
+    ``ceil(P / lanes)`` beats (the last one zero-padded), so ``ceil(P / lanes) + 1`` cycles.
+``lmul-dot`` (:class:`DotConfig`, :class:`peforge.hw.lmul_units.DotProductUnit`)
+    A ``lanes``-wide dot-product unit with an fp32 accumulator register. A beat carries ``lanes``
+    pairs and ``last``; the sum is ``(((acc + p_0) + p_1) + ...) + p_{lanes-1}`` (lanes left to
+    right after the running sum, each ``+`` one fp32 RNE addition: exactly the k order of
+    :meth:`FloatMac.gemm`); on ``last`` the result is registered out and the accumulator restarts
+    at ``+0``. A GEMM ``A @ B`` (M x K, K x N) is ``M*N`` dot products in row-major order, each of
+    ``ceil(K / lanes)`` beats, back to back: ``M * N * ceil(K / lanes) + 1`` cycles.
+The systolic array with the :class:`FloatMac` PE is the ``systolic`` family with ``pe="lmul"``
+or ``"fp"`` (:mod:`peforge.models.systolic`): the same array, driver and cycle model.
+
+Cycles are counted as in every family: from the edge accepting the first input beat to the edge
+carrying the last output beat, inclusive, inputs back to back, outputs always taken.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .floatmac import OPERAND_FORMATS, FloatMac
+from .params import param, validate_params
+
+__all__ = ["OPERAND_FORMATS", "MultiplierConfig", "DotConfig", "golden_products",
+           "multiplier_cycles", "dot_cycles"]
+
+_FORMAT_HELP = "operand format"
+_EXACT_HELP = "exact multiplier, rounded to nearest even (else L-Mul)"
+
+
+@dataclass(frozen=True)
+class MultiplierConfig:
+    """``lanes`` L-Mul or exact multipliers of one format behind a stream."""
+
+    format: str = param("e4m3", _FORMAT_HELP, choices=OPERAND_FORMATS)
+    exact: bool = param(False, _EXACT_HELP)
+    lanes: int = param(16, "multipliers, operand pairs per beat", range=(1, 64))
+
+    def __post_init__(self):
+        validate_params(self)
+
+    @property
+    def mac(self) -> FloatMac:
+        """The numerics (its :meth:`FloatMac.multiply` is the multiplier)."""
+        return FloatMac(self.format, self.exact)
+
+
+@dataclass(frozen=True)
+class DotConfig:
+    """A ``lanes``-wide dot-product unit accumulating L-Mul or exact products in fp32."""
+
+    format: str = param("e4m3", _FORMAT_HELP, choices=OPERAND_FORMATS)
+    exact: bool = param(False, _EXACT_HELP)
+    lanes: int = param(8, "operand pairs per beat (products summed per cycle)", range=(1, 64))
+
+    def __post_init__(self):
+        validate_params(self)
+
+    @property
+    def mac(self) -> FloatMac:
+        return FloatMac(self.format, self.exact)
+
+
+def golden_products(config: MultiplierConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Products of the operand patterns ``a`` and ``b`` (int64 patterns)."""
+    return config.mac.multiply(a, b).astype(np.int64)
+
+
+def _check_dims(**dims):
+    for name, value in dims.items():
+        if value < 1:
+            raise ValueError(f"{name}: dimensions must be >= 1, got {value}")
+
+
+def multiplier_cycles(config: MultiplierConfig, m: int, k: int, n: int) -> int:
+    """Cycles of ``m * k * n`` products (a job of ``P`` pairs is ``(P, 1, 1)``)."""
+    _check_dims(m=m, k=k, n=n)
+    return math.ceil(m * k * n / config.lanes) + 1
+
+
+def dot_cycles(config: DotConfig, m: int, k: int, n: int) -> int:
+    """Cycles of an ``m x k x n`` GEMM as ``m * n`` dot products of length ``k``."""
+    _check_dims(m=m, k=k, n=n)
+    return m * n * math.ceil(k / config.lanes) + 1
