@@ -17,27 +17,11 @@ from peforge.models.floatfmt import BF16, E4M3, E5M2, FP16, FP32, FloatFormat, d
 from peforge.models.lmul import (exact_multiply, lmul_constant, lmul_multiply, lmul_offset,
                                  operand_pairs)
 
-NUMPY_TYPES = {"e4m3": ml_dtypes.float8_e4m3fn, "e5m2": ml_dtypes.float8_e5m2,
-               "fp16": np.float16, "bf16": ml_dtypes.bfloat16, "fp32": np.float32}
+from .float_reference import NUMPY_TYPES, reference_cast, reference_decode
+
 # lmul.md: l(m) = m for m <= 3, 3 for m = 4, 4 for m > 4.
 OFFSET = {1: 1, 2: 2, 3: 3, 4: 3, 5: 4, 7: 4, 10: 4, 23: 4}
 E4M4 = FloatFormat("e4m4", 4, 4)
-
-
-def uint_type(fmt):
-    return np.dtype(f"u{np.dtype(NUMPY_TYPES[fmt.name]).itemsize}")
-
-
-def reference_decode(fmt, bits):
-    typed = np.asarray(bits).astype(uint_type(fmt)).view(NUMPY_TYPES[fmt.name])
-    with np.errstate(invalid="ignore"):
-        return typed.astype(np.float64)
-
-
-def reference_cast(fmt, values):
-    with np.errstate(over="ignore"):
-        return np.asarray(values, dtype=np.float64).astype(NUMPY_TYPES[fmt.name]).view(
-            uint_type(fmt)).astype(np.int64)
 
 
 def all_pairs(fmt):
