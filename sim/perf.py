@@ -222,18 +222,20 @@ def _estimate(accel, gemm, mapping, tile_cycles, overlap) -> float:
 def _simulate(accel: Accelerator, gemm: Gemm, mapping: Mapping, tile_cycles, overlap):
     """Simulate one GEMM (``count`` 1) under ``mapping``: ``(cycles, compute_cycles)``."""
     env = simpy.Environment()
-    dram = simpy.Resource(env, capacity=1)
     output_slots = simpy.Container(env, capacity=2, init=2)
     steps = list(_steps(gemm, mapping))
     loads = _step_loads(gemm, mapping, steps)
     bandwidth, latency = accel.dram.bytes_per_cycle, accel.dram.latency_cycles
     out_bytes = gemm.out_bits / 8
     compute_total = 0
+    dram_free = 0.0
 
     def transfer(nbytes):
-        with dram.request() as request:
-            yield request
-            yield env.timeout(latency + nbytes / bandwidth)
+        # One DRAM channel, first come first served: a transfer starts when the previous one
+        # has finished (requests are made in simulated-time order, so this is a FIFO queue).
+        nonlocal dram_free
+        dram_free = max(env.now, dram_free) + latency + nbytes / bandwidth
+        yield env.timeout(dram_free - env.now)
 
     def write_back(nbytes):
         yield from transfer(nbytes)
