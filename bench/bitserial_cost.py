@@ -16,10 +16,9 @@ import argparse
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from peforge.models.bitserial import BitserialConfig
 from peforge.sim.bitserial_cost import THROUGHPUT_TYPES, claims, cost_table
+from peforge.sim.tables import print_table, write_table
 
 SHOWN = ["source", "design", "activations", "lanes", "terms_per_slot", "pe_transistors",
          "decoder_transistors", "transistors", "flip_flops", "pe_logic_depth", "area_um2",
@@ -38,15 +37,11 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     table = cost_table(base)
     seconds = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False, float_format="%.6g")
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(table[SHOWN].to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep=""))
+    write_table(table, args.out, SHOWN)
+    print()
+    for kind in ("macs_per_cycle", "area_um2_per_mac_cycle", "area_per_mac_cycle_vs_int8w_mac"):
+        print_table(table[["design"] + [f"{kind}_{t}" for t in THROUGHPUT_TYPES]])
         print()
-        for kind in ("macs_per_cycle", "area_um2_per_mac_cycle", "area_per_mac_cycle_vs_int8w_mac"):
-            shown = table[["design"] + [f"{kind}_{t}" for t in THROUGHPUT_TYPES]]
-            print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep=""))
-            print()
     print("\n".join(claims(table)))
     print(f"wrote {args.out} ({seconds:.1f} s)")
     return 0

@@ -16,9 +16,8 @@ import argparse
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from peforge.sim.lut_cost import REFERENCE_GEMM, WBITS, claims, cost_table
+from peforge.sim.tables import write_table
 
 SHOWN = ["design", "wbits", "geometry", "multiplier", "result_bits", "pes", "peak_macs_per_cycle",
          "effective_macs_per_cycle", "cells", "transistors", "flip_flops", "logic_depth",
@@ -41,10 +40,7 @@ def main(argv=None) -> int:
     table = cost_table(args.m, args.n, args.k, wbits=tuple(args.wbits), k_max=args.k_max,
                        gemm=tuple(args.gemm))
     seconds = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False, float_format="%.6g")
-    with pd.option_context("display.width", 250, "display.max_columns", None):
-        print(table[SHOWN].to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep=""))
+    write_table(table, args.out, SHOWN)
     print()
     print("\n".join(claims(table)))
     print(f"wrote {args.out} ({seconds:.1f} s)")

@@ -18,9 +18,8 @@ import argparse
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from peforge.sim.sparse_dsp_cost import REFERENCE_GEMM, claims, cost_table
+from peforge.sim.tables import write_table
 
 SHOWN = ["circuit", "nm", "segments", "useful_macs_per_cycle", "dense_equiv_macs_per_cycle",
          "cells", "transistors", "flip_flops", "logic_depth", "area_um2", "mux_transistors",
@@ -44,10 +43,7 @@ def main(argv=None) -> int:
     table = cost_table(args.chain, muxes=args.muxes, bits=args.bits, acc_bits=args.acc_bits,
                        gemm=tuple(args.gemm))
     seconds = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False, float_format="%.6g")
-    with pd.option_context("display.width", 250, "display.max_columns", None):
-        print(table[SHOWN].to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep=""))
+    write_table(table, args.out, SHOWN)
     print()
     print("\n".join(claims(table)))
     print(f"wrote {args.out} ({seconds:.1f} s)")
