@@ -9,11 +9,12 @@ nothing reads left open, inputs tied to constants), so synthesis removes what fl
 the top would remove there.
 """
 
-from amaranth import Module, Value
+from amaranth import Module, Value, unsigned
 from amaranth.hdl import Instance
 from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
-__all__ = ["BlackBox", "Trimmed", "blackbox_module", "BLACKBOX_PREFIX"]
+__all__ = ["BlackBox", "Trimmed", "WeightNarrowed", "blackbox_module", "BLACKBOX_PREFIX"]
 
 #: Every black-box module name starts with this, so a synthesis script can select them all.
 BLACKBOX_PREFIX = "peforge_blackbox_"
@@ -74,14 +75,54 @@ class Trimmed(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.part = part = self._part
-        for name, member in self.signature.members.items():
-            if member.flow == wiring.In:
-                m.d.comb += getattr(part, name).eq(getattr(self, name))
-            else:
-                m.d.comb += getattr(self, name).eq(getattr(part, name))
+        _forward(m, self, part)
         for name, value in self._tied.items():
             m.d.comb += getattr(part, name).eq(value)
         return m
+
+
+class WeightNarrowed(wiring.Component):
+    """An output-stationary PE (possibly :class:`~peforge.hw.parts.Trimmed`) whose weight
+    operand is ``wbits`` unsigned bits: ``b_in`` is zero-extended into the PE's signed operand,
+    ``b_out`` (when the part has it) is its low ``wbits`` bits. Synthesis then removes the
+    constant upper bits of the multiplier and of the forwarding register.
+
+    Parameters
+    ----------
+    part : wiring.Component
+        The PE, with top-level ports ``b_in`` and optionally ``b_out``.
+    wbits : int
+        Weight code width, 1..7 (the codes must fit the PE's signed operand).
+    """
+
+    def __init__(self, part: wiring.Component, wbits: int):
+        members = part.signature.members
+        if "b_in" not in members:
+            raise ValueError("part: has no b_in port to narrow")
+        width = len(part.b_in)
+        if not 1 <= wbits < width:
+            raise ValueError(f"wbits: must be in 1..{width - 1} for a {width}-bit signed "
+                             f"operand, got {wbits}")
+        self._part = part
+        narrowed = {"b_in": In(unsigned(wbits)), "b_out": Out(unsigned(wbits))}
+        super().__init__(wiring.Signature({name: narrowed.get(name, member)
+                                           for name, member in members.items()}))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.part = part = self._part
+        _forward(m, self, part)
+        return m
+
+
+def _forward(m: Module, outer: wiring.Component, part: wiring.Component) -> None:
+    """Connect every port of ``outer`` to the same-named port of ``part``: inputs are extended
+    into the part's shape, outputs keep the low bits that ``outer`` declares."""
+    for name, member in outer.signature.members.items():
+        if member.flow == wiring.In:
+            m.d.comb += getattr(part, name).eq(getattr(outer, name))
+        else:
+            m.d.comb += getattr(outer, name).eq(getattr(part, name)[:len(getattr(outer, name))])
 
 
 def blackbox_module(signature: wiring.Signature, name: str) -> str:

@@ -51,11 +51,9 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from amaranth import Module, unsigned
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import unsigned
 
-from peforge.hw.parts import blackbox_module
+from peforge.hw.parts import WeightNarrowed, blackbox_module
 from peforge.hw.systolic import DelayStage
 from peforge.hw.verilog import to_verilog
 from peforge.models.lut import LutConfig
@@ -66,7 +64,7 @@ from .families.systolic import REST_MAX
 from .synth import AreaReport, compose, default_liberty, synth_family, synthesize
 
 __all__ = ["cost_table", "claims", "mac_array_shape", "mac_config", "effective_macs_per_cycle",
-           "WeightNarrowed", "WBITS", "REFERENCE_GEMM", "PAPER_AREA_RATIO", "PAPER_DP4_TFLOPS_MM2"]
+           "WBITS", "REFERENCE_GEMM", "PAPER_AREA_RATIO", "PAPER_DP4_TFLOPS_MM2"]
 
 #: Weight widths compared.
 WBITS = (1, 2, 4)
@@ -80,44 +78,6 @@ PAPER_AREA_RATIO = (4.0, 6.0)
 
 #: The paper's 4-element dot-product unit at W1, FP16 activations: LUT vs MAC, TFLOPs/mm2.
 PAPER_DP4_TFLOPS_MM2 = (61.55, 3.39)
-
-
-class WeightNarrowed(wiring.Component):
-    """An output-stationary PE (possibly :class:`~peforge.hw.parts.Trimmed`) whose weight
-    operand is ``wbits`` unsigned bits: ``b_in`` is zero-extended into the PE's signed operand,
-    ``b_out`` (when the part has it) is its low ``wbits`` bits. Synthesis then removes the
-    constant upper bits of the multiplier and of the forwarding register.
-
-    Parameters
-    ----------
-    part : wiring.Component
-        The PE, with top-level ports ``b_in`` and optionally ``b_out``.
-    wbits : int
-        Weight code width, 1..7 (the codes must fit the PE's signed operand).
-    """
-
-    def __init__(self, part: wiring.Component, wbits: int):
-        members = part.signature.members
-        if "b_in" not in members:
-            raise ValueError("part: has no b_in port to narrow")
-        width = len(part.b_in)
-        if not 1 <= wbits < width:
-            raise ValueError(f"wbits: must be in 1..{width - 1} for a {width}-bit signed "
-                             f"operand, got {wbits}")
-        self._part = part
-        narrowed = {"b_in": In(unsigned(wbits)), "b_out": Out(unsigned(wbits))}
-        super().__init__(wiring.Signature({name: narrowed.get(name, member)
-                                           for name, member in members.items()}))
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.part = part = self._part
-        for name, member in self.signature.members.items():
-            if member.flow == wiring.In:
-                m.d.comb += getattr(part, name).eq(getattr(self, name))
-            else:
-                m.d.comb += getattr(self, name).eq(getattr(part, name)[:len(getattr(self, name))])
-        return m
 
 
 def effective_macs_per_cycle(family_name: str, config, gemm=REFERENCE_GEMM) -> tuple[float, int]:

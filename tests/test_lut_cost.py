@@ -7,12 +7,13 @@ import warnings
 
 import pytest
 
+from peforge.hw.parts import WeightNarrowed
 from peforge.hw.systolic import OutputStationaryPE
 from peforge.models.lut import LutConfig
 from peforge.models.systolic import SystolicConfig
 from peforge.sim import synth
 from peforge.sim.families import family
-from peforge.sim.lut_cost import (PAPER_AREA_RATIO, REFERENCE_GEMM, WeightNarrowed, claims,
+from peforge.sim.lut_cost import (PAPER_AREA_RATIO, REFERENCE_GEMM, claims,
                                   cost_table, effective_macs_per_cycle, mac_array_shape,
                                   narrowed_parts)
 
