@@ -35,7 +35,22 @@ from .families import family
 from .workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "simulate_gemm", "simulate_workload", "legal_mappings",
-           "scalesim_compute_cycles", "MappingError"]
+           "scalesim_compute_cycles", "MappingError", "METRIC_COLUMNS"]
+
+#: The numeric columns of :func:`simulate_workload`'s table (per GEMM and in its ``total`` row),
+#: with their units: what sweeps may constrain, optimise and plot.
+METRIC_COLUMNS = {
+    "macs": "multiply-accumulates",
+    "cycles": "cycles",
+    "compute_cycles": "cycles",
+    "stall_cycles": "cycles",
+    "utilisation": "MACs / (PEs x cycles)",
+    "dram_read_bytes": "bytes",
+    "dram_write_bytes": "bytes",
+    "sram_read_bytes": "bytes",
+    "sram_write_bytes": "bytes",
+    "time_ms": "ms",
+}
 
 
 class MappingError(ValueError):

@@ -10,7 +10,8 @@ import pytest
 from peforge.models.systolic import SystolicConfig, gemm_cycles
 from peforge.sim.accelerator import Accelerator, Dram, Sram, load_accelerator
 from peforge.sim.families import families, family
-from peforge.sim.perf import Mapping, MappingError, scalesim_compute_cycles, simulate_gemm, simulate_workload
+from peforge.sim.perf import (METRIC_COLUMNS, Mapping, MappingError, scalesim_compute_cycles,
+                              simulate_gemm, simulate_workload)
 from peforge.sim.workloads import (MODELS, Gemm, conv2d_gemm, load_scalesim_topology,
                                    transformer_gemms, workload_gemms)
 
@@ -255,3 +256,11 @@ def test_cli_sim_errors_are_one_line(args, message):
                              "systolic", *args], capture_output=True, text=True)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message)
+
+
+def test_metric_columns_are_the_tables_numeric_columns():
+    accel = Accelerator("systolic", family("systolic").make_config(rows=8, cols=8))
+    table = simulate_workload(accel, [Gemm("g", 64, 64, 64)])
+    numeric = {name for name in table.columns if name not in ("layer", "mapping", "m", "k", "n",
+                                                               "count")}
+    assert numeric == set(METRIC_COLUMNS)
