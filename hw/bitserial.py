@@ -284,6 +284,9 @@ class BitserialArray(wiring.Component):
         cycles, the most terms of its columns' types (:func:`slot_terms` of ``wtype``: fp3, fp4,
         int3, int4 2, int6 3, int8 4). ``ready`` is high when the array is idle or in the last
         term cycle of a slot that is not the tile's last: beats are taken every ``T`` cycles.
+        A group's dequantisation runs in the 8 cycles after its last term, while the next group
+        accumulates; it never stalls, because :class:`BitserialConfig` rejects groups that last
+        fewer than 8 cycles at the fastest allowed type.
     o_stream : Out(ValidStream(...))
         ``rows`` beats per tile, row 0 first, right after the 8 dequantiser cycles that follow
         the tile's last term cycle: ``c_raw`` and ``c_scaled`` (cols accumulators each, see

@@ -8,11 +8,14 @@ takes the most terms of its columns' group types. The pace tests check measured 
 closed forms written out here.
 """
 
+import itertools
+
 import numpy as np
 import pytest
+from amaranth import Module, Signal
 from amaranth.sim import Simulator
 
-from peforge.hw.bitserial import TermDecoder
+from peforge.hw.bitserial import TermDecoder, slot_terms
 from peforge.models import bitmod
 from peforge.sim.families import family
 from peforge.sim.families.bitserial import random_job
@@ -36,7 +39,7 @@ def _check(backend, sizes="quick", **params):
 
 def test_term_decoder_matches_decompose():
     """Every code of every type under every selector, every term index, two lanes at once."""
-    config = BITSERIAL.make_config(rows=1, cols=1, lanes=2, group=4, wtypes=",".join(TERMS))
+    config = BITSERIAL.make_config(rows=1, cols=1, lanes=2, group=8, wtypes=",".join(TERMS))
     dut = TermDecoder(config)
     cases = [(index, wtype, selector, code)
              for index, wtype in enumerate(config.weight_types)
@@ -73,6 +76,30 @@ def test_term_decoder_matches_decompose():
     sim.run()
     assert len(cases) == 255 + 63 + 15 + 7 + 4 * 16 + 4 * 8
     assert not mismatches, mismatches[:5]
+
+
+def test_slot_terms_is_the_most_of_its_columns():
+    """Every assignment of the 2-bit type index of 3 columns (fp4, int6, int8 and the unused
+    index 3, which counts as fp4's 2 terms)."""
+    config = BITSERIAL.make_config(rows=1, cols=3, lanes=1, wtypes="fp4,int6,int8", group=4)
+    m = Module()
+    wtypes = [Signal(2, name=f"wtype{j}") for j in range(3)]
+    terms = slot_terms(m, config, wtypes)
+    per_index = [TERMS["fp4"], TERMS["int6"], TERMS["int8"], TERMS["fp4"]]
+    assignments = list(itertools.product(range(4), repeat=3))
+    got = []
+
+    async def bench(ctx):
+        for assignment in assignments:
+            for signal, index in zip(wtypes, assignment):
+                ctx.set(signal, index)
+            got.append(ctx.get(terms))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [max(per_index[i] for i in assignment) for assignment in assignments]
+    assert got.count(2) == 8 and got.count(3) == 19 and got.count(4) == 37
 
 
 # Fast tier: Amaranth's simulator, small arrays, every datatype, mixed types per group.
