@@ -58,8 +58,8 @@ class Family:
         ``(config, job) -> dict of arrays``: bit-exact expected outputs of a job.
     cycles : callable
         ``(config, m, k, n) -> int``: the timing model's cycles for an ``m x k x n`` GEMM. Where
-        the cycles also depend on the job's data (``job_timing``), this is the count for any
-        weights the configuration allows, and the family says which case it counts.
+        the cycles also depend on the job's data (``job_timing``), the family documents which
+        case this counts (bit-serial: every group of the widest allowed type, the slowest).
     job_shape : callable
         ``job -> (m, k, n)``: the GEMM shape of a job.
     run_job : callable

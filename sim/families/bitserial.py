@@ -121,8 +121,9 @@ def make_jobs(config: BitserialConfig, rng: np.random.Generator,
     on a two-group shape over 2 x 2 tiles."""
     jobs = [random_job(config, rng, *shape) for shape in job_shapes(config, sizes)]
     m, k, n = config.rows + 1, 2 * config.group, config.cols + 1
-    row_types = rng.integers(0, len(config.weight_types), size=(4, 1))
-    jobs.append(random_job(config, rng, m, 4 * config.group, n, np.repeat(row_types, n, axis=1)))
+    group_types = rng.integers(0, len(config.weight_types), size=(4, 1))
+    jobs.append(random_job(config, rng, m, 4 * config.group, n,
+                           np.repeat(group_types, n, axis=1)))
     low, high = -(1 << (ACT_BITS - 1)), (1 << (ACT_BITS - 1)) - 1
     jobs += [extreme_job(config, m, k, n, act, sign)
              for act, sign in ((low, -1), (high, 1), (low, 1), (0, 1))]
