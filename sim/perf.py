@@ -55,7 +55,7 @@ from .workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
            "accelerator_costs", "legal_mappings", "scalesim_compute_cycles", "MappingError",
-           "METRIC_COLUMNS"]
+           "METRIC_COLUMNS", "SRAMS"]
 
 #: The numeric columns of :func:`simulate_workload`'s table (per GEMM and in its ``total`` row),
 #: with their units: what sweeps may constrain, optimise and plot.
