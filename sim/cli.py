@@ -54,8 +54,10 @@ def _build_parser() -> argparse.ArgumentParser:
                                  "against the golden and cycle models")
     synth = commands.add_parser("synth", help="synthesise with yosys and report area (cells, "
                                 "transistors, NAND2-eq, flip-flops, logic depth, um2)")
+    energy = commands.add_parser("energy", help="energy per MAC from gate-level switching "
+                                 "activity (pJ/MAC at 45 nm, ops, cycles, leakage, area)")
     for command, extra in ((gen, _gen_options), (verify, _verify_options),
-                           (synth, _synth_options)):
+                           (synth, _synth_options), (energy, _energy_options)):
         per_family = command.add_subparsers(dest="family", required=True, metavar="FAMILY",
                                             parser_class=_Parser)
         for fam in families().values():
@@ -116,12 +118,21 @@ def _synth_options(parser):
     parser.add_argument("--no-liberty", action="store_true",
                         help="node-independent counts only, no Liberty mapping")
     parser.add_argument("--node", default=None,
-                        help="node of the NAND2-eq area estimate (osu018, sg13g2, sky130; "
-                        "default osu018)")
+                        help="node of the NAND2-eq area estimate (osu018, sg13g2, sky130, "
+                        "nangate45; default osu018)")
     parser.add_argument("--compose", action=argparse.BooleanOptionalAction, default=None,
                         help="compose the area from parts synthesised once each (default: for "
                         "families that can, above 8 x 8 PEs)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+
+
+def _energy_options(parser):
+    from peforge.models.operand_stats import STATS
+
+    parser.add_argument("--stats", default="gaussian",
+                        help=f"operand statistics ({', '.join(STATS)}; default gaussian)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the operands")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the result as JSON")
 
 
 def _verify_options(parser):
@@ -191,6 +202,28 @@ def cmd_synth(args) -> int:
     if args.json is not None:
         data = {"family": fam.name, "parameters": config_dict(config),
                 "config_hash": config_hash(fam.name, config), **report.to_dict(node)}
+        try:
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
+        except OSError as error:
+            return _fail(f"json: cannot write {args.json}: {error.strerror or error}")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_energy(args) -> int:
+    import json
+
+    from peforge.models.params import config_dict
+
+    from .energy import format_energy, op_energy
+
+    fam = family(args.family)
+    config = _family_config(fam, args)
+    result = op_energy(fam.name, config, stats=args.stats, seed=args.seed)
+    print(f"{fam.name} {config}")
+    print(format_energy(result))
+    if args.json is not None:
+        data = {"parameters": config_dict(config), **result.to_dict()}
         try:
             args.json.write_text(json.dumps(data, indent=2) + "\n")
         except OSError as error:
@@ -301,10 +334,11 @@ def main(argv=None) -> int:
     from .verilator import BenchError, ToolchainError
 
     args, rest = _build_parser().parse_known_args(argv)
+    from .energy import EnergyError
     from .synth import SynthError
 
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
-               "demo": cmd_demo, "synth": cmd_synth}
+               "demo": cmd_demo, "synth": cmd_synth, "energy": cmd_energy}
     try:
         if args.command == "sim":
             family_args = argparse.Namespace()
@@ -318,7 +352,7 @@ def main(argv=None) -> int:
         if rest:
             return _fail(f"unrecognized arguments: {' '.join(rest)}")
         return handler[args.command](args)
-    except (ValueError, ToolchainError, BenchError, SynthError) as error:
+    except (ValueError, ToolchainError, BenchError, SynthError, EnergyError) as error:
         return _fail(str(error))
 
 
