@@ -12,6 +12,7 @@ import pytest
 
 from peforge.models.floatfmt import decode, float_format
 from peforge.models.operand_stats import STATS, VERIFY, operand_stats
+from peforge.models.params import config_hash
 from peforge.sim import energy
 from peforge.sim.cli import main
 from peforge.sim.families import family
@@ -176,6 +177,11 @@ def test_second_call_reads_the_cache(int8_runs, monkeypatch):
     for name in ("run_yosys", "build", "run_jobs_verilator", "gate_netlist"):
         monkeypatch.setattr(energy, name, refuse)
     assert energy.op_energy("systolic", INT8, stats="gaussian") == int8_runs["gaussian"]
+    # A 128 x 128 array reduces to the same 2 x 2 top: the same measurement, its own hash.
+    big = SYSTOLIC.make_config(rows=128, cols=128)
+    result = energy.op_energy("systolic", big, stats="gaussian")
+    assert result.pj_per_mac == int8_runs["gaussian"].pj_per_mac and result.pes == 4
+    assert result.config_hash == config_hash("systolic", big) != int8_runs["gaussian"].config_hash
 
 
 @pytest.mark.verilator
@@ -190,7 +196,8 @@ def test_mac_energy_grows_with_operand_width(int8_runs):
 @needs_osu018
 def test_lmul_costs_less_than_the_exact_multiplier():
     lmul = family("lmul")
-    approx, exact = (energy.op_energy("lmul", lmul.make_config(exact=flag)) for flag in (False, True))
+    approx, exact = (energy.op_energy("lmul", lmul.make_config(exact=flag))
+                     for flag in (False, True))
     assert approx.pj_per_mac < exact.pj_per_mac
     assert approx.area_um2 < exact.area_um2
 
