@@ -370,6 +370,8 @@ def switching_energy(netlist: dict, toggles: dict[tuple[str, int], int], lib: Li
     module = netlist["modules"][top]
     names: dict[int, list[tuple[str, int]]] = {}
     for name, net in module["netnames"].items():
+        # yosys's JSON escapes public names that start with "$" ("\\$12"); Verilog has "$12".
+        name = name.removeprefix("\\")
         for bit_index, bit in enumerate(net["bits"]):
             if isinstance(bit, int):
                 names.setdefault(bit, []).append((name, bit_index))

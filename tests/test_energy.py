@@ -76,6 +76,24 @@ def test_energy_configs_keep_the_pe_datapath():
     assert dsp.energy_config(dsp.make_config()).chain == 4
 
 
+@needs_osu018
+def test_switching_energy_reads_escaped_names_and_names_a_net_without_toggles():
+    # An inverter driving a NAND2's A pin; yosys's JSON writes the public net "$5" as "\\$5".
+    netlist = {"modules": {"t": {"ports": {"clk": {"bits": [9]}}, "netnames": {
+        "a": {"bits": [2]}, "\\$5": {"bits": [3]}, "y": {"bits": [4]}, "clk": {"bits": [9]}},
+        "cells": {"u0": {"type": "INVX1", "connections": {"A": [2], "Y": [3]}},
+                  "u1": {"type": "NAND2X1", "connections": {"A": [3], "B": ["1"], "Y": [4]}}}}}}
+    lib = energy.read_liberty(default_liberty())
+    toggles = {("a", 0): 6, ("$5", 0): 6, ("y", 0): 6, ("clk", 0): 0}
+    run = energy.switching_energy(netlist, toggles, lib, "t")
+    # a drives INVX1.A (0.00932456 pF), $5 drives NAND2X1.A (0.0125 pF); y drives nothing.
+    assert run.switching_pj == pytest.approx(0.5 * 1.8 ** 2 * 6 * (0.00932456 + 0.0125))
+    assert run.data_toggles == 18 and run.area_um2 == 16 + 24
+    del toggles[("$5", 0)]
+    with pytest.raises(energy.EnergyError, match=r"^net \$5\[0\] of t has no toggle count$"):
+        energy.switching_energy(netlist, toggles, lib, "t")
+
+
 # -- gate-level activity (Verilator) ---------------------------------------------------------------
 
 TINY = """module reg4(input clk, input [3:0] d, output reg [3:0] q);
