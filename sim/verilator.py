@@ -85,7 +85,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PEFORGE_CACHE", Path.home() / ".cache" / "peforge"))
 
 
-def build(verilog: str, top: str, *, waves: bool = False, extra_args: tuple[str, ...] = ()) -> Path:
+def build(verilog: str, top: str, *, waves: bool = False,
+          extra_args: tuple[str, ...] = ()) -> Path:
     """Build ``verilog`` (module ``top``) with cocotb's Verilator runner, once per content.
 
     ``extra_args`` are further Verilator flags (part of the cache key), e.g. toggle coverage.
