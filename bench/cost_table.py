@@ -9,14 +9,14 @@ prints it.
 
 Everything it synthesises or measures is cached (the per-family cost reports share the cache):
 cold, the syntheses take about 10 minutes on one core; cached, about half a minute.
-Run: ``.venv/bin/python bench/cost_table.py [--stats gaussian] [--no-energy]``.
+Run: ``.venv/bin/python bench/cost_table.py [--stats gaussian] [--energy lmul lut ...]``.
 """
 
 import argparse
 import time
 from pathlib import Path
 
-from peforge.sim.cost_report import cost_table
+from peforge.sim.cost_report import COMPARISONS, cost_table
 from peforge.sim.tables import write_table
 
 
@@ -24,12 +24,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stats", default="gaussian",
                         help="operand statistics of the energy ratios")
-    parser.add_argument("--no-energy", action="store_true",
-                        help="area and transistor ratios only (no activity runs)")
+    parser.add_argument("--energy", nargs="*", default=list(COMPARISONS), metavar="COMPARISON",
+                        help="comparisons whose energy ratios are measured (default: all; none: "
+                        "area and transistor ratios only)")
     parser.add_argument("--out", type=Path, default=Path("reports/cost/cost.csv"))
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    table = cost_table(stats=args.stats, with_energy=not args.no_energy)
+    table = cost_table(stats=args.stats, energy_for=tuple(args.energy))
     seconds = time.perf_counter() - start
     write_table(table, args.out)
     print(f"wrote {args.out} ({seconds:.1f} s)")

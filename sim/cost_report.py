@@ -28,7 +28,7 @@ Four comparisons, one row per design and baseline (:func:`cost_table`). Every ra
 Columns: ``transistors_ratio`` (``abc -g cmos2``, node-independent), ``area_ratio`` (OSU 0.18 um
 Liberty area, empty where that report has none: the L-Mul report counts transistors only),
 ``energy_ratio`` (dynamic pJ per MAC of :func:`peforge.sim.energy.op_energy`, 45 nm, on
-``stats`` operands; per dense-equivalent MAC for the sparse chain, where the baseline is the
+``stats`` operands, for the comparisons asked for; per dense-equivalent MAC for the sparse chain, where the baseline is the
 dense mode of the same circuit, the family having no no-MUX configuration; empty for the
 narrowed-weight MAC array, which no family configuration builds), then the paper's ratio
 (``paper_ratio_min``/``_max``, equal when it gives one figure), what it measures and where it is
@@ -47,8 +47,11 @@ from peforge.models.systolic import SystolicConfig
 
 from . import bitserial_cost, energy, lmul_report, lut_cost, sparse_dsp_cost
 
-__all__ = ["cost_table", "LMUL_FORMATS", "SPARSE_MODES", "LMUL_PAPER_ENERGY_RATIO",
-           "BITSERIAL_TYPES"]
+__all__ = ["cost_table", "COMPARISONS", "LMUL_FORMATS", "SPARSE_MODES",
+           "LMUL_PAPER_ENERGY_RATIO", "BITSERIAL_TYPES"]
+
+#: The comparisons, in the table's order.
+COMPARISONS = ("lmul", "lut", "bitserial", "sparse-dsp")
 
 #: Formats of the L-Mul rows (the fp8 formats and bf16).
 LMUL_FORMATS = ("e4m3", "e5m2", "bf16")
@@ -153,16 +156,22 @@ def _sparse_rows(stats, with_energy) -> list[dict]:
     return rows
 
 
-def cost_table(*, stats: str = "gaussian", with_energy: bool = True) -> pd.DataFrame:
+def cost_table(*, stats: str = "gaussian", energy_for=COMPARISONS) -> pd.DataFrame:
     """The comparisons of the module docstring, one row per design and baseline.
 
     ``stats`` are the operand statistics of the energy ratios (:data:`peforge.sim.energy.STATS`);
-    ``with_energy=False`` leaves ``energy_ratio`` empty (no activity runs). Synthesis and energy
-    runs are cached on disk by the modules they come from.
+    ``energy_for`` names the comparisons whose energy ratios are measured (activity runs of
+    their gate-level netlists, minutes each when not cached); the others' ``energy_ratio`` is
+    empty. Synthesis and energy runs are cached on disk by the modules they come from.
     """
     if stats not in energy.STATS:
         raise ValueError(f"stats: must be one of {', '.join(energy.STATS)}, got {stats!r}")
+    unknown = sorted(set(energy_for) - set(COMPARISONS))
+    if unknown:
+        raise ValueError(f"energy_for: must name comparisons among {', '.join(COMPARISONS)}, "
+                         f"got {unknown[0]!r}")
     rows = []
-    for rows_of in (_lmul_rows, _lut_rows, _bitserial_rows, _sparse_rows):
-        rows += rows_of(stats, with_energy)
+    for name, rows_of in zip(COMPARISONS, (_lmul_rows, _lut_rows, _bitserial_rows,
+                                           _sparse_rows)):
+        rows += rows_of(stats, name in energy_for)
     return pd.DataFrame(rows)

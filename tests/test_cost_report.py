@@ -11,7 +11,7 @@ from peforge.sim.cost_report import SPARSE_MODES, cost_table
 @pytest.fixture(scope="module")
 def table():
     # Area only: synthesis of every design, cached on disk (cold: minutes, hence slow).
-    return cost_table(with_energy=False).set_index("design")
+    return cost_table(energy_for=()).set_index("design")
 
 
 @pytest.mark.slow
@@ -46,10 +46,13 @@ def test_cost_table_orders_the_designs_as_their_circuits_do(table):
     assert math.isclose(sparse.paper_ratio_min.iloc[0], 1 / 1.6)
 
 
-def test_cost_table_rejects_unknown_stats():
+def test_cost_table_rejects_unknown_stats_and_comparisons():
     with pytest.raises(ValueError, match=rf"^stats: must be one of {', '.join(energy.STATS)}, "
                                          r"got 'laplace'$"):
         cost_table(stats="laplace")
+    with pytest.raises(ValueError, match=r"^energy_for: must name comparisons among lmul, lut, "
+                                         r"bitserial, sparse-dsp, got 'systolic'$"):
+        cost_table(energy_for=("lmul", "systolic"))
 
 
 @pytest.mark.slow
