@@ -7,8 +7,10 @@ energy ratios from :func:`peforge.sim.energy.op_energy` (45 nm). Writes
 ``reports/cost/cost.csv`` (one row per design and baseline, every ratio design / baseline) and
 prints it.
 
-Everything it synthesises or measures is cached (the per-family cost reports share the cache):
-cold, the syntheses take about 10 minutes on one core; cached, about half a minute.
+Everything it synthesises or measures is cached (the per-family cost reports share the cache).
+Cold, on a 2-core machine shared with other jobs: about 12 minutes of synthesis (7 of them the
+LUT tile) and tens of minutes of gate-level energy runs (the LUT tile's build alone about 25);
+cached, about 3 minutes (the Verilog is regenerated to find the entries).
 Run: ``.venv/bin/python bench/cost_table.py [--stats gaussian] [--energy lmul lut ...]``.
 """
 
