@@ -63,6 +63,4 @@ def test_cost_table_energy_ratios_follow_the_circuits():
     assert (lmul.energy_ratio < 1).all()  # one integer add per product beats a multiplier
     lut = table[(table.comparison == "lut") & table.energy_ratio.notna()]
     assert len(lut) == 3  # the INT8 x INT8 baselines; the narrowed array has no family config
-    bitserial = table[table.comparison == "bitserial"]
-    assert (bitserial.loc["bitserial_pe[fp4]", "energy_ratio"]
-            < bitserial.loc["bitserial_pe[int8]", "energy_ratio"])
+    assert table.energy_ratio.notna().sum() == 3 + 3 + 3 + len(SPARSE_MODES)
