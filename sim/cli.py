@@ -66,10 +66,11 @@ def _build_parser() -> argparse.ArgumentParser:
             extra(sub)
 
     sim = commands.add_parser(
-        "sim", help="predict cycles of a workload on an accelerator",
+        "sim", help="predict cycles, energy, power and area of a workload on an accelerator",
         description="Simulate a workload (an LLM's transformer blocks or a SCALE-Sim topology "
-        "CSV) on an accelerator built from one PE family. Family parameters are given as in "
-        "'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
+        "CSV) on an accelerator built from one PE family: cycles, memory traffic, energy by "
+        "component, average power, area and TOPS/W, TOPS/mm2 (45 nm). Family parameters are "
+        "given as in 'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
     source = sim.add_mutually_exclusive_group(required=True)
     source.add_argument("--family", help="PE family of the accelerator")
     source.add_argument("--config", type=Path, help="accelerator YAML file")
@@ -84,6 +85,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--output-kib", type=int, default=64, help="output SRAM size (KiB)")
     sim.add_argument("--dram-bw", type=float, default=25.6, help="DRAM bytes per cycle")
     sim.add_argument("--dram-latency", type=int, default=100, help="DRAM latency (cycles)")
+    sim.add_argument("--dram", default="ddr4-3200",
+                     help="DRAM name TYPE[-RATE], TYPE one of ddr4, lpddr4, hbm2, hbm3 (sets "
+                     "its energy per bit)")
+    sim.add_argument("--stats", default="gaussian",
+                     help="operand statistics of the PE array's energy per MAC")
     sim.add_argument("--clock-mhz", type=float, default=1000.0)
     sim.add_argument("--timing", default="rtl",
                      help="rtl (the family's cycle model) or scalesim-os/ws/is")
@@ -259,8 +265,9 @@ def cmd_sim(args, family_args) -> int:
             args.family, _family_config(fam, family_args), clock_mhz=args.clock_mhz,
             input_sram=Sram(args.input_kib), weight_sram=Sram(args.weight_kib),
             output_sram=Sram(args.output_kib),
-            dram=Dram(bytes_per_cycle=args.dram_bw, latency_cycles=args.dram_latency),
-            timing=args.timing)
+            dram=Dram(name=args.dram, bytes_per_cycle=args.dram_bw,
+                      latency_cycles=args.dram_latency),
+            timing=args.timing, stats=args.stats)
     if args.topology is not None:
         if not args.topology.exists():
             return _fail(f"topology: no such file {args.topology}")
@@ -269,9 +276,11 @@ def cmd_sim(args, family_args) -> int:
         gemms = workload_gemms(args.workload, phase=args.phase, seq=args.seq)
     table = simulate_workload(accel, gemms)
     columns = ["layer", "m", "k", "n", "count", "cycles", "compute_cycles", "stall_cycles",
-               "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "mapping"]
-    with pd.option_context("display.width", 200, "display.max_columns", None):
+               "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "energy_pj",
+               "power_mw", "tops_per_w", "mapping"]
+    with pd.option_context("display.width", 250, "display.max_columns", None):
         print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print("\n".join(_cost_summary(accel, table.iloc[-1])))
     if args.csv is not None:
         try:
             table.to_csv(args.csv, index=False)
@@ -279,6 +288,23 @@ def cmd_sim(args, family_args) -> int:
             return _fail(f"csv: cannot write {args.csv}: {error.strerror or error}")
         print(f"wrote {args.csv}")
     return 0
+
+
+def _cost_summary(accel, total) -> list[str]:
+    """Lines under the ``sim`` table: the total's energy by component, power, area, efficiency."""
+    from .perf import SRAMS, accelerator_costs
+
+    costs = accelerator_costs(accel)
+    parts = [("PE array", "energy_pe_pj"), *((f"{name} SRAM", f"energy_{name}_sram_pj")
+                                             for name in SRAMS),
+             (f"DRAM ({accel.dram.name})", "energy_dram_pj"), ("leakage", "energy_leakage_pj")]
+    shares = ", ".join(f"{label} {total[column]:.4g} ({total[column] / total.energy_pj:.1%})"
+                       for label, column in parts)
+    sram_mm2 = sum(cost.area_mm2 for cost in costs.srams.values())
+    return [f"energy (pJ, 45 nm, {accel.stats} operands): {total.energy_pj:.4g} = {shares}",
+            f"power {total.power_mw:.4g} mW average at {accel.clock_mhz:g} MHz; area "
+            f"{total.area_mm2:.4g} mm2 (PE array {costs.array_area_mm2:.4g}, SRAMs "
+            f"{sram_mm2:.4g}); {total.tops_per_w:.4g} TOPS/W, {total.tops_per_mm2:.4g} TOPS/mm2"]
 
 
 def cmd_report(args) -> int:
