@@ -118,7 +118,7 @@ class ResultStore:
         """Record (or replace) sweep ``name``'s specification."""
         with self._transaction():
             self._db.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?)",
-                             (name, json.dumps(spec, sort_keys=True)))
+                             (name, json.dumps(spec)))
 
     def sweeps(self) -> dict[str, dict]:
         return {name: json.loads(spec)
@@ -185,7 +185,7 @@ class ResultStore:
                                   "phase, seq", self._db)
         configs = pd.DataFrame([json.loads(text) for text in frame.pop("config")],
                                index=frame.index)
-        metrics = pd.DataFrame([json.loads(text) if text else {}
+        metrics = pd.DataFrame([json.loads(text) if isinstance(text, str) else {}
                                 for text in frame.pop("metrics")], index=frame.index)
         configs = configs.drop(columns=[name for name in ("family",) if name in configs])
         return pd.concat([frame, configs, metrics], axis=1)

@@ -345,7 +345,10 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
                                f"must be a model name or a CSV path, got {workload!r}")
         if workload.endswith(".csv"):
             workload = str((reader.path.parent / workload).resolve())
-        if isinstance(seq, bool) or not isinstance(seq, int):
+        if phase not in ("prefill", "decode"):
+            raise reader.error(items["phase"][1], "workloads.phase",
+                               f"must be one of prefill, decode, got {phase!r}")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
             raise reader.error(items["seq"][1], "workloads.seq",
                                f"must be a positive integer, got {seq!r}")
         try:

@@ -40,7 +40,8 @@ from .pareto import hypervolume, pareto_mask  # noqa: E402
 from .results import ResultStore  # noqa: E402
 from .sweep import Constraint, metric_units  # noqa: E402
 
-__all__ = ["sweep_rows", "pareto_rows", "search_quality", "write_sweep_report", "workload_label"]
+__all__ = ["sweep_rows", "pareto_rows", "search_quality", "write_sweep_report", "workload_label",
+           "winners"]
 
 _CONSTRAINT_TEXT = re.compile(r"^(\w+) (<=|>=|==|<|>) (\S+)$")
 
@@ -114,6 +115,25 @@ def pareto_rows(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
         fronts.append(group[pareto_mask(_objective_matrix(group, spec["objectives"]))]
                       .sort_values(list(spec["objectives"])[0]))
     return pd.concat(fronts) if fronts else rows.iloc[:0]
+
+
+def winners(rows: pd.DataFrame, spec: dict) -> list[str]:
+    """One line per workload and objective naming the best feasible design and its value, and a
+    closing line with the counts of points, failures and Pareto-optimal designs."""
+    units = metric_units()
+    feasible = _feasible(rows, _constraints(spec))
+    lines = []
+    for label, group in feasible.groupby("workload_label", sort=False):
+        for metric, direction in spec["objectives"].items():
+            best = group.loc[group[metric].idxmin() if direction == "min"
+                             else group[metric].idxmax()]
+            lines.append(f"{label}: {direction} {metric} = {best[metric]:.4g} "
+                         f"{units.get(metric, '')}: {best['design']}")
+    pareto = pareto_rows(rows, spec)
+    lines.append(f"{rows['point'].nunique()} points, {int((rows['status'] == 'failed').sum())} "
+                 f"failed rows, {feasible['point'].nunique()} feasible points, {len(pareto)} "
+                 f"Pareto-optimal (design, workload) rows")
+    return lines
 
 
 def search_quality(rows: pd.DataFrame, run_points: pd.DataFrame, runs: pd.DataFrame,
