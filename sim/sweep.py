@@ -35,7 +35,9 @@ level (:data:`LEVEL_COLUMNS`).
 Searches
     ``grid``: every point. ``optuna``: optuna's NSGA-II sampler (multi-objective, with the
     constraints as its ``constraints_func``), asking for generations of ``population`` points
-    until ``budget`` new points have been evaluated. Its search space is fixed: the family is a
+    until ``budget`` points have been used (evaluated, or found in the database); each constraint
+    is a trial constraint (``Trial.set_constraint``, the worst workload's violation), so feasible
+    points dominate infeasible ones. Its search space is fixed: the family is a
     categorical choice and every axis of every family an integer index into the axis's values,
     so crossover and mutation act on the whole vector; a trial whose family lacks an axis ignores
     that index, and a point seen before is answered from the results instead of re-evaluated.
@@ -67,8 +69,8 @@ from pathlib import Path
 
 import yaml
 
-from .accelerator import TIMINGS, Accelerator, Dram, Sram
-from .families import UnknownFamily, families, family
+from .accelerator import Accelerator, Dram, Sram
+from .families import UnknownFamily, family
 from .perf import METRIC_COLUMNS, simulate_workload
 from .results import ResultStore, point_key, result_key, utc_now
 from .workloads import workload_gemms
@@ -719,10 +721,7 @@ def _optuna_search(sweep: Sweep, runner: _Runner, store: ResultStore, level: str
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    constrained = bool(sweep.constraints)
-    sampler = optuna.samplers.NSGAIISampler(
-        population_size=population, seed=seed,
-        constraints_func=(lambda trial: trial.user_attrs["violations"]) if constrained else None)
+    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     study = optuna.create_study(directions=[("minimize" if d == "min" else "maximize")
                                             for d in sweep.objectives.values()], sampler=sampler)
     family_names = list(sweep.axes)
@@ -760,5 +759,6 @@ def _optuna_search(sweep: Sweep, runner: _Runner, store: ResultStore, level: str
             if values is None:
                 study.tell(trial, state=TrialState.FAIL)
                 continue
-            trial.set_user_attr("violations", violations)
+            for constraint, violation in zip(sweep.constraints, violations):
+                trial.set_constraint(str(constraint), violation)
             study.tell(trial, values)

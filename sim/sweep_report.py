@@ -25,7 +25,6 @@ every point shares one roof: x = intensity x bandwidth / peak (1 is the ridge), 
 
 import base64
 import html
-import io
 import re
 from pathlib import Path
 
