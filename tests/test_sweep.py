@@ -327,3 +327,49 @@ def test_cli_sweep_export_and_errors(tmp_path):
     assert failed.returncode == 2
     assert failed.stderr == (f"peforge: error: {bad}:3: clock_mhz: must be a number > 0, got "
                              f"'fast'\n")
+
+
+# --- Verification level ------------------------------------------------------------------------
+
+VERIFY_SWEEP = """\
+workloads: {workload: layers.csv}
+families:
+  systolic: {pe.rows: 2, pe.cols: %s, pe.dataflow: ws}
+"""
+
+
+@pytest.mark.verilator
+def test_verify_level_runs_the_bit_exact_checks(tmp_path):
+    # The 2 x 3 ws array of test_cli's verify test: one shared Verilator build.
+    sweep = load_sweep(write_sweep(tmp_path, VERIFY_SWEEP % 3))
+    run_sweep(sweep, tmp_path / "v.db", level="verify", workers=1, quiet=True)
+    with ResultStore(tmp_path / "v.db") as store:
+        row = store.table().iloc[0]
+    assert (row["status"], row["level"]) == ("ok", "verify")
+    assert row["verify_jobs"] == 8  # 4 random shapes + 4 corner jobs (quick set)
+    assert row["synth_nand2_eq"] > 0
+
+
+@pytest.mark.verilator
+def test_a_verilator_build_error_is_stored_and_the_sweep_goes_on(tmp_path):
+    """A C++ compiler that always fails (Verilator's makefiles call ``c++``), in a fresh build
+    cache: every point's build fails."""
+    stub = tmp_path / "bin" / "c++"
+    stub.parent.mkdir()
+    stub.write_text("#!/bin/sh\necho 'c++: forced failure' >&2\nexit 1\n")
+    stub.chmod(0o755)
+    path = write_sweep(tmp_path, VERIFY_SWEEP % "[3, 4]")
+    env = {**os.environ, "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}",
+           "PEFORGE_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "peforge.sim.cli", "sweep", str(path), "--db",
+                           str(tmp_path / "f.db"), "--verify", "--workers", "1", "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    with ResultStore(tmp_path / "f.db") as store:
+        table = store.table()
+    assert len(table) == 2 and set(table["pe.cols"]) == {3, 4}
+    assert (table["status"] == "failed").all()
+    for error in table["error"]:
+        assert re.fullmatch(r"BenchError: Verilator build of systolic failed; see "
+                            rf"{tmp_path}/cache/verilator/systolic-[0-9a-f]{{16}}/build\.log",
+                            error)
