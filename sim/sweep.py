@@ -69,6 +69,8 @@ from pathlib import Path
 
 import yaml
 
+from peforge.models.params import check_param
+
 from .accelerator import Accelerator, Dram, Sram
 from .families import UnknownFamily, family
 from .perf import METRIC_COLUMNS, simulate_workload
@@ -288,8 +290,6 @@ def _check_value(family_name: str, key: str, value) -> None:
     """Raise ValueError when ``value`` is not allowed for ``key`` on its own."""
     if key.startswith("pe."):
         spec, _default = family(family_name).parameters()[key[3:]]
-        from peforge.models.params import check_param
-
         check_param(key, spec, value)
         return
     build_accelerator({"family": family_name, key: value})

@@ -203,7 +203,7 @@ def _pareto_figure(group: pd.DataFrame, spec: dict, colours: dict, units: dict, 
     axes[0][0].legend(fontsize=8)
     figure.suptitle(group["workload_label"].iloc[0])
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
 
 
@@ -228,7 +228,7 @@ def _bars_figure(pareto: pd.DataFrame, columns: list[str], ylabel: str, title: s
         axis.legend(fontsize=7, loc="lower right")
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
 
 
@@ -253,7 +253,7 @@ def _roofline_figure(rows: pd.DataFrame, colours: dict, path: Path):
         axis.grid(True, alpha=0.3, which="both")
     axes[0][0].legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
 
 
