@@ -114,11 +114,10 @@ def metric_units(level: str = "verify") -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Axis:
-    """One swept key (``clock_mhz``, ``pe.rows``, ...) and its values, from line ``line``."""
+    """One swept key (``clock_mhz``, ``pe.rows``, ...) and its values."""
 
     key: str
     values: tuple
-    line: int
 
 
 @dataclass(frozen=True)
@@ -272,17 +271,14 @@ class _Reader:
         return tuple(round(value) if integer else value for value in values)
 
 
-def _accelerator_keys() -> dict[str, type | None]:
-    """Swept accelerator keys: ``clock_mhz``, ``timing``, ``<memory>.<field>``."""
-    keys = {}
+def _accelerator_keys() -> list[str]:
+    """Swept accelerator keys: ``clock_mhz``, ``timing``, ..., ``<memory>.<field>``."""
+    keys = []
     for item in fields(Accelerator):
-        if item.name in ("family", "pe"):
-            continue
         if item.name in _MEMORIES:
-            keys.update({f"{item.name}.{sub.name}": _MEMORIES[item.name]
-                         for sub in fields(_MEMORIES[item.name])})
-        else:
-            keys[item.name] = None
+            keys += [f"{item.name}.{sub.name}" for sub in fields(_MEMORIES[item.name])]
+        elif item.name not in ("family", "pe"):
+            keys.append(item.name)
     return keys
 
 
@@ -314,7 +310,9 @@ def _read_axes(reader: _Reader, node, where: str, family_names: list[str]) -> li
         else:
             having = family_names
         values = reader.values(value_node, key)
-        for value in values:
+        item_nodes = (value_node.value if isinstance(value_node, yaml.SequenceNode)
+                      else [value_node] * len(values))
+        for value, item_node in zip(values, item_nodes):
             errors = []
             for name in having:
                 try:
@@ -323,9 +321,9 @@ def _read_axes(reader: _Reader, node, where: str, family_names: list[str]) -> li
                 except ValueError as error:
                     errors.append(error)
             else:
-                raise reader.error(value_node, key, str(errors[0]).removeprefix(f"{key}: ")
+                raise reader.error(item_node, key, str(errors[0]).removeprefix(f"{key}: ")
                                    .removeprefix(f"{key.split('.')[-1]}: "))
-        axes.append(Axis(key, values, key_node.start_mark.line + 1))
+        axes.append(Axis(key, values))
     return axes
 
 

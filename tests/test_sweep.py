@@ -53,6 +53,10 @@ objectives: {cycles: min, dram_read_bytes: min}
 @pytest.mark.parametrize("body, message", [
     ("workloads: {workload: layers.csv}\nfamilies:\n  systolic:\n    pe.rows: [4, big]\n",
      "s.yaml:4: pe.rows: must be an integer in 1..256, got 'big'"),
+    ("workloads: {workload: layers.csv}\nfamilies:\n  systolic:\n    pe.rows:\n      - 4\n"
+     "      - 0\n", "s.yaml:6: pe.rows: must be an integer in 1..256, got 0"),
+    ("workloads: {workload: layers.csv}\nfamilies:\n  systolic:\n    pe.rows: [4, 8, 4]\n",
+     "s.yaml:4: pe.rows: values repeat: [4, 8, 4]"),
     ("workloads: {workload: layers.csv}\nfamilies:\n  systolic:\n    pe.rows: []\n",
      "s.yaml:4: pe.rows: empty axis: give at least one value"),
     ("workloads: {workload: layers.csv}\nfamilies:\n  systolic:\n    pe.lanes: [4]\n",
