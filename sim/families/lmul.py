@@ -1,12 +1,15 @@
 """The L-Mul family records: ``lmul`` (multipliers) and ``lmul-dot`` (dot-product unit). The
 systolic array with float MAC PEs is the ``systolic`` family with ``pe="lmul"`` or ``"fp"``."""
 
+import dataclasses
+
 import numpy as np
 
 from peforge.hw.lmul_driver import DotDriver, MultiplierDriver
 from peforge.hw.lmul_units import DotProductUnit, MultiplierStream
 from peforge.models.floatmac import cancelling_job, random_operands
 from peforge.models.lmul import operand_pairs
+from peforge.models.operand_stats import VERIFY, OperandStats
 from peforge.models.lmul_family import (DotConfig, MultiplierConfig, dot_cycles, golden_products,
                                         multiplier_cycles)
 
@@ -21,16 +24,31 @@ _STREAM_PORTS = {
 }
 
 
-def random_pairs_job(config, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
-    """The ``m * k * n`` products of a GEMM as independent pairs, uniform over all patterns."""
-    bits = config.mac.fmt.bits
-    return {"a": rng.integers(0, 1 << bits, m * k * n), "b": rng.integers(0, 1 << bits, m * k * n)}
+def _all_patterns(fmt, rng: np.random.Generator, shape) -> np.ndarray:
+    return rng.integers(0, 1 << fmt.bits, shape)
 
 
-def random_gemm_job(config, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
-    """``A`` (m x k) and ``B`` (k x n) of :func:`random_operands`."""
+def random_pairs_job(config, rng: np.random.Generator, m: int, k: int, n: int,
+                     stats: OperandStats = VERIFY) -> dict:
+    """The ``m * k * n`` products of a GEMM as independent pairs drawn by ``stats``
+    (verification: uniform over all patterns, Inf and NaN included)."""
     fmt = config.mac.fmt
-    return {"a": random_operands(fmt, rng, (m, k)), "b": random_operands(fmt, rng, (k, n))}
+    return {"a": stats.floats(fmt, rng, m * k * n, _all_patterns),
+            "b": stats.floats(fmt, rng, m * k * n, _all_patterns)}
+
+
+def random_gemm_job(config, rng: np.random.Generator, m: int, k: int, n: int,
+                    stats: OperandStats = VERIFY) -> dict:
+    """``A`` (m x k) and ``B`` (k x n) drawn by ``stats`` (verification:
+    :func:`random_operands`)."""
+    fmt = config.mac.fmt
+    return {"a": stats.floats(fmt, rng, (m, k), random_operands),
+            "b": stats.floats(fmt, rng, (k, n), random_operands)}
+
+
+def energy_config(config):
+    """At most 4 lanes of the same multiplier, for activity runs."""
+    return dataclasses.replace(config, lanes=min(config.lanes, 4))
 
 
 # -- lmul: a bank of multipliers ------------------------------------------------------------------
@@ -70,6 +88,9 @@ FAMILY = Family(
     run_job=_run_multiplier,
     make_jobs=_multiplier_jobs,
     random_job=random_pairs_job,
+    energy_config=energy_config,
+    # 256 independent products: 64 beats of 4 lanes.
+    energy_shape=lambda config: (1, 256, 1),
     latency="ceil(pairs/lanes) + 1 (pairs = M*K*N products)",
     port_docs={**_STREAM_PORTS,
                "i_stream__payload": "input beat {a[lanes], b[lanes]} operand patterns (LSB first)",
@@ -114,6 +135,9 @@ DOT_FAMILY = Family(
     run_job=_run_dot,
     make_jobs=_dot_jobs,
     random_job=random_gemm_job,
+    energy_config=energy_config,
+    # 2 x 2 dot products of 64 terms each (16 beats of 4 lanes).
+    energy_shape=lambda config: (2, 64, 2),
     latency="M*N*ceil(K/lanes) + 1",
     port_docs={**_STREAM_PORTS,
                "i_stream__payload": "input beat {a[lanes], b[lanes], last} operand patterns "

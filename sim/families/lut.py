@@ -1,11 +1,14 @@
 """The LUT tensor-core family record."""
 
+import dataclasses
+
 import numpy as np
 
 from peforge.hw.lut import LutArray
 from peforge.hw.lut_driver import LutDriver
-from peforge.models.integer import int_range, random_ints
+from peforge.models.integer import int_range
 from peforge.models.lut import LutConfig, golden_lut_gemm, lut_cycles
+from peforge.models.operand_stats import VERIFY, OperandStats
 
 from . import Family
 
@@ -28,14 +31,16 @@ def job_shapes(config: LutConfig, sizes: str) -> list[tuple[int, int, int]]:
     return shapes
 
 
-def _random_codes(config: LutConfig, rng: np.random.Generator, shape) -> np.ndarray:
-    low, high = config.weight_format.code_range
-    return rng.integers(low, high, size=shape, endpoint=True, dtype=np.int64)
+def _random_codes(config: LutConfig, rng: np.random.Generator, shape,
+                  stats: OperandStats = VERIFY) -> np.ndarray:
+    return stats.ints(rng, shape, *config.weight_format.code_range)
 
 
-def random_job(config: LutConfig, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
-    return {"a": random_ints(rng, (m, k), config.abits, True),
-            "w": _random_codes(config, rng, (k, n))}
+def random_job(config: LutConfig, rng: np.random.Generator, m: int, k: int, n: int,
+               stats: OperandStats = VERIFY) -> dict:
+    """Signed activations and weight codes drawn by ``stats`` (verification: uniform)."""
+    return {"a": stats.ints(rng, (m, k), *int_range(config.abits, True)),
+            "w": _random_codes(config, rng, (k, n), stats)}
 
 
 def make_jobs(config: LutConfig, rng: np.random.Generator, sizes: str = "quick") -> list[dict]:
@@ -55,6 +60,12 @@ def make_jobs(config: LutConfig, rng: np.random.Generator, sizes: str = "quick")
     return jobs
 
 
+def energy_config(config: LutConfig) -> LutConfig:
+    """At most 8 tile columns (each row's tables are then shared by 8 columns, not up to 128),
+    same rows, group, weights and activations, for activity runs."""
+    return dataclasses.replace(config, n=min(config.n, 8))
+
+
 FAMILY = Family(
     name="lut",
     summary="LUT tensor-core M x N tile: symmetrised activation tables looked up by low-bit "
@@ -67,6 +78,9 @@ FAMILY = Family(
     run_job=run_job,
     make_jobs=make_jobs,
     random_job=random_job,
+    energy_config=energy_config,
+    # One tile over 64 activation groups.
+    energy_shape=lambda config: (config.m, 64 * config.k, config.n),
     latency="ceil(M/m)*ceil(N/n) * (ceil(K/k)*wbits + m - 1) + 2",
     port_docs={
         "i_stream__payload": "input beat {a[m][k] activations (a group's first plane only), "

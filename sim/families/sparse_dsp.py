@@ -1,11 +1,14 @@
 """The sparse DSP chain family record (FlightLLM's configurable sparse DSP chain)."""
 
+import dataclasses
+
 import numpy as np
 
 from peforge.hw.sparse_dsp import SparseDspChain
 from peforge.hw.sparse_dsp_driver import SparseDspDriver
-from peforge.models.integer import int_range, random_ints
+from peforge.models.integer import int_range
 from peforge.models.nm_sparse import compress, pad_k
+from peforge.models.operand_stats import VERIFY, OperandStats
 from peforge.models.sparse_dsp import ACT_BITS, SparseDspConfig, gemm_cycles, golden_gemm
 
 from . import Family
@@ -36,9 +39,11 @@ def job_shapes(config: SparseDspConfig, sizes: str) -> list[tuple[int, int, int]
 
 
 def random_job(config: SparseDspConfig, rng: np.random.Generator, r: int, k: int,
-               c: int) -> dict:
-    return sparse_job(config, random_ints(rng, (r, k), ACT_BITS, True),
-                      random_ints(rng, (k, c), config.bits, True))
+               c: int, stats: OperandStats = VERIFY) -> dict:
+    """INT8 activations and dense weights drawn by ``stats`` (verification: uniform), then
+    pruned by :func:`sparse_job`."""
+    return sparse_job(config, stats.ints(rng, (r, k), *int_range(ACT_BITS, True)),
+                      stats.ints(rng, (k, c), *int_range(config.bits, True)))
 
 
 def make_jobs(config: SparseDspConfig, rng: np.random.Generator,
@@ -57,6 +62,12 @@ def make_jobs(config: SparseDspConfig, rng: np.random.Generator,
     return jobs
 
 
+def energy_config(config: SparseDspConfig) -> SparseDspConfig:
+    """A chain of ``max(4, M)`` slices (at most the configuration's; a multiple of the
+    pattern's ``M``) with the same slices and pattern, for activity runs."""
+    return dataclasses.replace(config, chain=min(config.chain, max(4, config.pattern.m)))
+
+
 FAMILY = Family(
     name="sparse-dsp",
     summary="FlightLLM sparse DSP chain: L cascaded DSP48-like slices, N:M sparse MUXes, "
@@ -69,6 +80,9 @@ FAMILY = Family(
     run_job=run_job,
     make_jobs=make_jobs,
     random_job=random_job,
+    energy_config=energy_config,
+    # Four activation rows over 16 windows, one pass of output columns.
+    energy_shape=lambda config: (4, 16 * config.chain, config.segments),
     latency="R*ceil(C/S)*ceil(K/chain) + areg + mreg + chain*preg + 1 for an R x K x C GEMM; "
             "S = M/N columns per beat for a sparse N:M pattern, 1 when dense",
     port_docs={

@@ -1,5 +1,7 @@
 """The systolic array family record."""
 
+import dataclasses
+
 import numpy as np
 
 from peforge.hw.mac import mac_shapes
@@ -7,7 +9,8 @@ from peforge.hw.parts import BlackBox, Trimmed
 from peforge.hw.systolic import DelayStage, SystolicArray
 from peforge.hw.systolic_driver import SystolicDriver
 from peforge.models.floatmac import cancelling_job, random_operands
-from peforge.models.integer import int_range, random_ints
+from peforge.models.integer import int_range
+from peforge.models.operand_stats import VERIFY, OperandStats
 from peforge.models.systolic import SystolicConfig, gemm_cycles, golden_gemm
 
 from . import AreaPart, Family
@@ -30,14 +33,17 @@ def job_shapes(config: SystolicConfig, sizes: str) -> list[tuple[int, int, int]]
     return shapes
 
 
-def random_job(config: SystolicConfig, rng: np.random.Generator, m: int, k: int, n: int) -> dict:
-    """Integer PEs: uniform operands over the whole range. Float PEs: operand patterns of
-    :func:`~peforge.models.floatmac.random_operands` (mostly normals near 1, some of anything)."""
+def random_job(config: SystolicConfig, rng: np.random.Generator, m: int, k: int, n: int,
+               stats: OperandStats = VERIFY) -> dict:
+    """Operands drawn by ``stats``; verification (the default): integer PEs uniform over the
+    whole range, float PEs the patterns of :func:`~peforge.models.floatmac.random_operands`
+    (mostly normals near 1, some of anything)."""
     if config.pe != "int":
         fmt = config.mac.fmt
-        return {"a": random_operands(fmt, rng, (m, k)), "b": random_operands(fmt, rng, (k, n))}
-    return {"a": random_ints(rng, (m, k), config.bits, config.signed),
-            "b": random_ints(rng, (k, n), config.bits, config.signed)}
+        return {"a": stats.floats(fmt, rng, (m, k), random_operands),
+                "b": stats.floats(fmt, rng, (k, n), random_operands)}
+    low, high = int_range(config.bits, config.signed)
+    return {"a": stats.ints(rng, (m, k), low, high), "b": stats.ints(rng, (k, n), low, high)}
 
 
 def make_jobs(config: SystolicConfig, rng: np.random.Generator, sizes: str = "quick") -> list[dict]:
@@ -132,6 +138,18 @@ def area_parts(config: SystolicConfig) -> list[AreaPart]:
     return parts
 
 
+def energy_config(config: SystolicConfig) -> SystolicConfig:
+    """At most 2 x 2 PEs of the same numerics and dataflow, for activity runs."""
+    return dataclasses.replace(config, rows=min(config.rows, 2), cols=min(config.cols, 2))
+
+
+def energy_shape(config: SystolicConfig) -> tuple[int, int, int]:
+    """One tile with a long stream: ``os`` K = 128 beats, ``ws`` M = 128 rows."""
+    if config.dataflow == "os":
+        return config.rows, 128, config.cols
+    return 128, config.rows, config.cols
+
+
 FAMILY = Family(
     name="systolic",
     summary="output- and weight-stationary R x C MAC arrays with skewed operand feeds; integer, "
@@ -158,4 +176,6 @@ FAMILY = Family(
     # ws: the next tile's first beat is accepted on the edge of the previous one's last output.
     pipeline_overlap=lambda config: 1 if config.dataflow == "ws" else 0,
     area_parts=area_parts,
+    energy_config=energy_config,
+    energy_shape=energy_shape,
 )
