@@ -11,7 +11,9 @@ recorded: other jobs on the same cores slow the sweep down.
 The profile evaluates ``--profile-points`` points spread evenly over the same sweep one after
 the other in this process under cProfile and splits their time into the simpy simulation of the chosen mappings
 (``perf._simulate``), the ranking of every legal tiling by its bound (``perf._estimate``), the
-workload's GEMM list, the pandas table of ``simulate_workload`` and the rest; the parent's own
+PE array's energy per MAC (``perf._op_energy``: the reduced top's Verilog and the disk cache of
+:mod:`peforge.sim.energy`, once per configuration and process; the gate-level runs themselves are
+done before the profile by the throughput runs), the workload's GEMM list, the pandas table of ``simulate_workload`` and the rest; the parent's own
 work per point (building and hashing the configuration, one database transaction) is timed
 separately.
 
@@ -41,6 +43,8 @@ TARGET_POINTS_PER_MIN = 100_000
 PROFILED = {
     "simpy simulation of the chosen mappings (perf._simulate)": ("perf.py", "_simulate"),
     "ranking the legal tilings by their bound (perf._estimate)": ("perf.py", "_estimate"),
+    "energy per MAC of the PE array (perf._op_energy: reduced top, disk cache)":
+        ("perf.py", "_op_energy"),
     "GEMM lists of the workloads (workload_gemms)": ("workloads.py", "workload_gemms"),
     "the whole of simulate_workload": ("perf.py", "simulate_workload"),
 }

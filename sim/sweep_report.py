@@ -117,21 +117,29 @@ def pareto_rows(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 
 def winners(rows: pd.DataFrame, spec: dict) -> list[str]:
-    """One line per workload and objective naming the best feasible design and its value, and a
-    closing line with the counts of points, failures and Pareto-optimal designs."""
+    """A short summary: one line per objective naming the best design over the points feasible
+    on every workload (by the mean of the metric over the workloads), then one line per workload
+    with its Pareto-optimal designs by family and its failed rows."""
     units = metric_units()
     feasible = _feasible(rows, _constraints(spec))
+    workloads = rows["workload_label"].nunique()
+    everywhere = feasible.groupby("point").filter(lambda group: len(group) == workloads)
+    means = everywhere.groupby(["point", "design"])[list(spec["objectives"])].mean()
     lines = []
-    for label, group in feasible.groupby("workload_label", sort=False):
-        for metric, direction in spec["objectives"].items():
-            best = group.loc[group[metric].idxmin() if direction == "min"
-                             else group[metric].idxmax()]
-            lines.append(f"{label}: {direction} {metric} = {best[metric]:.4g} "
-                         f"{units.get(metric, '')}: {best['design']}")
+    for metric, direction in spec["objectives"].items():
+        if means.empty:
+            lines.append(f"{direction} {metric}: no point is feasible on every workload")
+            continue
+        best = means[metric].idxmin() if direction == "min" else means[metric].idxmax()
+        lines.append(f"{direction} {metric}: {best[1]} ({means.loc[best, metric]:.4g} "
+                     f"{units.get(metric, '')}, mean over {workloads} workloads)")
     pareto = pareto_rows(rows, spec)
-    lines.append(f"{rows['point'].nunique()} points, {int((rows['status'] == 'failed').sum())} "
-                 f"failed rows, {feasible['point'].nunique()} feasible points, {len(pareto)} "
-                 f"Pareto-optimal (design, workload) rows")
+    for label, group in rows.groupby("workload_label", sort=False):
+        front = pareto[pareto["workload_label"] == label]
+        by_family = ", ".join(f"{name} {count}" for name, count
+                              in front["family"].value_counts().items())
+        lines.append(f"{label}: {len(front)} Pareto-optimal designs ({by_family or 'none'}); "
+                     f"{int((group['status'] == 'failed').sum())} of {len(group)} rows failed")
     return lines
 
 
