@@ -1,7 +1,7 @@
 """Model-only sweep throughput: points per minute on the local process pool and on a dask
 LocalCluster, and where a point's time goes.
 
-The sweep is the shipped ``sweeps/demo.yaml`` (every family, 148 points, each on LLaMA-2-7B
+The sweep is the shipped ``sweeps/demo.yaml`` (every family, each point on LLaMA-2-7B
 decode and prefill of 256 tokens), run from an empty results database each time with
 ``--workers`` processes (default 2), so every point is simulated. ``points_per_min`` is points
 over the wall time of :func:`peforge.sim.sweep.run_sweep` (pool or cluster start-up included);
