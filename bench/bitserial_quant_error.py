@@ -10,7 +10,9 @@ for each type (and a few per-group mixtures) and writes one row per (distributio
 - ``sqnr_db``: ``-20 * log10(nrmse)``;
 - ``bits_per_weight``: code bits plus the 10-bit group overhead (8-bit scale, 2-bit selector)
   over ``group`` weights, for the type the group chose;
-- ``terms_per_weight``: PE cycles per weight slot (the cycle model's ``terms``).
+- ``terms_per_weight``: the most PE cycles a weight slot takes on an array allowing these
+  types (``BitserialConfig.terms``, the widest type's); a slot whose columns all hold groups of
+  narrower types takes fewer.
 
 Run: ``.venv/bin/python bench/bitserial_quant_error.py [--k 4096 --n 256 --group 128 --seed 0]``.
 """

@@ -2,7 +2,9 @@
 
 Weight codes enter at the top of each column, where a :class:`TermDecoder` turns the column's
 ``lanes`` codes into their bit-serial terms, one term index per cycle; the terms flow down the
-column and the slot's INT8 activations are broadcast across each row. Every
+column and the slot's INT8 activations are broadcast across each row. A slot takes as many cycles
+as the most terms its columns' group types need (2, 3 or 4), derived from the slot's ``wtype``
+fields when the array takes it. Every
 :class:`BitserialPE` adds ``sum_lanes a * term`` (shifted by the term's bit significance) to its
 group accumulator, hands each finished group sum to its bit-serial dequantiser (8-bit scale, MSB
 first) and keeps the results before (``c_raw``) and after (``c_scaled``) dequantisation.
@@ -15,12 +17,13 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from peforge.models.bitmod import decode, decompose
+from peforge.models.bitmod import decode, decompose, terms_per_weight
 from peforge.models.bitserial import ACT_BITS, DEQUANT_CYCLES, SCALE_BITS, BitserialConfig
 
 from .systolic import ValidStream
 
-__all__ = ["TERM_LAYOUT", "TermDecoder", "BitserialPE", "BitserialArray", "stream_layouts"]
+__all__ = ["TERM_LAYOUT", "TermDecoder", "BitserialPE", "BitserialArray", "stream_layouts",
+           "slot_terms"]
 
 #: One bit-serial term, ``(-1)**sign * mantissa * 2**exponent`` (the bit significance is
 #: per column, see :class:`TermDecoder`); fields as in :data:`peforge.models.bitmod.TERM_DTYPE`.
@@ -248,6 +251,21 @@ class BitserialPE(wiring.Component):
         return m
 
 
+def slot_terms(m: Module, config: BitserialConfig, wtypes) -> Signal:
+    """Combinational, added to ``m``: the terms (cycles) of a slot, the most that the group types
+    ``wtypes`` (one index per column, into ``config.wtypes``) need; an index past the allowed
+    types counts as the fewest. ``range(config.terms + 1)`` wide."""
+    terms = Signal(range(config.terms + 1))
+    counts = [terms_per_weight(t) for t in config.weight_types]
+    m.d.comb += terms.eq(min(counts))
+    # Ascending, so that the most terms any column needs is assigned last and wins.
+    for count in sorted(set(counts))[1:]:
+        indices = [index for index, c in enumerate(counts) if c == count]
+        with m.If(Cat(wtype == index for wtype in wtypes for index in indices).any()):
+            m.d.comb += terms.eq(count)
+    return terms
+
+
 class BitserialArray(wiring.Component):
     """A ``rows x cols`` output-stationary bit-serial array with column-top term decoders.
 
@@ -262,9 +280,13 @@ class BitserialArray(wiring.Component):
         ``code`` (cols x lanes weight codes: ``codes[k0:k0+lanes, col]``), per column the group's
         ``wtype`` (index into ``config.wtypes``), ``selector`` (2 bits, 0 for int types) and
         ``scale`` (8-bit code; read on the group's last beat), ``group_last`` (last slot of a
-        group) and ``last`` (last slot of the tile; also ends the group). ``ready`` is high when
-        the array is idle or in the last term cycle of a slot that is not the tile's last: beats
-        are taken every ``config.terms`` cycles.
+        group) and ``last`` (last slot of the tile; also ends the group). A slot takes ``T``
+        cycles, the most terms of its columns' types (:func:`slot_terms` of ``wtype``: fp3, fp4,
+        int3, int4 2, int6 3, int8 4). ``ready`` is high when the array is idle or in the last
+        term cycle of a slot that is not the tile's last: beats are taken every ``T`` cycles.
+        A group's dequantisation runs in the 8 cycles after its last term, while the next group
+        accumulates; it never stalls, because :class:`BitserialConfig` rejects groups that last
+        fewer than 8 cycles at the fastest allowed type.
     o_stream : Out(ValidStream(...))
         ``rows`` beats per tile, row 0 first, right after the 8 dequantiser cycles that follow
         the tile's last term cycle: ``c_raw`` and ``c_scaled`` (cols accumulators each, see
@@ -286,7 +308,7 @@ class BitserialArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self.config
-        rows, cols, terms = config.rows, config.cols, config.terms
+        rows, cols = config.rows, config.cols
         decoders = [TermDecoder(config) for _ in range(cols)]
         pes = [[BitserialPE(config) for _ in range(cols)] for _ in range(rows)]
         for j, decoder in enumerate(decoders):
@@ -295,10 +317,12 @@ class BitserialArray(wiring.Component):
             for j in range(cols):
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j]
 
-        # The slot register holds the beat being processed; term_index counts its terms.
+        # The slot register holds the beat being processed; term_index counts its terms up to
+        # final_term, the slot's last term index.
         slot = Signal(self.in_layout)
         busy = Signal()
-        term_index = Signal(range(terms))
+        term_index = Signal(range(config.terms))
+        final_term = Signal(range(config.terms))
         fire = Signal()
         last_term = Signal()
         group_end = Signal()
@@ -307,7 +331,7 @@ class BitserialArray(wiring.Component):
         scales = [Signal(SCALE_BITS, name=f"scale{j}") for j in range(cols)]
         drain = Signal()
         m.d.comb += [fire.eq(self.i_stream.valid & self.i_stream.ready),
-                     last_term.eq(busy & (term_index == terms - 1)),
+                     last_term.eq(busy & (term_index == final_term)),
                      group_end.eq(last_term & (slot.group_last | slot.last))]
 
         for j, decoder in enumerate(decoders):
@@ -330,8 +354,10 @@ class BitserialArray(wiring.Component):
             m.d.comb += [self.o_stream.payload.c_raw[j].eq(pes[0][j].c_raw),
                          self.o_stream.payload.c_scaled[j].eq(pes[0][j].c_scaled)]
 
+        incoming_terms = slot_terms(m, config, self.i_stream.payload.wtype)
         with m.If(fire):
-            m.d.sync += [slot.eq(self.i_stream.payload), busy.eq(1), term_index.eq(0)]
+            m.d.sync += [slot.eq(self.i_stream.payload), busy.eq(1), term_index.eq(0),
+                         final_term.eq(incoming_terms - 1)]
         with m.Elif(last_term):
             m.d.sync += busy.eq(0)
         with m.Elif(busy):
@@ -351,7 +377,7 @@ class BitserialArray(wiring.Component):
         with m.FSM():
             with m.State("STREAM"):
                 m.d.comb += self.i_stream.ready.eq(
-                    ~busy | ((term_index == terms - 1) & ~slot.last))
+                    ~busy | ((term_index == final_term) & ~slot.last))
                 with m.If(last_term & slot.last):
                     m.next = "DEQUANT"
             with m.State("DEQUANT"):

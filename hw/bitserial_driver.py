@@ -7,9 +7,11 @@ codes with that column's group type, selector and scale; ``group_last`` marks a 
 and ``last`` the tile's. Then ``rows`` result rows come out.
 
 Ragged edges are padded: rows of A and columns of weights beyond the matrix with zero activations
-and zero codes (type index 0), and K up to whole groups with zero codes and activations (code 0 is
-the value 0 in every type). Padded results are dropped. Each group may use any allowed type, so a
-tile mixes types per group and per column.
+and zero codes, the padded columns of the fastest allowed type
+(:attr:`~peforge.models.bitserial.BitserialConfig.pad_type`, so they never add cycles to a slot),
+and K up to whole groups with zero codes and activations (code 0 is the value 0 in every type).
+Padded results are dropped. Each group may use any allowed type, so a tile mixes types per group
+and per column; each slot takes the most terms of its columns' types.
 """
 
 from collections import deque
@@ -74,7 +76,8 @@ class BitserialDriver:
         for mt, nt in tiles:
             a_tile = _padded(a[mt:mt + r], r, groups * group)
             w_tile = _padded(codes[:, nt:nt + c], groups * group, c)
-            wtype, selector, scale = (_padded(x[:, nt:nt + c], groups, c) for x in group_meta)
+            wtype, selector, scale = (_padded(x[:, nt:nt + c], groups, c, fill)
+                                      for x, fill in zip(group_meta, (config.pad_type, 0, 0)))
             for g in range(groups):
                 for s in range(slots):
                     k0 = g * group + s * lanes
@@ -89,8 +92,8 @@ class BitserialDriver:
         return self.in_layout.const(fields).as_value().value
 
 
-def _padded(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """``x`` as Python ints, zero-padded to ``rows x cols``."""
-    out = np.zeros((rows, cols), dtype=object)
+def _padded(x: np.ndarray, rows: int, cols: int, fill: int = 0) -> np.ndarray:
+    """``x`` as Python ints, padded with ``fill`` to ``rows x cols``."""
+    out = np.full((rows, cols), fill, dtype=object)
     out[:x.shape[0], :x.shape[1]] = [[int(v) for v in row] for row in x]
     return out

@@ -28,26 +28,39 @@ Micro-architecture and cycles
 -----------------------------
 One input beat carries one *slot*: ``lanes`` consecutive weights of K for every column (codes plus
 the group's type, selector and scale) and the matching ``lanes`` activations of every row. A slot
-takes ``T`` cycles, one per term index, where ``T`` is the most terms any allowed type needs
-(:func:`peforge.models.bitmod.terms_per_weight`: fp3/fp4/int3/int4 2, int6 3, int8 4); weights of a
-narrower type in a mixed configuration get zero terms in the extra cycles, because every PE of a
-row and of a column moves in lock-step. Each cycle a PE adds ``sum_lanes a * term`` shifted by
-the term's bit significance to its group accumulator; at the end of a group the sum goes to the
-dequantiser, which multiplies it by the scale code MSB first in 8 cycles while the next group
-accumulates (so a group must last at least 8 cycles: ``group / lanes * T >= 8``). K is processed in
-whole groups (the last group padded with zero weights) and a tile is ``rows x cols`` outputs:
+takes ``T`` cycles, one per term index, where ``T`` is the most terms that the group types of the
+slot's columns need (:func:`peforge.models.bitmod.terms_per_weight`: fp3/fp4/int3/int4 2, int6 3,
+int8 4): every PE of a row and of a column moves in lock-step, so a column of a narrower type gets
+zero terms in the extra cycles. The array derives ``T`` from the slot's ``wtype`` fields when it
+takes the beat; columns beyond the matrix carry the fastest allowed type
+(:attr:`BitserialConfig.pad_type`), so they never slow a slot. A group has one type per column
+across all its slots, so all slots of a group (in one tile) take the same ``T``.
 
-- cycle 0 accepts the tile's first slot; slot ``s`` is processed in cycles ``s*T + 1 .. s*T + T``
-  and the next slot is accepted in its last cycle, so slots follow back to back;
+Each cycle a PE adds ``sum_lanes a * term`` shifted by the term's bit significance to its group
+accumulator; at the end of a group the sum goes to the dequantiser, which multiplies it by the
+scale code MSB first in 8 cycles while the next group accumulates. The dequantiser is never
+stalled: a group must last at least 8 cycles even when all its columns hold the fastest allowed
+type, so the configuration rejects groups with ``group / lanes * min_terms < 8`` (``min_terms``:
+the fewest terms of any allowed type). K is processed in whole groups (the last group padded with
+zero weights) and a tile is ``rows x cols`` outputs:
+
+- cycle 0 accepts the tile's first slot; a slot accepted in cycle ``t`` is processed in cycles
+  ``t + 1 .. t + T`` and the next slot is accepted in its last cycle, so slots follow back to back;
 - the last group's dequantisation takes the 8 cycles after the last slot;
 - the accumulators then drain one row per cycle (``rows`` output beats), and the next tile's first
   slot is accepted in the cycle after the last output beat.
 
-So a tile takes ``ceil(K/group) * (group/lanes) * T + 8 + rows + 1`` cycles and a GEMM
-``ceil(M/rows) * ceil(N/cols)`` tiles. Cycles are counted from the clock edge that accepts the first
-input beat to the edge that emits the last output beat, inclusive, with inputs presented back to
-back and outputs always accepted. A lower-precision configuration on the same array is faster in
-proportion to ``T``: 2 cycles per slot for fp4, 3 for int6, 4 for int8.
+So a tile takes ``(group/lanes) * sum_g T_g + 8 + rows + 1`` cycles, ``T_g`` the most terms of
+group ``g``'s types over the tile's columns, and a GEMM is ``ceil(M/rows) * ceil(N/cols)`` tiles:
+:func:`job_cycles` counts this for a job's type assignment. Cycles are counted from the clock edge
+that accepts the first input beat to the edge that emits the last output beat, inclusive, with
+inputs presented back to back and outputs always accepted. Lower precision is faster on the same
+array in proportion to ``T``: a group whose columns all hold fp4 takes 2 cycles per slot, int6 3,
+int8 4.
+
+:func:`gemm_cycles` is the shape-level count used by the performance model, which knows a GEMM's
+shape and weight width but not its groups' types: every group at the pace of one type, by default
+the widest allowed type (the slowest case of any job of that shape).
 """
 
 import math
@@ -60,7 +73,7 @@ from .integer import wrap
 from .params import param, validate_params
 
 __all__ = ["BitserialConfig", "ACT_BITS", "SCALE_BITS", "DEQUANT_CYCLES", "weight_values",
-           "golden_gemm", "gemm_cycles"]
+           "golden_gemm", "gemm_cycles", "job_cycles", "width_terms"]
 
 #: Activation width (signed two's complement).
 ACT_BITS = 8
@@ -90,12 +103,15 @@ class BitserialConfig:
         validate_params(self)
         if self.group % self.lanes:
             raise ValueError(f"group: must be a multiple of lanes={self.lanes}, got {self.group}")
-        shortest = self.lanes * math.ceil(DEQUANT_CYCLES / self.terms)
+        shortest = self.lanes * math.ceil(DEQUANT_CYCLES / self.min_terms)
         if self.group < shortest:
+            fastest = self.weight_types[self.pad_type].name
             raise ValueError(
-                f"group: must be at least {shortest} with lanes={self.lanes} and {self.terms} "
-                f"terms per weight ({self.wtypes}), so that a group lasts the dequantiser's "
-                f"{DEQUANT_CYCLES} cycles, got {self.group}")
+                f"group: must be at least {shortest} with lanes={self.lanes} and "
+                f"{self.min_terms} terms per weight ({fastest}, the fastest type of "
+                f"{self.wtypes}), "
+                f"so that a group lasts the dequantiser's {DEQUANT_CYCLES} cycles, got "
+                f"{self.group}")
 
     @property
     def weight_types(self) -> tuple[WeightType, ...]:
@@ -104,8 +120,19 @@ class BitserialConfig:
 
     @property
     def terms(self) -> int:
-        """Cycles per slot: the most bit-serial terms any allowed type needs."""
+        """Most cycles a slot takes: the most bit-serial terms any allowed type needs."""
         return max(terms_per_weight(t) for t in self.weight_types)
+
+    @property
+    def min_terms(self) -> int:
+        """Fewest cycles a slot takes: the fewest bit-serial terms of any allowed type."""
+        return min(terms_per_weight(t) for t in self.weight_types)
+
+    @property
+    def pad_type(self) -> int:
+        """Type index of the first allowed type with :attr:`min_terms` terms: the type of the
+        columns beyond the matrix in a ragged tile, so that they never slow a slot."""
+        return [terms_per_weight(t) for t in self.weight_types].index(self.min_terms)
 
     @property
     def code_bits(self) -> int:
@@ -203,11 +230,56 @@ def golden_gemm(config: BitserialConfig, a, codes, type_index, selector, scale_c
             "c_scaled": wrap(c_scaled, config.scaled_bits, True)}
 
 
-def gemm_cycles(config: BitserialConfig, m: int, k: int, n: int) -> int:
-    """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM."""
+def width_terms(config: BitserialConfig, w_bits: int | None = None) -> int:
+    """Cycles per slot of weights ``w_bits`` wide: the fewest terms of the allowed types whose
+    codes are at least ``w_bits`` wide, or :attr:`~BitserialConfig.terms` (the widest allowed
+    type) when ``w_bits`` is None or no allowed type is that wide (the weights are then quantised
+    to the allowed types, whose widest sets the pace of the worst case).
+
+    E.g. on ``fp4,int4,int8``: 2 for ``w_bits`` 2..4 (BitNet's ternary weights are 2 bits),
+    4 for 5..8; on ``int6,int8``: 3 for 1..6.
+    """
+    if w_bits is None:
+        return config.terms
+    if not isinstance(w_bits, int) or w_bits < 1:
+        raise ValueError(f"w_bits: must be a positive integer, got {w_bits!r}")
+    wide_enough = [terms_per_weight(t) for t in config.weight_types if t.code_bits >= w_bits]
+    return min(wide_enough) if wide_enough else config.terms
+
+
+def _tile_cycles(config: BitserialConfig, group_terms: int) -> int:
+    """Cycles of one tile whose groups' slot cycles ``T_g`` add up to ``group_terms``."""
+    return (config.group // config.lanes) * group_terms + DEQUANT_CYCLES + config.rows + 1
+
+
+def gemm_cycles(config: BitserialConfig, m: int, k: int, n: int, w_bits: int | None = None
+                ) -> int:
+    """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM whose
+    groups all take :func:`width_terms` ``(config, w_bits)`` cycles per slot: with ``w_bits``
+    None, every group at the pace of the widest allowed type, the most any job of this shape
+    takes. :func:`job_cycles` counts a given job's types exactly."""
     for name, value in (("m", m), ("k", k), ("n", n)):
         if value < 1:
             raise ValueError(f"{name}: GEMM dimensions must be >= 1, got {value}")
     tiles = math.ceil(m / config.rows) * math.ceil(n / config.cols)
-    slots = math.ceil(k / config.group) * (config.group // config.lanes)
-    return tiles * (slots * config.terms + DEQUANT_CYCLES + config.rows + 1)
+    groups = math.ceil(k / config.group)
+    return tiles * _tile_cycles(config, groups * width_terms(config, w_bits))
+
+
+def job_cycles(config: BitserialConfig, m: int, type_index) -> int:
+    """Cycles of a GEMM with ``m`` rows of A and group types ``type_index``
+    (``ceil(K/group) x N`` indices into ``config.wtypes``), as the array takes them: in each tile,
+    each group ``g`` takes ``group/lanes`` slots of ``T_g`` cycles, ``T_g`` the most terms of the
+    group's types over the tile's columns (module docstring)."""
+    if m < 1:
+        raise ValueError(f"m: GEMM dimensions must be >= 1, got {m}")
+    shape = np.shape(type_index)
+    if len(shape) != 2 or 0 in shape:
+        raise ValueError(f"type_index: must be a non-empty 2-D (groups, N) array, got shape "
+                         f"{shape}")
+    type_index = _int_matrix(type_index, "type_index", shape, 0, len(config.weight_types) - 1)
+    terms = np.array([terms_per_weight(t) for t in config.weight_types])[type_index]
+    blocks = range(0, shape[1], config.cols)
+    return math.ceil(m / config.rows) * sum(
+        _tile_cycles(config, int(terms[:, start:start + config.cols].max(axis=1).sum()))
+        for start in blocks)

@@ -90,7 +90,8 @@ class OperandStats:
 
     def reals(self, rng: np.random.Generator, shape) -> np.ndarray:
         """float64 values for weights a family quantises itself: ``N(0, sigma)`` with
-        ``zero_fraction`` zeros (``sigma`` is :attr:`real_sigma`); ``zeros``: all zero. Not defined for ``verify``/``uniform``."""
+        ``zero_fraction`` zeros (``sigma`` is :attr:`real_sigma`); ``zeros``: all zero. Not
+        defined for ``verify``/``uniform``."""
         if self.kind == "zeros":
             return np.zeros(shape)
         if self.kind != "gaussian":

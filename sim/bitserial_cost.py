@@ -29,9 +29,11 @@ forwarding registers), the systolic PE forwards its operands through 17 register
 
 Throughput is per PE and steady state, from the families' cycle models: the cycles one more
 ``span`` of K adds to a one-tile GEMM (``rows x span x cols`` MACs), divided by ``rows * cols``
-PEs. For the bit-serial family that is ``lanes / terms`` (``terms``: the most bit-serial terms
-of the configuration's types, fixed when the array is generated, so every type it holds runs at
-that rate); for the systolic family 1. ``macs_per_cycle_<t>`` is empty where the design cannot
+PEs. For the bit-serial family, weights of type ``t`` are held in the fastest of the design's
+types that holds them, and the rate is ``lanes / terms`` of that type (a slot whose columns all
+hold it takes that many cycles: a mixed ``fp4,int4,int8`` array runs fp4 at 2 terms and int6, held
+as int8, at 4); ``terms_per_slot`` is the most a slot of the design takes (its widest type). For
+the systolic family the rate is 1. ``macs_per_cycle_<t>`` is empty where the design cannot
 hold the values of type ``t`` losslessly (a type fits a design when, for every group selector,
 its values are among the values of one of the design's types; the INT8 MAC PE holds
 ``-128..127``: int8, int6 and fp4 values all fit, though it has no per-group dequantiser).
@@ -89,13 +91,15 @@ def holds(wtype: str, design_types: list[str] | None) -> bool:
     return all(any(set(values) <= option for option in options) for values in wanted.values)
 
 
-def steady_macs_per_cycle(family_name: str, config, span: int) -> float:
-    """MACs per PE per cycle in steady state, from the family's cycle model: the cycles that
-    ``span`` more of K add to a one-tile GEMM, for ``rows * span * cols`` MACs on ``rows * cols``
-    PEs."""
-    cycles = family(family_name).cycles
+def steady_macs_per_cycle(family_name: str, config, span: int, w_bits: int | None = None
+                          ) -> float:
+    """MACs per PE per cycle in steady state, from the family's cycle model for weights
+    ``w_bits`` wide (:meth:`~peforge.sim.families.Family.gemm_cycles`): the cycles that ``span``
+    more of K add to a one-tile GEMM, for ``rows * span * cols`` MACs on ``rows * cols`` PEs."""
+    fam = family(family_name)
     rows, cols = config.rows, config.cols
-    extra = cycles(config, rows, 2 * span, cols) - cycles(config, rows, span, cols)
+    extra = (fam.gemm_cycles(config, rows, 2 * span, cols, w_bits)
+             - fam.gemm_cycles(config, rows, span, cols, w_bits))
     return span / extra
 
 
@@ -134,9 +138,16 @@ def _bitserial_rows(base: BitserialConfig, wtype_sets, liberty) -> list[dict]:
                                  wtypes=wtypes, group=base.group, k_max=base.k_max)
         tag = wtypes.replace(",", "_")
         decoder = _synth(TermDecoder(config), f"bitserial_decoder_{tag}", liberty)
-        rate = steady_macs_per_cycle("bitserial", config, config.group)
         names = wtypes.split(",")
-        throughput = {t: rate for t in THROUGHPUT_TYPES if holds(t, names)}
+        throughput = {}
+        for t in THROUGHPUT_TYPES:
+            hosts = [weight_type(name) for name in names if holds(t, [name])]
+            if hosts:
+                # Term counts grow with code width, so the rate at the fastest host's width is
+                # that host's.
+                fastest = min(hosts, key=lambda host: host.n_terms)
+                throughput[t] = steady_macs_per_cycle("bitserial", config, config.group,
+                                                      fastest.code_bits)
         variants = [(f"bitserial_pe[{wtypes}]", BitserialPE(config))]
         if wtypes == wtype_sets[-1]:
             variants += [(f"bitserial_pe[{wtypes}]_scaled_only",

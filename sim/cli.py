@@ -215,8 +215,6 @@ def cmd_verify(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    import json
-
     from peforge.models.params import config_dict, config_hash
 
     from . import synth
@@ -236,20 +234,26 @@ def cmd_synth(args) -> int:
     print(synth.format_report(report, node))
     if liberty is None and not args.no_liberty:
         print("  Liberty area    none (apt-get install qflow-tech-osu018, or --liberty FILE)")
-    if args.json is not None:
-        data = {"family": fam.name, "parameters": config_dict(config),
-                "config_hash": config_hash(fam.name, config), **report.to_dict(node)}
-        try:
-            args.json.write_text(json.dumps(data, indent=2) + "\n")
-        except OSError as error:
-            return _fail(f"json: cannot write {args.json}: {error.strerror or error}")
-        print(f"wrote {args.json}")
+    if args.json is None:
+        return 0
+    return _write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
+                                   "config_hash": config_hash(fam.name, config),
+                                   **report.to_dict(node)})
+
+
+def _write_json(path: Path, data: dict) -> int:
+    """Write ``data`` to ``path`` as indented JSON; exit status (one-line error when unwritable)."""
+    import json
+
+    try:
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as error:
+        return _fail(f"json: cannot write {path}: {error.strerror or error}")
+    print(f"wrote {path}")
     return 0
 
 
 def cmd_energy(args) -> int:
-    import json
-
     from peforge.models.params import config_dict
 
     from .energy import format_energy, op_energy
@@ -259,14 +263,9 @@ def cmd_energy(args) -> int:
     result = op_energy(fam.name, config, stats=args.stats, seed=args.seed)
     print(f"{fam.name} {config}")
     print(format_energy(result))
-    if args.json is not None:
-        data = {"parameters": config_dict(config), **result.to_dict()}
-        try:
-            args.json.write_text(json.dumps(data, indent=2) + "\n")
-        except OSError as error:
-            return _fail(f"json: cannot write {args.json}: {error.strerror or error}")
-        print(f"wrote {args.json}")
-    return 0
+    if args.json is None:
+        return 0
+    return _write_json(args.json, {"parameters": config_dict(config), **result.to_dict()})
 
 
 def _report(fam, config, report) -> int:

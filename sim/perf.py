@@ -155,11 +155,16 @@ def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int,
     return folds * fold - 1
 
 
-def _tile_timing(accel: Accelerator):
-    """``(cycles(m, k, n), overlap)`` of the array under the accelerator's timing mode."""
+def _tile_timing(accel: Accelerator, gemm: Gemm):
+    """``(cycles(m, k, n), overlap)`` of the array for ``gemm``'s tiles under the accelerator's
+    timing mode. ``rtl``: the family's cycle model for weights ``gemm.w_bits`` wide
+    (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose pace depends on the
+    weight width uses it: a bit-serial array runs a GEMM of 4-bit or narrower weights at 2 terms
+    per slot when it allows a type that wide)."""
     if accel.timing == "rtl":
         fam = family(accel.family)
-        return (lambda m, k, n: fam.cycles(accel.pe, m, k, n)), fam.pipeline_overlap(accel.pe)
+        return ((lambda m, k, n: fam.gemm_cycles(accel.pe, m, k, n, gemm.w_bits)),
+                fam.pipeline_overlap(accel.pe))
     # SCALE-Sim's "- 1" is once per run, so it is the (negative) overlap of the stream.
     dataflow = accel.timing.removeprefix("scalesim-")
     return (lambda m, k, n: scalesim_compute_cycles(dataflow, accel.pe.rows, accel.pe.cols,
@@ -346,7 +351,7 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2) -> Gem
 
 @lru_cache(maxsize=4096)
 def _simulate_shape(accel: Accelerator, gemm: Gemm, candidates: int) -> GemmResult:
-    tile_cycles, overlap = _tile_timing(accel)
+    tile_cycles, overlap = _tile_timing(accel, gemm)
     mappings = legal_mappings(accel, gemm)
     if not mappings:
         tm, tk, tn = (min(16, dim) for dim in (gemm.m, gemm.k, gemm.n))

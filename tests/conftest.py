@@ -32,7 +32,7 @@ def assert_jobs_exact(family, config, jobs, results):
             assert not len(bad), (f"job {number} ({family.job_shape(job)}): {len(bad)} values "
                                   f"differ, first at {tuple(bad[0])}: RTL "
                                   f"{got[tuple(bad[0])]}, golden {want[tuple(bad[0])]}")
-        model = family.cycles(config, *family.job_shape(job))
+        model = family.job_cycles(config, job)
         assert cycles == model, f"job {number} ({family.job_shape(job)}): RTL {cycles} cycles, model {model}"
 
 

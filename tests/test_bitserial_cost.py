@@ -37,10 +37,13 @@ def test_throughput_is_lanes_per_term_from_the_cycle_model(table):
     assert table.loc["bitserial_pe[int8]", "macs_per_cycle_int8"] == BASE.lanes / 4
     assert table.loc["bitserial_pe[int8]", "macs_per_cycle_int6"] == BASE.lanes / 4
     assert table.loc["bitserial_pe[fp4]", "macs_per_cycle_fp4"] == BASE.lanes / 2
-    # fp4-only hardware cannot hold int8 or int6 values; a mixed array runs at its widest type.
+    # fp4-only hardware cannot hold int8 or int6 values; a mixed array runs fp4 groups at fp4's
+    # 2 terms and int6 ones, held as int8, at 4.
     assert math.isnan(table.loc["bitserial_pe[fp4]", "macs_per_cycle_int8"])
     assert math.isnan(table.loc["bitserial_pe[fp4]", "macs_per_cycle_int6"])
-    assert table.loc[MIXED, "macs_per_cycle_fp4"] == BASE.lanes / 4
+    assert table.loc[MIXED, "macs_per_cycle_fp4"] == BASE.lanes / 2
+    assert table.loc[MIXED, "macs_per_cycle_int6"] == BASE.lanes / 4
+    assert table.loc[MIXED, "macs_per_cycle_int8"] == BASE.lanes / 4
     assert table.loc[MIXED, "terms_per_slot"] == 4
     # The paper's PE: 4 lanes, 2/3/4 terms.
     assert table.loc["bitmod_pe", [f"macs_per_cycle_{t}" for t in THROUGHPUT_TYPES]].tolist() \
@@ -50,8 +53,13 @@ def test_throughput_is_lanes_per_term_from_the_cycle_model(table):
 @pytest.mark.parametrize("span", [1, 7, 64])
 def test_steady_rate_does_not_depend_on_the_span(span):
     assert steady_macs_per_cycle("systolic", SystolicConfig(rows=3, cols=5), span) == 1.0
+    assert steady_macs_per_cycle("systolic", SystolicConfig(rows=3, cols=5), span, 4) == 1.0
     config = BitserialConfig(rows=3, cols=5, lanes=4, wtypes="int6", group=16)
     assert steady_macs_per_cycle("bitserial", config, span * config.group) == pytest.approx(4 / 3)
+    mixed = BitserialConfig(rows=3, cols=5, lanes=4, wtypes="fp3,int6,int8", group=16)
+    rates = [steady_macs_per_cycle("bitserial", mixed, span * mixed.group, w_bits)
+             for w_bits in (None, 3, 6, 8)]
+    assert rates == pytest.approx([1.0, 2.0, 4 / 3, 1.0])
 
 
 def test_holds():

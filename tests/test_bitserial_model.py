@@ -13,7 +13,8 @@ import pytest
 
 from peforge.models import bitmod
 from peforge.models.params import config_hash
-from peforge.models.bitserial import BitserialConfig, gemm_cycles, golden_gemm
+from peforge.models.bitserial import (BitserialConfig, gemm_cycles, golden_gemm, job_cycles,
+                                      width_terms)
 from peforge.sim.families import family
 from peforge.sim.families.bitserial import random_job
 
@@ -40,11 +41,18 @@ ALL_TYPES = "int8, int6, int4, int3, fp4, fp3"
     ({"group": 0}, "group: must be an integer in 1..4096, got 0"),
     ({"group": 130}, "group: must be a multiple of lanes=4, got 130"),
     ({"group": 12, "wtypes": "fp4"},
-     "group: must be at least 16 with lanes=4 and 2 terms per weight (fp4), so that a group lasts "
-     "the dequantiser's 8 cycles, got 12"),
-    ({"group": 4, "lanes": 2, "wtypes": "int6,fp3"},
-     "group: must be at least 6 with lanes=2 and 3 terms per weight (int6,fp3), so that a group "
-     "lasts the dequantiser's 8 cycles, got 4"),
+     "group: must be at least 16 with lanes=4 and 2 terms per weight (fp4, the fastest type of "
+     "fp4), so that a group lasts the dequantiser's 8 cycles, got 12"),
+    # An int8 group of 12 would last 12 cycles, but an fp4 group only 6.
+    ({"group": 12, "wtypes": "int8,fp4"},
+     "group: must be at least 16 with lanes=4 and 2 terms per weight (fp4, the fastest type of "
+     "int8,fp4), so that a group lasts the dequantiser's 8 cycles, got 12"),
+    ({"group": 4, "lanes": 2, "wtypes": "int6,int8"},
+     "group: must be at least 6 with lanes=2 and 3 terms per weight (int6, the fastest type of "
+     "int6,int8), so that a group lasts the dequantiser's 8 cycles, got 4"),
+    ({"group": 6, "lanes": 2, "wtypes": "int6,fp3"},
+     "group: must be at least 8 with lanes=2 and 2 terms per weight (fp3, the fastest type of "
+     "int6,fp3), so that a group lasts the dequantiser's 8 cycles, got 6"),
     ({"k_max": 0}, "k_max: must be an integer in 1..16777216, got 0"),
 ])
 def test_config_rejects_bad_fields(values, message):
@@ -54,10 +62,13 @@ def test_config_rejects_bad_fields(values, message):
 
 
 def test_shortest_groups_are_accepted():
-    """A group of exactly 8 cycles (the dequantiser's) is the shortest allowed."""
+    """A group of exactly 8 cycles (the dequantiser's) of the fastest allowed type is the
+    shortest allowed; 9 (3 slots of int6) is fine too."""
     assert BitserialConfig(lanes=4, group=16, wtypes="fp4").group == 16
+    assert BitserialConfig(lanes=4, group=16, wtypes="int8,int4").group == 16
     assert BitserialConfig(lanes=1, group=2, wtypes="int8").group == 2
     assert BitserialConfig(lanes=2, group=6, wtypes="int6").group == 6
+    assert BitserialConfig(lanes=2, group=6, wtypes="int8,int6").group == 6
 
 
 def test_config_is_frozen_and_hash_follows_fields():
@@ -69,13 +80,15 @@ def test_config_is_frozen_and_hash_follows_fields():
                                                            BitserialConfig(wtypes="int8,fp4"))
 
 
-@pytest.mark.parametrize("wtypes, terms, code_bits", [
-    ("fp4", 2, 4), ("fp3", 2, 3), ("int3", 2, 3), ("int4", 2, 4), ("int6", 3, 6), ("int8", 4, 8),
-    ("fp4,int4,int8", 4, 8), ("fp3,int6", 3, 6), ("fp3,int3", 2, 3),
+@pytest.mark.parametrize("wtypes, terms, min_terms, pad_type, code_bits", [
+    ("fp4", 2, 2, 0, 4), ("fp3", 2, 2, 0, 3), ("int3", 2, 2, 0, 3), ("int4", 2, 2, 0, 4),
+    ("int6", 3, 3, 0, 6), ("int8", 4, 4, 0, 8), ("fp4,int4,int8", 4, 2, 0, 8),
+    ("int8,int6,fp3", 4, 2, 2, 8), ("int6,int8", 4, 3, 0, 8), ("fp3,int6", 3, 2, 0, 6),
+    ("int8,fp3,int3", 4, 2, 1, 8),
 ])
-def test_terms_per_slot_is_the_widest_type(wtypes, terms, code_bits):
+def test_terms_per_slot_range_over_the_types(wtypes, terms, min_terms, pad_type, code_bits):
     config = BitserialConfig(wtypes=wtypes, lanes=1, group=4)
-    assert config.terms == terms
+    assert (config.terms, config.min_terms, config.pad_type) == (terms, min_terms, pad_type)
     assert config.code_bits == code_bits
 
 
@@ -115,15 +128,16 @@ def reference(group, a, values, scale):
 
 def test_golden_hand_example():
     """fp4 group (selector 2: code 0b1000 = +16) then a ragged int8 group of one weight."""
-    config = BitserialConfig(wtypes="fp4,int8", lanes=1, group=2)
-    out = golden_gemm(config, a=[[3, -2, 5]], codes=[[0b1000], [0b1101], [0b10000001]],
+    config = BitserialConfig(wtypes="fp4,int8", lanes=1, group=4)
+    out = golden_gemm(config, a=[[3, -2, 7, 1, 5]],
+                      codes=[[0b1000], [0b1101], [0], [0], [0b10000001]],
                       type_index=[[0], [1]], selector=[[2], [0]], scale_code=[[200], [3]])
-    # group 0: 3*16 + (-2)*(-6) = 60; group 1: 5*(-127) = -635
+    # group 0: 3*16 + (-2)*(-6) + 7*0 + 1*0 = 60; group 1: 5*(-127) = -635
     assert out["c_raw"].tolist() == [[60 - 635]]
     assert out["c_scaled"].tolist() == [[60 * 200 - 635 * 3]]
 
 
-@pytest.mark.parametrize("wtypes, group", [("fp4,int4,int8", 8), ("fp3,int6,int3", 6)])
+@pytest.mark.parametrize("wtypes, group", [("fp4,int4,int8", 8), ("fp3,int6,int3", 10)])
 def test_golden_equals_term_by_term_loops(wtypes, group, rng):
     config = BitserialConfig(wtypes=wtypes, lanes=2, group=group)
     m, k, n = 3, 2 * group + 3, 6
@@ -168,14 +182,14 @@ def test_golden_wraps_like_a_register():
 ])
 def test_extreme_sums_fit_without_wrapping_up_to_k_max(act, int8_code, fp4_selector, per_int8,
                                                        per_fp4):
-    """K = k_max = 8: groups of two weights alternate int8 and fp4, all at their extremes."""
-    config = BitserialConfig(wtypes="int8,fp4", lanes=1, group=2, k_max=8)
-    out = golden_gemm(config, a=[[act] * 8], codes=([[int8_code]] * 2 + [[0b1000]] * 2) * 2,
+    """K = k_max = 16: groups of four weights alternate int8 and fp4, all at their extremes."""
+    config = BitserialConfig(wtypes="int8,fp4", lanes=1, group=4, k_max=16)
+    out = golden_gemm(config, a=[[act] * 16], codes=([[int8_code]] * 4 + [[0b1000]] * 4) * 2,
                       type_index=[[0], [1], [0], [1]],
                       selector=[[0], [fp4_selector], [0], [fp4_selector]],
                       scale_code=[[255]] * 4)
-    assert out["c_raw"].tolist() == [[4 * per_int8 + 4 * per_fp4]]
-    assert out["c_scaled"].tolist() == [[(4 * per_int8 + 4 * per_fp4) * 255]]
+    assert out["c_raw"].tolist() == [[8 * per_int8 + 8 * per_fp4]]
+    assert out["c_scaled"].tolist() == [[(8 * per_int8 + 8 * per_fp4) * 255]]
 
 
 def test_float_result_is_c_scaled_times_channel_scale(rng):
@@ -201,7 +215,7 @@ def test_float_result_is_c_scaled_times_channel_scale(rng):
     ({"type_index": [[0], [0]]}, "type_index: must have shape (1, 1), got (2, 1)"),
 ])
 def test_golden_rejects_bad_operands(arrays, message):
-    config = BitserialConfig(wtypes="int8,fp4", lanes=1, group=2)
+    config = BitserialConfig(wtypes="int8,fp4", lanes=1, group=4)
     job = {"a": [[1]], "codes": [[1]], "type_index": [[0]], "selector": [[0]],
            "scale_code": [[1]]} | arrays
     with pytest.raises(ValueError) as error:
@@ -229,6 +243,102 @@ def test_cycles_per_group_scale_with_terms(wtype):
     tiles = 2 * 3
     extra = gemm_cycles(config, 5, 64, 9) - gemm_cycles(config, 5, 32, 9)
     assert extra == tiles * (32 // 4) * TERMS[wtype]
+
+
+@pytest.mark.parametrize("wtypes, w_bits, terms", [
+    # the fewest terms among the allowed types whose codes are at least w_bits wide
+    ("fp4,int4,int8", 2, 2), ("fp4,int4,int8", 4, 2), ("fp4,int4,int8", 5, 4),
+    ("fp4,int4,int8", 8, 4), ("int6,int8", 2, 3), ("int6,int8", 6, 3), ("int6,int8", 7, 4),
+    ("fp3,int6", 3, 2), ("fp3,int6", 4, 3),
+    # no allowed type is that wide: the widest allowed type's pace
+    ("fp4", 8, 2), ("fp3,int6", 8, 3),
+])
+def test_pace_of_a_weight_width(wtypes, w_bits, terms):
+    config = BitserialConfig(rows=4, cols=4, lanes=4, group=32, wtypes=wtypes)
+    assert width_terms(config, w_bits) == terms
+    # 5 x 40 x 9: 2 x 3 tiles of 2 groups of 8 slots
+    assert gemm_cycles(config, 5, 40, 9, w_bits) == 6 * (2 * 8 * terms + 8 + 4 + 1)
+    assert gemm_cycles(config, 5, 40, 9) == 6 * (2 * 8 * TERMS[wtypes.split(",")[-1]] + 13)
+
+
+@pytest.mark.parametrize("w_bits", [0, 2.5, "4"])
+def test_pace_rejects_bad_width(w_bits):
+    with pytest.raises(ValueError) as error:
+        width_terms(BitserialConfig(), w_bits)
+    assert str(error.value) == f"w_bits: must be a positive integer, got {w_bits!r}"
+
+
+def test_job_cycles_hand_example():
+    """2 x 2 array, 2 lanes, groups of 8 (4 slots): M = 3 (2 row tiles), N = 3 (2 column tiles),
+    3 groups. Types (fp4, int6, int8 = 2, 3, 4 terms) per group and column:
+    columns 0, 1 (tile 0): [fp4 fp4], [fp4 int6], [int8 fp4] -> 2 + 3 + 4 terms per slot;
+    column 2 (tile 1, alone: the padded column is fp4): fp4, int6, fp4 -> 2 + 3 + 2."""
+    config = BitserialConfig(rows=2, cols=2, lanes=2, group=8, wtypes="fp4,int6,int8")
+    type_index = [[0, 0, 0], [0, 1, 1], [2, 0, 0]]
+    assert job_cycles(config, 3, type_index) == 2 * ((4 * 9 + 11) + (4 * 7 + 11))
+
+
+def test_job_cycles_per_slot_is_the_most_terms_of_its_columns(rng):
+    """Random type assignments (each column's groups random, some all-narrow columns), against a
+    plain loop over tiles, groups and columns."""
+    for wtypes, params in (("fp4,int4,int8", dict(rows=3, cols=4, lanes=2, group=8)),
+                           ("int8,int6,fp3,int3", dict(rows=2, cols=5, lanes=4, group=16))):
+        config = BitserialConfig(wtypes=wtypes, **params)
+        names = wtypes.split(",")
+        narrow = [i for i, name in enumerate(names) if TERMS[name] == 2]
+        for trial in range(20):
+            m, groups, n = (int(x) for x in rng.integers(1, 12, size=3))
+            type_index = rng.integers(0, len(names), size=(groups, n))
+            if trial % 2:  # whole tiles of narrow types, so fast slots occur
+                type_index = rng.choice(narrow, size=(groups, n))
+                type_index[:, ::3] = rng.integers(0, len(names), size=(groups, (n + 2) // 3))
+            expected = 0
+            for _row_tile in range(-(-m // config.rows)):
+                for start in range(0, n, config.cols):
+                    cycles = 0
+                    for g in range(groups):
+                        slot = max(TERMS[names[type_index[g, col]]]
+                                   for col in range(start, min(n, start + config.cols)))
+                        cycles += (config.group // config.lanes) * slot
+                    expected += cycles + 8 + config.rows + 1
+            assert job_cycles(config, m, type_index) == expected
+
+
+@pytest.mark.parametrize("wtype, w_bits", [("int8", None), ("int8", 8), ("fp4", 4), ("int4", 2)])
+def test_job_of_one_type_takes_the_shape_model_of_its_width(wtype, w_bits):
+    """A job whose groups all hold one type takes what the shape-level model says for that
+    type's width; with no width, the widest allowed type (int8 here)."""
+    config = BitserialConfig(rows=4, cols=4, lanes=4, group=32, wtypes="fp4,int4,int8")
+    index = config.wtypes.split(",").index(wtype)
+    for m, k, n in ((1, 1, 1), (5, 40, 9), (8, 96, 4)):
+        type_index = np.full((-(-k // 32), n), index)
+        assert job_cycles(config, m, type_index) == gemm_cycles(config, m, k, n, w_bits)
+
+
+@pytest.mark.parametrize("m, type_index, message", [
+    (0, [[0]], "m: GEMM dimensions must be >= 1, got 0"),
+    (1, [[3]], "type_index: must be integers in 0..2, got 3"),
+    (1, [0, 1], "type_index: must be a non-empty 2-D (groups, N) array, got shape (2,)"),
+    (1, np.zeros((0, 3), dtype=int), "type_index: must be a non-empty 2-D (groups, N) array, "
+                                     "got shape (0, 3)"),
+])
+def test_job_cycles_rejects_bad_input(m, type_index, message):
+    with pytest.raises(ValueError) as error:
+        job_cycles(BitserialConfig(), m, type_index)
+    assert str(error.value) == message
+
+
+def test_family_job_cycles_follow_the_job_types(rng):
+    """The family record's job-level count reads the job's types: an all-fp4 job on the default
+    8 x 8 array (4 lanes, groups of 128: 32 slots) is 2 terms per slot, an all-int8 one 4."""
+    config = BitserialConfig()
+    fp4 = random_job(config, rng, 8, 256, 8, np.zeros((2, 8), dtype=int))
+    int8 = random_job(config, rng, 8, 256, 8, np.full((2, 8), 2))
+    assert BITSERIAL.job_cycles(config, fp4) == 2 * 32 * 2 + 17
+    assert BITSERIAL.job_cycles(config, int8) == 2 * 32 * 4 + 17 == BITSERIAL.cycles(config, 8,
+                                                                                      256, 8)
+    with pytest.raises(ValueError, match=r"^type_index: must have shape \(2, 8\), got \(1, 8\)$"):
+        random_job(config, rng, 8, 256, 8, np.zeros((1, 8), dtype=int))
 
 
 def test_cycle_model_rejects_empty_gemm():
@@ -266,7 +376,10 @@ def test_list_shows_the_weight_type_list():
     (["--wtypes", "fp4,int5"], "wtypes: must be a comma-separated list of distinct "
                                f"{ALL_TYPES}, got 'fp4,int5'"),
     (["--group", "8", "--wtypes", "fp4"], "group: must be at least 16 with lanes=4 and 2 terms "
-                                          "per weight (fp4), so that a group lasts"),
+                                          "per weight (fp4, the fastest type of fp4), so that a "
+                                          "group lasts"),
+    (["--group", "12"], "group: must be at least 16 with lanes=4 and 2 terms per weight (fp4, "
+                        "the fastest type of fp4,int4,int8), so that a group lasts"),
     (["--group", "10"], "group: must be a multiple of lanes=4, got 10"),
     (["--group", "5000"], "group: must be an integer in 1..4096, got 5000"),
     (["--rows", "0"], "rows: must be an integer in 1..64, got 0"),

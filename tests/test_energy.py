@@ -12,6 +12,7 @@ import pytest
 
 from peforge.models.floatfmt import decode, float_format
 from peforge.models.operand_stats import STATS, VERIFY, operand_stats
+from peforge.models.params import config_hash
 from peforge.sim import energy
 from peforge.sim.cli import main
 from peforge.sim.families import family
@@ -73,6 +74,24 @@ def test_energy_configs_keep_the_pe_datapath():
     dsp = family("sparse-dsp")
     assert dsp.energy_config(dsp.make_config(chain=32, nm="1:16")).chain == 16
     assert dsp.energy_config(dsp.make_config()).chain == 4
+
+
+@needs_osu018
+def test_switching_energy_reads_escaped_names_and_names_a_net_without_toggles():
+    # An inverter driving a NAND2's A pin; yosys's JSON writes the public net "$5" as "\\$5".
+    netlist = {"modules": {"t": {"ports": {"clk": {"bits": [9]}}, "netnames": {
+        "a": {"bits": [2]}, "\\$5": {"bits": [3]}, "y": {"bits": [4]}, "clk": {"bits": [9]}},
+        "cells": {"u0": {"type": "INVX1", "connections": {"A": [2], "Y": [3]}},
+                  "u1": {"type": "NAND2X1", "connections": {"A": [3], "B": ["1"], "Y": [4]}}}}}}
+    lib = energy.read_liberty(default_liberty())
+    toggles = {("a", 0): 6, ("$5", 0): 6, ("y", 0): 6, ("clk", 0): 0}
+    run = energy.switching_energy(netlist, toggles, lib, "t")
+    # a drives INVX1.A (0.00932456 pF), $5 drives NAND2X1.A (0.0125 pF); y drives nothing.
+    assert run.switching_pj == pytest.approx(0.5 * 1.8 ** 2 * 6 * (0.00932456 + 0.0125))
+    assert run.data_toggles == 18 and run.area_um2 == 16 + 24
+    del toggles[("$5", 0)]
+    with pytest.raises(energy.EnergyError, match=r"^net \$5\[0\] of t has no toggle count$"):
+        energy.switching_energy(netlist, toggles, lib, "t")
 
 
 # -- gate-level activity (Verilator) ---------------------------------------------------------------
@@ -176,6 +195,11 @@ def test_second_call_reads_the_cache(int8_runs, monkeypatch):
     for name in ("run_yosys", "build", "run_jobs_verilator", "gate_netlist"):
         monkeypatch.setattr(energy, name, refuse)
     assert energy.op_energy("systolic", INT8, stats="gaussian") == int8_runs["gaussian"]
+    # A 128 x 128 array reduces to the same 2 x 2 top: the same measurement, its own hash.
+    big = SYSTOLIC.make_config(rows=128, cols=128)
+    result = energy.op_energy("systolic", big, stats="gaussian")
+    assert result.pj_per_mac == int8_runs["gaussian"].pj_per_mac and result.pes == 4
+    assert result.config_hash == config_hash("systolic", big) != int8_runs["gaussian"].config_hash
 
 
 @pytest.mark.verilator
@@ -190,7 +214,8 @@ def test_mac_energy_grows_with_operand_width(int8_runs):
 @needs_osu018
 def test_lmul_costs_less_than_the_exact_multiplier():
     lmul = family("lmul")
-    approx, exact = (energy.op_energy("lmul", lmul.make_config(exact=flag)) for flag in (False, True))
+    approx, exact = (energy.op_energy("lmul", lmul.make_config(exact=flag))
+                     for flag in (False, True))
     assert approx.pj_per_mac < exact.pj_per_mac
     assert approx.area_um2 < exact.area_um2
 

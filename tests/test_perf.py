@@ -68,18 +68,56 @@ def test_split_gemms_stream_with_the_declared_overlap(name):
         assert fam.cycles(config, 64, k, n) == parts - overlap
 
 
+def test_ideal_memory_bitserial_pace_follows_weight_width():
+    """A bit-serial array allowing fp4, int4 and int8 runs a GEMM of 4-bit or narrower weights
+    (BitNet's are 2 bits) at 2 terms per slot, wider ones at int8's 4; an int8-only array runs
+    every width at 4. 8 x 8 array, 4 lanes, groups of 128 (32 slots): 20 x 300 x 10 is 3 x 2
+    tiles of 3 groups, plus 8 + 8 + 1 per tile."""
+    mixed = family("bitserial").make_config()
+    int8_only = family("bitserial").make_config(wtypes="int8")
+    for config, w_bits, terms in ((mixed, 2, 2), (mixed, 4, 2), (mixed, 6, 4), (mixed, 8, 4),
+                                  (int8_only, 2, 4)):
+        result = simulate_gemm(ideal(config, "bitserial"), Gemm("g", 20, 300, 10, w_bits=w_bits))
+        assert result.compute_cycles == 6 * (3 * 32 * terms + 17)
+
+
 @pytest.mark.verilator
 @pytest.mark.parametrize("name", FAMILIES)
 def test_model_equals_rtl_cycles(name):
-    """The model's compute cycles equal the cycles measured on the Verilator model of the RTL
-    (default configuration of each family, 22 shapes)."""
+    """The cycles measured on the Verilator model of the RTL (default configuration of each
+    family, 22 shapes, random jobs) equal the family's job-level cycle model; the performance
+    model's compute cycles equal them where the cycles depend on the shape alone, and bound them
+    from above for the bit-serial family (its random groups mix narrow and wide types, the
+    shape-level count assumes all of the widest)."""
     fam = family(name)
     config = fam.config()
     rng = np.random.default_rng(11)
     jobs = [fam.random_job(config, rng, *shape) for shape in MODEL_RTL_SHAPES]
     measured = [cycles for _, cycles in run_jobs("verilator", fam, config, jobs)]
+    assert measured == [fam.job_cycles(config, job) for job in jobs]
     modelled = [simulate_gemm(ideal(config, name), Gemm("g", m, k, n)).compute_cycles
                 for m, k, n in MODEL_RTL_SHAPES]
+    if fam.job_timing is None:
+        assert modelled == measured
+    else:
+        assert all(model >= rtl for model, rtl in zip(modelled, measured))
+        assert modelled != measured
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("wtype, w_bits", [("int8", 8), ("fp4", 4), ("int4", 2)])
+def test_model_equals_rtl_cycles_bitserial_weight_width(wtype, w_bits):
+    """On the default bit-serial build (fp4,int4,int8), jobs whose groups all hold ``wtype``
+    take the performance model's compute cycles of a GEMM with weights ``w_bits`` wide."""
+    fam = family("bitserial")
+    config = fam.config()
+    index = config.wtypes.split(",").index(wtype)
+    rng = np.random.default_rng(12)
+    jobs = [fam.random_job(config, rng, m, k, n, np.full((-(-k // config.group), n), index))
+            for m, k, n in MODEL_RTL_SHAPES]
+    measured = [cycles for _, cycles in run_jobs("verilator", fam, config, jobs)]
+    modelled = [simulate_gemm(ideal(config, "bitserial"), Gemm("g", m, k, n, w_bits=w_bits)
+                              ).compute_cycles for m, k, n in MODEL_RTL_SHAPES]
     assert modelled == measured
 
 

@@ -57,7 +57,9 @@ class Family:
     golden : callable
         ``(config, job) -> dict of arrays``: bit-exact expected outputs of a job.
     cycles : callable
-        ``(config, m, k, n) -> int``: the timing model's cycles for an ``m x k x n`` GEMM.
+        ``(config, m, k, n) -> int``: the timing model's cycles for an ``m x k x n`` GEMM. Where
+        the cycles also depend on the job's data (``job_timing``), the family documents which
+        case this counts (bit-serial: every group of the widest allowed type, the slowest).
     job_shape : callable
         ``job -> (m, k, n)``: the GEMM shape of a job.
     run_job : callable
@@ -79,6 +81,14 @@ class Family:
         ``config -> int``: cycles by which a GEMM streamed right after another overlaps it (the
         next one's first beat may be accepted that many cycles before the previous one's last
         output). A stream of GEMMs takes the sum of their cycles minus this per boundary.
+    width_cycles : callable, optional
+        ``(config, m, k, n, w_bits) -> int``: cycles of a GEMM whose weights are ``w_bits`` wide,
+        for a family whose pace depends on the weight width (bit-serial). None: ``cycles``,
+        whatever the width. See :meth:`gemm_cycles`.
+    job_timing : callable, optional
+        ``(config, job) -> int``: the cycles of one job exactly, for a family whose cycles
+        depend on more than the job's shape (the bit-serial groups' types). None: ``cycles`` of
+        the job's shape. See :meth:`job_cycles`.
     area_parts : callable, optional
         ``config -> list of AreaPart`` whose areas, times their counts, add up to the top's:
         lets ``peforge synth`` compose a large top from parts synthesised once each
@@ -106,9 +116,24 @@ class Family:
     port_docs: dict
     pes: Callable[..., int] | None = None
     pipeline_overlap: Callable[..., int] = lambda config: 0
+    width_cycles: Callable[..., int] | None = None
+    job_timing: Callable[..., int] | None = None
     area_parts: Callable[..., list[AreaPart]] | None = None
     energy_config: Callable[..., Any] = lambda config: config
     energy_shape: Callable[..., tuple[int, int, int]] = lambda config: (1, 256, 1)
+
+    def gemm_cycles(self, config, m: int, k: int, n: int, w_bits: int | None = None) -> int:
+        """The timing model's cycles of an ``m x k x n`` GEMM with weights ``w_bits`` wide (None:
+        any weights the configuration allows); what the performance model charges per tile."""
+        if w_bits is None or self.width_cycles is None:
+            return self.cycles(config, m, k, n)
+        return self.width_cycles(config, m, k, n, w_bits)
+
+    def job_cycles(self, config, job: dict) -> int:
+        """The cycles the RTL takes for ``job``: what measured cycles are compared with."""
+        if self.job_timing is None:
+            return self.cycles(config, *self.job_shape(job))
+        return self.job_timing(config, job)
 
     @property
     def top_name(self) -> str:

@@ -14,7 +14,8 @@ import numpy as np
 from peforge.hw.bitserial import BitserialArray
 from peforge.hw.bitserial_driver import BitserialDriver
 from peforge.models.bitmod import SCALE_CODE_MAX, quantize
-from peforge.models.bitserial import ACT_BITS, BitserialConfig, gemm_cycles, golden_gemm
+from peforge.models.bitserial import (ACT_BITS, BitserialConfig, gemm_cycles, golden_gemm,
+                                      job_cycles)
 from peforge.models.integer import int_range, random_ints
 from peforge.models.operand_stats import VERIFY, OperandStats
 
@@ -51,16 +52,25 @@ def _fp_selectors(config: BitserialConfig, type_index: np.ndarray, choose) -> np
 
 
 def random_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int, n: int,
-               stats: OperandStats = VERIFY) -> dict:
-    """Activations drawn by ``stats``. Verification (the default) and ``uniform``: random types,
-    selectors, codes (any used code) and scale codes. Gaussian and zero statistics: real weights
-    of :meth:`~peforge.models.operand_stats.OperandStats.reals` quantised by
-    :func:`~peforge.models.bitmod.quantize` (``k`` a multiple of ``group``)."""
+               type_index=None, stats: OperandStats = VERIFY) -> dict:
+    """Activations drawn by ``stats``. Verification (the default) and ``uniform``: random
+    selectors, codes (any used code) and scale codes, and the groups' types ``type_index``
+    (``ceil(k/group) x n`` indices into ``config.wtypes``), random when None. Gaussian and zero
+    statistics: real weights of :meth:`~peforge.models.operand_stats.OperandStats.reals`
+    quantised by :func:`~peforge.models.bitmod.quantize` (``k`` a multiple of ``group``; the
+    quantiser picks the types, so ``type_index`` must be None)."""
     if stats.kind not in ("verify", "uniform"):
+        if type_index is not None:
+            raise ValueError(f"type_index: must be None for {stats.name} operands (the "
+                             f"quantiser picks the types)")
         return _quantized(config, stats.ints(rng, (m, k), *int_range(ACT_BITS, True)),
                           stats.reals(rng, (k, n)))
     groups = _groups(config, k)
-    type_index = rng.integers(0, len(config.weight_types), size=(groups, n))
+    if type_index is None:
+        type_index = rng.integers(0, len(config.weight_types), size=(groups, n))
+    type_index = np.asarray(type_index)
+    if type_index.shape != (groups, n):
+        raise ValueError(f"type_index: must have shape {(groups, n)}, got {type_index.shape}")
     return {
         "a": stats.ints(rng, (m, k), *int_range(ACT_BITS, True)),
         "codes": _codes_for(config, type_index, k,
@@ -121,10 +131,15 @@ def job_shapes(config: BitserialConfig, sizes: str) -> list[tuple[int, int, int]
 
 def make_jobs(config: BitserialConfig, rng: np.random.Generator,
               sizes: str = "quick") -> list[dict]:
-    """Random jobs over :func:`job_shapes`; extreme jobs (largest positive and negative sums, all
-    zero) and quantised Gaussian and Student-t weights on a two-group shape over 2 x 2 tiles."""
+    """Random jobs over :func:`job_shapes`; a job whose groups each have one random type in all
+    columns (so consecutive groups of a tile take different cycles per slot); extreme jobs
+    (largest positive and negative sums, all zero) and quantised Gaussian and Student-t weights
+    on a two-group shape over 2 x 2 tiles."""
     jobs = [random_job(config, rng, *shape) for shape in job_shapes(config, sizes)]
     m, k, n = config.rows + 1, 2 * config.group, config.cols + 1
+    group_types = rng.integers(0, len(config.weight_types), size=(4, 1))
+    jobs.append(random_job(config, rng, m, 4 * config.group, n,
+                           np.repeat(group_types, n, axis=1)))
     low, high = -(1 << (ACT_BITS - 1)), (1 << (ACT_BITS - 1)) - 1
     jobs += [extreme_job(config, m, k, n, act, sign)
              for act, sign in ((low, -1), (high, 1), (low, 1), (0, 1))]
@@ -147,21 +162,26 @@ FAMILY = Family(
     generator=BitserialArray.from_config,
     golden=lambda config, job: golden_gemm(config, job["a"], *(job[k] for k in JOB_WEIGHTS)),
     cycles=gemm_cycles,
+    width_cycles=gemm_cycles,
+    job_timing=lambda config, job: job_cycles(config, job["a"].shape[0], job["type_index"]),
     job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["codes"].shape[1]),
     run_job=run_job,
     make_jobs=make_jobs,
     random_job=random_job,
+    latency="ceil(M/rows) * sum over the ceil(N/cols) column tiles of ((group/lanes) * sum_g T_g "
+            "+ 8 + rows + 1), g over the ceil(K/group) groups, T_g = most bit-serial terms of "
+            "group g's types in the tile's columns (fp3/fp4/int3/int4 2, int6 3, int8 4); at "
+            "most ceil(M/rows)*ceil(N/cols) * (ceil(K/group)*(group/lanes)*terms + 8 + rows + 1), "
+            "terms = most terms of the allowed wtypes",
     energy_config=energy_config,
     # One tile over one group.
     energy_shape=lambda config: (config.rows, config.group, config.cols),
-    latency="ceil(M/rows)*ceil(N/cols) * (ceil(K/group)*(group/lanes)*terms + 8 + rows + 1), "
-            "terms = most bit-serial terms of the allowed wtypes (fp3/fp4/int3/int4 2, int6 3, "
-            "int8 4)",
     port_docs={
         "i_stream__payload": "input slot {a[rows][lanes] int8, code[cols][lanes], wtype[cols], "
                              "selector[cols], scale[cols], group_last, last} (LSB first)",
         "i_stream__valid": "input slot offered",
-        "i_stream__ready": "input slot accepted when valid and ready (once per terms cycles)",
+        "i_stream__ready": "input slot accepted when valid and ready (once per T cycles, T = "
+                           "most terms of the slot's wtype fields: 2, 3 or 4)",
         "o_stream__payload": "output beat {c_raw[cols], c_scaled[cols], last}: one row of the "
                              "tile before and after the group-scale dequantisation",
         "o_stream__valid": "output beat present (no backpressure)",
