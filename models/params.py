@@ -14,7 +14,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field, fields
 
-__all__ = ["ParamSpec", "param", "param_specs", "validate_params", "config_dict", "config_hash"]
+__all__ = ["ParamSpec", "param", "param_specs", "validate_params", "check_param", "config_dict",
+           "config_hash", "values_hash"]
 
 
 @dataclass(frozen=True)
@@ -76,21 +77,31 @@ def validate_params(config) -> None:
         Naming the first offending field and its allowed values.
     """
     for name, (spec, _default) in param_specs(type(config)).items():
-        value = getattr(config, name)
-        if value is None and spec.optional:
-            continue
-        if spec.range is not None:
-            ok = (isinstance(value, int) and not isinstance(value, bool)
-                  and spec.range[0] <= value <= spec.range[1])
-        elif spec.choices is not None and spec.multiple:
-            items = value.split(",") if isinstance(value, str) else [None]
-            ok = len(set(items)) == len(items) and all(item in spec.choices for item in items)
-        elif spec.choices is not None:
-            ok = value in spec.choices
-        else:
-            ok = isinstance(value, bool)
-        if not ok:
-            raise ValueError(f"{name}: must be {spec.describe()}, got {value!r}")
+        check_param(name, spec, getattr(config, name))
+
+
+def check_param(name: str, spec: ParamSpec, value) -> None:
+    """Check one field's ``value`` against its :class:`ParamSpec` alone (no other field).
+
+    Raises
+    ------
+    ValueError
+        ``<name>: must be <allowed values>, got <value>``.
+    """
+    if value is None and spec.optional:
+        return
+    if spec.range is not None:
+        ok = (isinstance(value, int) and not isinstance(value, bool)
+              and spec.range[0] <= value <= spec.range[1])
+    elif spec.choices is not None and spec.multiple:
+        items = value.split(",") if isinstance(value, str) else [None]
+        ok = len(set(items)) == len(items) and all(item in spec.choices for item in items)
+    elif spec.choices is not None:
+        ok = value in spec.choices
+    else:
+        ok = isinstance(value, bool)
+    if not ok:
+        raise ValueError(f"{name}: must be {spec.describe()}, got {value!r}")
 
 
 def config_dict(config) -> dict:
@@ -98,7 +109,11 @@ def config_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+def values_hash(values: dict) -> str:
+    """A short stable hash of JSON-serialisable ``values`` (hex, 12 digits; key order ignored)."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def config_hash(family: str, config) -> str:
     """A short stable hash of a family name and its configuration (hex, 12 digits)."""
-    text = json.dumps({"family": family, **config_dict(config)}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return values_hash({"family": family, **config_dict(config)})

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .families import families, family
+from .sweep import EXECUTORS, SEARCHES
 
 __all__ = ["main"]
 
@@ -95,11 +96,47 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="rtl (the family's cycle model) or scalesim-os/ws/is")
     sim.add_argument("--csv", type=Path, help="also write the table to this CSV file")
 
-    report = commands.add_parser("report", help="write an accuracy report")
-    report.add_argument("topic", choices=("lmul",),
-                        help="lmul: L-Mul error vs exact multiply and fp8 rounding")
-    report.add_argument("--out", type=Path, help="folder (default reports/TOPIC)")
-    report.add_argument("--seed", type=int, default=0, help="seed of the random operands")
+    sweep = commands.add_parser(
+        "sweep", help="run a design-space sweep into a results database",
+        description="Evaluate the points of a sweep file (axes, workloads, constraints, "
+        "objectives) and store one row per point and workload in an SQLite database; points "
+        "already stored are skipped, so an interrupted sweep carries on where it stopped.")
+    sweep.add_argument("sweep", type=Path, metavar="SWEEP.yaml")
+    sweep.add_argument("--db", type=Path, help="results database (default results/NAME.db)")
+    sweep.add_argument("--search", choices=SEARCHES, default="grid",
+                       help="grid: every point; optuna: NSGA-II over the space (needs --budget)")
+    sweep.add_argument("--budget", type=int, help="points an optuna search evaluates")
+    sweep.add_argument("--seed", type=int, default=0, help="seed of the optuna sampler")
+    level = sweep.add_mutually_exclusive_group()
+    level.add_argument("--synth", dest="level", action="store_const", const="synth",
+                       help="also synthesise each point's PE array (yosys) for its area")
+    level.add_argument("--verify", dest="level", action="store_const", const="verify",
+                       help="also synthesise, build under Verilator and run the bit-exact checks")
+    sweep.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local process pool, or dask.distributed")
+    sweep.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address (default: "
+                       "a LocalCluster of --workers processes)")
+    sweep.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
+    sweep.add_argument("--retry-failed", action="store_true",
+                       help="evaluate again the points stored as failed")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    results = commands.add_parser("results", help="read a results database")
+    results_commands = results.add_subparsers(dest="results_command", required=True,
+                                              parser_class=_Parser)
+    export = results_commands.add_parser("export", help="write the results as a tidy table")
+    export.add_argument("db", type=Path, metavar="DB")
+    formats = export.add_mutually_exclusive_group(required=True)
+    formats.add_argument("--csv", type=Path, metavar="PATH")
+    formats.add_argument("--parquet", type=Path, metavar="PATH")
+
+    report = commands.add_parser("report", help="write a sweep's report, or an accuracy report")
+    report.add_argument("topic", metavar="SWEEP_OR_DB_OR_TOPIC",
+                        help="a sweep file (its database: results/NAME.db or --db), a results "
+                        "database, or lmul (L-Mul error vs exact multiply and fp8 rounding)")
+    report.add_argument("--out", type=Path, help="folder (default reports/NAME or reports/TOPIC)")
+    report.add_argument("--db", type=Path, help="with a sweep file: its results database")
+    report.add_argument("--seed", type=int, default=0, help="lmul: seed of the random operands")
 
     demo = commands.add_parser("demo", help="generate and verify one configuration per family")
     demo.add_argument("--out", type=Path, default=Path("rtl_out"), help="Verilog folder")
@@ -290,6 +327,42 @@ def cmd_sim(args, family_args) -> int:
     return 0
 
 
+def _sweep_db(sweep, db: Path | None) -> Path:
+    return db if db is not None else Path("results") / f"{sweep.name}.db"
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    db = _sweep_db(sweep, args.db)
+    run = run_sweep(sweep, db, search=args.search, budget=args.budget,
+                    level=args.level or "model", executor=args.executor,
+                    scheduler=args.scheduler, workers=args.workers, quiet=args.quiet,
+                    seed=args.seed, retry_failed=args.retry_failed)
+    print(f"sweep {sweep.name}: {run.search} search at level {run.level}: "
+          f"{run.points_asked} points asked, {run.points_evaluated} evaluated "
+          f"({run.points_failed} with failed rows), {run.points_skipped} already stored, "
+          f"{run.seconds:.1f} s")
+    print(f"results: {db}")
+    return 0
+
+
+def cmd_results(args) -> int:
+    from .results import ResultStore
+
+    if not args.db.is_file():
+        return _fail(f"db: no such file {args.db}")
+    out = args.csv or args.parquet
+    with ResultStore(args.db) as store:
+        try:
+            store.export(out, "csv" if args.csv else "parquet")
+        except OSError as error:
+            return _fail(f"out: cannot write {out}: {error.strerror or error}")
+    print(f"wrote {out}")
+    return 0
+
+
 def _cost_summary(accel, total) -> list[str]:
     """Lines under the ``sim`` table: the total's energy by component, power, area, efficiency."""
     from .perf import SRAMS, accelerator_costs
@@ -308,6 +381,8 @@ def _cost_summary(accel, total) -> list[str]:
 
 
 def cmd_report(args) -> int:
+    if args.topic != "lmul":
+        return _sweep_report(args)
     from .lmul_report import claims, write_report
 
     out = args.out or Path("reports") / args.topic
@@ -318,6 +393,28 @@ def cmd_report(args) -> int:
     for frame in (table, area):
         print(frame.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print("\n".join(claims(table)))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _sweep_report(args) -> int:
+    from .sweep import load_sweep
+    from .sweep_report import write_sweep_report
+
+    target = Path(args.topic)
+    if target.suffix in (".yaml", ".yml"):
+        sweep = load_sweep(target)
+        db, name = _sweep_db(sweep, args.db), sweep.name
+    elif target.is_file():
+        db, name = target, None
+    else:
+        return _fail(f"report: must be lmul, a sweep file (.yaml) or a results database, got "
+                     f"{args.topic!r}")
+    try:
+        paths = write_sweep_report(db, args.out, sweep=name)
+    except OSError as error:
+        return _fail(f"out: cannot write the report: {error.strerror or error}")
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -337,7 +434,8 @@ def main(argv=None) -> int:
     from .synth import SynthError
 
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
-               "demo": cmd_demo, "synth": cmd_synth, "energy": cmd_energy}
+               "demo": cmd_demo, "synth": cmd_synth, "energy": cmd_energy, "sweep": cmd_sweep,
+               "results": cmd_results}
     try:
         if args.command == "sim":
             family_args = argparse.Namespace()

@@ -1,6 +1,7 @@
 """``make demo``: generate one default configuration of every family into rtl_out/, verify it under
-Verilator against the golden and cycle models, write the L-Mul accuracy and area report, and
-print a short summary."""
+Verilator against the golden and cycle models, write the L-Mul accuracy and area report, run the
+shipped design-space sweep (:data:`DEMO_SWEEP`, model only) into results/demo.db, write its
+report and print where it is and a summary of the winners."""
 
 from pathlib import Path
 
@@ -8,7 +9,11 @@ from .families import families
 from .flow import verify, write_design
 from .lmul_report import claims, write_report
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "DEMO_SWEEP"]
+
+#: The demo's sweep: all families, a few array sizes and precisions, LLaMA-2-7B decode and
+#: prefill of 256 tokens.
+DEMO_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "demo.yaml"
 
 #: GEMM shape whose modelled cycle count the demo prints for each family.
 DEMO_GEMM = (64, 64, 64)
@@ -33,5 +38,26 @@ def run_demo(out_dir: Path) -> int:
     print("[report lmul] " + " ".join(str(path) for path in paths))
     for line in claims(table):
         print(f"  {line}")
+    run_demo_sweep(Path("results") / "demo.db", Path("reports") / "demo")
     print("demo: all families verified" if not failures else f"demo: {failures} families FAILED")
     return 1 if failures else 0
+
+
+def run_demo_sweep(db: Path, out: Path, *, quiet: bool = False) -> None:
+    """Run :data:`DEMO_SWEEP` into ``db`` (points stored already are skipped), write its report
+    into ``out`` and print where the page and figures are and the winners."""
+    from .results import ResultStore
+    from .sweep import load_sweep, run_sweep
+    from .sweep_report import sweep_rows, winners, write_sweep_report
+
+    sweep = load_sweep(DEMO_SWEEP)
+    run = run_sweep(sweep, db, quiet=quiet)
+    print(f"[sweep {sweep.name}] {run.points_asked} points x {len(sweep.workloads)} workloads, "
+          f"{run.points_evaluated} evaluated ({run.points_skipped} already in {db}) in "
+          f"{run.seconds:.1f} s")
+    paths = write_sweep_report(db, out, sweep=sweep.name)
+    print(f"  report: {paths[-1]}")
+    print(f"  figures: {', '.join(str(path) for path in paths if path.suffix == '.png')}")
+    with ResultStore(db) as store:
+        for line in winners(sweep_rows(store, sweep.name), store.sweeps()[sweep.name]):
+            print(f"  {line}")

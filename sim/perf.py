@@ -413,14 +413,16 @@ class AcceleratorCosts:
 @lru_cache(maxsize=256)
 def _op_energy(family_name: str, config, stats: str) -> "energy.OpEnergy":
     """The family's energy per MAC (cached on disk by :mod:`peforge.sim.energy`, and here per
-    process: sweeps ask for the same array thousands of times)."""
+    process: sweeps ask for the same array thousands of times). ``config`` is the family's
+    reduced configuration (``energy_config``, what :func:`peforge.sim.energy.op_energy`
+    measures), so arrays that differ only in size share one look-up."""
     return energy.op_energy(family_name, config, stats=stats)
 
 
 def accelerator_costs(accel: Accelerator) -> AcceleratorCosts:
     """The unit costs of ``accel``'s PE array (measured on a reduced top of the same PE and
     scaled by ``pes``), SRAMs and DRAM (module docstring)."""
-    op = _op_energy(accel.family, accel.pe, accel.stats)
+    op = _op_energy(accel.family, family(accel.family).energy_config(accel.pe), accel.stats)
     scale = accel.pes / op.pes
     srams: dict[str, SramCost] = {}
     for name in SRAMS:
