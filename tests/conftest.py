@@ -39,3 +39,19 @@ def assert_jobs_exact(family, config, jobs, results):
 @pytest.fixture
 def rng():
     return np.random.default_rng(2024)
+
+
+@pytest.fixture
+def fresh_machine(tmp_path, monkeypatch):
+    """An empty ``$PEFORGE_CACHE`` (``tmp_path``), no OSU018 Liberty and no gate-level
+    measurement allowed (``peforge.sim.energy._measure`` raises): energy only from the shipped
+    table. Yields the cache folder."""
+    from peforge.sim import energy
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a gate-level measurement was started")
+
+    monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path))
+    monkeypatch.setattr(energy, "_measure", refuse)
+    monkeypatch.setattr(energy, "default_liberty", lambda: None)
+    yield tmp_path

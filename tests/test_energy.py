@@ -6,6 +6,7 @@ systolic anchor serves the calibration, activity, all-zero and cache tests.
 """
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -145,8 +146,10 @@ def test_toggles_and_energy_of_a_register_match_a_hand_count(tmp_path):
 
 @pytest.fixture(scope="module")
 def int8_runs():
-    """The int8 anchor on every statistic (one gate-level build, one run each)."""
-    return {stats: energy.op_energy("systolic", INT8, stats=stats) for stats in STATS}
+    """The int8 anchor on every statistic (one gate-level build, one run each; the disk cache
+    or a measurement, never the shipped table)."""
+    return {stats: energy.op_energy("systolic", INT8, stats=stats, shipped=False)
+            for stats in STATS}
 
 
 @pytest.mark.verilator
@@ -194,10 +197,11 @@ def test_second_call_reads_the_cache(int8_runs, monkeypatch):
 
     for name in ("run_yosys", "build", "run_jobs_verilator", "gate_netlist"):
         monkeypatch.setattr(energy, name, refuse)
-    assert energy.op_energy("systolic", INT8, stats="gaussian") == int8_runs["gaussian"]
+    assert energy.op_energy("systolic", INT8, stats="gaussian", shipped=False) \
+        == int8_runs["gaussian"]
     # A 128 x 128 array reduces to the same 2 x 2 top: the same measurement, its own hash.
     big = SYSTOLIC.make_config(rows=128, cols=128)
-    result = energy.op_energy("systolic", big, stats="gaussian")
+    result = energy.op_energy("systolic", big, stats="gaussian", shipped=False)
     assert result.pj_per_mac == int8_runs["gaussian"].pj_per_mac and result.pes == 4
     assert result.config_hash == config_hash("systolic", big) != int8_runs["gaussian"].config_hash
 
@@ -205,7 +209,8 @@ def test_second_call_reads_the_cache(int8_runs, monkeypatch):
 @pytest.mark.verilator
 @needs_osu018
 def test_int4_mac_costs_less_than_int8(int8_runs):
-    int4 = energy.op_energy("systolic", SYSTOLIC.make_config(bits=4), stats="uniform")
+    int4 = energy.op_energy("systolic", SYSTOLIC.make_config(bits=4), stats="uniform",
+                            shipped=False)
     assert int4.pj_per_mac < int8_runs["uniform"].pj_per_mac
 
 
@@ -213,7 +218,8 @@ def test_int4_mac_costs_less_than_int8(int8_runs):
 @pytest.mark.verilator
 @needs_osu018
 def test_int16_mac_costs_more_than_int8(int8_runs):
-    int16 = energy.op_energy("systolic", SYSTOLIC.make_config(bits=16), stats="uniform")
+    int16 = energy.op_energy("systolic", SYSTOLIC.make_config(bits=16), stats="uniform",
+                             shipped=False)
     assert int16.pj_per_mac > int8_runs["uniform"].pj_per_mac
 
 
@@ -221,7 +227,7 @@ def test_int16_mac_costs_more_than_int8(int8_runs):
 @needs_osu018
 def test_lmul_costs_less_than_the_exact_multiplier():
     lmul = family("lmul")
-    approx, exact = (energy.op_energy("lmul", lmul.make_config(exact=flag))
+    approx, exact = (energy.op_energy("lmul", lmul.make_config(exact=flag), shipped=False)
                      for flag in (False, True))
     assert approx.pj_per_mac < exact.pj_per_mac
     assert approx.area_um2 < exact.area_um2
@@ -236,6 +242,32 @@ def test_cli_prints_the_energy_and_writes_json(int8_runs, tmp_path, capsys):
     assert f"energy per MAC  {int8_runs['uniform'].pj_per_mac:.4f} pJ" in out
     data = json.loads(path.read_text())
     assert data["pj_per_mac"] == int8_runs["uniform"].pj_per_mac and data["parameters"]["rows"] == 8
+
+
+@pytest.mark.verilator
+@needs_osu018
+def test_shipped_entry_equals_the_measurement(int8_runs):
+    # The int8 anchor on uniform operands, as measured here (disk cache or gate-level run).
+    _small, shape, verilog = energy.reduced_top(SYSTOLIC, INT8)
+    shipped = energy.shipped_table()[energy.shipped_key(verilog, "uniform", 0, shape)]
+    assert energy.OpEnergy.from_dict(shipped) == replace(
+        int8_runs["uniform"], config_hash=config_hash("systolic", SYSTOLIC.energy_config(INT8)))
+
+
+def test_shipped_table_serves_an_empty_cache_and_misses_a_changed_generator(fresh_machine,
+                                                                           monkeypatch):
+    result = energy.op_energy("systolic", INT8, stats="uniform")
+    assert result.pj_per_mac == pytest.approx(energy.ANCHOR_PJ_PER_MAC, rel=1e-3)
+    assert result.config_hash == config_hash("systolic", INT8)
+    assert result.reduced_config_hash == config_hash("systolic", SYSTOLIC.energy_config(INT8))
+    # The generator now writes other Verilog: the shipped entry is stale, so op_energy has to
+    # measure, which needs the Liberty file.
+    original = energy.to_verilog
+    monkeypatch.setattr(energy, "to_verilog",
+                        lambda module, top: original(module, top) + "// changed generator\n")
+    with pytest.raises(energy.EnergyError, match=r"^energy: needs Debian's OSU 0.18 um Liberty"):
+        energy.op_energy("systolic", INT8, stats="uniform")
+    assert not list(fresh_machine.iterdir())
 
 
 def test_cli_refuses_unknown_stats(capsys):

@@ -3,15 +3,18 @@
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from peforge.models.params import config_hash
 from peforge.models.systolic import SystolicConfig, gemm_cycles
 from peforge.sim import energy, perf
 from peforge.sim.accelerator import Accelerator, Dram, Sram, load_accelerator
 from peforge.sim.families import families, family
 from peforge.sim.memory import sram_cost
+from peforge.sim.sweep import build_accelerator, load_sweep
 from peforge.sim.perf import (METRIC_COLUMNS, Mapping, MappingError, accelerator_costs,
                               scalesim_compute_cycles, simulate_gemm, simulate_workload)
 from peforge.sim.workloads import (MODELS, Gemm, conv2d_gemm, load_scalesim_topology,
@@ -420,6 +423,27 @@ def test_doubling_dram_traffic_of_a_memory_bound_gemm_doubles_its_dram_energy(me
     hbm = simulate_workload(accelerator(bandwidth=0.5, dram="hbm2"),
                             [Gemm("decode", 1, 2048, 512)]).iloc[0]
     assert hbm.cycles == one.cycles and math.isclose(hbm.energy_dram_pj, bytes_one * 8 * 3.9)
+
+
+def test_a_fresh_machine_finds_every_default_and_demo_energy_in_the_shipped_table(
+        fresh_machine):
+    perf._op_energy.cache_clear()
+    demo = load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / "demo.yaml")
+    accels = [Accelerator(name, family(name).config()) for name in FAMILIES]
+    accels += [build_accelerator(point) for point in demo.points()]
+    gemm = Gemm("g", 16, 64, 16)
+    try:
+        for accel in accels:
+            fam = family(accel.family)
+            small = fam.energy_config(accel.pe)
+            row = simulate_workload(accel, [gemm]).iloc[-1]
+            op = energy.op_energy(accel.family, small, stats=accel.stats)
+            assert op.reduced_config_hash == config_hash(fam.name, small)
+            assert row["energy_pe_pj"] == pytest.approx(gemm.macs * op.pj_per_mac, rel=1e-12)
+            assert op.pj_per_mac > 0
+    finally:
+        perf._op_energy.cache_clear()
+    assert not list(fresh_machine.iterdir())
 
 
 def test_gemm_result_splits_sram_traffic_per_sram():
