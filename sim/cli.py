@@ -138,7 +138,8 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--db", type=Path, help="with a sweep file: its results database")
     report.add_argument("--seed", type=int, default=0, help="lmul: seed of the random operands")
 
-    demo = commands.add_parser("demo", help="generate and verify one configuration per family")
+    demo = commands.add_parser("demo", help="generate and verify one configuration per family, "
+                               "then run and report the demo sweep")
     demo.add_argument("--out", type=Path, default=Path("rtl_out"), help="Verilog folder")
     return parser
 
