@@ -19,7 +19,7 @@ All of it is one frozen, validated configuration (:class:`Accelerator`) that loa
 """
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import yaml
 
@@ -121,16 +121,18 @@ class Accelerator:
         return family(self.family).pes(self.pe)
 
 
-def _build(cls, values: dict, prefix: str):
+def _check_keys(cls, values: dict, prefix: str) -> None:
     known = {f.name for f in fields(cls)}
     for key in values:
         if key not in known:
             raise ValueError(f"{prefix}{key}: unknown key (known: {', '.join(sorted(known))})")
-    return cls(**values)
 
 
 def load_accelerator(source) -> Accelerator:
-    """An :class:`Accelerator` from a YAML file path or an already parsed mapping."""
+    """An :class:`Accelerator` from a YAML file path or an already parsed mapping.
+
+    Keys not given keep the accelerator's defaults, within a memory section too:
+    ``output_sram: {banks: 2}`` keeps the output SRAM's 64 KiB."""
     if isinstance(source, dict):
         values = source
     else:
@@ -142,11 +144,13 @@ def load_accelerator(source) -> Accelerator:
     if "family" not in values:
         raise ValueError("family: missing (the PE family of the accelerator)")
     fam = family(values["family"])
-    values["pe"] = fam.make_config(**(values.get("pe") or {}))
+    base = Accelerator(fam.name, fam.make_config(**(values.pop("pe", None) or {})))
     for name, cls in (("input_sram", Sram), ("weight_sram", Sram), ("output_sram", Sram),
                       ("dram", Dram)):
         if name in values:
             if not isinstance(values[name], dict):
                 raise ValueError(f"{name}: must be a mapping, got {values[name]!r}")
-            values[name] = _build(cls, values[name], f"{name}.")
-    return _build(Accelerator, values, "")
+            _check_keys(cls, values[name], f"{name}.")
+            values[name] = replace(getattr(base, name), **values[name])
+    _check_keys(Accelerator, values, "")
+    return replace(base, **values)

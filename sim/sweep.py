@@ -63,7 +63,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from itertools import product
 from pathlib import Path
 
@@ -71,7 +71,7 @@ import yaml
 
 from peforge.models.params import check_param
 
-from .accelerator import Accelerator, Dram, Sram
+from .accelerator import Accelerator, Dram, Sram, load_accelerator
 from .families import UnknownFamily, family
 from .perf import METRIC_COLUMNS, simulate_workload
 from .results import ResultStore, point_key, result_key, utc_now
@@ -448,21 +448,14 @@ def load_sweep(path) -> Sweep:
 def build_accelerator(values: dict) -> Accelerator:
     """The :class:`Accelerator` of a point ``{"family": name, key: value}``: family defaults and
     accelerator defaults for every key not given. Raises ValueError naming a rejected key."""
-    fam = family(values["family"])
-    pe = fam.make_config(**{key[3:]: value for key, value in values.items()
-                            if key.startswith("pe.")})
-    base = Accelerator(fam.name, pe)
-    top, nested = {}, {}
+    nested: dict = {}
     for key, value in values.items():
-        if key == "family" or key.startswith("pe."):
-            continue
         head, _, sub = key.partition(".")
         if sub:
             nested.setdefault(head, {})[sub] = value
         else:
-            top[key] = value
-    return replace(base, **top, **{head: replace(getattr(base, head), **subs)
-                                   for head, subs in nested.items()})
+            nested[key] = value
+    return load_accelerator(nested)
 
 
 def flat_config(accel: Accelerator) -> dict:

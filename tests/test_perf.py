@@ -493,3 +493,12 @@ def test_cli_sim_prints_energy_power_area_and_efficiency(measured, capsys, tmp_p
         assert part in energy_line
     assert power_line.startswith(f"power {table.power_mw.iloc[-1]:.4g} mW average at 500 MHz; "
                                  f"area {table.area_mm2.iloc[0]:.4g} mm2 (PE array ")
+
+
+def test_a_partial_memory_section_keeps_that_memorys_defaults():
+    accel = load_accelerator({"family": "systolic", "output_sram": {"banks": 2},
+                              "dram": {"latency_cycles": 7}})
+    assert accel.output_sram == Sram(size_kib=64, banks=2)
+    assert accel.dram == Dram(latency_cycles=7)
+    with pytest.raises(ValueError, match=r"^output_sram\.bank: unknown key"):
+        load_accelerator({"family": "systolic", "output_sram": {"bank": 2}})
