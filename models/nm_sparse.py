@@ -23,6 +23,7 @@ Rules shared by every function here:
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -76,8 +77,11 @@ class NMPattern:
                 f"n: must divide m={self.m} ({', '.join(map(str, divisors))}), got {self.n}")
 
     @classmethod
+    @lru_cache(maxsize=256)
     def parse(cls, text: str) -> "NMPattern":
         """Build a pattern from ``"N:M"`` text, e.g. ``"2:4"`` (spaces around numbers allowed).
+        Cached per text: the cycle model of a sparse configuration parses its pattern on every
+        call.
 
         Raises
         ------

@@ -1,11 +1,12 @@
-"""Cycle-level performance model of an accelerator running GEMM workloads (simpy).
+"""Cycle-level performance model of an accelerator running GEMM workloads.
 
 A GEMM is cut into buffer tiles ``tm x tk x tn`` (:class:`Mapping`) visited in a loop order with
-K innermost. Three simpy processes share one DRAM channel:
+K innermost. Three processes share one DRAM channel (:mod:`peforge.sim.pipeline` gives their
+event times exactly, by a simpy reference and by a fast recurrence that agree):
 
 - DMA loads: a tile's A and W blocks are read from DRAM (unless the previous tile used the same
   block) into one of two input/weight buffer slots: the load of tile ``i + 1`` starts when tile
-  ``i`` starts computing (double buffering), and tile ``i + 1`` waits for it;
+  ``i`` has its operands (double buffering), and tile ``i + 1`` waits for it;
 - compute runs the tile on the array for the family's cycle model of a ``tm x tk x tn`` GEMM
   (the RTL's own count; consecutive tiles overlap by the family's ``pipeline_overlap``). Partial
   sums of a split K accumulate in the output (accumulator) SRAM, which has two slots: a new output
@@ -14,7 +15,8 @@ K innermost. Three simpy processes share one DRAM channel:
   back) its output tile: it takes the array cycles or the port cycles, whichever is longer;
 - write-back writes each finished output tile to DRAM and frees its slot.
 
-Each DRAM transfer takes ``latency_cycles + bytes / bytes_per_cycle``, one at a time. Stalls are
+Each DRAM transfer takes ``latency_cycles + bytes / bytes_per_cycle``, one at a time, in exact
+arithmetic; a GEMM's cycles are rounded up to a whole cycle once, at its end. Stalls are
 whatever the simulation adds to the array's compute cycles (DRAM waits and SRAM port limits).
 Events are per tile, not per cycle.
 
@@ -45,15 +47,16 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import pandas as pd
-import simpy
 
 from . import energy
-from .accelerator import Accelerator
+from .accelerator import Accelerator, Dram
 from .families import family
 from .memory import DRAM_TYPES, SramCost, dram_type, sram_cost
+from .pipeline import ENGINES, size_classes as _size_classes
 from .workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
+           "workload_rows",
            "accelerator_costs", "legal_mappings", "scalesim_compute_cycles", "MappingError",
            "METRIC_COLUMNS", "SRAMS"]
 
@@ -171,10 +174,6 @@ def _tile_timing(accel: Accelerator, gemm: Gemm):
                                                     m, k, n)), -1
 
 
-def _blocks(total: int, size: int) -> list[int]:
-    return [min(size, total - start) for start in range(0, total, size)]
-
-
 def _candidates(dim: int) -> list[int]:
     sizes = {dim}
     size = 16
@@ -197,24 +196,6 @@ def legal_mappings(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
                         and 2 * tk * tn * w_bytes <= accel.weight_sram.size_bytes):
                     mappings += [Mapping(tm, tk, tn, "mn"), Mapping(tm, tk, tn, "nm")]
     return mappings
-
-
-def _steps(gemm: Gemm, mapping: Mapping):
-    """Tiles in visiting order: ``(m_block, k_block, n_block, sizes, first_k, last_k)``."""
-    m_sizes, k_sizes, n_sizes = (_blocks(gemm.m, mapping.tm), _blocks(gemm.k, mapping.tk),
-                                 _blocks(gemm.n, mapping.tn))
-    outer = ([(i, j) for i in range(len(m_sizes)) for j in range(len(n_sizes))]
-             if mapping.order == "mn" else
-             [(i, j) for j in range(len(n_sizes)) for i in range(len(m_sizes))])
-    for i, j in outer:
-        for kk in range(len(k_sizes)):
-            yield i, kk, j, (m_sizes[i], k_sizes[kk], n_sizes[j]), kk == 0, kk == len(k_sizes) - 1
-
-
-def _size_classes(total: int, size: int) -> list[tuple[int, int]]:
-    """``(block size, how many)`` of a dimension cut into blocks: full blocks and a remainder."""
-    full, rest = divmod(total, size)
-    return [(size, full)] * bool(full) + [(rest, 1)] * bool(rest)
 
 
 def _block_counts(gemm: Gemm, mapping: Mapping) -> tuple[int, int, int]:
@@ -269,22 +250,6 @@ def _traffic(gemm: Gemm, mapping: Mapping) -> dict[str, float]:
             "output_sram_write": nk * o_total, "output_sram_read": nk * o_total}
 
 
-def _step_loads(gemm: Gemm, mapping: Mapping, steps) -> list[float]:
-    """DRAM bytes each tile loads before it can run (the rule of :func:`_traffic`)."""
-    loads = []
-    previous_a = previous_w = None
-    for i, kk, j, (tm, tk, tn), _first_k, _last_k in steps:
-        load = 0.0
-        if (i, kk) != previous_a:
-            load += tm * tk * gemm.a_bits / 8
-            previous_a = (i, kk)
-        if (kk, j) != previous_w:
-            load += tk * tn * gemm.w_bits / 8
-            previous_w = (kk, j)
-        loads.append(load)
-    return loads
-
-
 def _estimate(accel, gemm, mapping, tile_cycles, overlap) -> float:
     """A quick lower bound used to rank mappings: compute or DRAM time, whichever is larger."""
     traffic = _traffic(gemm, mapping)
@@ -292,65 +257,35 @@ def _estimate(accel, gemm, mapping, tile_cycles, overlap) -> float:
                (traffic["dram_read"] + traffic["dram_write"]) / accel.dram.bytes_per_cycle)
 
 
-def _simulate(accel: Accelerator, gemm: Gemm, mapping: Mapping, tile_cycles, overlap):
-    """Simulate one GEMM (``count`` 1) under ``mapping``: ``(cycles, compute_cycles)``."""
-    env = simpy.Environment()
-    output_slots = simpy.Container(env, capacity=2, init=2)
-    steps = list(_steps(gemm, mapping))
-    loads = _step_loads(gemm, mapping, steps)
-    bandwidth, latency = accel.dram.bytes_per_cycle, accel.dram.latency_cycles
-    out_bytes = gemm.out_bits / 8
-    compute_total = 0
-    dram_free = 0.0
-
-    def transfer(nbytes):
-        # One DRAM channel, first come first served: a transfer starts when the previous one
-        # has finished (requests are made in simulated-time order, so this is a FIFO queue).
-        nonlocal dram_free
-        dram_free = max(env.now, dram_free) + latency + nbytes / bandwidth
-        yield env.timeout(dram_free - env.now)
-
-    def write_back(nbytes):
-        yield from transfer(nbytes)
-        yield output_slots.put(1)
-
-    def compute():
-        # Double buffering: tile i + 1 loads into the slot tile i - 1 freed while tile i runs.
-        nonlocal compute_total
-        loading = env.process(transfer(loads[0])) if loads[0] else None
-        for index, (*_, sizes, first_k, last_k) in enumerate(steps):
-            if loading is not None:
-                yield loading
-            following = index + 1
-            loading = (env.process(transfer(loads[following]))
-                       if following < len(steps) and loads[following] else None)
-            if first_k:
-                yield output_slots.get(1)
-            cycles = tile_cycles(*sizes) - overlap
-            compute_total += cycles
-            yield env.timeout(max(cycles, _sram_port_cycles(accel, gemm, sizes, first_k)))
-            if last_k:
-                env.process(write_back(sizes[0] * sizes[2] * out_bytes))
-
-    env.process(compute())
-    env.run()
-    return math.ceil(env.now) + overlap, compute_total + overlap
-
-
-def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2) -> GemmResult:
+def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2,
+                  engine: str = "recurrence") -> GemmResult:
     """Simulate ``gemm`` under the fastest of the ``candidates`` best-ranked legal mappings.
 
-    Raises :class:`MappingError` when no tiling fits the buffers. Results are cached per
-    accelerator and GEMM shape (the name does not matter).
+    ``engine``: one of :data:`peforge.sim.pipeline.ENGINES`, ``recurrence`` (the default) or
+    ``simpy`` (the per-tile reference); both give the same results. Raises
+    :class:`MappingError` when no tiling fits the buffers. Results are cached per GEMM shape (the
+    name does not matter) and per the accelerator's timing: its clock, operand statistics and
+    DRAM type (which set energy, not cycles) do not count, so a sweep over them simulates once.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
     shape = replace(gemm, name="", count=1)
-    result = _simulate_shape(accel, shape, candidates)
+    result = _simulate_shape(_timing_part(accel), shape, candidates, engine)
     return replace(result, gemm=gemm,
                    **{name: getattr(result, name) * gemm.count for name in _COUNTED})
 
 
+@lru_cache(maxsize=1024)
+def _timing_part(accel: Accelerator) -> Accelerator:
+    """``accel`` with the fields that do not change its cycles set to their defaults."""
+    default = Accelerator.__dataclass_fields__
+    return replace(accel, clock_mhz=default["clock_mhz"].default,
+                   stats=default["stats"].default,
+                   dram=replace(accel.dram, name=Dram.__dataclass_fields__["name"].default))
+
+
 @lru_cache(maxsize=4096)
-def _simulate_shape(accel: Accelerator, gemm: Gemm, candidates: int) -> GemmResult:
+def _simulate_shape(accel: Accelerator, gemm: Gemm, candidates: int, engine: str) -> GemmResult:
     tile_cycles, overlap = _tile_timing(accel, gemm)
     mappings = legal_mappings(accel, gemm)
     if not mappings:
@@ -368,7 +303,7 @@ def _simulate_shape(accel: Accelerator, gemm: Gemm, candidates: int) -> GemmResu
     close = [mapping for mapping in ranked[:candidates]
              if bounds[mapping] <= 1.02 * bounds[ranked[0]]]
     for mapping in close:
-        cycles, compute_cycles = _simulate(accel, gemm, mapping, tile_cycles, overlap)
+        cycles, compute_cycles = ENGINES[engine](accel, gemm, mapping, tile_cycles, overlap)
         if best is None or cycles < best[1]:
             best = (mapping, cycles, compute_cycles)
     mapping, cycles, compute_cycles = best
@@ -448,16 +383,34 @@ def _energy_row(costs: AcceleratorCosts, result: GemmResult, clock_mhz: float) -
     return row
 
 
-def simulate_workload(accel: Accelerator, gemms: list[Gemm]) -> pd.DataFrame:
-    """One row per GEMM and a ``total`` row: cycles (compute and stall), utilisation, memory
-    traffic, time at the accelerator clock, energy by component, average power, area, TOPS/W
-    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`) and the mapping chosen."""
-    pes = accel.pes
-    results = [simulate_gemm(accel, gemm) for gemm in gemms]
+def _derived(row: dict, pes: int, clock_mhz: float, area_mm2: float) -> dict:
+    """``row`` with the metrics that follow from its sums: utilisation, time, power, area,
+    TOPS/W and TOPS/mm2."""
+    time_ms = row["cycles"] / (clock_mhz * 1e3)
+    # pJ over ms: 1 pJ per ms is 1e-6 mW.
+    return {**row, "utilisation": row["macs"] / (pes * row["cycles"]), "time_ms": time_ms,
+            "power_mw": row["energy_pj"] * 1e-6 / time_ms, "area_mm2": area_mm2,
+            "tops_per_w": 2 * row["macs"] / row["energy_pj"],
+            "tops_per_mm2": 2 * row["macs"] / (time_ms * 1e9) / area_mm2}
+
+
+#: The columns of a GEMM row that the ``total`` row sums.
+_SUMMED = ("macs", "cycles", "compute_cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes",
+           "sram_read_bytes", "sram_write_bytes", "energy_pe_pj",
+           *(f"energy_{name}_sram_pj" for name in SRAMS), "energy_dram_pj", "energy_leakage_pj",
+           "energy_pj")
+
+
+def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"
+                  ) -> tuple[list[dict], dict]:
+    """The rows of :func:`simulate_workload` as dicts: one per GEMM, and the ``total`` row (its
+    metrics, :data:`METRIC_COLUMNS`, what a sweep stores)."""
+    results = [simulate_gemm(accel, gemm, engine=engine) for gemm in gemms]
     costs = accelerator_costs(accel)
+    derived = (accel.pes, accel.clock_mhz, costs.area_mm2)
     rows = []
     for gemm, result in zip(gemms, results):
-        rows.append({
+        rows.append(_derived({
             "layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
             "macs": gemm.macs, "cycles": result.cycles, "compute_cycles": result.compute_cycles,
             "stall_cycles": result.cycles - result.compute_cycles,
@@ -467,17 +420,18 @@ def simulate_workload(accel: Accelerator, gemms: list[Gemm]) -> pd.DataFrame:
             "sram_write_bytes": result.sram_write_bytes,
             **_energy_row(costs, result, accel.clock_mhz),
             "mapping": str(result.mapping),
-        })
-    table = pd.DataFrame(rows)
-    total = table.drop(columns=["layer", "m", "k", "n", "count", "mapping"]).sum()
-    table = pd.concat([table, pd.DataFrame([{"layer": "total", **total.to_dict(),
-                                             "mapping": ""}])], ignore_index=True)
+        }, *derived))
+    total = _derived({name: sum(row[name] for row in rows) for name in _SUMMED}, *derived)
+    return rows, total
+
+
+def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"
+                      ) -> pd.DataFrame:
+    """One row per GEMM and a ``total`` row: cycles (compute and stall), utilisation, memory
+    traffic, time at the accelerator clock, energy by component, average power, area, TOPS/W
+    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`) and the mapping chosen. ``engine`` as
+    :func:`simulate_gemm`."""
+    rows, total = workload_rows(accel, gemms, engine=engine)
+    table = pd.DataFrame([*rows, {"layer": "total", **total, "mapping": ""}])
     table[["m", "k", "n", "count"]] = table[["m", "k", "n", "count"]].astype("Int64")
-    table["utilisation"] = table["macs"] / (pes * table["cycles"])
-    table["time_ms"] = table["cycles"] / (accel.clock_mhz * 1e3)
-    # pJ over ms: 1 pJ per ms is 1e-6 mW.
-    table["power_mw"] = table["energy_pj"] * 1e-6 / table["time_ms"]
-    table["area_mm2"] = costs.area_mm2
-    table["tops_per_w"] = 2 * table["macs"] / table["energy_pj"]
-    table["tops_per_mm2"] = 2 * table["macs"] / (table["time_ms"] * 1e9) / costs.area_mm2
     return table
