@@ -94,6 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--clock-mhz", type=float, default=1000.0)
     sim.add_argument("--timing", default="rtl",
                      help="rtl (the family's cycle model) or scalesim-os/ws/is")
+    sim.add_argument("--engine", default="recurrence", choices=["recurrence", "simpy"],
+                     help="simulator of the tile pipeline: the fast recurrence (default) or the "
+                     "per-tile simpy reference; both give the same numbers")
     sim.add_argument("--csv", type=Path, help="also write the table to this CSV file")
 
     sweep = commands.add_parser(
@@ -312,7 +315,7 @@ def cmd_sim(args, family_args) -> int:
         gemms = load_scalesim_topology(args.topology)
     else:
         gemms = workload_gemms(args.workload, phase=args.phase, seq=args.seq)
-    table = simulate_workload(accel, gemms)
+    table = simulate_workload(accel, gemms, engine=args.engine)
     columns = ["layer", "m", "k", "n", "count", "cycles", "compute_cycles", "stall_cycles",
                "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "energy_pj",
                "power_mw", "tops_per_w", "mapping"]

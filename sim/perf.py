@@ -56,7 +56,7 @@ from .pipeline import ENGINES, size_classes as _size_classes
 from .workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
-           "workload_rows",
+           "workload_rows", "workload_totals",
            "accelerator_costs", "legal_mappings", "scalesim_compute_cycles", "MappingError",
            "METRIC_COLUMNS", "SRAMS"]
 
@@ -267,12 +267,24 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2,
     name does not matter) and per the accelerator's timing: its clock, operand statistics and
     DRAM type (which set energy, not cycles) do not count, so a sweep over them simulates once.
     """
+    _check_engine(engine)
+    return _counted(_simulate_shape(_timing_part(accel), _shape(gemm), candidates, engine), gemm)
+
+
+def _check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
-    shape = replace(gemm, name="", count=1)
-    result = _simulate_shape(_timing_part(accel), shape, candidates, engine)
-    return replace(result, gemm=gemm,
-                   **{name: getattr(result, name) * gemm.count for name in _COUNTED})
+
+
+def _shape(gemm: Gemm) -> tuple[int, ...]:
+    """What a GEMM's simulation depends on: its dimensions and widths, not its name or count."""
+    return gemm.m, gemm.k, gemm.n, gemm.a_bits, gemm.w_bits, gemm.out_bits
+
+
+def _counted(result: GemmResult, gemm: Gemm) -> GemmResult:
+    """The result of one ``gemm``'s shape for the GEMM itself: times its ``count``."""
+    return GemmResult(gemm, result.mapping,
+                      *(getattr(result, name) * gemm.count for name in _COUNTED))
 
 
 @lru_cache(maxsize=1024)
@@ -285,7 +297,10 @@ def _timing_part(accel: Accelerator) -> Accelerator:
 
 
 @lru_cache(maxsize=4096)
-def _simulate_shape(accel: Accelerator, gemm: Gemm, candidates: int, engine: str) -> GemmResult:
+def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], candidates: int, engine: str
+                    ) -> GemmResult:
+    m, k, n, a_bits, w_bits, out_bits = shape
+    gemm = Gemm("", m, k, n, 1, a_bits, w_bits, out_bits)
     tile_cycles, overlap = _tile_timing(accel, gemm)
     mappings = legal_mappings(accel, gemm)
     if not mappings:
@@ -368,61 +383,80 @@ def accelerator_costs(accel: Accelerator) -> AcceleratorCosts:
                             op.leakage_uw * scale / 1e3, op.area_um2 * scale / 1e6)
 
 
-def _energy_row(costs: AcceleratorCosts, result: GemmResult, clock_mhz: float) -> dict:
-    """Energy of one simulated GEMM by component (pJ)."""
-    row = {"energy_pe_pj": result.gemm.macs * costs.pj_per_mac}
+def _sums(costs: AcceleratorCosts, macs: int, counted: dict, clock_mhz: float) -> dict:
+    """The summable metrics of one GEMM or of a workload from its MACs and its counted cycles and
+    bytes (:data:`_COUNTED`): cycles, traffic, and energy by component (pJ)."""
+    row = {"macs": macs, "cycles": counted["cycles"], "compute_cycles": counted["compute_cycles"],
+           "stall_cycles": counted["cycles"] - counted["compute_cycles"],
+           "dram_read_bytes": counted["dram_read_bytes"],
+           "dram_write_bytes": counted["dram_write_bytes"],
+           "sram_read_bytes": sum(counted[f"{name}_sram_read_bytes"] for name in SRAMS),
+           "sram_write_bytes": sum(counted[f"{name}_sram_write_bytes"] for name in SRAMS)}
+    energy = {"energy_pe_pj": macs * costs.pj_per_mac}
     for name, cost in costs.srams.items():
-        row[f"energy_{name}_sram_pj"] = (
-            getattr(result, f"{name}_sram_read_bytes") * cost.read_pj_per_byte
-            + getattr(result, f"{name}_sram_write_bytes") * cost.write_pj_per_byte)
-    row["energy_dram_pj"] = ((result.dram_read_bytes + result.dram_write_bytes)
-                             * costs.dram_pj_per_byte)
+        energy[f"energy_{name}_sram_pj"] = (
+            counted[f"{name}_sram_read_bytes"] * cost.read_pj_per_byte
+            + counted[f"{name}_sram_write_bytes"] * cost.write_pj_per_byte)
+    energy["energy_dram_pj"] = ((counted["dram_read_bytes"] + counted["dram_write_bytes"])
+                                * costs.dram_pj_per_byte)
     # mW over seconds: 1 mW for 1 s is 1e9 pJ.
-    row["energy_leakage_pj"] = costs.leakage_mw * 1e9 * result.cycles / (clock_mhz * 1e6)
-    row["energy_pj"] = sum(row.values())
-    return row
+    energy["energy_leakage_pj"] = costs.leakage_mw * 1e9 * counted["cycles"] / (clock_mhz * 1e6)
+    energy["energy_pj"] = sum(energy.values())
+    return {**row, **energy}
 
 
 def _derived(row: dict, pes: int, clock_mhz: float, area_mm2: float) -> dict:
-    """``row`` with the metrics that follow from its sums: utilisation, time, power, area,
-    TOPS/W and TOPS/mm2."""
+    """The metrics that follow from a row's sums: utilisation, time, power, area, TOPS/W and
+    TOPS/mm2."""
     time_ms = row["cycles"] / (clock_mhz * 1e3)
     # pJ over ms: 1 pJ per ms is 1e-6 mW.
-    return {**row, "utilisation": row["macs"] / (pes * row["cycles"]), "time_ms": time_ms,
+    return {"utilisation": row["macs"] / (pes * row["cycles"]), "time_ms": time_ms,
             "power_mw": row["energy_pj"] * 1e-6 / time_ms, "area_mm2": area_mm2,
             "tops_per_w": 2 * row["macs"] / row["energy_pj"],
             "tops_per_mm2": 2 * row["macs"] / (time_ms * 1e9) / area_mm2}
 
 
-#: The columns of a GEMM row that the ``total`` row sums.
-_SUMMED = ("macs", "cycles", "compute_cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes",
-           "sram_read_bytes", "sram_write_bytes", "energy_pe_pj",
-           *(f"energy_{name}_sram_pj" for name in SRAMS), "energy_dram_pj", "energy_leakage_pj",
-           "energy_pj")
+@lru_cache(maxsize=1024)
+def _workload_results(accel: Accelerator, gemms: tuple[Gemm, ...], engine: str
+                      ) -> tuple[tuple[GemmResult, ...], dict]:
+    """Every GEMM's result on the timing part of an accelerator, and their counted sums."""
+    results = tuple(_counted(_simulate_shape(accel, _shape(gemm), 2, engine), gemm)
+                    for gemm in gemms)
+    return results, {name: sum(getattr(result, name) for result in results)
+                     for name in _COUNTED}
+
+
+def _total(accel: Accelerator, costs: AcceleratorCosts, gemms, counted: dict) -> dict:
+    total = _sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz)
+    return {**total, **_derived(total, accel.pes, accel.clock_mhz, costs.area_mm2)}
+
+
+def workload_totals(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"
+                    ) -> dict:
+    """The ``total`` row of :func:`simulate_workload`: its metrics (:data:`METRIC_COLUMNS`), what
+    a sweep stores. The energies are those of the whole workload's MACs, traffic and cycles."""
+    _check_engine(engine)
+    gemms = tuple(gemms)
+    _results, counted = _workload_results(_timing_part(accel), gemms, engine)
+    return _total(accel, accelerator_costs(accel), gemms, counted)
 
 
 def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"
                   ) -> tuple[list[dict], dict]:
-    """The rows of :func:`simulate_workload` as dicts: one per GEMM, and the ``total`` row (its
-    metrics, :data:`METRIC_COLUMNS`, what a sweep stores)."""
-    results = [simulate_gemm(accel, gemm, engine=engine) for gemm in gemms]
+    """The rows of :func:`simulate_workload` as dicts: one per GEMM, and the ``total`` row's
+    metrics (:func:`workload_totals`)."""
+    _check_engine(engine)
+    gemms = tuple(gemms)
+    results, counted = _workload_results(_timing_part(accel), gemms, engine)
     costs = accelerator_costs(accel)
-    derived = (accel.pes, accel.clock_mhz, costs.area_mm2)
     rows = []
     for gemm, result in zip(gemms, results):
-        rows.append(_derived({
-            "layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
-            "macs": gemm.macs, "cycles": result.cycles, "compute_cycles": result.compute_cycles,
-            "stall_cycles": result.cycles - result.compute_cycles,
-            "dram_read_bytes": result.dram_read_bytes,
-            "dram_write_bytes": result.dram_write_bytes,
-            "sram_read_bytes": result.sram_read_bytes,
-            "sram_write_bytes": result.sram_write_bytes,
-            **_energy_row(costs, result, accel.clock_mhz),
-            "mapping": str(result.mapping),
-        }, *derived))
-    total = _derived({name: sum(row[name] for row in rows) for name in _SUMMED}, *derived)
-    return rows, total
+        row = {"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
+               **_sums(costs, gemm.macs, {name: getattr(result, name) for name in _COUNTED},
+                       accel.clock_mhz),
+               "mapping": str(result.mapping)}
+        rows.append({**row, **_derived(row, accel.pes, accel.clock_mhz, costs.area_mm2)})
+    return rows, _total(accel, costs, gemms, counted)
 
 
 def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"

@@ -6,7 +6,7 @@ on one DRAM channel (:mod:`peforge.sim.perf` describes the model):
 - DMA loads: tile ``i + 1``'s A and W blocks (those not already held, :func:`step_loads`) are
   requested when tile ``i`` has its own operands, and tile ``i + 1`` waits for them;
 - compute: a tile whose K step is the first takes one of the two output (accumulator) slots,
-  waiting for one if both are taken (it never has to, :class:`PipelineState` says why), then
+  waiting for one if both are taken (it never has to, :func:`_run` says why), then
   runs for its array cycles less the family's pipeline overlap, or its SRAM port cycles if they
   are longer;
 - write-back: a tile whose K step is the last requests the write of its output tile; the slot is
@@ -25,7 +25,7 @@ Two engines give the same times:
 
 - :func:`simulate_events` is the reference: simpy processes, one event per tile and transfer;
 - :func:`simulate_recurrence` (the default of :func:`peforge.sim.perf.simulate_gemm`) advances
-  the same state (:class:`PipelineState`) by one recurrence per tile, over the loop nest as runs
+  the same state by one recurrence per tile (:func:`_run`), over the loop nest as runs
   of equal tiles. Within a run it remembers the state relative to its own time at the start of
   each repetition; once one recurs, every further period adds the same time, so whole periods
   are skipped. A GEMM of thousands of tiles takes tens of recurrence steps.
@@ -34,14 +34,14 @@ Two engines give the same times:
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple
+from functools import lru_cache
 
 import simpy
 
 from .accelerator import Accelerator
 from .workloads import Gemm
 
-__all__ = ["TimeUnits", "PipelineState", "simulate_events", "simulate_recurrence", "ENGINES",
+__all__ = ["TimeUnits", "simulate_events", "simulate_recurrence", "ENGINES",
            "tile_steps", "step_loads", "size_classes"]
 
 
@@ -68,9 +68,13 @@ class TimeUnits:
 
     @classmethod
     def of(cls, accel: Accelerator) -> "TimeUnits":
-        ports = [sram.bytes_per_cycle
-                 for sram in (accel.input_sram, accel.weight_sram, accel.output_sram)]
-        bandwidth = accel.dram.bytes_per_cycle
+        return cls._of(accel.dram.bytes_per_cycle, accel.dram.latency_cycles,
+                       tuple(sram.bytes_per_cycle for sram in
+                             (accel.input_sram, accel.weight_sram, accel.output_sram)))
+
+    @classmethod
+    @lru_cache(maxsize=256)
+    def _of(cls, bandwidth: float, latency: int, ports: tuple[int, int, int]) -> "TimeUnits":
         if math.isinf(bandwidth):
             per_cycle = math.lcm(*(8 * port for port in ports))
             dram_per_bit = 0
@@ -78,7 +82,7 @@ class TimeUnits:
             bandwidth = Fraction(str(bandwidth))
             per_cycle = math.lcm(8 * bandwidth.numerator, *(8 * port for port in ports))
             dram_per_bit = per_cycle * bandwidth.denominator // (8 * bandwidth.numerator)
-        return cls(per_cycle, dram_per_bit, accel.dram.latency_cycles * per_cycle,
+        return cls(per_cycle, dram_per_bit, latency * per_cycle,
                    tuple(per_cycle // (8 * port) for port in ports))
 
     def transfer(self, bits: int) -> int:
@@ -192,80 +196,57 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
             _compute_cycles(gemm, mapping, tile_cycles, overlap))
 
 
-class PipelineState(NamedTuple):
-    """The pipeline between two tiles, in time units.
+def _run(program, state: tuple) -> tuple:
+    """Advance the pipeline's ``state`` over ``program``: tiles ``(load, busy, write_back)``
+    (units; ``load`` None: nothing to load, ``write_back`` None: not the last K step) and runs
+    ``(count, program)``.
 
-    ``issued``: when the tile just done had its operands, so the next tile's load was requested;
-    ``now``: when it finished computing; ``dram``: when the channel is free; ``write_back``: the
-    duration of its output tile's write, requested at ``now`` (None: not its last K step).
+    ``state`` is ``(issued, now, dram, write_back)`` between two tiles: ``issued``, when the tile
+    just done had its operands, so the next tile's load was requested; ``now``, when it finished
+    computing; ``dram``, when the channel is free; ``write_back``, the duration of its output
+    tile's write, requested at ``now``. In a run, the state at the start of each repetition is
+    remembered relative to ``issued`` (the channel's free time clamped there: it is next asked for
+    at ``issued`` or later); once one recurs, the rest of the run's whole periods each shift all
+    times by the same amount, and are skipped.
 
-    The output slots are not part of it: they never delay a tile. Every tile after the first
-    loads a block (consecutive tiles differ in their K block, which changes both, or else in
-    their A or their W block), and it requests that load after the write-back of the tile before
-    the previous one was requested, so the channel, serving in order, has finished that
+    The output slots are not part of the state: they never delay a tile. Every tile after the
+    first loads a block (consecutive tiles differ in their K block, which changes both, or else
+    in their A or their W block), and it requests that load after the write-back of the tile
+    before the previous one was requested, so the channel, serving in order, has finished that
     write-back, which freed the slot, before the tile has its operands.
     """
-
-    issued: int
-    now: int
-    dram: int
-    write_back: int | None
-
-    def key(self) -> tuple:
-        """The state relative to ``issued``, the channel's free time clamped there: it is next
-        asked for at ``issued`` or later."""
-        return self.now - self.issued, max(self.dram - self.issued, 0), self.write_back
-
-    def shifted(self, delta: int) -> "PipelineState":
-        return PipelineState(self.issued + delta, self.now + delta, self.dram + delta,
-                             self.write_back)
-
-
-class _Tile(NamedTuple):
-    """One tile of the recurrence: its ``load`` (units, None: nothing to load), ``busy`` units
-    and its ``write_back`` (units, None: not the last K step)."""
-
-    load: int | None
-    busy: int
-    write_back: int | None
-
-
-def _advance(state: PipelineState, tile: _Tile) -> PipelineState:
-    """The state after ``tile``, from the state after the tile before it."""
     issued, now, dram, write_back = state
-    ready = now
-    if tile.load is not None:
-        # Requested at `issued`, before the previous tile's write-back (requested at `now`).
-        dram = max(issued, dram) + tile.load
-        ready = max(now, dram)
-    if write_back is not None:
-        dram = max(now, dram) + write_back
-    return PipelineState(ready, ready + tile.busy, dram, tile.write_back)
-
-
-def _run(program, state: PipelineState) -> PipelineState:
-    """Advance ``state`` over ``program``: tiles and runs ``(count, program)``."""
     for item in program:
-        if isinstance(item, _Tile):
-            state = _advance(state, item)
+        if len(item) == 3:
+            load, busy, next_write_back = item
+            ready = now
+            if load is not None:
+                # Requested at `issued`, before the previous tile's write-back (at `now`).
+                dram = (issued if issued > dram else dram) + load
+                if dram > ready:
+                    ready = dram
+            if write_back is not None:
+                dram = (now if now > dram else dram) + write_back
+            issued, now, write_back = ready, ready + busy, next_write_back
             continue
         count, body = item
         seen = {}
         done = 0
         while done < count:
-            key = state.key()
+            key = (now - issued, dram - issued if dram > issued else 0, write_back)
             if key in seen:
                 then, issued_then = seen[key]
                 period = done - then
                 periods = (count - done) // period
-                state = state.shifted(periods * (state.issued - issued_then))
+                shift = periods * (issued - issued_then)
+                issued, now, dram = issued + shift, now + shift, dram + shift
                 for _ in range(count - done - periods * period):
-                    state = _run(body, state)
+                    issued, now, dram, write_back = _run(body, (issued, now, dram, write_back))
                 break
-            seen[key] = (done, state.issued)
-            state = _run(body, state)
+            seen[key] = (done, issued)
+            issued, now, dram, write_back = _run(body, (issued, now, dram, write_back))
             done += 1
-    return state
+    return issued, now, dram, write_back
 
 
 def _runs(classes: list[tuple[int, int]]) -> list[tuple[int, int, bool, bool]]:
@@ -286,59 +267,57 @@ def _runs(classes: list[tuple[int, int]]) -> list[tuple[int, int, bool, bool]]:
     return runs
 
 
-def _program(units: TimeUnits, gemm: Gemm, mapping, tile_cycles, overlap: int):
+def _repeat(count: int, body: list) -> list:
+    return body if count == 1 else [(count, tuple(body))]
+
+
+def _program(units: "TimeUnits", gemm: Gemm, mapping, tile_cycles, overlap: int) -> list:
     """The loop nest of ``mapping`` as runs of equal tiles: outer blocks ``p`` (M for order
     ``mn``), inner outer blocks ``q``, K blocks innermost, with :func:`step_loads`'s rule."""
     m_runs, k_runs, n_runs = (_runs(size_classes(gemm.m, mapping.tm)),
                               _runs(size_classes(gemm.k, mapping.tk)),
                               _runs(size_classes(gemm.n, mapping.tn)))
-    p_runs, q_runs = (m_runs, n_runs) if mapping.order == "mn" else (n_runs, m_runs)
+    by_rows = mapping.order == "mn"
+    p_runs, q_runs = (m_runs, n_runs) if by_rows else (n_runs, m_runs)
     single_k, single_q = len(k_runs) == 1, len(q_runs) == 1
     tiles = {}
-
-    def tile(p_size, q_size, k_size, p_first, q_first, first_k, last_k):
-        tm, tn = (p_size, q_size) if mapping.order == "mn" else (q_size, p_size)
-        a_bits, w_bits = tm * k_size * gemm.a_bits, k_size * tn * gemm.w_bits
-        if single_k:
-            # The outer (p) operand stays over q; the q operand changes every tile unless
-            # there is one q block, when it is loaded once.
-            p_bits, q_bits = (a_bits, w_bits) if mapping.order == "mn" else (w_bits, a_bits)
-            load = p_bits * q_first + q_bits * (not single_q or (p_first and q_first))
-        else:
-            load = a_bits + w_bits
-        spec = (tm, k_size, tn, first_k, last_k, load)
-        if spec not in tiles:
-            sizes = (tm, k_size, tn)
-            tiles[spec] = _Tile(
-                units.transfer(load) if load else None,
-                units.busy(gemm, sizes, tile_cycles(*sizes) - overlap, first_k),
-                units.transfer(tm * tn * gemm.out_bits) if last_k else None)
-        return tiles[spec]
-
-    def run(count, body):
-        return body if count == 1 else ((count, tuple(body)),)
-
-    return [item
-            for p_size, p_count, p_first, _ in p_runs
-            for item in run(p_count, [
-                item
-                for q_size, q_count, q_first, _ in q_runs
-                for item in run(q_count, [
-                    item
-                    for k_size, k_count, first_k, last_k in k_runs
-                    for item in run(k_count, [tile(p_size, q_size, k_size, p_first, q_first,
-                                                   first_k, last_k)])])])]
+    program = []
+    for p_size, p_count, p_first, _ in p_runs:
+        p_body = []
+        for q_size, q_count, q_first, _ in q_runs:
+            tm, tn = (p_size, q_size) if by_rows else (q_size, p_size)
+            q_body = []
+            for tk, k_count, first_k, last_k in k_runs:
+                a_bits, w_bits = tm * tk * gemm.a_bits, tk * tn * gemm.w_bits
+                if single_k:
+                    # The outer (p) operand stays over q; the q operand changes every tile unless
+                    # there is one q block, when it is loaded once.
+                    p_bits, q_bits = (a_bits, w_bits) if by_rows else (w_bits, a_bits)
+                    load = p_bits * q_first + q_bits * (not single_q or (p_first and q_first))
+                else:
+                    load = a_bits + w_bits
+                spec = (tm, tk, tn, first_k, last_k, load)
+                if spec not in tiles:
+                    tiles[spec] = (
+                        units.transfer(load) if load else None,
+                        units.busy(gemm, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap,
+                                   first_k),
+                        units.transfer(tm * tn * gemm.out_bits) if last_k else None)
+                q_body += _repeat(k_count, [tiles[spec]])
+            p_body += _repeat(q_count, q_body)
+        program += _repeat(p_count, p_body)
+    return program
 
 
 def simulate_recurrence(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overlap: int):
     """The fast engine: the same times as :func:`simulate_events`, by the recurrence over runs
     of equal tiles (module docstring). Returns ``(cycles, compute_cycles)``."""
     units = TimeUnits.of(accel)
-    program = _program(units, gemm, mapping, tile_cycles, overlap)
-    state = _run(program, PipelineState(0, 0, 0, None))
+    _issued, now, dram, write_back = _run(
+        _program(units, gemm, mapping, tile_cycles, overlap), (0, 0, 0, None))
     # The last tile is a last K step: its write-back ends the GEMM.
-    end = max(state.now, state.dram) + state.write_back
-    return units.cycles(end) + overlap, _compute_cycles(gemm, mapping, tile_cycles, overlap)
+    return (units.cycles(max(now, dram) + write_back) + overlap,
+            _compute_cycles(gemm, mapping, tile_cycles, overlap))
 
 
 #: The engines by name: what ``simulate_gemm(..., engine=...)`` and ``peforge sim --engine`` take.

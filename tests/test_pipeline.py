@@ -113,3 +113,17 @@ def test_cycles_ignore_clock_statistics_and_dram_type_and_share_one_simulation()
     first = perf.simulate_gemm(base, gemm)
     assert all(perf.simulate_gemm(other, gemm) == first for other in others)
     assert perf._simulate_shape.cache_info().misses == 1
+
+
+def test_cli_sim_prints_the_same_table_with_either_engine(capsys, tmp_path):
+    from peforge.sim.cli import main
+
+    outputs = []
+    for engine in ENGINES:
+        csv = tmp_path / f"{engine}.csv"
+        assert main(["sim", "--family", "lut", "--workload", "llama2-7b", "--phase", "prefill",
+                     "--seq", "64", "--weight-kib", "64", "--engine", engine,
+                     "--csv", str(csv)]) == 0
+        outputs.append((capsys.readouterr().out.replace(str(csv), ""), csv.read_text()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][1].count("\n") == 11  # the header, 9 GEMMs and the total row
