@@ -17,10 +17,12 @@ Tables
     each search method saw. ``sweeps``: each sweep's name and specification (JSON), so a report
     needs the database only.
 
-Writers: a row is committed as soon as its point finishes (one transaction per point), so a
-killed sweep loses at most the points in flight. Several processes may write one database: WAL
-lets readers run beside the writer, and writers wait for each other (``busy_timeout``) instead of
-failing; every write is a single transaction, so rows are never half-written.
+Writers: rows are committed as soon as their points finish, one transaction per point
+(:meth:`ResultStore.write_point`) or per chunk of points (:meth:`ResultStore.write_points`, what a
+sweep uses), so a killed sweep loses at most the points in flight. Several processes may write
+one database: WAL lets readers run beside the writer, and writers wait for each other
+(``busy_timeout``) instead of failing; every write is a single transaction, so rows are never
+half-written.
 """
 
 import json
@@ -168,15 +170,27 @@ class ResultStore:
         ``seq``, ``level``, ``status``, ``error``, ``metrics`` (dict or None), ``started_at``,
         ``finished_at`` and ``seconds``. A row whose key is stored already is replaced.
         """
+        self.write_points([rows], run)
+
+    def write_points(self, points: list[list[dict]], run: int | None = None) -> None:
+        """Store the rows of several points (each a list as :meth:`write_point` takes) in one
+        transaction: all of them or, if it fails, none."""
+        texts: dict[int, str] = {}  # JSON of each config dict, by id: a point's rows share one
+
+        def config_text(config: dict) -> str:
+            if id(config) not in texts:
+                texts[id(config)] = json.dumps(config)
+            return texts[id(config)]
+
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO results VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(row["key"], row["point"], row["family"], json.dumps(row["config"]),
+                [(row["key"], row["point"], row["family"], config_text(row["config"]),
                   row["workload"], row["phase"], row["seq"], row["level"], row["status"],
                   row["error"], None if row["metrics"] is None else json.dumps(row["metrics"]),
                   self.version, row["started_at"], row["finished_at"], row["seconds"], run)
-                 for row in rows])
+                 for rows in points for row in rows])
 
     def table(self) -> pd.DataFrame:
         """Every stored row as a tidy table: the fixed columns, then one column per config key
