@@ -29,6 +29,7 @@ import json
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from hashlib import sha256
 from importlib.metadata import version
 from pathlib import Path
 
@@ -36,7 +37,8 @@ import pandas as pd
 
 from peforge.models.params import values_hash
 
-__all__ = ["ResultStore", "result_key", "point_key", "utc_now", "SCHEMA_VERSION"]
+__all__ = ["ResultStore", "result_key", "point_key", "PointKeys", "utc_now",
+           "SCHEMA_VERSION"]
 
 #: Stored in ``PRAGMA user_version``; a database of another version is refused.
 SCHEMA_VERSION = 1
@@ -74,6 +76,34 @@ def result_key(config: dict, workload: dict, level: str) -> str:
     """Hash of one row: the point's accelerator ``config``, the ``workload`` (``workload``,
     ``phase``, ``seq``) and the level (:func:`peforge.models.params.values_hash`)."""
     return values_hash({"config": config, "workload": workload, "level": level})
+
+
+class PointKeys:
+    """The keys of points at one evaluation ``level`` on the same ``workloads`` (dicts of
+    ``workload``, ``phase``, ``seq``): calling it with a point's ``config`` gives
+    ``(point_key(config, level), (result_key(config, workload, level) for each workload))``.
+
+    The keys are those functions' (the same sha256 of the same JSON text), with ``config``
+    serialised once per point and the rest once: the JSON that
+    :func:`~peforge.models.params.values_hash` hashes has its keys sorted, and ``config`` <
+    ``level`` < ``workload``, so each text is the config's JSON between fixed parts."""
+
+    def __init__(self, workloads: list[dict], level: str):
+        level_text = json.dumps(level)
+        self._point_tail = f', "level": {level_text}}}'
+        self._row_tails = tuple(
+            f', "level": {level_text}, "workload": {json.dumps(workload, sort_keys=True)}}}'
+            for workload in workloads)
+
+    def __call__(self, config: dict) -> tuple[str, tuple[str, ...]]:
+        head = '{"config": ' + json.dumps(config, sort_keys=True)
+        return (_digest(head + self._point_tail),
+                tuple(_digest(head + tail) for tail in self._row_tails))
+
+
+def _digest(text: str) -> str:
+    """:func:`~peforge.models.params.values_hash` of the value whose JSON is ``text``."""
+    return sha256(text.encode()).hexdigest()[:12]
 
 
 class ResultStore:

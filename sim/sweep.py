@@ -69,7 +69,8 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from functools import cache, lru_cache
 from itertools import islice, product
 from pathlib import Path
 
@@ -80,7 +81,7 @@ from peforge.models.params import check_param
 from .accelerator import Accelerator, Dram, Sram, load_accelerator
 from .families import UnknownFamily, family
 from .perf import METRIC_COLUMNS, simulate_workload
-from .results import ResultStore, point_key, result_key, utc_now
+from .results import PointKeys, ResultStore, utc_now
 from .workloads import workload_gemms
 
 __all__ = ["SweepError", "Axis", "Constraint", "WorkloadSpec", "Sweep", "load_sweep",
@@ -453,28 +454,70 @@ def load_sweep(path) -> Sweep:
 
 def build_accelerator(values: dict) -> Accelerator:
     """The :class:`Accelerator` of a point ``{"family": name, key: value}``: family defaults and
-    accelerator defaults for every key not given. Raises ValueError naming a rejected key."""
+    accelerator defaults for every key not given. Raises ValueError naming a rejected key.
+
+    The same as :func:`~peforge.sim.accelerator.load_accelerator` of the keys nested by their
+    prefix, built from two parts that points share: the PE configuration (the family and the
+    ``pe.`` keys) and the rest (the family and the other keys), each loaded once per distinct
+    set of values and process. Each part is validated on its own, in load_accelerator's order
+    (family, PE, memories, the other keys), and no check of the rest depends on the PE, so a
+    point gets the same accelerator or the same error as from one load."""
+    pe_part = {key: value for key, value in values.items() if key.partition(".")[0] == "pe"}
+    rest = {key: value for key, value in values.items() if key not in pe_part}
+    if "family" in values:
+        pe_part = {"family": values["family"], **pe_part}
+    pe = _load_part(pe_part).pe
+    return replace(_load_part(rest), pe=pe)
+
+
+def _load_part(values: dict) -> Accelerator:
+    """``load_accelerator`` of ``values`` (flat keys), cached by the keys, types and values."""
+    key = tuple((name, type(value), value) for name, value in values.items())
+    try:
+        hash(key)
+    except TypeError:  # a list or mapping value, which the checks reject: nothing to cache
+        return _load_nested(key)
+    return _load_cached(key)
+
+
+def _load_nested(key: tuple) -> Accelerator:
+    """``load_accelerator`` of the ``(name, type, value)`` items of :func:`_load_part`, their
+    names nested by prefix (``pe.rows`` under ``pe``)."""
     nested: dict = {}
-    for key, value in values.items():
-        head, _, sub = key.partition(".")
+    for name, _type, value in key:
+        head, _, sub = name.partition(".")
         if sub:
             nested.setdefault(head, {})[sub] = value
         else:
-            nested[key] = value
+            nested[name] = value
     return load_accelerator(nested)
+
+
+#: A sweep's parts repeat with its outer axes; 4096 holds the PE grids of all shipped sweeps.
+_load_cached = lru_cache(maxsize=4096)(_load_nested)
 
 
 def flat_config(accel: Accelerator) -> dict:
     """The accelerator's keys flattened (``family``, ``pe.rows``, ``dram.bytes_per_cycle``, ...)
-    plus ``pes``, its multiply-accumulate units: the stored configuration of a point."""
+    plus ``pes``, its multiply-accumulate units: the stored configuration of a point. Keys are in
+    field order (the order of the stored JSON)."""
     flat = {"family": accel.family}
-    for name, value in asdict(accel).items():
-        if isinstance(value, dict):
-            flat.update({f"{name}.{sub}": item for sub, item in value.items()})
+    for name, _key in _flat_fields(Accelerator):
+        value = getattr(accel, name)
+        if is_dataclass(value):
+            for sub, key in _flat_fields(type(value), f"{name}."):
+                flat[key] = getattr(value, sub)
         elif name != "family":
             flat[name] = value
     flat["pes"] = accel.pes
     return flat
+
+
+@cache
+def _flat_fields(cls, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """``(name, prefix + name)`` of each field of a dataclass, in order: the flat keys made once,
+    so the configurations of all points share their key strings (pickled once per chunk)."""
+    return tuple((item.name, prefix + item.name) for item in fields(cls))
 
 
 @dataclass(frozen=True)
@@ -491,15 +534,21 @@ class _Task:
     level: str
 
 
+@lru_cache(maxsize=64)
+def _keys(workloads: tuple[WorkloadSpec, ...], level: str) -> PointKeys:
+    """The key maker of a sweep's points (their workloads and level are the same)."""
+    return PointKeys([asdict(workload) for workload in workloads], level)
+
+
 def _task(values: dict, workloads, level: str) -> _Task:
     try:
         accel = build_accelerator(values)
         config, error = flat_config(accel), None
     except ValueError as exc:
         accel, config, error = None, dict(values), f"config: {exc}"
-    keys = tuple(result_key(config, asdict(workload), level) for workload in workloads)
-    return _Task(values, accel, error, config, point_key(config, level), tuple(workloads), keys,
-                 level)
+    workloads = tuple(workloads)
+    point, keys = _keys(workloads, level)(config)
+    return _Task(values, accel, error, config, point, workloads, keys, level)
 
 
 def _totals(table) -> dict:

@@ -1,5 +1,7 @@
 """Sweep files, grid and optuna search, local and dask execution, the results database."""
 
+import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -16,7 +18,8 @@ import pandas as pd
 import pytest
 
 from peforge.sim import sweep as sweep_module
-from peforge.sim.accelerator import Sram
+from peforge.sim.accelerator import Sram, load_accelerator
+from peforge.sim.demo import DEMO_SWEEP
 from peforge.sim.families import family
 from peforge.sim.perf import METRIC_COLUMNS, simulate_workload
 from peforge.sim.results import ResultStore
@@ -127,6 +130,73 @@ def test_build_accelerator_applies_keys_over_the_defaults():
     assert accel.dram.bytes_per_cycle == 64.0 and accel.dram.latency_cycles == 100
     flat = flat_config(accel)
     assert flat["pe.rows"] == 16 and flat["output_sram.size_kib"] == 64 and flat["pes"] == 128
+
+
+def _nested(values: dict) -> dict:
+    """A point's keys nested by prefix, as load_accelerator reads them."""
+    nested = {}
+    for key, value in values.items():
+        head, _, sub = key.partition(".")
+        if sub:
+            nested.setdefault(head, {})[sub] = value
+        else:
+            nested[key] = value
+    return nested
+
+
+def _sha(value) -> str:
+    """The documented key: sha256 of the sorted-key JSON, 12 hex digits."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize("level", ["model", "synth"])
+def test_point_keys_and_stored_configs_are_those_of_the_documented_form(level):
+    """Keys and stored configurations of every demo point, built twice (the second time from
+    the caches), equal the documented ones computed here from an uncached load_accelerator:
+    the ``asdict`` flattening in field order and sha256 of the sorted JSON, so databases
+    written before stay valid and resume."""
+    sweep = load_sweep(DEMO_SWEEP)
+    for _ in range(2):
+        for values in sweep.points():
+            task = sweep_module._task(values, sweep.workloads, level)
+            accel = load_accelerator(_nested(values))
+            config = {"family": accel.family}
+            for name, value in dataclasses.asdict(accel).items():
+                if isinstance(value, dict):
+                    config.update({f"{name}.{sub}": item for sub, item in value.items()})
+                elif name != "family":
+                    config[name] = value
+            config["pes"] = family(accel.family).pes(accel.pe)
+            assert task.accel == accel and task.error is None
+            # Same keys in the same order: the stored JSON text is the same.
+            assert json.dumps(task.config) == json.dumps(config)
+            assert task.point == _sha({"config": config, "level": level})
+            assert task.keys == tuple(
+                _sha({"config": config, "workload": {"workload": w.workload, "phase": w.phase,
+                                                     "seq": w.seq}, "level": level})
+                for w in sweep.workloads)
+
+
+@pytest.mark.parametrize("values", [
+    {"family": "bitserial", "pe.lanes": 3},
+    {"family": "systolic", "pe.rows": 0, "clock_mhz": -1},
+    {"family": "systolic", "pe.rows": 4, "clock_mhz": -1, "output_sram.banks": 0},
+    {"family": "lut", "dram.bytes_per_cycle": 0, "timing": "scalesim-os"},
+    {"family": "lut", "timing": "scalesim-os"},
+    {"family": "lut", "clock": 5},
+    {"family": "systolic", "clock_mhz": [1000]},
+    {"family": "tpu", "pe.rows": 4},
+    {"pe.rows": 4},
+])
+def test_rejected_points_give_load_accelerators_error(values):
+    with pytest.raises(ValueError) as expected:
+        load_accelerator(_nested(values))
+    for _ in range(2):  # the second time, the valid part comes from the cache
+        with pytest.raises(ValueError) as error:
+            build_accelerator(values)
+        assert str(error.value) == str(expected.value)
+        task = sweep_module._task(values, (), "model")
+        assert task.error == f"config: {expected.value}" and task.config == values
 
 
 # --- Running a grid ------------------------------------------------------------------------------
