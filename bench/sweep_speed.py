@@ -14,8 +14,8 @@ the other in this process under cProfile and splits their time into the simpy si
 PE array's energy per MAC (``perf._op_energy``: the reduced top's Verilog and the disk cache of
 :mod:`peforge.sim.energy`, once per configuration and process; the gate-level runs themselves are
 done before the profile by the throughput runs), the workload's GEMM list, the pandas table of ``simulate_workload`` and the rest; the parent's own
-work per point (building and hashing the configuration, one database transaction) is timed
-separately.
+work per point (building and hashing the configuration, storing its rows: the points go in one
+transaction, as a sweep stores a chunk) is timed separately.
 
 Writes ``reports/bench/sweep_speed.csv`` and ``reports/bench/sweep_profile.csv`` and prints
 both. Run: ``.venv/bin/python bench/sweep_speed.py [--workers 2] [--profile-points 40]``.
@@ -85,12 +85,12 @@ def profile(sweep, points: int) -> pd.DataFrame:
               {"part": "rest of evaluate_point", "seconds": total - whole - gemm_lists}]
     with tempfile.TemporaryDirectory() as folder, ResultStore(Path(folder) / "p.db") as store:
         started = time.perf_counter()
-        for values, point_rows in zip(chosen, rows):
-            store.write_point(point_rows)
+        for values in chosen:
             _task(values, sweep.workloads, "model")
+        store.write_points(rows)
         parent = time.perf_counter() - started
-    table.append({"part": "parent: configuration, hashes and one DB transaction per point",
-                  "seconds": parent})
+    table.append({"part": "parent: configuration, hashes, the points' rows in one transaction "
+                  "(as one chunk)", "seconds": parent})
     frame = pd.DataFrame(table)
     frame["ms_per_point"] = frame["seconds"] / points * 1e3
     frame["share_of_point"] = frame["seconds"] / (total + parent)

@@ -17,16 +17,19 @@ Tables
     each search method saw. ``sweeps``: each sweep's name and specification (JSON), so a report
     needs the database only.
 
-Writers: a row is committed as soon as its point finishes (one transaction per point), so a
-killed sweep loses at most the points in flight. Several processes may write one database: WAL
-lets readers run beside the writer, and writers wait for each other (``busy_timeout``) instead of
-failing; every write is a single transaction, so rows are never half-written.
+Writers: rows are committed as soon as their points finish, one transaction per point
+(:meth:`ResultStore.write_point`) or per chunk of points (:meth:`ResultStore.write_points`, what a
+sweep uses), so a killed sweep loses at most the points in flight. Several processes may write
+one database: WAL lets readers run beside the writer, and writers wait for each other
+(``busy_timeout``) instead of failing; every write is a single transaction, so rows are never
+half-written.
 """
 
 import json
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from hashlib import sha256
 from importlib.metadata import version
 from pathlib import Path
 
@@ -34,7 +37,8 @@ import pandas as pd
 
 from peforge.models.params import values_hash
 
-__all__ = ["ResultStore", "result_key", "point_key", "utc_now", "SCHEMA_VERSION"]
+__all__ = ["ResultStore", "result_key", "point_key", "PointKeys", "utc_now",
+           "SCHEMA_VERSION"]
 
 #: Stored in ``PRAGMA user_version``; a database of another version is refused.
 SCHEMA_VERSION = 1
@@ -72,6 +76,34 @@ def result_key(config: dict, workload: dict, level: str) -> str:
     """Hash of one row: the point's accelerator ``config``, the ``workload`` (``workload``,
     ``phase``, ``seq``) and the level (:func:`peforge.models.params.values_hash`)."""
     return values_hash({"config": config, "workload": workload, "level": level})
+
+
+class PointKeys:
+    """The keys of points at one evaluation ``level`` on the same ``workloads`` (dicts of
+    ``workload``, ``phase``, ``seq``): calling it with a point's ``config`` gives
+    ``(point_key(config, level), (result_key(config, workload, level) for each workload))``.
+
+    The keys are those functions' (the same sha256 of the same JSON text), with ``config``
+    serialised once per point and the rest once: the JSON that
+    :func:`~peforge.models.params.values_hash` hashes has its keys sorted, and ``config`` <
+    ``level`` < ``workload``, so each text is the config's JSON between fixed parts."""
+
+    def __init__(self, workloads: list[dict], level: str):
+        level_text = json.dumps(level)
+        self._point_tail = f', "level": {level_text}}}'
+        self._row_tails = tuple(
+            f', "level": {level_text}, "workload": {json.dumps(workload, sort_keys=True)}}}'
+            for workload in workloads)
+
+    def __call__(self, config: dict) -> tuple[str, tuple[str, ...]]:
+        head = '{"config": ' + json.dumps(config, sort_keys=True)
+        return (_digest(head + self._point_tail),
+                tuple(_digest(head + tail) for tail in self._row_tails))
+
+
+def _digest(text: str) -> str:
+    """:func:`~peforge.models.params.values_hash` of the value whose JSON is ``text``."""
+    return sha256(text.encode()).hexdigest()[:12]
 
 
 class ResultStore:
@@ -168,15 +200,27 @@ class ResultStore:
         ``seq``, ``level``, ``status``, ``error``, ``metrics`` (dict or None), ``started_at``,
         ``finished_at`` and ``seconds``. A row whose key is stored already is replaced.
         """
+        self.write_points([rows], run)
+
+    def write_points(self, points: list[list[dict]], run: int | None = None) -> None:
+        """Store the rows of several points (each a list as :meth:`write_point` takes) in one
+        transaction: all of them or, if it fails, none."""
+        texts: dict[int, str] = {}  # JSON of each config dict, by id: a point's rows share one
+
+        def config_text(config: dict) -> str:
+            if id(config) not in texts:
+                texts[id(config)] = json.dumps(config)
+            return texts[id(config)]
+
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO results VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(row["key"], row["point"], row["family"], json.dumps(row["config"]),
+                [(row["key"], row["point"], row["family"], config_text(row["config"]),
                   row["workload"], row["phase"], row["seq"], row["level"], row["status"],
                   row["error"], None if row["metrics"] is None else json.dumps(row["metrics"]),
                   self.version, row["started_at"], row["finished_at"], row["seconds"], run)
-                 for row in rows])
+                 for rows in points for row in rows])
 
     def table(self) -> pd.DataFrame:
         """Every stored row as a tidy table: the fixed columns, then one column per config key

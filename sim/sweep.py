@@ -51,20 +51,27 @@ Levels
 
 Execution
     Points run in a local process pool (:class:`concurrent.futures.ProcessPoolExecutor`) or on a
-    dask.distributed cluster (its ``concurrent.futures`` executor), at most ``4 x workers`` in
-    flight. Only the parent process writes the database, one transaction per finished point; a
-    point whose rows are all stored is skipped, so a killed sweep started again carries on.
+    dask.distributed cluster (its ``concurrent.futures`` executor) in chunks, a list of points
+    per future, ``2 x workers`` chunks in flight. The first chunk holds one point; each next one
+    as many as the chunk before it ran in about 0.2 s of a worker's time (at most twice its
+    size), so slow points (``synth``, ``verify``) and small sweeps still go one by one and fast
+    model-only points hundreds at a time. Only the parent process writes the database, one
+    transaction per finished chunk; a point whose rows are all stored is skipped, so a killed
+    sweep started again carries on. A kill loses at most the chunks in flight: ``2 x workers``
+    chunks, each sized for about 0.2 s of work by the chunk before it (longer only where its
+    points are slower than those before them; a slow point runs alone, whatever it takes).
 """
 
 import math
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
-from itertools import product
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from functools import cache, lru_cache
+from itertools import islice, product
 from pathlib import Path
 
 import yaml
@@ -74,12 +81,12 @@ from peforge.models.params import check_param
 from .accelerator import Accelerator, Dram, Sram, load_accelerator
 from .families import UnknownFamily, family
 from .perf import METRIC_COLUMNS, simulate_workload
-from .results import ResultStore, point_key, result_key, utc_now
+from .results import PointKeys, ResultStore, utc_now
 from .workloads import workload_gemms
 
 __all__ = ["SweepError", "Axis", "Constraint", "WorkloadSpec", "Sweep", "load_sweep",
-           "build_accelerator", "flat_config", "evaluate_point", "run_sweep", "SweepRun",
-           "LEVELS", "LEVEL_COLUMNS", "SEARCHES", "EXECUTORS", "metric_units"]
+           "build_accelerator", "flat_config", "evaluate_point", "evaluate_points", "run_sweep",
+           "SweepRun", "LEVELS", "LEVEL_COLUMNS", "SEARCHES", "EXECUTORS", "metric_units"]
 
 LEVELS = ("model", "synth", "verify")
 SEARCHES = ("grid", "optuna")
@@ -447,28 +454,70 @@ def load_sweep(path) -> Sweep:
 
 def build_accelerator(values: dict) -> Accelerator:
     """The :class:`Accelerator` of a point ``{"family": name, key: value}``: family defaults and
-    accelerator defaults for every key not given. Raises ValueError naming a rejected key."""
+    accelerator defaults for every key not given. Raises ValueError naming a rejected key.
+
+    The same as :func:`~peforge.sim.accelerator.load_accelerator` of the keys nested by their
+    prefix, built from two parts that points share: the PE configuration (the family and the
+    ``pe.`` keys) and the rest (the family and the other keys), each loaded once per distinct
+    set of values and process. Each part is validated on its own, in load_accelerator's order
+    (family, PE, memories, the other keys), and no check of the rest depends on the PE, so a
+    point gets the same accelerator or the same error as from one load."""
+    pe_part = {key: value for key, value in values.items() if key.partition(".")[0] == "pe"}
+    rest = {key: value for key, value in values.items() if key not in pe_part}
+    if "family" in values:
+        pe_part = {"family": values["family"], **pe_part}
+    pe = _load_part(pe_part).pe
+    return replace(_load_part(rest), pe=pe)
+
+
+def _load_part(values: dict) -> Accelerator:
+    """``load_accelerator`` of ``values`` (flat keys), cached by the keys, types and values."""
+    key = tuple((name, type(value), value) for name, value in values.items())
+    try:
+        hash(key)
+    except TypeError:  # a list or mapping value, which the checks reject: nothing to cache
+        return _load_nested(key)
+    return _load_cached(key)
+
+
+def _load_nested(key: tuple) -> Accelerator:
+    """``load_accelerator`` of the ``(name, type, value)`` items of :func:`_load_part`, their
+    names nested by prefix (``pe.rows`` under ``pe``)."""
     nested: dict = {}
-    for key, value in values.items():
-        head, _, sub = key.partition(".")
+    for name, _type, value in key:
+        head, _, sub = name.partition(".")
         if sub:
             nested.setdefault(head, {})[sub] = value
         else:
-            nested[key] = value
+            nested[name] = value
     return load_accelerator(nested)
+
+
+#: A sweep's parts repeat with its outer axes; 4096 holds the PE grids of all shipped sweeps.
+_load_cached = lru_cache(maxsize=4096)(_load_nested)
 
 
 def flat_config(accel: Accelerator) -> dict:
     """The accelerator's keys flattened (``family``, ``pe.rows``, ``dram.bytes_per_cycle``, ...)
-    plus ``pes``, its multiply-accumulate units: the stored configuration of a point."""
+    plus ``pes``, its multiply-accumulate units: the stored configuration of a point. Keys are in
+    field order (the order of the stored JSON)."""
     flat = {"family": accel.family}
-    for name, value in asdict(accel).items():
-        if isinstance(value, dict):
-            flat.update({f"{name}.{sub}": item for sub, item in value.items()})
+    for name, _key in _flat_fields(Accelerator):
+        value = getattr(accel, name)
+        if is_dataclass(value):
+            for sub, key in _flat_fields(type(value), f"{name}."):
+                flat[key] = getattr(value, sub)
         elif name != "family":
             flat[name] = value
     flat["pes"] = accel.pes
     return flat
+
+
+@cache
+def _flat_fields(cls, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """``(name, prefix + name)`` of each field of a dataclass, in order: the flat keys made once,
+    so the configurations of all points share their key strings (pickled once per chunk)."""
+    return tuple((item.name, prefix + item.name) for item in fields(cls))
 
 
 @dataclass(frozen=True)
@@ -485,15 +534,21 @@ class _Task:
     level: str
 
 
+@lru_cache(maxsize=64)
+def _keys(workloads: tuple[WorkloadSpec, ...], level: str) -> PointKeys:
+    """The key maker of a sweep's points (their workloads and level are the same)."""
+    return PointKeys([asdict(workload) for workload in workloads], level)
+
+
 def _task(values: dict, workloads, level: str) -> _Task:
     try:
         accel = build_accelerator(values)
         config, error = flat_config(accel), None
     except ValueError as exc:
         accel, config, error = None, dict(values), f"config: {exc}"
-    keys = tuple(result_key(config, asdict(workload), level) for workload in workloads)
-    return _Task(values, accel, error, config, point_key(config, level), tuple(workloads), keys,
-                 level)
+    workloads = tuple(workloads)
+    point, keys = _keys(workloads, level)(config)
+    return _Task(values, accel, error, config, point, workloads, keys, level)
 
 
 def _totals(table) -> dict:
@@ -591,48 +646,80 @@ def _executor(kind: str, scheduler: str | None, workers: int):
         yield client.get_executor(pure=False)
 
 
+#: Worker seconds a chunk of points aims at: long enough that a future's own cost (pickling,
+#: the round trip, one database transaction) is small beside it, short enough that a kill loses
+#: little and the progress bar moves.
+CHUNK_SECONDS = 0.2
+#: Chunks in flight per worker: one running, one waiting, so a worker never waits for the parent.
+CHUNKS_PER_WORKER = 2
+#: Points read, checked against the database and noted in ``run_points`` at a time.
+_BLOCK = 512
+
+
+def evaluate_points(tasks: list[_Task]) -> list[list[dict]]:
+    """:func:`evaluate_point` of each task, in order: one chunk of a sweep, run by a worker."""
+    return [evaluate_point(task) for task in tasks]
+
+
 class _Runner:
-    """Evaluates batches of points on an executor and stores each as it finishes."""
+    """Evaluates points on an executor in chunks and stores each chunk as it finishes.
+
+    A chunk starts at one point and then holds about :data:`CHUNK_SECONDS` of work by the last
+    chunk's seconds per point (at most twice the last size: the first points of a worker are
+    slow, and a mis-estimate should not stall the pipeline); near the end of a batch chunks
+    shrink so that every worker gets a share. Points that take long (synthesis, Verilator) thus
+    run one per chunk, and fast model-only points hundreds per chunk."""
 
     def __init__(self, store: ResultStore, run: SweepRun, pool, workers: int, progress,
                  retry_failed: bool):
         self.store, self.run, self.pool, self.progress = store, run, pool, progress
-        self.in_flight = 4 * workers
+        self.workers = workers
+        self.chunk = 1
         self.done = store.finished_keys(include_failed=not retry_failed)
 
-    def evaluate(self, tasks: list[_Task]) -> None:
-        """Evaluate the tasks whose rows are not all stored yet (invalid configurations are
-        stored directly); the others count as skipped."""
-        self.store.note_points(self.run.run, [task.point for task in tasks])
-        self.run.points_asked += len(tasks)
-        todo = []
-        for task in tasks:
-            if all(key in self.done for key in task.keys):
-                self.run.points_skipped += 1
-                self.progress.update(1)
-            elif task.error is not None:
-                self._store(evaluate_point(task))
-            else:
-                todo.append(task)
+    def evaluate(self, tasks: Iterable[_Task], count: int) -> None:
+        """Evaluate the ``count`` tasks of ``tasks`` (read as needed) whose rows are not all
+        stored yet; the others count as skipped."""
+        in_flight = CHUNKS_PER_WORKER * self.workers
+        handed, skipped = 0, self.run.points_skipped
+        todo = self._unfinished(tasks)
         pending = set()
-        queue = iter(todo)
         while True:
-            for task in queue:
-                pending.add(self.pool.submit(evaluate_point, task))
-                if len(pending) >= self.in_flight:
+            while len(pending) < in_flight:
+                left = count - handed - (self.run.points_skipped - skipped)
+                chunk = list(islice(todo, max(1, min(self.chunk, -(-left // in_flight)))))
+                if not chunk:
                     break
+                pending.add(self.pool.submit(evaluate_points, chunk))
+                handed += len(chunk)
             if not pending:
                 return
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 self._store(future.result())
 
-    def _store(self, rows: list[dict]) -> None:
-        self.store.write_point(rows, self.run.run)
-        self.done.update(row["key"] for row in rows)
-        self.run.points_evaluated += 1
-        self.run.points_failed += any(row["status"] == "failed" for row in rows)
-        self.progress.update(1)
+    def _unfinished(self, tasks: Iterable[_Task]) -> Iterator[_Task]:
+        """The tasks whose rows are not all stored, read and noted in blocks of :data:`_BLOCK`
+        (the others are counted as skipped)."""
+        tasks = iter(tasks)
+        while block := list(islice(tasks, _BLOCK)):
+            self.store.note_points(self.run.run, [task.point for task in block])
+            self.run.points_asked += len(block)
+            todo = [task for task in block if not all(key in self.done for key in task.keys)]
+            self.run.points_skipped += len(block) - len(todo)
+            self.progress.update(len(block) - len(todo))
+            yield from todo
+
+    def _store(self, points: list[list[dict]]) -> None:
+        """Store a finished chunk (one transaction) and size the next one by its seconds."""
+        self.store.write_points(points, self.run.run)
+        for rows in points:
+            self.done.update(row["key"] for row in rows)
+            self.run.points_failed += any(row["status"] == "failed" for row in rows)
+        self.run.points_evaluated += len(points)
+        self.progress.update(len(points))
+        seconds = sum(rows[0]["seconds"] for rows in points) / len(points)
+        self.chunk = max(1, min(2 * len(points), int(CHUNK_SECONDS / max(seconds, 1e-6))))
 
 
 def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = None,
@@ -679,13 +766,8 @@ def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = No
                 _executor(executor, scheduler, workers) as pool:
             runner = _Runner(store, run, pool, workers, progress, retry_failed)
             if search == "grid":
-                batch = []
-                for values in sweep.points():
-                    batch.append(_task(values, sweep.workloads, level))
-                    if len(batch) == 4096:
-                        runner.evaluate(batch)
-                        batch = []
-                runner.evaluate(batch)
+                runner.evaluate((_task(values, sweep.workloads, level)
+                                 for values in sweep.points()), sweep.size)
             else:
                 _optuna_search(sweep, runner, store, level, budget, seed, population)
         run.seconds = time.perf_counter() - started
@@ -738,7 +820,7 @@ def _optuna_search(sweep: Sweep, runner: _Runner, store: ResultStore, level: str
             if task.point not in seen and task.point not in {t.point for t in tasks}:
                 tasks.append(task)
         room = min(budget, sweep.size) - runner.run.points_evaluated - runner.run.points_skipped
-        runner.evaluate(tasks[:room])
+        runner.evaluate(tasks[:room], len(tasks[:room]))
         found = store.rows_of({key for task in tasks[:room] for key in task.keys})
         for task in tasks[:room]:
             seen[task.point] = [found[key] for key in task.keys]

@@ -1,5 +1,8 @@
 """Sweep files, grid and optuna search, local and dask execution, the results database."""
 
+import dataclasses
+import hashlib
+import json
 import os
 import re
 import signal
@@ -8,17 +11,20 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import Future
 from multiprocessing import get_context
 
 import pandas as pd
 import pytest
 
-from peforge.sim.accelerator import Sram
+from peforge.sim import sweep as sweep_module
+from peforge.sim.accelerator import Sram, load_accelerator
+from peforge.sim.demo import DEMO_SWEEP
 from peforge.sim.families import family
 from peforge.sim.perf import METRIC_COLUMNS, simulate_workload
 from peforge.sim.results import ResultStore
-from peforge.sim.sweep import (SweepError, build_accelerator, flat_config, load_sweep,
-                               run_sweep)
+from peforge.sim.sweep import (SweepError, SweepRun, build_accelerator, flat_config,
+                               load_sweep, run_sweep)
 from peforge.sim.workloads import load_scalesim_topology
 
 #: A workload that simulates in milliseconds: two GEMMs in SCALE-Sim's format (name, M, N, K).
@@ -124,6 +130,73 @@ def test_build_accelerator_applies_keys_over_the_defaults():
     assert accel.dram.bytes_per_cycle == 64.0 and accel.dram.latency_cycles == 100
     flat = flat_config(accel)
     assert flat["pe.rows"] == 16 and flat["output_sram.size_kib"] == 64 and flat["pes"] == 128
+
+
+def _nested(values: dict) -> dict:
+    """A point's keys nested by prefix, as load_accelerator reads them."""
+    nested = {}
+    for key, value in values.items():
+        head, _, sub = key.partition(".")
+        if sub:
+            nested.setdefault(head, {})[sub] = value
+        else:
+            nested[key] = value
+    return nested
+
+
+def _sha(value) -> str:
+    """The documented key: sha256 of the sorted-key JSON, 12 hex digits."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize("level", ["model", "synth"])
+def test_point_keys_and_stored_configs_are_those_of_the_documented_form(level):
+    """Keys and stored configurations of every demo point, built twice (the second time from
+    the caches), equal the documented ones computed here from an uncached load_accelerator:
+    the ``asdict`` flattening in field order and sha256 of the sorted JSON, so databases
+    written before stay valid and resume."""
+    sweep = load_sweep(DEMO_SWEEP)
+    for _ in range(2):
+        for values in sweep.points():
+            task = sweep_module._task(values, sweep.workloads, level)
+            accel = load_accelerator(_nested(values))
+            config = {"family": accel.family}
+            for name, value in dataclasses.asdict(accel).items():
+                if isinstance(value, dict):
+                    config.update({f"{name}.{sub}": item for sub, item in value.items()})
+                elif name != "family":
+                    config[name] = value
+            config["pes"] = family(accel.family).pes(accel.pe)
+            assert task.accel == accel and task.error is None
+            # Same keys in the same order: the stored JSON text is the same.
+            assert json.dumps(task.config) == json.dumps(config)
+            assert task.point == _sha({"config": config, "level": level})
+            assert task.keys == tuple(
+                _sha({"config": config, "workload": {"workload": w.workload, "phase": w.phase,
+                                                     "seq": w.seq}, "level": level})
+                for w in sweep.workloads)
+
+
+@pytest.mark.parametrize("values", [
+    {"family": "bitserial", "pe.lanes": 3},
+    {"family": "systolic", "pe.rows": 0, "clock_mhz": -1},
+    {"family": "systolic", "pe.rows": 4, "clock_mhz": -1, "output_sram.banks": 0},
+    {"family": "lut", "dram.bytes_per_cycle": 0, "timing": "scalesim-os"},
+    {"family": "lut", "timing": "scalesim-os"},
+    {"family": "lut", "clock": 5},
+    {"family": "systolic", "clock_mhz": [1000]},
+    {"family": "tpu", "pe.rows": 4},
+    {"pe.rows": 4},
+])
+def test_rejected_points_give_load_accelerators_error(values):
+    with pytest.raises(ValueError) as expected:
+        load_accelerator(_nested(values))
+    for _ in range(2):  # the second time, the valid part comes from the cache
+        with pytest.raises(ValueError) as error:
+            build_accelerator(values)
+        assert str(error.value) == str(expected.value)
+        task = sweep_module._task(values, (), "model")
+        assert task.error == f"config: {expected.value}" and task.config == values
 
 
 # --- Running a grid ------------------------------------------------------------------------------
@@ -238,6 +311,100 @@ def test_synth_level_stores_the_synthesised_array_area(tmp_path):
     assert row["synth_nand2_eq"] == report.transistors / 4
     assert row["synth_area_mm2"] == pytest.approx(report.transistors / 4 * 24.0 / 1e6)
     assert row["synth_flip_flops"] == report.flip_flops > 0
+
+
+# --- Chunks ------------------------------------------------------------------------------------
+
+class _InlinePool:
+    """An executor that runs each call when it is submitted and records the chunk sizes."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def submit(self, function, chunk):
+        self.sizes.append(len(chunk))
+        future = Future()
+        future.set_result(function(chunk))
+        return future
+
+
+class _Count:
+    """A progress bar that adds up its updates."""
+
+    def __init__(self):
+        self.n = 0
+
+    def update(self, count):
+        self.n += count
+
+
+def _run_chunks(tmp_path, monkeypatch, seconds: float, workers: int = 1):
+    """The 256-point systolic grid through a runner whose points take ``seconds`` each."""
+    def fake_point(task):
+        return [{"key": key, "point": task.point, "family": "systolic", "config": task.config,
+                 "workload": w.workload, "phase": w.phase, "seq": w.seq, "level": task.level,
+                 "status": "ok", "error": None, "metrics": {"cycles": 1.0}, "started_at": "t",
+                 "finished_at": "t", "seconds": seconds}
+                for key, w in zip(task.keys, task.workloads)]
+
+    monkeypatch.setattr(sweep_module, "evaluate_point", fake_point)
+    sweep = load_sweep(write_sweep(tmp_path, "workloads: {workload: layers.csv}\n"
+                                   "families: {systolic: {pe.rows: {from: 1, to: 256, step: 1}}}"))
+    pool, progress = _InlinePool(), _Count()
+    with ResultStore(tmp_path / "c.db") as store:
+        run = SweepRun("s", "grid", "model", store.start_run("s", "grid", "model"))
+        runner = sweep_module._Runner(store, run, pool, workers, progress, retry_failed=False)
+        runner.evaluate((sweep_module._task(values, sweep.workloads, "model")
+                         for values in sweep.points()), sweep.size)
+        stored = len(store.table())
+    return pool.sizes, run, progress.n, stored
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_chunks_grow_to_the_target_seconds_and_shrink_at_the_end(tmp_path, monkeypatch, workers):
+    sizes, run, shown, stored = _run_chunks(tmp_path, monkeypatch, 0.01, workers)
+    assert sum(sizes) == run.points_evaluated == stored == shown == 256
+    assert sizes[0] == 1
+    # 0.2 s of 0.01 s points; at most twice the largest chunk before.
+    assert max(sizes) == round(sweep_module.CHUNK_SECONDS / 0.01) == 20
+    assert all(size <= 2 * max(sizes[:index]) for index, size in enumerate(sizes) if index)
+    # Every chunk leaves a share of the rest for each chunk in flight.
+    in_flight = sweep_module.CHUNKS_PER_WORKER * workers
+    for index, size in enumerate(sizes):
+        left = 256 - sum(sizes[:index])
+        assert size <= max(1, -(-left // in_flight))
+    assert sizes[-1] < 20
+
+
+def test_slow_points_go_one_per_chunk_and_stored_ones_are_skipped(tmp_path, monkeypatch):
+    sizes, run, shown, _stored = _run_chunks(tmp_path, monkeypatch, 0.5)
+    assert sizes == [1] * 256 and run.points_evaluated == shown == 256
+    sizes, run, shown, stored = _run_chunks(tmp_path, monkeypatch, 0.5)
+    assert sizes == [] and (run.points_asked, run.points_skipped) == (256, 256)
+    assert shown == stored == 256
+
+
+def _row(key: str, config: dict, status: str = "ok") -> dict:
+    return {"key": key, "point": key[0], "family": "lut", "config": config, "workload": "x",
+            "phase": "prefill", "seq": 1, "level": "model", "status": status, "error": None,
+            "metrics": {"cycles": float(len(key))}, "started_at": "t", "finished_at": "t",
+            "seconds": 0.0}
+
+
+def test_write_points_stores_a_chunk_in_one_transaction(tmp_path):
+    shared = {"pe.n": 8, "family": "lut"}
+    points = [[_row("a1", shared), _row("a2", shared)],
+              [_row("b1", {"pe.n": 16}), _row("b2", {"pe.n": 32})],  # configs differ by row
+              [_row("c1", {"pe.n": 64})]]
+    with ResultStore(tmp_path / "w.db") as store:
+        store.write_points(points, run=7)
+        with pytest.raises(sqlite3.IntegrityError):  # the CHECK on status fails the last row
+            store.write_points([[_row("d1", shared)], [_row("e1", shared, status="lost")]])
+    with sqlite3.connect(tmp_path / "w.db") as db:
+        found = {key: (config, metrics, run) for key, config, metrics, run in db.execute(
+            "SELECT key, config, metrics, run FROM results")}
+    assert found == {row["key"]: (json.dumps(row["config"]), json.dumps(row["metrics"]), 7)
+                     for rows in points for row in rows}
 
 
 # --- The database under stress -------------------------------------------------------------------
