@@ -372,8 +372,7 @@ def _op_energy(family_name: str, config, stats: str) -> "energy.OpEnergy":
 def accelerator_costs(accel: Accelerator) -> AcceleratorCosts:
     """The unit costs of ``accel``'s PE array (measured on a reduced top of the same PE and
     scaled by ``pes``), SRAMs and DRAM (module docstring)."""
-    op = _op_energy(accel.family, family(accel.family).energy_config(accel.pe), accel.stats)
-    scale = accel.pes / op.pes
+    op, scale = _array_energy(accel.family, accel.pe, accel.stats)
     srams: dict[str, SramCost] = {}
     for name in SRAMS:
         sram = getattr(accel, f"{name}_sram")
@@ -381,6 +380,14 @@ def accelerator_costs(accel: Accelerator) -> AcceleratorCosts:
     return AcceleratorCosts(op.pj_per_mac, srams,
                             8 * DRAM_TYPES[dram_type(accel.dram.name)].pj_per_bit,
                             op.leakage_uw * scale / 1e3, op.area_um2 * scale / 1e6)
+
+
+@lru_cache(maxsize=1024)
+def _array_energy(family_name: str, pe, stats: str) -> tuple["energy.OpEnergy", float]:
+    """The energy per MAC of a PE array's reduced top, and the array's PEs over the top's."""
+    fam = family(family_name)
+    op = _op_energy(family_name, fam.energy_config(pe), stats)
+    return op, fam.pes(pe) / op.pes
 
 
 def _sums(costs: AcceleratorCosts, macs: int, counted: dict, clock_mhz: float) -> dict:

@@ -29,7 +29,8 @@ that a configuration rejects (two parameters that do not fit together) is not an
 file: the point is stored as failed with the configuration's message.
 
 Metrics (constraints and objectives) are the columns of :data:`peforge.sim.perf.METRIC_COLUMNS`
-(the ``total`` row of :func:`~peforge.sim.perf.simulate_workload`) plus those of the evaluation
+(:func:`~peforge.sim.perf.workload_totals`, the ``total`` row of
+:func:`~peforge.sim.perf.simulate_workload`) plus those of the evaluation
 level (:data:`LEVEL_COLUMNS`).
 
 Searches
@@ -80,7 +81,7 @@ from peforge.models.params import check_param
 
 from .accelerator import Accelerator, Dram, Sram, load_accelerator
 from .families import UnknownFamily, family
-from .perf import METRIC_COLUMNS, simulate_workload
+from .perf import METRIC_COLUMNS, workload_totals
 from .results import PointKeys, ResultStore, utc_now
 from .workloads import workload_gemms
 
@@ -551,11 +552,6 @@ def _task(values: dict, workloads, level: str) -> _Task:
     return _Task(values, accel, error, config, point, workloads, keys, level)
 
 
-def _totals(table) -> dict:
-    total = table.iloc[-1]
-    return {name: float(total[name]) for name in METRIC_COLUMNS if name in table.columns}
-
-
 def _level_metrics(accel: Accelerator, level: str) -> dict:
     """The ``synth`` and ``verify`` columns of a point (raises on a failure)."""
     metrics = {}
@@ -597,9 +593,10 @@ def evaluate_point(task: _Task) -> list[dict]:
             outcomes.append((level_error, None))
             continue
         try:
-            table = simulate_workload(task.accel, workload_gemms(
+            total = workload_totals(task.accel, workload_gemms(
                 workload.workload, phase=workload.phase, seq=workload.seq))
-            outcomes.append((None, {**_totals(table), **level_metrics}))
+            outcomes.append((None, {**{name: float(total[name]) for name in METRIC_COLUMNS},
+                                    **level_metrics}))
         except Exception as error:  # noqa: BLE001
             outcomes.append((f"{type(error).__name__}: {error}", None))
     finished = utc_now()

@@ -7,6 +7,7 @@ attention heads, or identical transformer layers).
 
 import csv
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["Gemm", "conv2d_gemm", "TransformerModel", "MODELS", "transformer_gemms",
@@ -161,10 +162,16 @@ def load_scalesim_topology(path) -> list[Gemm]:
     return gemms
 
 
+@lru_cache(maxsize=256)
+def _model_gemms(name: str, phase: str, seq: int) -> tuple[Gemm, ...]:
+    """A named model's GEMMs, built once per phase and length (sweeps ask for them per point)."""
+    return tuple(transformer_gemms(MODELS[name], phase, seq))
+
+
 def workload_gemms(name: str, *, phase: str = "prefill", seq: int = 2048) -> list[Gemm]:
     """A named workload (a model of :data:`MODELS`) or a SCALE-Sim CSV path."""
     if name in MODELS:
-        return transformer_gemms(MODELS[name], phase, seq)
+        return list(_model_gemms(name, phase, seq))
     if Path(name).suffix == ".csv" and Path(name).exists():
         return load_scalesim_topology(name)
     raise ValueError(f"workload: must be one of {', '.join(MODELS)} or a SCALE-Sim .csv file, "
