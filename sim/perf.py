@@ -47,6 +47,8 @@ from functools import lru_cache
 import pandas as pd
 import simpy
 
+from peforge.models.integer import ceil_div
+
 from . import energy
 from .accelerator import Accelerator
 from .families import family
@@ -142,14 +144,15 @@ def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int,
     SCALE-Sim folds the GEMM onto the array and counts ``folds * fold_cycles - 1``: output-
     stationary folds over M and N with ``rows + cols + k - 2`` cycles each; weight-stationary
     over K and N with ``2*rows + cols + m - 2``; input-stationary over K and M with
-    ``2*rows + cols + n - 2``.
+    ``2*rows + cols + n - 2``. ``m``, ``k``, ``n`` may be integer arrays that broadcast: the
+    cycles of each shape.
     """
     if dataflow == "os":
-        folds, fold = math.ceil(m / rows) * math.ceil(n / cols), rows + cols + k - 2
+        folds, fold = ceil_div(m, rows) * ceil_div(n, cols), rows + cols + k - 2
     elif dataflow == "ws":
-        folds, fold = math.ceil(k / rows) * math.ceil(n / cols), 2 * rows + cols + m - 2
+        folds, fold = ceil_div(k, rows) * ceil_div(n, cols), 2 * rows + cols + m - 2
     elif dataflow == "is":
-        folds, fold = math.ceil(k / rows) * math.ceil(m / cols), 2 * rows + cols + n - 2
+        folds, fold = ceil_div(k, rows) * ceil_div(m, cols), 2 * rows + cols + n - 2
     else:
         raise ValueError(f"dataflow: must be one of os, ws, is, got {dataflow!r}")
     return folds * fold - 1
