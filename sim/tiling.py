@@ -25,10 +25,11 @@ cycles that ranks the tilings (:func:`ranked_mappings`). It is the larger of
 The tilings are ranked by bound, ties going to the larger tile volume ``tm*tk*tn`` and then to
 the order of :func:`legal_mappings` (``tm``, then ``tn``, then ``tk`` ascending, ``mn`` before
 ``nm``). All of this runs on numpy arrays over every candidate tiling of a shape at once: the
-candidate grid and its size classes are built once per ``(m, k, n)``, and per accelerator only
-the legality, the tile cycles (the family's cycle model on arrays), the port cycles and the DRAM
-term are computed. The floating-point operations are those of the formulas above for one tiling,
-in the same order, so every bound is bit-identical to evaluating them one tiling at a time.
+candidate grid, its size classes, block bytes and DRAM bytes are built once per GEMM shape
+(dimensions and element widths), and per accelerator only the fit in the SRAMs, the tile cycles
+(the family's cycle model on arrays), the port cycles and the DRAM cycles are computed. The
+floating-point operations are those of the formulas above for one tiling, in the same order, so
+every bound is bit-identical to evaluating them one tiling at a time.
 """
 
 import itertools
@@ -110,9 +111,9 @@ def _dimension(dim: int) -> _Dimension:
 
 
 class _Grid(NamedTuple):
-    """Every candidate tiling of one GEMM shape as arrays that broadcast over the axes
-    ``(tm, tn, tk)`` (the order of :func:`legal_mappings`), one entry per candidate size, or
-    per size class (:class:`_Dimension`) where said."""
+    """Every candidate tiling of one GEMM shape (dimensions and element widths) as arrays that
+    broadcast over the axes ``(tm, tn, tk)`` (the order of :func:`legal_mappings`), one entry
+    per candidate size, or per size class (:class:`_Dimension`) where said."""
 
     m: _Dimension
     k: _Dimension
@@ -121,18 +122,17 @@ class _Grid(NamedTuple):
     sk: np.ndarray  # (1, 1, K classes)
     sn: np.ndarray  # (1, N classes, 1)
     tiles: np.ndarray  # tiles of each class combination, (M, N, K classes)
-    a_block: np.ndarray  # elements of an A block per class combination, sm * sk
-    w_block: np.ndarray  # elements of a W block, sk * sn
-    o_block: np.ndarray  # elements of an output tile, sm * sn
+    a_block: np.ndarray  # bytes of an A block per class combination, (M, 1, K classes)
+    w_block: np.ndarray  # bytes of a W block, (1, N, K classes)
+    o_block: np.ndarray  # bytes of an output tile, (M, N classes, 1)
     #: ``(tilings, classes)`` index pairs of the class combinations that occur, in the order
     #: of the sum of the busy cycles (M class, then K, then N; full blocks first): the tilings
     #: (``tm, tn, tk`` grid) that have the combination, and its entries of the class grid.
     combinations: tuple[tuple[tuple[slice, ...], tuple[slice, ...]], ...]
-    a_buffer: np.ndarray  # double-buffered elements of each SRAM, (tm, 1, tk): 2 * tm * tk
-    w_buffer: np.ndarray  # (1, tn, tk): 2 * tk * tn
-    o_buffer: np.ndarray  # (tm, tn, 1): 2 * tm * tn
-    a_loads: np.ndarray  # times A is loaded from DRAM, (tm, tn, tk, order)
-    w_loads: np.ndarray  # times W is loaded, (tm, tn, tk, order)
+    a_buffer: np.ndarray  # bytes of the double-buffered A blocks, (tm, 1, tk)
+    w_buffer: np.ndarray  # of the W blocks, (1, tn, tk)
+    o_buffer: np.ndarray  # of the output tiles, (tm, tn, 1)
+    dram_bytes: np.ndarray  # DRAM bytes read and written, flat (tm, tn, tk) by ORDERS
     neg_volume: np.ndarray  # -tm*tk*tn, flat (ties rank the larger first)
 
     def mapping(self, tiling: int, order: int) -> Mapping:
@@ -160,8 +160,9 @@ def _combinations(dm: _Dimension, dk: _Dimension, dn: _Dimension):
 
 
 @lru_cache(maxsize=1024)
-def _grid(m: int, k: int, n: int) -> _Grid:
-    """The candidate grid of an ``m x k x n`` GEMM (shared by every accelerator, read-only)."""
+def _grid(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int) -> _Grid:
+    """The candidate grid of an ``m x k x n`` GEMM with elements of A, W and the output
+    ``a_bits``, ``w_bits`` and ``out_bits`` wide (shared by every accelerator, read-only)."""
     dm, dk, dn = _dimension(m), _dimension(k), _dimension(n)
     sm, sn, sk = (dm.class_sizes[:, None, None], dn.class_sizes[None, :, None],
                   dk.class_sizes[None, None, :])
@@ -177,66 +178,63 @@ def _grid(m: int, k: int, n: int) -> _Grid:
                                            np.where(single_k & (nm == 1), 1, nn)), axis=-1)
     w_loads = np.stack(np.broadcast_arrays(np.where(single_k & (nn == 1), 1, nm),
                                            np.where(single_k, 1, nm)), axis=-1)
-    neg_volume = -(tm * tk * tn).ravel()
-    return _Grid(dm, dk, dn, *_frozen(sm, sk, sn, tiles, sm * sk, sk * sn, sm * sn),
+    dram_bytes = (m * k * a_bits / 8 * a_loads + k * n * w_bits / 8 * w_loads
+                  + m * n * out_bits / 8)
+    return _Grid(dm, dk, dn, *_frozen(sm, sk, sn, tiles, sm * sk * a_bits / 8,
+                                      sk * sn * w_bits / 8, sm * sn * out_bits / 8),
                  _combinations(dm, dk, dn),
-                 *_frozen(2 * tm * tk, 2 * tk * tn, 2 * tm * tn, a_loads, w_loads, neg_volume))
+                 *_frozen(2 * tm * tk * (a_bits / 8), 2 * tk * tn * (w_bits / 8),
+                          2 * tm * tn * (out_bits / 8), dram_bytes.reshape(-1, len(ORDERS)),
+                          -(tm * tk * tn).ravel()))
 
 
-def _fitting(accel: Accelerator, gemm: Gemm, grid: _Grid) -> np.ndarray:
+def _grid_of(gemm: Gemm) -> _Grid:
+    return _grid(gemm.m, gemm.k, gemm.n, gemm.a_bits, gemm.w_bits, gemm.out_bits)
+
+
+def _fitting(accel: Accelerator, grid: _Grid) -> np.ndarray:
     """Indices (ascending) of the tilings of the flattened ``(tm, tn, tk)`` grid that fit the
     SRAMs."""
-    fits = ((grid.o_buffer * (gemm.out_bits / 8) <= accel.output_sram.size_bytes)
-            & (grid.a_buffer * (gemm.a_bits / 8) <= accel.input_sram.size_bytes)
-            & (grid.w_buffer * (gemm.w_bits / 8) <= accel.weight_sram.size_bytes))
+    fits = ((grid.o_buffer <= accel.output_sram.size_bytes)
+            & (grid.a_buffer <= accel.input_sram.size_bytes)
+            & (grid.w_buffer <= accel.weight_sram.size_bytes))
     return np.flatnonzero(fits)
 
 
 def legal_mappings(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
     """Every candidate tiling whose double-buffered blocks fit the three SRAMs, in the order
     ``tm``, ``tn``, ``tk`` ascending, ``mn`` before ``nm``."""
-    grid = _grid(gemm.m, gemm.k, gemm.n)
-    return [grid.mapping(tiling, order) for tiling in _fitting(accel, gemm, grid)
+    grid = _grid_of(gemm)
+    return [grid.mapping(tiling, order) for tiling in _fitting(accel, grid)
             for order in range(len(ORDERS))]
 
 
-def _port_cycles(accel: Accelerator, gemm: Gemm, grid: _Grid) -> np.ndarray:
+def _port_cycles(accel: Accelerator, grid: _Grid) -> np.ndarray:
     """SRAM port cycles of the tile of each class combination, ``(M, N, K classes)``: the
     longest of the A block read, the W block read and the output tile written once."""
-    a_port = grid.a_block * gemm.a_bits / 8 / accel.input_sram.bytes_per_cycle
-    w_port = grid.w_block * gemm.w_bits / 8 / accel.weight_sram.bytes_per_cycle
-    o_port = grid.o_block * gemm.out_bits / 8 / accel.output_sram.bytes_per_cycle
-    return np.maximum(np.maximum(a_port, w_port), o_port)
+    return np.maximum(np.maximum(grid.a_block / accel.input_sram.bytes_per_cycle,
+                                 grid.w_block / accel.weight_sram.bytes_per_cycle),
+                      grid.o_block / accel.output_sram.bytes_per_cycle)
 
 
-def _dram_bytes(gemm: Gemm, grid: _Grid) -> np.ndarray:
-    """DRAM bytes read and written by every tiling of the flattened ``(tm, tn, tk)`` grid in
-    each order, ``(tilings, ORDERS)``."""
-    dram_bytes = (gemm.m * gemm.k * gemm.a_bits / 8 * grid.a_loads
-                  + gemm.k * gemm.n * gemm.w_bits / 8 * grid.w_loads
-                  + gemm.m * gemm.n * gemm.out_bits / 8)
-    return dram_bytes.reshape(-1, len(ORDERS))
-
-
-def _bounds(accel: Accelerator, gemm: Gemm, grid: _Grid, tile_cycles, overlap) -> np.ndarray:
+def _bounds(accel: Accelerator, grid: _Grid, tile_cycles, overlap) -> np.ndarray:
     """The bound (cycles) of every tiling of the flattened ``(tm, tn, tk)`` grid in each order,
     ``(tilings, ORDERS)``."""
     terms = grid.tiles * np.maximum(tile_cycles(grid.sm, grid.sk, grid.sn) - overlap,
-                                    _port_cycles(accel, gemm, grid))
+                                    _port_cycles(accel, grid))
     (_, full), *others = grid.combinations
     busy = overlap + terms[full]
     for tilings, classes in others:  # in the order of the sum
         busy[tilings] += terms[classes]
-    return np.maximum(busy.reshape(-1, 1),
-                      _dram_bytes(gemm, grid) / accel.dram.bytes_per_cycle)
+    return np.maximum(busy.reshape(-1, 1), grid.dram_bytes / accel.dram.bytes_per_cycle)
 
 
 def _legal_bounds(accel, gemm, tile_cycles, overlap) -> tuple[_Grid, np.ndarray, np.ndarray]:
     """``(grid, fitting, bounds)``: the indices of the tilings that fit (:func:`_fitting`) and
     the bounds of :func:`legal_mappings`, in that order."""
-    grid = _grid(gemm.m, gemm.k, gemm.n)
-    fitting = _fitting(accel, gemm, grid)
-    return grid, fitting, _bounds(accel, gemm, grid, tile_cycles, overlap)[fitting].ravel()
+    grid = _grid_of(gemm)
+    fitting = _fitting(accel, grid)
+    return grid, fitting, _bounds(accel, grid, tile_cycles, overlap)[fitting].ravel()
 
 
 def mapping_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int
@@ -249,8 +247,8 @@ def mapping_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overla
 
 def ranked_mappings(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int,
                     candidates: int = 2) -> list[Mapping]:
-    """The worth simulating of the ``candidates`` best-ranked legal tilings: the best and any
-    runner-up whose bound is within 2% (:data:`CLOSE`) of the best's, best first. Arguments as
+    """The legal tilings worth simulating, best first: of the ``candidates`` best-ranked, the
+    best and any runner-up whose bound is within 2% (:data:`CLOSE`) of the best's. Arguments as
     for :func:`mapping_bounds`.
 
     Raises :class:`MappingError` when no tiling fits the buffers.
@@ -262,9 +260,10 @@ def ranked_mappings(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overl
             f"buffers: no tile of a {gemm.m}x{gemm.k}x{gemm.n} GEMM fits; a {tm}x{tk}x{tn} tile "
             f"needs {2 * tm * tk * gemm.a_bits // 8} B input, {2 * tk * tn * gemm.w_bits // 8} B "
             f"weight and {2 * tm * tn * gemm.out_bits // 8} B output SRAM (double-buffered)")
-    # Only tilings within 2% of the best can be among the close ones: rank just those.
+    # Only tilings within 2% of the best can be among the close ones: rank just those (few).
     close = np.flatnonzero(bounds <= CLOSE * bounds.min())
-    tilings, orders = np.divmod(close, len(ORDERS))
-    tilings = fitting[tilings]
-    ranked = np.lexsort((grid.neg_volume[tilings], bounds[close]))[:candidates]
-    return [grid.mapping(tilings[index], orders[index]) for index in ranked]
+    keyed = zip(bounds[close].tolist(),
+                grid.neg_volume[fitting[close // len(ORDERS)]].tolist(), close.tolist())
+    ranked = sorted(keyed, key=lambda key: key[:2])[:candidates]  # stable: ties keep the order
+    return [grid.mapping(fitting[index // len(ORDERS)], index % len(ORDERS))
+            for *_key, index in ranked]

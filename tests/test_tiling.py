@@ -199,27 +199,25 @@ def test_the_cases_cover_ties_runners_up_misfits_and_both_bounds():
 
 def test_vectorised_dram_bytes_equal_perf_traffic_on_every_candidate():
     for gemm in GEMMS:
-        grid = tiling._grid(gemm.m, gemm.k, gemm.n)
-        dram = tiling._dram_bytes(gemm, grid)
-        for index in range(dram.shape[0]):
-            for order in range(len(tiling.ORDERS)):
-                traffic = perf._traffic(gemm, grid.mapping(index, order))
-                assert dram[index, order] == traffic["dram_read"] + traffic["dram_write"]
+        grid = tiling._grid_of(gemm)
+        for (index, order), value in np.ndenumerate(grid.dram_bytes):
+            traffic = perf._traffic(gemm, grid.mapping(index, order))
+            assert value == traffic["dram_read"] + traffic["dram_write"]
 
 
 @pytest.mark.parametrize("accel", ACCELERATORS[:4], ids=ACCEL_IDS[:4])
 def test_vectorised_port_cycles_equal_perf_sram_port_cycles(accel):
     for gemm in GEMMS:
-        grid = tiling._grid(gemm.m, gemm.k, gemm.n)
-        port = tiling._port_cycles(accel, gemm, grid)
+        grid = tiling._grid_of(gemm)
+        port = tiling._port_cycles(accel, grid)
         for (a, b, c), value in np.ndenumerate(port):
             sizes = (int(grid.sm[a, 0, 0]), int(grid.sk[0, 0, c]), int(grid.sn[0, b, 0]))
             assert value == perf._sram_port_cycles(accel, gemm, sizes, True)
 
 
 def test_the_grid_is_cached_per_shape_and_read_only():
-    grid = tiling._grid(256, 4096, 11008)
-    assert tiling._grid(256, 4096, 11008) is grid
+    grid = tiling._grid_of(Gemm("a", 256, 4096, 11008))
+    assert tiling._grid_of(Gemm("b", 256, 4096, 11008, count=3)) is grid
     with pytest.raises(ValueError, match="read-only"):
         grid.tiles[0, 0, 0] = 0
 
