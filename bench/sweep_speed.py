@@ -10,8 +10,8 @@ recorded: other jobs on the same cores slow the sweep down.
 
 The profile evaluates ``--profile-points`` points spread evenly over the same sweep one after
 the other in this process under cProfile and splits their time into the simpy simulation of the chosen mappings
-(``perf._simulate``), the ranking of every legal tiling by its bound (``perf._estimate``), the
-PE array's energy per MAC (``perf._op_energy``: the reduced top's Verilog and the disk cache of
+(``perf._simulate``), the ranking of every legal tiling by its bound
+(``tiling.ranked_mappings``), the PE array's energy per MAC (``perf._op_energy``: the reduced top's Verilog and the disk cache of
 :mod:`peforge.sim.energy`, once per configuration and process; the gate-level runs themselves are
 done before the profile by the throughput runs), the workload's GEMM list, the pandas table of ``simulate_workload`` and the rest; the parent's own
 work per point (building and hashing the configuration, storing its rows: the points go in one
@@ -42,7 +42,8 @@ TARGET_POINTS_PER_MIN = 100_000
 #: Profiled functions: label -> (file suffix, function name) as pstats names them.
 PROFILED = {
     "simpy simulation of the chosen mappings (perf._simulate)": ("perf.py", "_simulate"),
-    "ranking the legal tilings by their bound (perf._estimate)": ("perf.py", "_estimate"),
+    "ranking the legal tilings by their bound (tiling.ranked_mappings)":
+        ("tiling.py", "ranked_mappings"),
     "energy per MAC of the PE array (perf._op_energy: reduced top, disk cache)":
         ("perf.py", "_op_energy"),
     "GEMM lists of the workloads (workload_gemms)": ("workloads.py", "workload_gemms"),
@@ -77,7 +78,8 @@ def profile(sweep, points: int) -> pd.DataFrame:
                              if path.endswith(suffix) and name == function)
                   for label, (suffix, function) in PROFILED.items()}
     whole = cumulative.pop("the whole of simulate_workload")
-    simulated = sum(seconds for label, seconds in cumulative.items() if "perf." in label)
+    simulated = sum(seconds for label, seconds in cumulative.items()
+                    if "perf." in label or "tiling." in label)
     gemm_lists = cumulative["GEMM lists of the workloads (workload_gemms)"]
     table = [{"part": label, "seconds": seconds} for label, seconds in cumulative.items()]
     table += [{"part": "rest of simulate_workload (per-GEMM loop, pandas table)",

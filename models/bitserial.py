@@ -69,7 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bitmod import SCALE_CODE_MAX, WEIGHT_TYPES, WeightType, decode, terms_per_weight
-from .integer import wrap
+from .integer import ceil_div, check_dims, wrap
 from .params import param, validate_params
 
 __all__ = ["BitserialConfig", "ACT_BITS", "SCALE_BITS", "DEQUANT_CYCLES", "weight_values",
@@ -257,12 +257,11 @@ def gemm_cycles(config: BitserialConfig, m: int, k: int, n: int, w_bits: int | N
     """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM whose
     groups all take :func:`width_terms` ``(config, w_bits)`` cycles per slot: with ``w_bits``
     None, every group at the pace of the widest allowed type, the most any job of this shape
-    takes. :func:`job_cycles` counts a given job's types exactly."""
-    for name, value in (("m", m), ("k", k), ("n", n)):
-        if value < 1:
-            raise ValueError(f"{name}: GEMM dimensions must be >= 1, got {value}")
-    tiles = math.ceil(m / config.rows) * math.ceil(n / config.cols)
-    groups = math.ceil(k / config.group)
+    takes. :func:`job_cycles` counts a given job's types exactly. ``m``, ``k``, ``n`` may be
+    integer arrays that broadcast: the cycles of each shape."""
+    check_dims("GEMM dimensions", m=m, k=k, n=n)
+    tiles = ceil_div(m, config.rows) * ceil_div(n, config.cols)
+    groups = ceil_div(k, config.group)
     return tiles * _tile_cycles(config, groups * width_terms(config, w_bits))
 
 
@@ -271,8 +270,7 @@ def job_cycles(config: BitserialConfig, m: int, type_index) -> int:
     (``ceil(K/group) x N`` indices into ``config.wtypes``), as the array takes them: in each tile,
     each group ``g`` takes ``group/lanes`` slots of ``T_g`` cycles, ``T_g`` the most terms of the
     group's types over the tile's columns (module docstring)."""
-    if m < 1:
-        raise ValueError(f"m: GEMM dimensions must be >= 1, got {m}")
+    check_dims("GEMM dimensions", m=m)
     shape = np.shape(type_index)
     if len(shape) != 2 or 0 in shape:
         raise ValueError(f"type_index: must be a non-empty 2-D (groups, N) array, got shape "
@@ -280,6 +278,6 @@ def job_cycles(config: BitserialConfig, m: int, type_index) -> int:
     type_index = _int_matrix(type_index, "type_index", shape, 0, len(config.weight_types) - 1)
     terms = np.array([terms_per_weight(t) for t in config.weight_types])[type_index]
     blocks = range(0, shape[1], config.cols)
-    return math.ceil(m / config.rows) * sum(
+    return ceil_div(m, config.rows) * sum(
         _tile_cycles(config, int(terms[:, start:start + config.cols].max(axis=1).sum()))
         for start in blocks)

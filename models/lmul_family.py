@@ -22,12 +22,12 @@ Cycles are counted as in every family: from the edge accepting the first input b
 carrying the last output beat, inclusive, inputs back to back, outputs always taken.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .floatmac import OPERAND_FORMATS, FloatMac
+from .integer import ceil_div, check_dims
 from .params import param, validate_params
 
 __all__ = ["OPERAND_FORMATS", "MultiplierConfig", "DotConfig", "golden_products",
@@ -75,19 +75,15 @@ def golden_products(config: MultiplierConfig, a: np.ndarray, b: np.ndarray) -> n
     return config.mac.multiply(a, b).astype(np.int64)
 
 
-def _check_dims(**dims):
-    for name, value in dims.items():
-        if value < 1:
-            raise ValueError(f"{name}: dimensions must be >= 1, got {value}")
-
-
 def multiplier_cycles(config: MultiplierConfig, m: int, k: int, n: int) -> int:
-    """Cycles of ``m * k * n`` products (a job of ``P`` pairs is ``(P, 1, 1)``)."""
-    _check_dims(m=m, k=k, n=n)
-    return math.ceil(m * k * n / config.lanes) + 1
+    """Cycles of ``m * k * n`` products (a job of ``P`` pairs is ``(P, 1, 1)``); ``m``, ``k``,
+    ``n`` may be integer arrays that broadcast."""
+    check_dims("dimensions", m=m, k=k, n=n)
+    return ceil_div(m * k * n, config.lanes) + 1
 
 
 def dot_cycles(config: DotConfig, m: int, k: int, n: int) -> int:
-    """Cycles of an ``m x k x n`` GEMM as ``m * n`` dot products of length ``k``."""
-    _check_dims(m=m, k=k, n=n)
-    return m * n * math.ceil(k / config.lanes) + 1
+    """Cycles of an ``m x k x n`` GEMM as ``m * n`` dot products of length ``k``; ``m``, ``k``,
+    ``n`` may be integer arrays that broadcast."""
+    check_dims("dimensions", m=m, k=k, n=n)
+    return m * n * ceil_div(k, config.lanes) + 1

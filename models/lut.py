@@ -36,12 +36,11 @@ Numerics
     wraps.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .integer import int_range, wrap
+from .integer import ceil_div, check_dims, int_range, wrap
 from .lut_table import K_GROUP_RANGE, WEIGHT_KINDS, WeightFormat, accumulator_bits, lut_matmul
 from .params import param, validate_params
 
@@ -120,18 +119,18 @@ def golden_lut_gemm(config: LutConfig, a: np.ndarray, w: np.ndarray) -> np.ndarr
 
 
 def tile_count(config: LutConfig, m: int, n: int) -> int:
-    """Tiles the driver issues for a GEMM with ``m`` rows and ``n`` columns."""
-    return math.ceil(m / config.m) * math.ceil(n / config.n)
+    """Tiles the driver issues for a GEMM with ``m`` rows and ``n`` columns (ints, or integer
+    arrays that broadcast)."""
+    return ceil_div(m, config.m) * ceil_div(n, config.n)
 
 
 def lut_cycles(config: LutConfig, m: int, k: int, n: int) -> int:
     """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM.
 
     ``T * (G*wbits + config.m - 1) + 2`` with ``T`` tiles and ``G = ceil(k / config.k)``
-    activation groups per tile (derivation in the module docstring).
+    activation groups per tile (derivation in the module docstring). ``m``, ``k``, ``n`` may be
+    integer arrays that broadcast: the cycles of each shape.
     """
-    for name, value in (("m", m), ("k", k), ("n", n)):
-        if value < 1:
-            raise ValueError(f"{name}: GEMM dimensions must be >= 1, got {value}")
-    passes = math.ceil(k / config.k) * config.wbits
+    check_dims("GEMM dimensions", m=m, k=k, n=n)
+    passes = ceil_div(k, config.k) * config.wbits
     return tile_count(config, m, n) * (passes + config.m - 1) + 2

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .integer import int_range, wrap
+from .integer import ceil_div, check_dims, int_range, wrap
 from .nm_sparse import M_CHOICES, OVERFLOW_POLICIES, NMPattern, validate_compressed
 from .params import param, validate_params
 
@@ -142,16 +142,11 @@ class SparseDspConfig:
         return self.areg + self.mreg + self.chain * self.preg + 1
 
 
-def _check_shape(m: int, k: int, n: int) -> None:
-    for name, value in (("m", m), ("k", k), ("n", n)):
-        if value < 1:
-            raise ValueError(f"{name}: GEMM dimensions must be >= 1, got {value}")
-
-
 def gemm_cycles(config: SparseDspConfig, m: int, k: int, n: int) -> int:
-    """Cycles of an ``m x k x n`` GEMM (``A``: m x k, ``W``: k x n), see the module docstring."""
-    _check_shape(m, k, n)
-    beats = m * math.ceil(n / config.segments) * math.ceil(k / config.chain)
+    """Cycles of an ``m x k x n`` GEMM (``A``: m x k, ``W``: k x n), see the module docstring.
+    ``m``, ``k``, ``n`` may be integer arrays that broadcast: the cycles of each shape."""
+    check_dims("GEMM dimensions", m=m, k=k, n=n)
+    beats = m * ceil_div(n, config.segments) * ceil_div(k, config.chain)
     return beats + config.latency
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .floatmac import OPERAND_FORMATS, FloatMac
+from .integer import ceil_div, check_dims
 from .mac import IntMac
 from .params import param, validate_params
 
@@ -102,16 +103,16 @@ def golden_gemm(config: SystolicConfig, a: np.ndarray, b: np.ndarray) -> np.ndar
 
 
 def tile_count(config: SystolicConfig, m: int, k: int, n: int) -> int:
-    """Tiles the driver issues for an ``m x k x n`` GEMM."""
-    streamed_tiles = math.ceil(m / config.rows) if config.dataflow == "os" else math.ceil(k / config.rows)
-    return streamed_tiles * math.ceil(n / config.cols)
+    """Tiles the driver issues for an ``m x k x n`` GEMM (ints, or integer arrays that
+    broadcast)."""
+    streamed_tiles = ceil_div(m if config.dataflow == "os" else k, config.rows)
+    return streamed_tiles * ceil_div(n, config.cols)
 
 
 def gemm_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
-    """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM."""
-    for name, value in (("m", m), ("k", k), ("n", n)):
-        if value < 1:
-            raise ValueError(f"{name}: GEMM dimensions must be >= 1, got {value}")
+    """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM.
+    ``m``, ``k``, ``n`` may be integer arrays that broadcast: the cycles of each shape."""
+    check_dims("GEMM dimensions", m=m, k=k, n=n)
     r, c = config.rows, config.cols
     if config.dataflow == "os":
         return tile_count(config, m, k, n) * (k + 2 * r + c - 2)

@@ -48,11 +48,14 @@ from functools import lru_cache
 
 import pandas as pd
 
+from peforge.models.integer import ceil_div
+
 from . import energy
 from .accelerator import Accelerator, Dram
 from .families import family
 from .memory import DRAM_TYPES, SramCost, dram_type, sram_cost
-from .pipeline import ENGINES, size_classes as _size_classes
+from .pipeline import ENGINES
+from .tiling import Mapping, MappingError, legal_mappings, ranked_mappings
 from .workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
@@ -88,23 +91,6 @@ METRIC_COLUMNS = {
 
 #: The SRAMs of an accelerator, as named in its fields (``<name>_sram``) and in the energy columns.
 SRAMS = ("input", "weight", "output")
-
-
-class MappingError(ValueError):
-    """No tiling of the GEMM fits the buffers."""
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """Buffer tile sizes and the order of the two outer loops (``mn``: M outermost)."""
-
-    tm: int
-    tk: int
-    tn: int
-    order: str
-
-    def __str__(self):
-        return f"{self.tm}x{self.tk}x{self.tn}/{self.order}k"
 
 
 @dataclass(frozen=True)
@@ -145,14 +131,15 @@ def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int,
     SCALE-Sim folds the GEMM onto the array and counts ``folds * fold_cycles - 1``: output-
     stationary folds over M and N with ``rows + cols + k - 2`` cycles each; weight-stationary
     over K and N with ``2*rows + cols + m - 2``; input-stationary over K and M with
-    ``2*rows + cols + n - 2``.
+    ``2*rows + cols + n - 2``. ``m``, ``k``, ``n`` may be integer arrays that broadcast: the
+    cycles of each shape.
     """
     if dataflow == "os":
-        folds, fold = math.ceil(m / rows) * math.ceil(n / cols), rows + cols + k - 2
+        folds, fold = ceil_div(m, rows) * ceil_div(n, cols), rows + cols + k - 2
     elif dataflow == "ws":
-        folds, fold = math.ceil(k / rows) * math.ceil(n / cols), 2 * rows + cols + m - 2
+        folds, fold = ceil_div(k, rows) * ceil_div(n, cols), 2 * rows + cols + m - 2
     elif dataflow == "is":
-        folds, fold = math.ceil(k / rows) * math.ceil(m / cols), 2 * rows + cols + n - 2
+        folds, fold = ceil_div(k, rows) * ceil_div(m, cols), 2 * rows + cols + n - 2
     else:
         raise ValueError(f"dataflow: must be one of os, ws, is, got {dataflow!r}")
     return folds * fold - 1
@@ -160,7 +147,8 @@ def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int,
 
 def _tile_timing(accel: Accelerator, gemm: Gemm):
     """``(cycles(m, k, n), overlap)`` of the array for ``gemm``'s tiles under the accelerator's
-    timing mode. ``rtl``: the family's cycle model for weights ``gemm.w_bits`` wide
+    timing mode (``cycles`` of ints, or of integer arrays that broadcast). ``rtl``: the family's
+    cycle model for weights ``gemm.w_bits`` wide
     (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose pace depends on the
     weight width uses it: a bit-serial array runs a GEMM of 4-bit or narrower weights at 2 terms
     per slot when it allows a type that wide)."""
@@ -174,56 +162,11 @@ def _tile_timing(accel: Accelerator, gemm: Gemm):
                                                     m, k, n)), -1
 
 
-def _candidates(dim: int) -> list[int]:
-    sizes = {dim}
-    size = 16
-    while size < dim:
-        sizes.add(size)
-        size *= 2
-    return sorted(sizes)
-
-
-def legal_mappings(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
-    """Every candidate tiling whose double-buffered blocks fit the three SRAMs."""
-    a_bytes, w_bytes, o_bytes = gemm.a_bits / 8, gemm.w_bits / 8, gemm.out_bits / 8
-    mappings = []
-    for tm in _candidates(gemm.m):
-        for tn in _candidates(gemm.n):
-            if 2 * tm * tn * o_bytes > accel.output_sram.size_bytes:
-                continue
-            for tk in _candidates(gemm.k):
-                if (2 * tm * tk * a_bytes <= accel.input_sram.size_bytes
-                        and 2 * tk * tn * w_bytes <= accel.weight_sram.size_bytes):
-                    mappings += [Mapping(tm, tk, tn, "mn"), Mapping(tm, tk, tn, "nm")]
-    return mappings
 
 
 def _block_counts(gemm: Gemm, mapping: Mapping) -> tuple[int, int, int]:
     return (math.ceil(gemm.m / mapping.tm), math.ceil(gemm.k / mapping.tk),
             math.ceil(gemm.n / mapping.tn))
-
-
-def _sram_port_cycles(accel: Accelerator, gemm: Gemm, sizes, first_k: bool) -> float:
-    """Cycles the SRAM ports need to feed one tile: the A and W blocks read once, the output
-    tile written (and, after the first K step, read back to accumulate), each SRAM at
-    ``width_bytes * banks`` per cycle."""
-    tm, tk, tn = sizes
-    out_passes = 1 if first_k else 2
-    return max(tm * tk * gemm.a_bits / 8 / accel.input_sram.bytes_per_cycle,
-               tk * tn * gemm.w_bits / 8 / accel.weight_sram.bytes_per_cycle,
-               out_passes * tm * tn * gemm.out_bits / 8 / accel.output_sram.bytes_per_cycle)
-
-
-def _busy_cycles(accel: Accelerator, gemm: Gemm, mapping: Mapping, tile_cycles, overlap) -> float:
-    """Cycles of all tiles streamed back to back with no DRAM stall: each tile takes its array
-    cycles or its SRAM port cycles, whichever is longer."""
-    total = overlap
-    for sm, cm in _size_classes(gemm.m, mapping.tm):
-        for sk, ck in _size_classes(gemm.k, mapping.tk):
-            for sn, cn in _size_classes(gemm.n, mapping.tn):
-                total += cm * ck * cn * max(tile_cycles(sm, sk, sn) - overlap,
-                                            _sram_port_cycles(accel, gemm, (sm, sk, sn), True))
-    return total
 
 
 def _traffic(gemm: Gemm, mapping: Mapping) -> dict[str, float]:
@@ -250,16 +193,10 @@ def _traffic(gemm: Gemm, mapping: Mapping) -> dict[str, float]:
             "output_sram_write": nk * o_total, "output_sram_read": nk * o_total}
 
 
-def _estimate(accel, gemm, mapping, tile_cycles, overlap) -> float:
-    """A quick lower bound used to rank mappings: compute or DRAM time, whichever is larger."""
-    traffic = _traffic(gemm, mapping)
-    return max(_busy_cycles(accel, gemm, mapping, tile_cycles, overlap),
-               (traffic["dram_read"] + traffic["dram_write"]) / accel.dram.bytes_per_cycle)
-
-
 def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2,
                   engine: str = "recurrence") -> GemmResult:
-    """Simulate ``gemm`` under the fastest of the ``candidates`` best-ranked legal mappings.
+    """Simulate ``gemm`` under the fastest of the ``candidates`` best-ranked legal mappings
+    (:func:`peforge.sim.tiling.ranked_mappings`).
 
     ``engine``: one of :data:`peforge.sim.pipeline.ENGINES`, ``recurrence`` (the default) or
     ``simpy`` (the per-tile reference); both give the same results. Raises
@@ -302,22 +239,9 @@ def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], candidates: int,
     m, k, n, a_bits, w_bits, out_bits = shape
     gemm = Gemm("", m, k, n, 1, a_bits, w_bits, out_bits)
     tile_cycles, overlap = _tile_timing(accel, gemm)
-    mappings = legal_mappings(accel, gemm)
-    if not mappings:
-        tm, tk, tn = (min(16, dim) for dim in (gemm.m, gemm.k, gemm.n))
-        raise MappingError(
-            f"buffers: no tile of a {gemm.m}x{gemm.k}x{gemm.n} GEMM fits; a {tm}x{tk}x{tn} tile "
-            f"needs {2 * tm * tk * gemm.a_bits // 8} B input, {2 * tk * tn * gemm.w_bits // 8} B "
-            f"weight and {2 * tm * tn * gemm.out_bits // 8} B output SRAM (double-buffered)")
-    bounds = {mapping: _estimate(accel, gemm, mapping, tile_cycles, overlap)
-              for mapping in mappings}
-    ranked = sorted(mappings, key=lambda mapping: (bounds[mapping],
-                                                   -mapping.tm * mapping.tk * mapping.tn))
     best = None
     # Simulate the best-ranked mapping and any runner-up whose bound is within 2% of it.
-    close = [mapping for mapping in ranked[:candidates]
-             if bounds[mapping] <= 1.02 * bounds[ranked[0]]]
-    for mapping in close:
+    for mapping in ranked_mappings(accel, gemm, tile_cycles, overlap, candidates):
         cycles, compute_cycles = ENGINES[engine](accel, gemm, mapping, tile_cycles, overlap)
         if best is None or cycles < best[1]:
             best = (mapping, cycles, compute_cycles)

@@ -346,9 +346,11 @@ def measured(monkeypatch):
                                PJ_PER_MAC, LEAKAGE_UW, AREA_UM2, MEASURED_PES)
 
     perf._op_energy.cache_clear()
+    perf._array_energy.cache_clear()
     monkeypatch.setattr(energy, "op_energy", fake)
     yield
     perf._op_energy.cache_clear()
+    perf._array_energy.cache_clear()
 
 
 PARTS = ["energy_pe_pj", "energy_input_sram_pj", "energy_weight_sram_pj",
