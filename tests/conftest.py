@@ -52,6 +52,7 @@ def fresh_machine(tmp_path, monkeypatch):
         raise AssertionError("a gate-level measurement was started")
 
     monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path))
+    energy._reduced_verilog.cache_clear()
     monkeypatch.setattr(energy, "_measure", refuse)
     monkeypatch.setattr(energy, "default_liberty", lambda: None)
     yield tmp_path

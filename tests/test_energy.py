@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from peforge.hw.verilog import to_verilog
 from peforge.models.floatfmt import decode, float_format
 from peforge.models.operand_stats import STATS, VERIFY, operand_stats
 from peforge.models.params import config_hash
@@ -260,14 +261,21 @@ def test_shipped_table_serves_an_empty_cache_and_misses_a_changed_generator(fres
     assert result.pj_per_mac == pytest.approx(energy.ANCHOR_PJ_PER_MAC, rel=1e-3)
     assert result.config_hash == config_hash("systolic", INT8)
     assert result.reduced_config_hash == config_hash("systolic", SYSTOLIC.energy_config(INT8))
-    # The generator now writes other Verilog: the shipped entry is stale, so op_energy has to
-    # measure, which needs the Liberty file.
+    # The reduced top's Verilog is kept (and is what the generator writes); nothing measured.
+    kept = list((fresh_machine / "energy" / "verilog").glob("*.json"))
+    assert len(kept) == 1
+    assert json.loads(kept[0].read_text())["verilog"] == to_verilog(
+        SYSTOLIC.generator(SYSTOLIC.energy_config(INT8)), SYSTOLIC.top_name)
+    # The generator's source changes and it now writes other Verilog: the kept Verilog and the
+    # shipped entry are stale, so op_energy has to measure, which needs the Liberty file.
     original = energy.to_verilog
     monkeypatch.setattr(energy, "to_verilog",
                         lambda module, top: original(module, top) + "// changed generator\n")
+    monkeypatch.setattr(energy, "generator_fingerprint", lambda: "changed")
     with pytest.raises(energy.EnergyError, match=r"^energy: needs Debian's OSU 0.18 um Liberty"):
         energy.op_energy("systolic", INT8, stats="uniform")
-    assert not list(fresh_machine.iterdir())
+    assert len(list((fresh_machine / "energy" / "verilog").glob("*.json"))) == 2
+    assert not list((fresh_machine / "energy").glob("*.json"))
 
 
 def test_cli_refuses_unknown_stats(capsys):

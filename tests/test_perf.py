@@ -427,12 +427,16 @@ def test_doubling_dram_traffic_of_a_memory_bound_gemm_doubles_its_dram_energy(me
     assert hbm.cycles == one.cycles and math.isclose(hbm.energy_dram_pj, bytes_one * 8 * 3.9)
 
 
-def test_a_fresh_machine_finds_every_default_and_demo_energy_in_the_shipped_table(
+def test_a_fresh_machine_finds_every_default_and_shipped_sweep_energy_in_the_table(
         fresh_machine):
     perf._op_energy.cache_clear()
-    demo = load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / "demo.yaml")
-    accels = [Accelerator(name, family(name).config()) for name in FAMILIES]
-    accels += [build_accelerator(point) for point in demo.points()]
+    perf._array_energy.cache_clear()
+    accels = {Accelerator(name, family(name).config()) for name in FAMILIES}
+    for name in ("demo", "large"):
+        sweep = load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / f"{name}.yaml")
+        # One accelerator per PE configuration: the memories do not change the energy per MAC.
+        accels |= {Accelerator(accel.family, accel.pe, stats=accel.stats)
+                   for accel in map(build_accelerator, sweep.points())}
     gemm = Gemm("g", 16, 64, 16)
     try:
         for accel in accels:
@@ -445,7 +449,10 @@ def test_a_fresh_machine_finds_every_default_and_demo_energy_in_the_shipped_tabl
             assert op.pj_per_mac > 0
     finally:
         perf._op_energy.cache_clear()
-    assert not list(fresh_machine.iterdir())
+        perf._array_energy.cache_clear()
+    # Only the reduced tops' Verilog was kept: nothing was measured.
+    assert {path.name for path in fresh_machine.iterdir()} == {"energy"}
+    assert {path.name for path in (fresh_machine / "energy").iterdir()} == {"verilog"}
 
 
 def test_gemm_result_splits_sram_traffic_per_sram():
