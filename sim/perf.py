@@ -46,6 +46,7 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from peforge.models.integer import ceil_div
@@ -145,23 +146,45 @@ def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int,
     return folds * fold - 1
 
 
-def _tile_timing(accel: Accelerator, gemm: Gemm):
+def _tile_timing(accel: Accelerator, gemm: Gemm) -> tuple["TileCycles", int]:
     """``(cycles(m, k, n), overlap)`` of the array for ``gemm``'s tiles under the accelerator's
-    timing mode (``cycles`` of ints, or of integer arrays that broadcast). ``rtl``: the family's
-    cycle model for weights ``gemm.w_bits`` wide
-    (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose pace depends on the
-    weight width uses it: a bit-serial array runs a GEMM of 4-bit or narrower weights at 2 terms
-    per slot when it allows a type that wide)."""
-    if accel.timing == "rtl":
-        fam = family(accel.family)
-        return ((lambda m, k, n: fam.gemm_cycles(accel.pe, m, k, n, gemm.w_bits)),
-                fam.pipeline_overlap(accel.pe))
+    timing mode (:class:`TileCycles`). ``rtl``: the family's cycle model for weights
+    ``gemm.w_bits`` wide (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose
+    pace depends on the weight width uses it: a bit-serial array runs a GEMM of 4-bit or
+    narrower weights at 2 terms per slot when it allows a type that wide)."""
+    return _tile_cycles(accel.family, accel.pe, accel.timing, gemm.w_bits)
+
+
+class TileCycles:
+    """The array's cycles of one tile, ``(m, k, n) -> int``, or of integer arrays that broadcast;
+    the ints are remembered per tile size (a sweep asks for the same few sizes of one PE array
+    thousands of times). One object per PE array, timing and weight width
+    (:func:`_tile_cycles`), so tilings of the same array can share work keyed by it."""
+
+    def __init__(self, cycles):
+        self._cycles = cycles
+        self._known = {}
+
+    def __call__(self, m, k, n):
+        if isinstance(m, np.ndarray):
+            return self._cycles(m, k, n)
+        key = (m, k, n)
+        cycles = self._known.get(key)
+        if cycles is None:
+            cycles = self._known[key] = self._cycles(m, k, n)
+        return cycles
+
+
+@lru_cache(maxsize=1024)
+def _tile_cycles(family_name: str, pe, timing: str, w_bits: int) -> tuple[TileCycles, int]:
+    if timing == "rtl":
+        fam = family(family_name)
+        return (TileCycles(lambda m, k, n: fam.gemm_cycles(pe, m, k, n, w_bits)),
+                fam.pipeline_overlap(pe))
     # SCALE-Sim's "- 1" is once per run, so it is the (negative) overlap of the stream.
-    dataflow = accel.timing.removeprefix("scalesim-")
-    return (lambda m, k, n: scalesim_compute_cycles(dataflow, accel.pe.rows, accel.pe.cols,
-                                                    m, k, n)), -1
-
-
+    dataflow = timing.removeprefix("scalesim-")
+    return TileCycles(lambda m, k, n: scalesim_compute_cycles(dataflow, pe.rows, pe.cols,
+                                                              m, k, n)), -1
 
 
 def _block_counts(gemm: Gemm, mapping: Mapping) -> tuple[int, int, int]:

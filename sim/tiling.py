@@ -134,6 +134,7 @@ class _Grid(NamedTuple):
     o_buffer: np.ndarray  # of the output tiles, (tm, tn, 1)
     dram_bytes: np.ndarray  # DRAM bytes read and written, flat (tm, tn, tk) by ORDERS
     neg_volume: np.ndarray  # -tm*tk*tn, flat (ties rank the larger first)
+    key: tuple[int, ...]  # the arguments of :func:`_grid`
 
     def mapping(self, tiling: int, order: int) -> Mapping:
         """The tiling at index ``tiling`` of the flattened ``(tm, tn, tk)`` grid, visited in
@@ -185,7 +186,7 @@ def _grid(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int) -> _G
                  _combinations(dm, dk, dn),
                  *_frozen(2 * tm * tk * (a_bits / 8), 2 * tk * tn * (w_bits / 8),
                           2 * tm * tn * (out_bits / 8), dram_bytes.reshape(-1, len(ORDERS)),
-                          -(tm * tk * tn).ravel()))
+                          -(tm * tk * tn).ravel()), (m, k, n, a_bits, w_bits, out_bits))
 
 
 def _grid_of(gemm: Gemm) -> _Grid:
@@ -194,11 +195,18 @@ def _grid_of(gemm: Gemm) -> _Grid:
 
 def _fitting(accel: Accelerator, grid: _Grid) -> np.ndarray:
     """Indices (ascending) of the tilings of the flattened ``(tm, tn, tk)`` grid that fit the
-    SRAMs."""
-    fits = ((grid.o_buffer <= accel.output_sram.size_bytes)
-            & (grid.a_buffer <= accel.input_sram.size_bytes)
-            & (grid.w_buffer <= accel.weight_sram.size_bytes))
-    return np.flatnonzero(fits)
+    SRAMs (read-only)."""
+    return _fitting_sizes(grid.key, accel.input_sram.size_bytes, accel.weight_sram.size_bytes,
+                          accel.output_sram.size_bytes)
+
+
+@lru_cache(maxsize=4096)
+def _fitting_sizes(shape: tuple[int, ...], input_bytes: int, weight_bytes: int,
+                   output_bytes: int) -> np.ndarray:
+    grid = _grid(*shape)
+    fits = ((grid.o_buffer <= output_bytes) & (grid.a_buffer <= input_bytes)
+            & (grid.w_buffer <= weight_bytes))
+    return _frozen(np.flatnonzero(fits))[0]
 
 
 def legal_mappings(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
@@ -209,24 +217,39 @@ def legal_mappings(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
             for order in range(len(ORDERS))]
 
 
-def _port_cycles(accel: Accelerator, grid: _Grid) -> np.ndarray:
+def _port_cycles(ports: tuple[int, int, int], grid: _Grid) -> np.ndarray:
     """SRAM port cycles of the tile of each class combination, ``(M, N, K classes)``: the
-    longest of the A block read, the W block read and the output tile written once."""
-    return np.maximum(np.maximum(grid.a_block / accel.input_sram.bytes_per_cycle,
-                                 grid.w_block / accel.weight_sram.bytes_per_cycle),
-                      grid.o_block / accel.output_sram.bytes_per_cycle)
+    longest of the A block read, the W block read and the output tile written once, at the
+    input, weight and output SRAMs' ``ports`` bytes per cycle."""
+    return np.maximum(np.maximum(grid.a_block / ports[0], grid.w_block / ports[1]),
+                      grid.o_block / ports[2])
 
 
-def _bounds(accel: Accelerator, grid: _Grid, tile_cycles, overlap) -> np.ndarray:
+def _bounds(accel: Accelerator, gemm: Gemm, tile_cycles, overlap) -> np.ndarray:
     """The bound (cycles) of every tiling of the flattened ``(tm, tn, tk)`` grid in each order,
     ``(tilings, ORDERS)``."""
+    ports = (accel.input_sram.bytes_per_cycle, accel.weight_sram.bytes_per_cycle,
+             accel.output_sram.bytes_per_cycle)
+    grid = _grid_of(gemm)
+    return np.maximum(_busy(grid.key, tile_cycles, overlap, ports),
+                      grid.dram_bytes / accel.dram.bytes_per_cycle)
+
+
+@lru_cache(maxsize=4096)
+def _busy(shape: tuple[int, ...], tile_cycles, overlap: int, ports: tuple[int, int, int]
+          ) -> np.ndarray:
+    """The busy cycles of every tiling of the flattened grid of ``shape`` (:func:`_grid`'s
+    arguments), ``(tilings, 1)`` (read-only). Kept per shape, tile cycles (the same function object for the same PE array, see
+    :func:`peforge.sim.perf._tile_timing`), overlap and SRAM port widths: a sweep over the
+    buffers' sizes or the DRAM of one array computes it once."""
+    grid = _grid(*shape)
     terms = grid.tiles * np.maximum(tile_cycles(grid.sm, grid.sk, grid.sn) - overlap,
-                                    _port_cycles(accel, grid))
+                                    _port_cycles(ports, grid))
     (_, full), *others = grid.combinations
     busy = overlap + terms[full]
     for tilings, classes in others:  # in the order of the sum
         busy[tilings] += terms[classes]
-    return np.maximum(busy.reshape(-1, 1), grid.dram_bytes / accel.dram.bytes_per_cycle)
+    return _frozen(busy.reshape(-1, 1))[0]
 
 
 def _legal_bounds(accel, gemm, tile_cycles, overlap) -> tuple[_Grid, np.ndarray, np.ndarray]:
@@ -234,7 +257,7 @@ def _legal_bounds(accel, gemm, tile_cycles, overlap) -> tuple[_Grid, np.ndarray,
     the bounds of :func:`legal_mappings`, in that order."""
     grid = _grid_of(gemm)
     fitting = _fitting(accel, grid)
-    return grid, fitting, _bounds(accel, grid, tile_cycles, overlap)[fitting].ravel()
+    return grid, fitting, _bounds(accel, gemm, tile_cycles, overlap)[fitting].ravel()
 
 
 def mapping_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int

@@ -213,7 +213,9 @@ def test_vectorised_port_cycles_are_the_pipelines_exact_ones_rounded(accel):
     units = TimeUnits.of(accel)
     for gemm in GEMMS:
         grid = tiling._grid_of(gemm)
-        port = tiling._port_cycles(accel, grid)
+        port = tiling._port_cycles((accel.input_sram.bytes_per_cycle,
+                                    accel.weight_sram.bytes_per_cycle,
+                                    accel.output_sram.bytes_per_cycle), grid)
         for (a, b, c), value in np.ndenumerate(port):
             sizes = (int(grid.sm[a, 0, 0]), int(grid.sk[0, 0, c]), int(grid.sn[0, b, 0]))
             assert value == float(Fraction(units.busy(gemm, sizes, 0, True), units.per_cycle))
