@@ -196,18 +196,20 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
             _compute_cycles(gemm, mapping, tile_cycles, overlap))
 
 
-def _run(program, state: tuple) -> tuple:
-    """Advance the pipeline's ``state`` over ``program``: tiles ``(load, busy, write_back)``
-    (units; ``load`` None: nothing to load, ``write_back`` None: not the last K step) and runs
-    ``(count, program)``.
+def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
+    """Advance the pipeline's ``state`` over ``program``: indices into ``tiles``, each
+    ``(load, busy, write_back)`` (units; ``load`` None: nothing to load, ``write_back`` None:
+    not the last K step), and runs ``(count, program)``.
 
     ``state`` is ``(issued, now, dram, write_back)`` between two tiles: ``issued``, when the tile
     just done had its operands, so the next tile's load was requested; ``now``, when it finished
     computing; ``dram``, when the channel is free; ``write_back``, the duration of its output
-    tile's write, requested at ``now``. In a run, the state at the start of each repetition is
-    remembered relative to ``issued`` (the channel's free time clamped there: it is next asked for
-    at ``issued`` or later); once one recurs, the rest of the run's whole periods each shift all
-    times by the same amount, and are skipped.
+    tile's write, requested at ``now``. What follows depends only on the state relative to
+    ``issued``, the channel's free time clamped there (it is next asked for at ``issued`` or
+    later): its key. In a run, the key at the start of each repetition is remembered; once one
+    recurs, the rest of the run's whole periods each shift all times by the same amount, and are
+    skipped. ``memo`` keeps what a run did from each key it started from, relative to
+    ``issued``: a run inside another starts from the same key again and again.
 
     The output slots are not part of the state: they never delay a tile. Every tile after the
     first loads a block (consecutive tiles differ in their K block, which changes both, or else
@@ -217,8 +219,8 @@ def _run(program, state: tuple) -> tuple:
     """
     issued, now, dram, write_back = state
     for item in program:
-        if len(item) == 3:
-            load, busy, next_write_back = item
+        if item.__class__ is int:
+            load, busy, next_write_back = tiles[item]
             ready = now
             if load is not None:
                 # Requested at `issued`, before the previous tile's write-back (at `now`).
@@ -229,24 +231,40 @@ def _run(program, state: tuple) -> tuple:
                 dram = (now if now > dram else dram) + write_back
             issued, now, write_back = ready, ready + busy, next_write_back
             continue
-        count, body = item
-        seen = {}
-        done = 0
-        while done < count:
-            key = (now - issued, dram - issued if dram > issued else 0, write_back)
-            if key in seen:
-                then, issued_then = seen[key]
-                period = done - then
-                periods = (count - done) // period
-                shift = periods * (issued - issued_then)
-                issued, now, dram = issued + shift, now + shift, dram + shift
-                for _ in range(count - done - periods * period):
-                    issued, now, dram, write_back = _run(body, (issued, now, dram, write_back))
-                break
-            seen[key] = (done, issued)
-            issued, now, dram, write_back = _run(body, (issued, now, dram, write_back))
-            done += 1
+        key = (id(item), now - issued, dram - issued if dram > issued else 0, write_back)
+        done = memo.get(key)
+        if done is None:
+            start = issued
+            issued, now, dram, write_back = _repeat(item, tiles, (issued, now, dram, write_back),
+                                                    memo)
+            memo[key] = (issued - start, now - start, dram - start, write_back)
+        else:
+            issued, now, dram, write_back = (issued + done[0], issued + done[1],
+                                             issued + done[2], done[3])
     return issued, now, dram, write_back
+
+
+def _repeat(run: tuple, tiles: list, state: tuple, memo: dict) -> tuple:
+    """``state`` after ``run = (count, body)`` (:func:`_run`)."""
+    count, body = run
+    seen = {}
+    done = 0
+    while done < count:
+        issued, now, dram, write_back = state
+        key = (now - issued, dram - issued if dram > issued else 0, write_back)
+        if key in seen:
+            then, issued_then = seen[key]
+            period = done - then
+            periods = (count - done) // period
+            shift = periods * (issued - issued_then)
+            state = (issued + shift, now + shift, dram + shift, write_back)
+            for _ in range(count - done - periods * period):
+                state = _run(body, tiles, state, memo)
+            return state
+        seen[key] = (done, issued)
+        state = _run(body, tiles, state, memo)
+        done += 1
+    return state
 
 
 def _runs(classes: list[tuple[int, int]]) -> list[tuple[int, int, bool, bool]]:
@@ -267,54 +285,56 @@ def _runs(classes: list[tuple[int, int]]) -> list[tuple[int, int, bool, bool]]:
     return runs
 
 
-def _repeat(count: int, body: list) -> list:
+def _repeated(count: int, body: list) -> list:
     return body if count == 1 else [(count, tuple(body))]
 
 
-def _program(units: "TimeUnits", gemm: Gemm, mapping, tile_cycles, overlap: int) -> list:
-    """The loop nest of ``mapping`` as runs of equal tiles: outer blocks ``p`` (M for order
-    ``mn``), inner outer blocks ``q``, K blocks innermost, with :func:`step_loads`'s rule."""
-    m_runs, k_runs, n_runs = (_runs(size_classes(gemm.m, mapping.tm)),
-                              _runs(size_classes(gemm.k, mapping.tk)),
-                              _runs(size_classes(gemm.n, mapping.tn)))
-    by_rows = mapping.order == "mn"
+@lru_cache(maxsize=4096)
+def _loop_nest(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int, tm: int,
+               tk: int, tn: int, order: str) -> tuple[tuple, tuple]:
+    """The loop nest of a GEMM shape under a tiling as runs of equal tiles: ``(program,
+    tiles)``, the program over indices into ``tiles``, each ``(tm, tk, tn, first_k, last_k,
+    load_bits)``. Outer blocks ``p`` (M for order ``mn``), then the other outer blocks ``q``, K
+    blocks innermost; the loads follow :func:`step_loads`'s rule."""
+    m_runs, k_runs, n_runs = (_runs(size_classes(m, tm)), _runs(size_classes(k, tk)),
+                              _runs(size_classes(n, tn)))
+    by_rows = order == "mn"
     p_runs, q_runs = (m_runs, n_runs) if by_rows else (n_runs, m_runs)
     single_k, single_q = len(k_runs) == 1, len(q_runs) == 1
-    tiles = {}
+    tiles: dict[tuple, int] = {}
     program = []
     for p_size, p_count, p_first, _ in p_runs:
         p_body = []
         for q_size, q_count, q_first, _ in q_runs:
-            tm, tn = (p_size, q_size) if by_rows else (q_size, p_size)
+            tile_m, tile_n = (p_size, q_size) if by_rows else (q_size, p_size)
             q_body = []
-            for tk, k_count, first_k, last_k in k_runs:
-                a_bits, w_bits = tm * tk * gemm.a_bits, tk * tn * gemm.w_bits
+            for tile_k, k_count, first_k, last_k in k_runs:
+                a_load, w_load = tile_m * tile_k * a_bits, tile_k * tile_n * w_bits
                 if single_k:
                     # The outer (p) operand stays over q; the q operand changes every tile unless
                     # there is one q block, when it is loaded once.
-                    p_bits, q_bits = (a_bits, w_bits) if by_rows else (w_bits, a_bits)
-                    load = p_bits * q_first + q_bits * (not single_q or (p_first and q_first))
+                    p_load, q_load = (a_load, w_load) if by_rows else (w_load, a_load)
+                    load = p_load * q_first + q_load * (not single_q or (p_first and q_first))
                 else:
-                    load = a_bits + w_bits
-                spec = (tm, tk, tn, first_k, last_k, load)
-                if spec not in tiles:
-                    tiles[spec] = (
-                        units.transfer(load) if load else None,
-                        units.busy(gemm, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap,
-                                   first_k),
-                        units.transfer(tm * tn * gemm.out_bits) if last_k else None)
-                q_body += _repeat(k_count, [tiles[spec]])
-            p_body += _repeat(q_count, q_body)
-        program += _repeat(p_count, p_body)
-    return program
+                    load = a_load + w_load
+                spec = (tile_m, tile_k, tile_n, first_k, last_k, load)
+                q_body += _repeated(k_count, [tiles.setdefault(spec, len(tiles))])
+            p_body += _repeated(q_count, q_body)
+        program += _repeated(p_count, p_body)
+    return tuple(program), tuple(tiles)
 
 
 def simulate_recurrence(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overlap: int):
     """The fast engine: the same times as :func:`simulate_events`, by the recurrence over runs
     of equal tiles (module docstring). Returns ``(cycles, compute_cycles)``."""
     units = TimeUnits.of(accel)
-    _issued, now, dram, write_back = _run(
-        _program(units, gemm, mapping, tile_cycles, overlap), (0, 0, 0, None))
+    program, specs = _loop_nest(gemm.m, gemm.k, gemm.n, gemm.a_bits, gemm.w_bits, gemm.out_bits,
+                                mapping.tm, mapping.tk, mapping.tn, mapping.order)
+    tiles = [(units.transfer(load) if load else None,
+              units.busy(gemm, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap, first_k),
+              units.transfer(tm * tn * gemm.out_bits) if last_k else None)
+             for tm, tk, tn, first_k, last_k, load in specs]
+    _issued, now, dram, write_back = _run(program, tiles, (0, 0, 0, None), {})
     # The last tile is a last K step: its write-back ends the GEMM.
     return (units.cycles(max(now, dram) + write_back) + overlap,
             _compute_cycles(gemm, mapping, tile_cycles, overlap))
