@@ -370,14 +370,19 @@ def _derived(row: dict, pes: int, clock_mhz: float, area_mm2: float) -> dict:
             "tops_per_mm2": 2 * row["macs"] / (time_ms * 1e9) / area_mm2}
 
 
-@lru_cache(maxsize=1024)
-def _workload_results(accel: Accelerator, gemms: tuple[Gemm, ...], engine: str
-                      ) -> tuple[tuple[GemmResult, ...], dict]:
-    """Every GEMM's result on the timing part of an accelerator, and their counted sums."""
-    results = tuple(_counted(_simulate_shape(accel, _shape(gemm), 2, engine), gemm)
-                    for gemm in gemms)
-    return results, {name: sum(getattr(result, name) for result in results)
-                     for name in _COUNTED}
+def _workload_counted(accel: Accelerator, gemms, engine: str) -> dict:
+    """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on the timing part of an
+    accelerator: each shape simulated once, times the GEMMs' counts of that shape."""
+    counts: dict[tuple, int] = {}
+    for gemm in gemms:
+        shape = _shape(gemm)
+        counts[shape] = counts.get(shape, 0) + gemm.count
+    totals = dict.fromkeys(_COUNTED, 0)
+    for shape, count in counts.items():
+        result = _simulate_shape(accel, shape, 2, engine)
+        for name in _COUNTED:
+            totals[name] += getattr(result, name) * count
+    return totals
 
 
 def _total(accel: Accelerator, costs: AcceleratorCosts, gemms, counted: dict) -> dict:
@@ -390,8 +395,7 @@ def workload_totals(accel: Accelerator, gemms: list[Gemm], *, engine: str = "rec
     """The ``total`` row of :func:`simulate_workload`: its metrics (:data:`METRIC_COLUMNS`), what
     a sweep stores. The energies are those of the whole workload's MACs, traffic and cycles."""
     _check_engine(engine)
-    gemms = tuple(gemms)
-    _results, counted = _workload_results(_timing_part(accel), gemms, engine)
+    counted = _workload_counted(_timing_part(accel), gemms, engine)
     return _total(accel, accelerator_costs(accel), gemms, counted)
 
 
@@ -400,17 +404,17 @@ def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recur
     """The rows of :func:`simulate_workload` as dicts: one per GEMM, and the ``total`` row's
     metrics (:func:`workload_totals`)."""
     _check_engine(engine)
-    gemms = tuple(gemms)
-    results, counted = _workload_results(_timing_part(accel), gemms, engine)
+    timing = _timing_part(accel)
     costs = accelerator_costs(accel)
     rows = []
-    for gemm, result in zip(gemms, results):
+    for gemm in gemms:
+        result = _counted(_simulate_shape(timing, _shape(gemm), 2, engine), gemm)
         row = {"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
                **_sums(costs, gemm.macs, {name: getattr(result, name) for name in _COUNTED},
                        accel.clock_mhz),
                "mapping": str(result.mapping)}
         rows.append({**row, **_derived(row, accel.pes, accel.clock_mhz, costs.area_mm2)})
-    return rows, _total(accel, costs, gemms, counted)
+    return rows, _total(accel, costs, gemms, _workload_counted(timing, gemms, engine))
 
 
 def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"

@@ -140,12 +140,16 @@ def step_loads(gemm: Gemm, steps) -> list[int]:
 def _compute_cycles(gemm: Gemm, mapping, tile_cycles, overlap: int) -> int:
     """The array's cycles of all tiles back to back (no stall): the sum over the tiles of their
     cycles less the overlap, plus the overlap once."""
-    total = overlap
-    for sm, cm in size_classes(gemm.m, mapping.tm):
-        for sk, ck in size_classes(gemm.k, mapping.tk):
-            for sn, cn in size_classes(gemm.n, mapping.tn):
-                total += cm * ck * cn * (tile_cycles(sm, sk, sn) - overlap)
-    return total
+    return overlap + sum(count * (tile_cycles(*sizes) - overlap)
+                         for sizes, count in _tile_classes(gemm.m, gemm.k, gemm.n, mapping.tm,
+                                                           mapping.tk, mapping.tn))
+
+
+@lru_cache(maxsize=4096)
+def _tile_classes(m: int, k: int, n: int, tm: int, tk: int, tn: int) -> tuple:
+    """``((tm, tk, tn), tiles)`` of each size class of the tiles of an ``m x k x n`` GEMM."""
+    return tuple(((sm, sk, sn), cm * ck * cn) for sm, cm in size_classes(m, tm)
+                 for sk, ck in size_classes(k, tk) for sn, cn in size_classes(n, tn))
 
 
 def size_classes(total: int, size: int) -> list[tuple[int, int]]:
