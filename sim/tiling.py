@@ -225,16 +225,6 @@ def _port_cycles(ports: tuple[int, int, int], grid: _Grid) -> np.ndarray:
                       grid.o_block / ports[2])
 
 
-def _bounds(accel: Accelerator, gemm: Gemm, tile_cycles, overlap) -> np.ndarray:
-    """The bound (cycles) of every tiling of the flattened ``(tm, tn, tk)`` grid in each order,
-    ``(tilings, ORDERS)``."""
-    ports = (accel.input_sram.bytes_per_cycle, accel.weight_sram.bytes_per_cycle,
-             accel.output_sram.bytes_per_cycle)
-    grid = _grid_of(gemm)
-    return np.maximum(_busy(grid.key, tile_cycles, overlap, ports),
-                      grid.dram_bytes / accel.dram.bytes_per_cycle)
-
-
 @lru_cache(maxsize=4096)
 def _busy(shape: tuple[int, ...], tile_cycles, overlap: int, ports: tuple[int, int, int]
           ) -> np.ndarray:
@@ -256,8 +246,23 @@ def _legal_bounds(accel, gemm, tile_cycles, overlap) -> tuple[_Grid, np.ndarray,
     """``(grid, fitting, bounds)``: the indices of the tilings that fit (:func:`_fitting`) and
     the bounds of :func:`legal_mappings`, in that order."""
     grid = _grid_of(gemm)
-    fitting = _fitting(accel, grid)
-    return grid, fitting, _bounds(accel, gemm, tile_cycles, overlap)[fitting].ravel()
+    ports = (accel.input_sram.bytes_per_cycle, accel.weight_sram.bytes_per_cycle,
+             accel.output_sram.bytes_per_cycle)
+    sizes = (accel.input_sram.size_bytes, accel.weight_sram.size_bytes,
+             accel.output_sram.size_bytes)
+    fitting, busy, dram_bytes = _fitting_parts(grid.key, tile_cycles, overlap, ports, sizes)
+    return grid, fitting, np.maximum(busy, dram_bytes / accel.dram.bytes_per_cycle).ravel()
+
+
+@lru_cache(maxsize=4096)
+def _fitting_parts(shape: tuple[int, ...], tile_cycles, overlap: int,
+                   ports: tuple[int, int, int], sizes: tuple[int, int, int]):
+    """``(fitting, busy, dram_bytes)`` of the tilings that fit SRAMs of ``sizes`` bytes: their
+    indices, busy cycles (``(fitting, 1)``) and DRAM bytes (``(fitting, ORDERS)``), read-only."""
+    grid = _grid(*shape)
+    fitting = _fitting_sizes(shape, *sizes)
+    return _frozen(fitting, _busy(shape, tile_cycles, overlap, ports)[fitting],
+                   grid.dram_bytes[fitting])
 
 
 def mapping_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int
