@@ -288,10 +288,9 @@ def ranked_mappings(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overl
             f"buffers: no tile of a {gemm.m}x{gemm.k}x{gemm.n} GEMM fits; a {tm}x{tk}x{tn} tile "
             f"needs {2 * tm * tk * gemm.a_bits // 8} B input, {2 * tk * tn * gemm.w_bits // 8} B "
             f"weight and {2 * tm * tn * gemm.out_bits // 8} B output SRAM (double-buffered)")
-    # Only tilings within 2% of the best can be among the close ones: rank just those (few).
+    # Only tilings within 2% of the best can be among the close ones: rank just those. By
+    # bound, then volume, then legal order (lexsort's last key is its first).
     close = np.flatnonzero(bounds <= CLOSE * bounds.min())
-    keyed = zip(bounds[close].tolist(),
-                grid.neg_volume[fitting[close // len(ORDERS)]].tolist(), close.tolist())
-    ranked = sorted(keyed, key=lambda key: key[:2])[:candidates]  # stable: ties keep the order
+    order = np.lexsort((close, grid.neg_volume[fitting[close // len(ORDERS)]], bounds[close]))
     return [grid.mapping(fitting[index // len(ORDERS)], index % len(ORDERS))
-            for *_key, index in ranked]
+            for index in close[order[:candidates]].tolist()]
