@@ -89,15 +89,16 @@ class TimeUnits:
         """A DRAM transfer of ``bits``: latency plus the bits at the channel's rate."""
         return self.latency + bits * self.dram_per_bit
 
-    def busy(self, gemm: Gemm, sizes, array_cycles: int, first_k: bool) -> int:
+    def busy(self, widths: tuple[int, int, int], sizes, array_cycles: int, first_k: bool) -> int:
         """A tile's time on the array: its ``array_cycles`` or the cycles the SRAM ports need to
         read its A and W blocks and write (after the first K step, also read back) its output
-        tile, whichever is longer."""
+        tile, whichever is longer. ``widths``: the bits of an A, W and output element."""
         tm, tk, tn = sizes
+        a_bits, w_bits, out_bits = widths
         a_port, w_port, out_port = self.port_per_bit
-        return max(array_cycles * self.per_cycle, tm * tk * gemm.a_bits * a_port,
-                   tk * tn * gemm.w_bits * w_port,
-                   (1 if first_k else 2) * tm * tn * gemm.out_bits * out_port)
+        return max(array_cycles * self.per_cycle, tm * tk * a_bits * a_port,
+                   tk * tn * w_bits * w_port,
+                   (1 if first_k else 2) * tm * tn * out_bits * out_port)
 
     def cycles(self, units: int) -> int:
         """``units`` rounded up to whole cycles."""
@@ -137,12 +138,12 @@ def step_loads(gemm: Gemm, steps) -> list[int]:
     return loads
 
 
-def _compute_cycles(gemm: Gemm, mapping, tile_cycles, overlap: int) -> int:
-    """The array's cycles of all tiles back to back (no stall): the sum over the tiles of their
-    cycles less the overlap, plus the overlap once."""
+def _compute_cycles(dims: tuple[int, int, int], mapping, tile_cycles, overlap: int) -> int:
+    """The array's cycles of all tiles of a GEMM of ``dims`` (m, k, n) back to back (no stall):
+    the sum over the tiles of their cycles less the overlap, plus the overlap once."""
     return overlap + sum(count * (tile_cycles(*sizes) - overlap)
-                         for sizes, count in _tile_classes(gemm.m, gemm.k, gemm.n, mapping.tm,
-                                                           mapping.tk, mapping.tn))
+                         for sizes, count in _tile_classes(*dims, mapping.tm, mapping.tk,
+                                                           mapping.tn))
 
 
 @lru_cache(maxsize=4096)
@@ -190,14 +191,15 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
                        if following < len(steps) and loads[following] else None)
             if first_k:
                 yield output_slots.get(1)
-            yield env.timeout(units.busy(gemm, sizes, tile_cycles(*sizes) - overlap, first_k))
+            yield env.timeout(units.busy((gemm.a_bits, gemm.w_bits, gemm.out_bits), sizes,
+                                         tile_cycles(*sizes) - overlap, first_k))
             if last_k:
                 env.process(write_back(sizes[0] * sizes[2] * gemm.out_bits))
 
     env.process(compute())
     env.run()
     return (units.cycles(env.now) + overlap,
-            _compute_cycles(gemm, mapping, tile_cycles, overlap))
+            _compute_cycles((gemm.m, gemm.k, gemm.n), mapping, tile_cycles, overlap))
 
 
 def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
@@ -330,18 +332,29 @@ def _loop_nest(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int, 
 
 def simulate_recurrence(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overlap: int):
     """The fast engine: the same times as :func:`simulate_events`, by the recurrence over runs
-    of equal tiles (module docstring). Returns ``(cycles, compute_cycles)``."""
-    units = TimeUnits.of(accel)
-    program, specs = _loop_nest(gemm.m, gemm.k, gemm.n, gemm.a_bits, gemm.w_bits, gemm.out_bits,
-                                mapping.tm, mapping.tk, mapping.tn, mapping.order)
+    of equal tiles (module docstring). Returns ``(cycles, compute_cycles)``.
+
+    Results are kept per time units, shape, tiling and tile cycles (the same function object for
+    the same PE array), everything they depend on: accelerators that differ only in their SRAM
+    sizes (which decide which tilings are legal, not how long one takes) share them."""
+    return _recurrence(TimeUnits.of(accel), (gemm.m, gemm.k, gemm.n, gemm.a_bits, gemm.w_bits,
+                                             gemm.out_bits),
+                       mapping, tile_cycles, overlap)
+
+
+@lru_cache(maxsize=16384)
+def _recurrence(units: TimeUnits, shape: tuple[int, ...], mapping, tile_cycles,
+                overlap: int) -> tuple[int, int]:
+    program, specs = _loop_nest(*shape, mapping.tm, mapping.tk, mapping.tn, mapping.order)
+    widths, out_bits = shape[3:], shape[5]
     tiles = [(units.transfer(load) if load else None,
-              units.busy(gemm, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap, first_k),
-              units.transfer(tm * tn * gemm.out_bits) if last_k else None)
+              units.busy(widths, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap, first_k),
+              units.transfer(tm * tn * out_bits) if last_k else None)
              for tm, tk, tn, first_k, last_k, load in specs]
     _issued, now, dram, write_back = _run(program, tiles, (0, 0, 0, None), {})
     # The last tile is a last K step: its write-back ends the GEMM.
     return (units.cycles(max(now, dram) + write_back) + overlap,
-            _compute_cycles(gemm, mapping, tile_cycles, overlap))
+            _compute_cycles(shape[:3], mapping, tile_cycles, overlap))
 
 
 #: The engines by name: what ``simulate_gemm(..., engine=...)`` and ``peforge sim --engine`` take.

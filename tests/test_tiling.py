@@ -218,7 +218,8 @@ def test_vectorised_port_cycles_are_the_pipelines_exact_ones_rounded(accel):
                                     accel.output_sram.bytes_per_cycle), grid)
         for (a, b, c), value in np.ndenumerate(port):
             sizes = (int(grid.sm[a, 0, 0]), int(grid.sk[0, 0, c]), int(grid.sn[0, b, 0]))
-            assert value == float(Fraction(units.busy(gemm, sizes, 0, True), units.per_cycle))
+            widths = (gemm.a_bits, gemm.w_bits, gemm.out_bits)
+            assert value == float(Fraction(units.busy(widths, sizes, 0, True), units.per_cycle))
 
 
 def test_the_grid_is_cached_per_shape_and_read_only():
