@@ -1,90 +1,154 @@
 """Model-only sweep throughput: points per minute on the local process pool and on a dask
-LocalCluster, and where a point's time goes.
+LocalCluster, the two pipeline engines side by side, and where a point's time goes.
 
-The sweep is the shipped ``sweeps/demo.yaml`` (every family, each point on LLaMA-2-7B
-decode and prefill of 256 tokens), run from an empty results database each time with
-``--workers`` processes (default 2), so every point is simulated. ``points_per_min`` is points
-over the wall time of :func:`peforge.sim.sweep.run_sweep` (pool or cluster start-up included);
-the target of issue 9 is 100,000. The load average of the machine at the end of each run is
-recorded: other jobs on the same cores slow the sweep down.
+The sweep is the shipped ``sweeps/large.yaml`` (24,840 points: every family, array shapes, buffer
+sizes and DRAM bandwidths; each point on LLaMA-2-7B decode and prefill of 256 tokens), run from an
+empty results database each time with ``--workers`` processes (default 2), so every point is
+evaluated and stored. ``points_per_min`` is points over the wall time of
+:func:`peforge.sim.sweep.run_sweep` (pool or cluster start-up included); the target of issue 9 is
+100,000 on 2 cores. The CPU time of the parent (building the points, storing their rows) and,
+for the local pool, of its workers is given per point, with the machine's load average at the
+end of the run: other jobs on the same cores slow the sweep down. Before the first run, one point
+of each PE configuration is evaluated here, so the reduced tops' Verilog that the energy look-up
+keys on is on disk (a fresh machine generates it once, a few tenths of a second each).
 
-The profile evaluates ``--profile-points`` points spread evenly over the same sweep one after
-the other in this process under cProfile and splits their time into the simpy simulation of the chosen mappings
-(``perf._simulate``), the ranking of every legal tiling by its bound
-(``tiling.ranked_mappings``), the PE array's energy per MAC (``perf._op_energy``: the reduced top's Verilog and the disk cache of
-:mod:`peforge.sim.energy`, once per configuration and process; the gate-level runs themselves are
-done before the profile by the throughput runs), the workload's GEMM list, the pandas table of ``simulate_workload`` and the rest; the parent's own
-work per point (building and hashing the configuration, storing its rows: the points go in one
-transaction, as a sweep stores a chunk) is timed separately.
+Engines: ``--engine-points`` points spread over the sweep are evaluated one after the other in
+this process with each pipeline engine (:data:`peforge.sim.pipeline.ENGINES`), every model cache
+emptied first, and their totals must be equal; the table gives milliseconds per point and the
+ratio, and the recurrence once more with every cache emptied before each point (no point shares
+anything with another: the cost of a sweep whose points all differ in their PE array, ports and
+DRAM).
 
-Writes ``reports/bench/sweep_speed.csv`` and ``reports/bench/sweep_profile.csv`` and prints
-both. Run: ``.venv/bin/python bench/sweep_speed.py [--workers 2] [--profile-points 40]``.
+The profile evaluates every ``--profile-stride``-th point of the sweep in grid order in this
+process under cProfile and splits the time into ranking the tilings
+(:func:`peforge.sim.tiling.ranked_mappings`), the recurrence (:func:`peforge.sim.pipeline.
+simulate_recurrence`, with how many of its calls its cache answered), the unit costs
+(:func:`peforge.sim.perf.accelerator_costs`) and the rest; the parent's own work per point
+(building and hashing the configuration, storing the rows in one transaction, as a sweep stores a
+chunk) is timed separately.
+
+Writes ``reports/bench/sweep_speed.csv``, ``sweep_engines.csv`` and ``sweep_profile.csv`` and
+prints them. Run: ``.venv/bin/python bench/sweep_speed.py [--workers 2]``.
 """
 
 import argparse
 import cProfile
 import os
 import pstats
+import resource
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from peforge.sim import perf
-from peforge.sim.demo import DEMO_SWEEP
+from peforge.sim import perf, pipeline, tiling
 from peforge.sim.results import ResultStore
-from peforge.sim.sweep import _task, evaluate_point, load_sweep, run_sweep
+from peforge.sim.sweep import _task, evaluate_points, load_sweep, run_sweep
 from peforge.sim.tables import write_table
+from peforge.sim.workloads import workload_gemms
 
+SWEEP = Path(__file__).resolve().parents[1] / "sweeps" / "large.yaml"
 TARGET_POINTS_PER_MIN = 100_000
 
 #: Profiled functions: label -> (file suffix, function name) as pstats names them.
 PROFILED = {
-    "simpy simulation of the chosen mappings (perf._simulate)": ("perf.py", "_simulate"),
-    "ranking the legal tilings by their bound (tiling.ranked_mappings)":
-        ("tiling.py", "ranked_mappings"),
-    "energy per MAC of the PE array (perf._op_energy: reduced top, disk cache)":
-        ("perf.py", "_op_energy"),
-    "GEMM lists of the workloads (workload_gemms)": ("workloads.py", "workload_gemms"),
-    "the whole of simulate_workload": ("perf.py", "simulate_workload"),
+    "ranking the legal tilings (tiling.ranked_mappings)": ("tiling.py", "ranked_mappings"),
+    "the recurrence of the close tilings (pipeline.simulate_recurrence)":
+        ("pipeline.py", "simulate_recurrence"),
+    "unit costs: PE energy look-up, SRAMs, DRAM (perf.accelerator_costs)":
+        ("perf.py", "accelerator_costs"),
 }
+
+#: Every cache of the model (emptied before each engine's run).
+CACHES = (perf._simulate_shape, perf._timing_part, perf._tile_cycles, pipeline._recurrence,
+          pipeline._loop_nest, pipeline._tile_classes, tiling._grid, tiling._busy,
+          tiling._fitting_parts, tiling._fitting_sizes)
+
+
+def clear_caches() -> None:
+    for cached in CACHES:
+        cached.cache_clear()
+
+
+def warm_energy(sweep) -> None:
+    """Evaluate one point of each PE configuration, so its reduced top's Verilog is on disk."""
+    seen = {}
+    for values in sweep.points():
+        seen.setdefault(tuple(sorted((key, value) for key, value in values.items()
+                                     if key == "family" or key.startswith("pe."))), values)
+    evaluate_points([_task(values, sweep.workloads, "model") for values in seen.values()])
 
 
 def throughput(sweep, executor: str, workers: int) -> dict:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    parent = time.process_time()
     with tempfile.TemporaryDirectory() as folder:
         run = run_sweep(sweep, Path(folder) / "speed.db", executor=executor, workers=workers,
                         quiet=True)
-    return {"executor": executor, "workers": workers, "points": run.points_evaluated,
-            "rows": run.points_evaluated * len(sweep.workloads), "seconds": run.seconds,
-            "points_per_min": run.points_evaluated / run.seconds * 60,
+    parent = time.process_time() - parent
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker = (after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime)
+    points = run.points_evaluated
+    return {"executor": executor, "workers": workers, "points": points,
+            "failed": run.points_failed, "rows": points * len(sweep.workloads),
+            "seconds": run.seconds, "points_per_min": points / run.seconds * 60,
             "target_points_per_min": TARGET_POINTS_PER_MIN,
+            "parent_cpu_us_per_point": parent / points * 1e6,
+            # dask's worker processes are not this process's children once the cluster is
+            # closed the way LocalCluster does it, so their CPU is not counted.
+            "worker_cpu_us_per_point": worker / points * 1e6 if executor == "local" else None,
             "load_average_1min": os.getloadavg()[0]}
 
 
-def profile(sweep, points: int) -> pd.DataFrame:
+def engines(sweep, points: int) -> pd.DataFrame:
     every = list(sweep.points())
-    chosen = every[::max(1, len(every) // points)][:points]
+    chosen = [every[index] for index in range(0, len(every), len(every) // points)][:points]
     tasks = [_task(values, sweep.workloads, "model") for values in chosen]
-    perf._simulate_shape.cache_clear()
+    gemms = [workload_gemms(w.workload, phase=w.phase, seq=w.seq) for w in sweep.workloads]
+    rows, totals = [], {}
+    for engine in pipeline.ENGINES:
+        clear_caches()
+        started = time.perf_counter()
+        totals[engine] = [perf.workload_totals(task.accel, workload, engine=engine)
+                          for task in tasks for workload in gemms]
+        rows.append({"engine": engine, "points": len(tasks),
+                     "ms_per_point": (time.perf_counter() - started) / len(tasks) * 1e3})
+    assert totals["recurrence"] == totals["simpy"], "the engines disagree"
+    # No sharing between points at all: every cache emptied before each point.
+    started = time.perf_counter()
+    for task in tasks:
+        clear_caches()
+        for workload in gemms:
+            perf.workload_totals(task.accel, workload)
+    rows.append({"engine": "recurrence, every cache emptied before each point",
+                 "points": len(tasks),
+                 "ms_per_point": (time.perf_counter() - started) / len(tasks) * 1e3})
+    frame = pd.DataFrame(rows)
+    simpy = frame.set_index("engine")["ms_per_point"]["simpy"]
+    frame["simpy_over_this"] = simpy / frame["ms_per_point"]
+    frame["totals_equal"] = True
+    return frame
+
+
+def profile(sweep, stride: int) -> pd.DataFrame:
+    chosen = list(sweep.points())[::stride]
+    tasks = [_task(values, sweep.workloads, "model") for values in chosen]
+    clear_caches()
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
-    rows = [evaluate_point(task) for task in tasks]
+    rows = evaluate_points(tasks)
     profiler.disable()
     total = time.perf_counter() - started
+    recurrence = pipeline._recurrence.cache_info()
     stats = pstats.Stats(profiler).stats
     cumulative = {label: sum(entry[3] for (path, _line, name), entry in stats.items()
                              if path.endswith(suffix) and name == function)
                   for label, (suffix, function) in PROFILED.items()}
-    whole = cumulative.pop("the whole of simulate_workload")
-    simulated = sum(seconds for label, seconds in cumulative.items()
-                    if "perf." in label or "tiling." in label)
-    gemm_lists = cumulative["GEMM lists of the workloads (workload_gemms)"]
     table = [{"part": label, "seconds": seconds} for label, seconds in cumulative.items()]
-    table += [{"part": "rest of simulate_workload (per-GEMM loop, pandas table)",
-               "seconds": whole - simulated},
-              {"part": "rest of evaluate_point", "seconds": total - whole - gemm_lists}]
+    table.append({"part": "rest of evaluating a point (workload sums, energy rows, results)",
+                  "seconds": total - sum(cumulative.values())})
     with tempfile.TemporaryDirectory() as folder, ResultStore(Path(folder) / "p.db") as store:
         started = time.perf_counter()
         for values in chosen:
@@ -94,24 +158,30 @@ def profile(sweep, points: int) -> pd.DataFrame:
     table.append({"part": "parent: configuration, hashes, the points' rows in one transaction "
                   "(as one chunk)", "seconds": parent})
     frame = pd.DataFrame(table)
-    frame["ms_per_point"] = frame["seconds"] / points * 1e3
+    frame["ms_per_point"] = frame["seconds"] / len(tasks) * 1e3
     frame["share_of_point"] = frame["seconds"] / (total + parent)
-    frame.insert(0, "points", points)
+    frame.insert(0, "points", len(tasks))
+    frame["recurrence_calls"] = recurrence.hits + recurrence.misses
+    frame["recurrence_cache_hits"] = recurrence.hits
     return frame
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--profile-points", type=int, default=40)
+    parser.add_argument("--engine-points", type=int, default=12)
+    parser.add_argument("--profile-stride", type=int, default=12)
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args()
-    sweep = load_sweep(DEMO_SWEEP)
+    sweep = load_sweep(SWEEP)
+    warm_energy(sweep)
     speed = pd.DataFrame([throughput(sweep, executor, args.workers)
                           for executor in ("local", "dask")])
     write_table(speed, args.out / "sweep_speed.csv")
     print()
-    write_table(profile(sweep, args.profile_points), args.out / "sweep_profile.csv")
+    write_table(engines(sweep, args.engine_points), args.out / "sweep_engines.csv")
+    print()
+    write_table(profile(sweep, args.profile_stride), args.out / "sweep_profile.csv")
 
 
 if __name__ == "__main__":

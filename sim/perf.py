@@ -45,6 +45,7 @@ Energy, power and area (:func:`simulate_workload`, :func:`accelerator_costs`), a
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from operator import attrgetter
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,7 @@ class GemmResult:
 #: The fields of a :class:`GemmResult` that a GEMM's ``count`` multiplies.
 _COUNTED = ("cycles", "compute_cycles", "dram_read_bytes", "dram_write_bytes",
             *(f"{name}_sram_{way}_bytes" for name in SRAMS for way in ("read", "write")))
+_counted_values = attrgetter(*_COUNTED)
 
 
 def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> int:
@@ -377,12 +379,11 @@ def _workload_counted(accel: Accelerator, gemms, engine: str) -> dict:
     for gemm in gemms:
         shape = _shape(gemm)
         counts[shape] = counts.get(shape, 0) + gemm.count
-    totals = dict.fromkeys(_COUNTED, 0)
+    totals = [0] * len(_COUNTED)
     for shape, count in counts.items():
-        result = _simulate_shape(accel, shape, 2, engine)
-        for name in _COUNTED:
-            totals[name] += getattr(result, name) * count
-    return totals
+        values = _counted_values(_simulate_shape(accel, shape, 2, engine))
+        totals = [total + value * count for total, value in zip(totals, values)]
+    return dict(zip(_COUNTED, totals))
 
 
 def _total(accel: Accelerator, costs: AcceleratorCosts, gemms, counted: dict) -> dict:

@@ -442,7 +442,10 @@ def test_concurrent_writers_do_not_corrupt_the_database(tmp_path):
 
 
 def test_a_killed_sweep_resumes_without_rerunning_finished_points(tmp_path):
-    body = SMALL.replace("[1, 64]", "[32, 64, 128, 256]").replace("[4, 8]", "[2, 4, 8, 16]")
+    # Enough points (40 x 300 DRAM latencies) that the sweep is still running when it is killed.
+    latencies = ", ".join(map(str, range(300)))
+    body = (SMALL.replace("[1, 64]", f"[32, 64, 128, 256]\n  dram.latency_cycles: [{latencies}]")
+            .replace("[4, 8]", "[2, 4, 8, 16]"))
     path = write_sweep(tmp_path, body)
     sweep = load_sweep(path)
     db = tmp_path / "k.db"
