@@ -63,8 +63,9 @@ def report(tmp_path_factory):
         raise AssertionError("the report simulated")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(perf, "simulate_workload", no_simulation)
-        patch.setattr(sweep_module, "simulate_workload", no_simulation)
+        for name in ("simulate_gemm", "simulate_workload", "workload_totals"):
+            patch.setattr(perf, name, no_simulation)
+        patch.setattr(sweep_module, "workload_totals", no_simulation)
         paths = write_sweep_report(db, tmp_path / "out")
     return tmp_path, sweep, db, paths
 
