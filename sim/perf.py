@@ -261,8 +261,7 @@ def _timing_part(accel: Accelerator) -> Accelerator:
 @lru_cache(maxsize=4096)
 def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], candidates: int, engine: str
                     ) -> GemmResult:
-    m, k, n, a_bits, w_bits, out_bits = shape
-    gemm = Gemm("", m, k, n, 1, a_bits, w_bits, out_bits)
+    gemm = _shape_gemm(shape)
     tile_cycles, overlap = _tile_timing(accel, gemm)
     best = None
     # Simulate the best-ranked mapping and any runner-up whose bound is within 2% of it.
@@ -271,9 +270,21 @@ def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], candidates: int,
         if best is None or cycles < best[1]:
             best = (mapping, cycles, compute_cycles)
     mapping, cycles, compute_cycles = best
-    return GemmResult(gemm, mapping, cycles, compute_cycles,
-                      **{f"{name}_bytes": round(value)
-                         for name, value in _traffic(gemm, mapping).items()})
+    return GemmResult(gemm, mapping, cycles, compute_cycles, *_traffic_bytes(shape, mapping))
+
+
+@lru_cache(maxsize=1024)
+def _shape_gemm(shape: tuple[int, ...]) -> Gemm:
+    """The GEMM (``count`` 1, no name) of a shape (:func:`_shape`)."""
+    m, k, n, a_bits, w_bits, out_bits = shape
+    return Gemm("", m, k, n, 1, a_bits, w_bits, out_bits)
+
+
+@lru_cache(maxsize=16384)
+def _traffic_bytes(shape: tuple[int, ...], mapping: Mapping) -> tuple[int, ...]:
+    """:func:`_traffic` in whole bytes, in the order of :class:`GemmResult`'s fields."""
+    traffic = _traffic(_shape_gemm(shape), mapping)
+    return tuple(round(traffic[name.removesuffix("_bytes")]) for name in _COUNTED[2:])
 
 
 @dataclass(frozen=True)

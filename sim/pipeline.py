@@ -69,8 +69,8 @@ class TimeUnits:
     @classmethod
     def of(cls, accel: Accelerator) -> "TimeUnits":
         return cls._of(accel.dram.bytes_per_cycle, accel.dram.latency_cycles,
-                       tuple(sram.bytes_per_cycle for sram in
-                             (accel.input_sram, accel.weight_sram, accel.output_sram)))
+                       (accel.input_sram.bytes_per_cycle, accel.weight_sram.bytes_per_cycle,
+                        accel.output_sram.bytes_per_cycle))
 
     @classmethod
     @lru_cache(maxsize=256)

@@ -139,9 +139,15 @@ class _Grid(NamedTuple):
     def mapping(self, tiling: int, order: int) -> Mapping:
         """The tiling at index ``tiling`` of the flattened ``(tm, tn, tk)`` grid, visited in
         ``ORDERS[order]``."""
-        i, rest = divmod(int(tiling), len(self.n.sizes) * len(self.k.sizes))
-        j, l = divmod(rest, len(self.k.sizes))
-        return Mapping(self.m.sizes[i], self.k.sizes[l], self.n.sizes[j], ORDERS[int(order)])
+        return _mapping(self.key, int(tiling), int(order))
+
+
+@lru_cache(maxsize=65536)
+def _mapping(shape: tuple[int, ...], tiling: int, order: int) -> Mapping:
+    grid = _grid(*shape)
+    i, rest = divmod(tiling, len(grid.n.sizes) * len(grid.k.sizes))
+    j, l = divmod(rest, len(grid.k.sizes))
+    return Mapping(grid.m.sizes[i], grid.k.sizes[l], grid.n.sizes[j], ORDERS[order])
 
 
 def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
