@@ -15,9 +15,9 @@ keys on is on disk (a fresh machine generates it once, a few tenths of a second 
 Engines: ``--engine-points`` points spread over the sweep are evaluated one after the other in
 this process with each pipeline engine (:data:`peforge.sim.pipeline.ENGINES`), every model cache
 emptied first, and their totals must be equal; the table gives milliseconds per point and the
-ratio, and the recurrence once more with every cache emptied before each point (no point shares
-anything with another: the cost of a sweep whose points all differ in their PE array, ports and
-DRAM).
+ratio, and the recurrence once more with the caches of the accelerators emptied before each
+point (those of the GEMM shapes and tilings kept): the cost of a sweep whose points share no PE
+array, no SRAM ports, no DRAM and no set of fitting tilings.
 
 The profile evaluates every ``--profile-stride``-th point of the sweep in grid order in this
 process under cProfile and splits the time into ranking the tilings
@@ -61,14 +61,22 @@ PROFILED = {
 }
 
 #: Every cache of the model (emptied before each engine's run).
-CACHES = (perf._simulate_shape, perf._timing_part, perf._tile_cycles, pipeline._recurrence,
-          pipeline._loop_nest, pipeline._tile_classes, tiling._grid, tiling._busy,
-          tiling._fitting_parts, tiling._fitting_sizes)
+#: The model's caches of what depends on an accelerator (a sweep's points share them when they
+#: share parts: a PE array, SRAM ports, a DRAM, tilings that fit), and of what depends on GEMM
+#: shapes and tilings only (every point of a sweep shares those).
+ACCELERATOR_CACHES = (perf._simulate_shape, perf._timing_part, perf._tile_cycles,
+                      pipeline._recurrence, tiling._busy, tiling._fitting_parts,
+                      tiling._fitting_sizes, tiling._legal_key)
+SHAPE_CACHES = (perf._shape_gemm, perf._traffic_bytes, pipeline._loop_nest,
+                pipeline._tile_classes, tiling._grid, tiling._mapping)
 
 
-def clear_caches() -> None:
-    for cached in CACHES:
+def clear_caches(*, shapes: bool = True) -> None:
+    """Empty the model's caches: those of the accelerators, and unless ``shapes`` is False those
+    of the shapes too."""
+    for cached in ACCELERATOR_CACHES + SHAPE_CACHES * shapes:
         cached.cache_clear()
+    perf._results_by_inputs.clear()
 
 
 def warm_energy(sweep) -> None:
@@ -115,13 +123,13 @@ def engines(sweep, points: int) -> pd.DataFrame:
         rows.append({"engine": engine, "points": len(tasks),
                      "ms_per_point": (time.perf_counter() - started) / len(tasks) * 1e3})
     assert totals["recurrence"] == totals["simpy"], "the engines disagree"
-    # No sharing between points at all: every cache emptied before each point.
+    # No sharing between points: the accelerator caches emptied before each point.
     started = time.perf_counter()
     for task in tasks:
-        clear_caches()
+        clear_caches(shapes=False)
         for workload in gemms:
             perf.workload_totals(task.accel, workload)
-    rows.append({"engine": "recurrence, every cache emptied before each point",
+    rows.append({"engine": "recurrence, no point sharing anything with another",
                  "points": len(tasks),
                  "ms_per_point": (time.perf_counter() - started) / len(tasks) * 1e3})
     frame = pd.DataFrame(rows)

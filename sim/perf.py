@@ -57,7 +57,7 @@ from .accelerator import Accelerator, Dram
 from .families import family
 from .memory import DRAM_TYPES, SramCost, dram_type, sram_cost
 from .pipeline import ENGINES
-from .tiling import Mapping, MappingError, legal_mappings, ranked_mappings
+from .tiling import Mapping, MappingError, legal_key, legal_mappings, ranked_mappings
 from .workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
@@ -263,6 +263,28 @@ def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], candidates: int,
                     ) -> GemmResult:
     gemm = _shape_gemm(shape)
     tile_cycles, overlap = _tile_timing(accel, gemm)
+    # All a result depends on: the PE array's tile cycles (one object per array), the SRAM
+    # ports, the DRAM, and which tilings fit the SRAMs, not the sizes themselves.
+    key = (shape, candidates, engine, tile_cycles, overlap, accel.input_sram.bytes_per_cycle,
+           accel.weight_sram.bytes_per_cycle, accel.output_sram.bytes_per_cycle,
+           accel.dram.bytes_per_cycle, accel.dram.latency_cycles, legal_key(accel, gemm))
+    result = _results_by_inputs.get(key)
+    if result is None:
+        if len(_results_by_inputs) >= 65536:
+            _results_by_inputs.clear()
+        result = _results_by_inputs[key] = _simulate_tilings(accel, gemm, tile_cycles, overlap,
+                                                             candidates, engine)
+    return result
+
+
+#: :func:`_simulate_shape`'s results by all they depend on (its ``key``): accelerators whose
+#: SRAM sizes differ but admit the same tilings share them.
+_results_by_inputs: dict[tuple, GemmResult] = {}
+
+
+def _simulate_tilings(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int,
+                      candidates: int, engine: str) -> GemmResult:
+    shape = _shape(gemm)
     best = None
     # Simulate the best-ranked mapping and any runner-up whose bound is within 2% of it.
     for mapping in ranked_mappings(accel, gemm, tile_cycles, overlap, candidates):

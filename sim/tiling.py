@@ -43,7 +43,8 @@ import numpy as np
 from .accelerator import Accelerator
 from .workloads import Gemm
 
-__all__ = ["Mapping", "MappingError", "legal_mappings", "mapping_bounds", "ranked_mappings"]
+__all__ = ["Mapping", "MappingError", "legal_mappings", "legal_key", "mapping_bounds",
+           "ranked_mappings"]
 
 #: Loop orders in the order :func:`legal_mappings` lists them.
 ORDERS = ("mn", "nm")
@@ -213,6 +214,25 @@ def _fitting_sizes(shape: tuple[int, ...], input_bytes: int, weight_bytes: int,
     fits = ((grid.o_buffer <= output_bytes) & (grid.a_buffer <= input_bytes)
             & (grid.w_buffer <= weight_bytes))
     return _frozen(np.flatnonzero(fits))[0]
+
+
+def legal_key(accel: Accelerator, gemm: Gemm) -> int:
+    """A number for the set of tilings of ``gemm``'s shape that fit ``accel``'s SRAMs: the same
+    for every accelerator whose SRAM sizes admit the same tilings (the bound of a tiling does not
+    depend on the sizes, so neither does the ranking)."""
+    return _legal_key(_grid_of(gemm).key, accel.input_sram.size_bytes,
+                      accel.weight_sram.size_bytes, accel.output_sram.size_bytes)
+
+
+#: The distinct sets of fitting tilings seen, by shape and indices: their :func:`legal_key`.
+_legal_sets: dict[tuple[tuple[int, ...], bytes], int] = {}
+
+
+@lru_cache(maxsize=4096)
+def _legal_key(shape: tuple[int, ...], input_bytes: int, weight_bytes: int,
+               output_bytes: int) -> int:
+    fitting = _fitting_sizes(shape, input_bytes, weight_bytes, output_bytes).tobytes()
+    return _legal_sets.setdefault((shape, fitting), len(_legal_sets))
 
 
 def legal_mappings(accel: Accelerator, gemm: Gemm) -> list[Mapping]:

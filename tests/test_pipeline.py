@@ -127,3 +127,26 @@ def test_cli_sim_prints_the_same_table_with_either_engine(capsys, tmp_path):
         outputs.append((capsys.readouterr().out.replace(str(csv), ""), csv.read_text()))
     assert outputs[0] == outputs[1]
     assert outputs[0][1].count("\n") == 11  # the header, 9 GEMMs and the total row
+
+
+def test_results_shared_by_sram_sizes_equal_results_computed_afresh():
+    # A sweep over SRAM sizes reuses a shape's result when the sizes admit the same tilings
+    # (perf._results_by_inputs); each must equal the result of that accelerator alone.
+    config = SystolicConfig(rows=16, cols=8)
+    gemms = [Gemm("g", 1, 4096, 4096), Gemm("g", 256, 4096, 1000), Gemm("g", 100, 300, 77)]
+    accels = [Accelerator("systolic", config, input_sram=Sram(size_kib=i),
+                          weight_sram=Sram(size_kib=w), output_sram=Sram(size_kib=o),
+                          dram=Dram(bytes_per_cycle=bw))
+              for i in (16, 64, 256) for w in (32, 128, 512) for o in (16, 64)
+              for bw in (12.8, 51.2)]
+    perf._results_by_inputs.clear()
+    shared = [perf.simulate_gemm(accel, gemm) for accel in accels for gemm in gemms]
+    assert len(perf._results_by_inputs) < 0.6 * len(shared)  # the sizes did share results
+    alone = []
+    for accel in accels:
+        for gemm in gemms:
+            perf._simulate_shape.cache_clear()
+            perf._results_by_inputs.clear()
+            alone.append(perf.simulate_gemm(accel, gemm))
+    assert shared == alone
+    assert len({result.mapping for result in alone}) > 3
