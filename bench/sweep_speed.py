@@ -74,7 +74,7 @@ SHAPE_CACHES = (perf._shape_gemm, perf._traffic_bytes, pipeline._loop_nest,
 def clear_caches(*, shapes: bool = True) -> None:
     """Empty the model's caches: those of the accelerators, and unless ``shapes`` is False those
     of the shapes too."""
-    for cached in ACCELERATOR_CACHES + SHAPE_CACHES * shapes:
+    for cached in ACCELERATOR_CACHES + (SHAPE_CACHES if shapes else ()):
         cached.cache_clear()
     perf._results_by_inputs.clear()
 

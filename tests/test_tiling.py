@@ -1,6 +1,7 @@
 """Candidate tilings and their ranking (peforge.sim.tiling) against a plain scalar evaluation of
 the documented bound, and the cycle models on numpy arrays against their scalar calls."""
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -14,10 +15,10 @@ from peforge.models.lut import LutConfig
 from peforge.models.sparse_dsp import SparseDspConfig
 from peforge.models.systolic import SystolicConfig
 from peforge.sim import perf, tiling
-from peforge.sim.pipeline import TimeUnits
 from peforge.sim.accelerator import Accelerator, Dram, Sram
 from peforge.sim.families import family
 from peforge.sim.perf import scalesim_compute_cycles
+from peforge.sim.pipeline import TimeUnits
 from peforge.sim.tiling import (Mapping, MappingError, legal_mappings, mapping_bounds,
                                 ranked_mappings)
 from peforge.sim.workloads import Gemm, workload_gemms
@@ -292,3 +293,16 @@ def test_check_dims_names_the_first_bad_dimension_and_its_smallest_value():
     check_dims("GEMM dimensions", m=1, k=np.array([1, 2]), n=np.array([], dtype=np.int64))
     with pytest.raises(ValueError, match="^n: GEMM dimensions must be >= 1, got -3$"):
         check_dims("GEMM dimensions", m=4, n=np.array([[2, -3, 0]]), k=0)
+
+
+def test_legal_key_is_equal_exactly_when_the_same_tilings_fit():
+    gemm = Gemm("g", 256, 4096, 1000)
+    config = family("systolic").config()
+    seen = {}
+    for i, w, o in itertools.product((8, 64, 512), (16, 128, 1024), (8, 64)):
+        accel = Accelerator("systolic", config, input_sram=Sram(size_kib=i),
+                            weight_sram=Sram(size_kib=w), output_sram=Sram(size_kib=o))
+        legal = tuple(legal_mappings(accel, gemm))
+        seen.setdefault(tiling.legal_key(accel, gemm), set()).add(legal)
+    assert all(len(sets) == 1 for sets in seen.values())
+    assert len({next(iter(sets)) for sets in seen.values()}) == len(seen) > 3
