@@ -227,7 +227,8 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2,
     ``simpy`` (the per-tile reference); both give the same results. Raises
     :class:`MappingError` when no tiling fits the buffers. Results are cached per GEMM shape (the
     name does not matter) and per the accelerator's timing: its clock, operand statistics and
-    DRAM type (which set energy, not cycles) do not count, so a sweep over them simulates once.
+    DRAM type (which set energy, not cycles) do not count, so a sweep over them simulates once;
+    nor do its SRAM sizes beyond which tilings they admit (:func:`peforge.sim.tiling.legal_key`).
     """
     _check_engine(engine)
     return _counted(_simulate_shape(_timing_part(accel), _shape(gemm), candidates, engine), gemm)
