@@ -10,7 +10,7 @@ Cases (one CSV row each):
   128 x 128 systolic array with the default memories, ``timing="rtl"``.
 
 peforge's time is the median (and minimum) of ``--repeats`` calls after one warm-up call, with
-the model's shape cache cleared before each call, in this process.
+every cache of the model emptied before each call (``perf.clear_caches``), in this process.
 
 If the environment variable ``SCALESIM_PYTHON`` names a python with ``scalesim`` installed, each
 ``scalesim-<df>`` case also runs SCALE-Sim once, in a temporary folder, in a subprocess, in its
@@ -52,7 +52,7 @@ import pandas as pd
 
 from peforge.models.systolic import SystolicConfig
 from peforge.sim.accelerator import Accelerator, Dram, Sram
-from peforge.sim.perf import _simulate_shape, simulate_gemm, simulate_workload
+from peforge.sim.perf import clear_caches, simulate_gemm, simulate_workload
 from peforge.sim.workloads import Gemm, workload_gemms
 
 #: ``(m, k, n, dataflow)`` of the 32 x 32 cases.
@@ -122,11 +122,11 @@ def ideal_accelerator(rows: int, cols: int, timing: str) -> Accelerator:
 
 def time_peforge(run, repeats: int) -> tuple[list[float], object]:
     """Wall times (s) of ``repeats`` cold calls of ``run`` after one warm-up, and its result."""
-    _simulate_shape.cache_clear()
+    clear_caches()
     result = run()
     times = []
     for _ in range(repeats):
-        _simulate_shape.cache_clear()
+        clear_caches()
         start = time.perf_counter()
         result = run()
         times.append(time.perf_counter() - start)

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from peforge.sim import perf, pipeline, tiling
+from peforge.sim import perf, pipeline
 from peforge.sim.results import ResultStore
 from peforge.sim.sweep import _task, evaluate_points, load_sweep, run_sweep
 from peforge.sim.tables import write_table
@@ -59,24 +59,6 @@ PROFILED = {
     "unit costs: PE energy look-up, SRAMs, DRAM (perf.accelerator_costs)":
         ("perf.py", "accelerator_costs"),
 }
-
-#: Every cache of the model (emptied before each engine's run).
-#: The model's caches of what depends on an accelerator (a sweep's points share them when they
-#: share parts: a PE array, SRAM ports, a DRAM, tilings that fit), and of what depends on GEMM
-#: shapes and tilings only (every point of a sweep shares those).
-ACCELERATOR_CACHES = (perf._simulate_shape, perf._timing_part, perf._tile_cycles,
-                      pipeline._recurrence, tiling._busy, tiling._fitting_parts,
-                      tiling._fitting_sizes, tiling._legal_key)
-SHAPE_CACHES = (perf._shape_gemm, perf._traffic_bytes, pipeline._loop_nest,
-                pipeline._tile_classes, tiling._grid, tiling._mapping)
-
-
-def clear_caches(*, shapes: bool = True) -> None:
-    """Empty the model's caches: those of the accelerators, and unless ``shapes`` is False those
-    of the shapes too."""
-    for cached in ACCELERATOR_CACHES + (SHAPE_CACHES if shapes else ()):
-        cached.cache_clear()
-    perf._results_by_inputs.clear()
 
 
 def warm_energy(sweep) -> None:
@@ -116,7 +98,7 @@ def engines(sweep, points: int) -> pd.DataFrame:
     gemms = [workload_gemms(w.workload, phase=w.phase, seq=w.seq) for w in sweep.workloads]
     rows, totals = [], {}
     for engine in pipeline.ENGINES:
-        clear_caches()
+        perf.clear_caches()
         started = time.perf_counter()
         totals[engine] = [perf.workload_totals(task.accel, workload, engine=engine)
                           for task in tasks for workload in gemms]
@@ -126,7 +108,7 @@ def engines(sweep, points: int) -> pd.DataFrame:
     # No sharing between points: the accelerator caches emptied before each point.
     started = time.perf_counter()
     for task in tasks:
-        clear_caches(shapes=False)
+        perf.clear_caches(shapes=False)
         for workload in gemms:
             perf.workload_totals(task.accel, workload)
     rows.append({"engine": "recurrence, no point sharing anything with another",
@@ -142,7 +124,7 @@ def engines(sweep, points: int) -> pd.DataFrame:
 def profile(sweep, stride: int) -> pd.DataFrame:
     chosen = list(sweep.points())[::stride]
     tasks = [_task(values, sweep.workloads, "model") for values in chosen]
-    clear_caches()
+    perf.clear_caches()
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()

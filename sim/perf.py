@@ -52,7 +52,7 @@ import pandas as pd
 
 from peforge.models.integer import ceil_div
 
-from . import energy
+from . import energy, pipeline, tiling
 from .accelerator import Accelerator, Dram
 from .families import family
 from .memory import DRAM_TYPES, SramCost, dram_type, sram_cost
@@ -61,7 +61,7 @@ from .tiling import Mapping, MappingError, legal_key, legal_mappings, ranked_map
 from .workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
-           "workload_rows", "workload_totals",
+           "workload_rows", "workload_totals", "clear_caches",
            "accelerator_costs", "legal_mappings", "scalesim_compute_cycles", "MappingError",
            "METRIC_COLUMNS", "SRAMS"]
 
@@ -281,6 +281,22 @@ def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], candidates: int,
 #: :func:`_simulate_shape`'s results by all they depend on (its ``key``): accelerators whose
 #: SRAM sizes differ but admit the same tilings share them.
 _results_by_inputs: dict[tuple, GemmResult] = {}
+
+
+def clear_caches(*, shapes: bool = True) -> None:
+    """Forget every result the model keeps (for benchmarks: the next call computes it again).
+    ``shapes=False`` keeps what depends only on GEMM shapes and tilings (their candidate grids
+    and loop nests, which every point of a sweep shares) and forgets what depends on an
+    accelerator."""
+    for cached in (_simulate_shape, _timing_part, _tile_cycles, _array_energy,
+                   pipeline._recurrence, tiling._busy, tiling._fitting_parts,
+                   tiling._fitting_sizes, tiling._legal_key):
+        cached.cache_clear()
+    _results_by_inputs.clear()
+    if shapes:
+        for cached in (_shape_gemm, _traffic_bytes, pipeline._loop_nest, pipeline._tile_classes,
+                       tiling._grid, tiling._mapping):
+            cached.cache_clear()
 
 
 def _simulate_tilings(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int,

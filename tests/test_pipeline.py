@@ -139,14 +139,13 @@ def test_results_shared_by_sram_sizes_equal_results_computed_afresh():
                           dram=Dram(bytes_per_cycle=bw))
               for i in (16, 64, 256) for w in (32, 128, 512) for o in (16, 64)
               for bw in (12.8, 51.2)]
-    perf._results_by_inputs.clear()
+    perf.clear_caches()
     shared = [perf.simulate_gemm(accel, gemm) for accel in accels for gemm in gemms]
     assert len(perf._results_by_inputs) < 0.6 * len(shared)  # the sizes did share results
     alone = []
     for accel in accels:
         for gemm in gemms:
-            perf._simulate_shape.cache_clear()
-            perf._results_by_inputs.clear()
+            perf.clear_caches()
             alone.append(perf.simulate_gemm(accel, gemm))
     assert shared == alone
     assert len({result.mapping for result in alone}) > 3
