@@ -47,7 +47,7 @@ __all__ = ["TimeUnits", "simulate_events", "simulate_recurrence", "ENGINES",
 
 @dataclass(frozen=True)
 class TimeUnits:
-    """Durations of one accelerator and GEMM as whole numbers of ``1 / per_cycle`` cycles.
+    """Durations on one accelerator as whole numbers of ``1 / per_cycle`` cycles.
 
     Attributes
     ----------
