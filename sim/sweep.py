@@ -60,15 +60,19 @@ Execution
     transaction per finished chunk; a point whose rows are all stored is skipped, so a killed
     sweep started again carries on. A kill loses at most the chunks in flight: ``2 x workers``
     chunks, each sized for about 0.2 s of work by the chunk before it (longer only where its
-    points are slower than those before them; a slow point runs alone, whatever it takes).
+    points are slower than those before them; a slow point runs alone, whatever it takes). If a
+    worker process of the local pool dies, the pool starts again and the chunks in flight are
+    submitted again; a chunk lost twice is stored as failed. (dask restarts its own workers.)
 """
 
+import logging
 import math
 import os
 import re
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from functools import cache, lru_cache
@@ -626,11 +630,37 @@ class SweepRun:
     seconds: float = 0.0
 
 
+_log = logging.getLogger(__name__)
+
+
+class _LocalPool:
+    """A process pool that can start again: when a worker process dies, the pool is broken and
+    every future still running fails (:class:`~concurrent.futures.process.BrokenProcessPool`);
+    :meth:`restart` replaces it with a new one."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(max_workers=workers)
+
+    def submit(self, function, *args):
+        return self._pool.submit(function, *args)
+
+    def restart(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = ProcessPoolExecutor(max_workers=self.workers)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 @contextmanager
 def _executor(kind: str, scheduler: str | None, workers: int):
     if kind == "local":
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = _LocalPool(workers)
+        try:
             yield pool
+        finally:
+            pool.shutdown()
         return
     from distributed import Client, LocalCluster
 
@@ -676,24 +706,57 @@ class _Runner:
 
     def evaluate(self, tasks: Iterable[_Task], count: int) -> None:
         """Evaluate the ``count`` tasks of ``tasks`` (read as needed) whose rows are not all
-        stored yet; the others count as skipped."""
+        stored yet; the others count as skipped.
+
+        If a worker process of the local pool dies, the pool starts again and the chunks it
+        lost are submitted again; a chunk lost twice is stored as failed (a point that kills
+        its worker, e.g. by running out of memory), so the sweep goes on."""
         in_flight = CHUNKS_PER_WORKER * self.workers
         handed, skipped = 0, self.run.points_skipped
         todo = self._unfinished(tasks)
-        pending = set()
+        pending: dict = {}  # future -> (chunk, how many times it was lost before)
         while True:
             while len(pending) < in_flight:
                 left = count - handed - (self.run.points_skipped - skipped)
                 chunk = list(islice(todo, max(1, min(self.chunk, -(-left // in_flight)))))
                 if not chunk:
                     break
-                pending.add(self.pool.submit(evaluate_points, chunk))
+                pending[self.pool.submit(evaluate_points, chunk)] = (chunk, 0)
                 handed += len(chunk)
             if not pending:
                 return
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            lost = []
             for future in finished:
+                chunk, losses = pending.pop(future)
+                try:
+                    points = future.result()
+                except BrokenProcessPool:
+                    lost.append((chunk, losses))
+                    continue
+                self._store(points)
+            if lost:
+                self._start_again(pending, lost)
+
+    def _start_again(self, pending: dict, lost: list) -> None:
+        """Restart the broken pool and submit its lost chunks again, those still running
+        included (they fail too); store the chunks lost twice as failed."""
+        for future in list(pending):
+            chunk, losses = pending.pop(future)
+            if future.done() and future.exception() is None:
                 self._store(future.result())
+            else:
+                lost.append((chunk, losses))
+        self.pool.restart()
+        _log.warning("sweep: a worker process died; the pool started again and %d points run "
+                     "again", sum(len(chunk) for chunk, losses in lost if not losses))
+        for chunk, losses in lost:
+            if losses:
+                self._store([evaluate_point(replace(
+                    task, error="worker: the process evaluating this point died, twice"))
+                    for task in chunk])
+            else:
+                pending[self.pool.submit(evaluate_points, chunk)] = (chunk, 1)
 
     def _unfinished(self, tasks: Iterable[_Task]) -> Iterator[_Task]:
         """The tasks whose rows are not all stored, read and noted in blocks of :data:`_BLOCK`
