@@ -26,8 +26,9 @@ The tilings are ranked by bound, ties going to the larger tile volume ``tm*tk*tn
 the order of :func:`legal_mappings` (``tm``, then ``tn``, then ``tk`` ascending, ``mn`` before
 ``nm``). All of this runs on numpy arrays over every candidate tiling of a shape at once: the
 candidate grid, its size classes, block bytes and DRAM bytes are built once per GEMM shape
-(dimensions and element widths), and per accelerator only the fit in the SRAMs, the tile cycles
-(the family's cycle model on arrays), the port cycles and the DRAM cycles are computed. The
+(dimensions and element widths); the tilings that fit are kept per shape and SRAM sizes, and the
+busy cycles per shape, PE array (the family's cycle model on arrays) and SRAM ports, so per
+accelerator only the DRAM cycles and the ranking of the close tilings are left. The
 floating-point operations are those of the formulas above for one tiling, in the same order, so
 every bound is bit-identical to evaluating them one tiling at a time.
 """
@@ -255,9 +256,9 @@ def _port_cycles(ports: tuple[int, int, int], grid: _Grid) -> np.ndarray:
 def _busy(shape: tuple[int, ...], tile_cycles, overlap: int, ports: tuple[int, int, int]
           ) -> np.ndarray:
     """The busy cycles of every tiling of the flattened grid of ``shape`` (:func:`_grid`'s
-    arguments), ``(tilings, 1)`` (read-only). Kept per shape, tile cycles (the same function object for the same PE array, see
-    :func:`peforge.sim.perf._tile_timing`), overlap and SRAM port widths: a sweep over the
-    buffers' sizes or the DRAM of one array computes it once."""
+    arguments), ``(tilings, 1)`` (read-only). Kept per shape, tile cycles (the same function
+    object for the same PE array, see :func:`peforge.sim.perf._tile_timing`), overlap and SRAM
+    port widths: a sweep over the buffers' sizes or the DRAM of one array computes it once."""
     grid = _grid(*shape)
     terms = grid.tiles * np.maximum(tile_cycles(grid.sm, grid.sk, grid.sn) - overlap,
                                     _port_cycles(ports, grid))
