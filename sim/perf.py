@@ -284,10 +284,11 @@ _results_by_inputs: dict[tuple, GemmResult] = {}
 
 
 def clear_caches(*, shapes: bool = True) -> None:
-    """Forget every result the model keeps (for benchmarks: the next call computes it again).
-    ``shapes=False`` keeps what depends only on GEMM shapes and tilings (their candidate grids
-    and loop nests, which every point of a sweep shares) and forgets what depends on an
-    accelerator."""
+    """Forget the cycles, traffic and unit costs the model keeps (for benchmarks: the next call
+    computes them again); the PE arrays' measured energies per MAC stay (:func:`_op_energy` and
+    the disk cache of :mod:`peforge.sim.energy`). ``shapes=False`` keeps what depends only on
+    GEMM shapes and tilings (their candidate grids and loop nests, which every point of a sweep
+    shares) and forgets what depends on an accelerator."""
     for cached in (_simulate_shape, _timing_part, _tile_cycles, _array_energy,
                    pipeline._recurrence, tiling._busy, tiling._fitting_parts,
                    tiling._fitting_sizes, tiling._legal_key):
