@@ -231,17 +231,12 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2,
     nor do its SRAM sizes beyond which tilings they admit (:func:`peforge.sim.tiling.legal_key`).
     """
     _check_engine(engine)
-    return _counted(_simulate_shape(_timing_part(accel), _shape(gemm), candidates, engine), gemm)
+    return _counted(_simulate_shape(_timing_part(accel), gemm.shape, candidates, engine), gemm)
 
 
 def _check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
-
-
-def _shape(gemm: Gemm) -> tuple[int, ...]:
-    """What a GEMM's simulation depends on: its dimensions and widths, not its name or count."""
-    return gemm.m, gemm.k, gemm.n, gemm.a_bits, gemm.w_bits, gemm.out_bits
 
 
 def _counted(result: GemmResult, gemm: Gemm) -> GemmResult:
@@ -302,7 +297,6 @@ def clear_caches(*, shapes: bool = True) -> None:
 
 def _simulate_tilings(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int,
                       candidates: int, engine: str) -> GemmResult:
-    shape = _shape(gemm)
     best = None
     # Simulate the best-ranked mapping and any runner-up whose bound is within 2% of it.
     for mapping in ranked_mappings(accel, gemm, tile_cycles, overlap, candidates):
@@ -310,12 +304,12 @@ def _simulate_tilings(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int,
         if best is None or cycles < best[1]:
             best = (mapping, cycles, compute_cycles)
     mapping, cycles, compute_cycles = best
-    return GemmResult(gemm, mapping, cycles, compute_cycles, *_traffic_bytes(shape, mapping))
+    return GemmResult(gemm, mapping, cycles, compute_cycles, *_traffic_bytes(gemm.shape, mapping))
 
 
 @lru_cache(maxsize=1024)
 def _shape_gemm(shape: tuple[int, ...]) -> Gemm:
-    """The GEMM (``count`` 1, no name) of a shape (:func:`_shape`)."""
+    """The GEMM (``count`` 1, no name) of a shape (:attr:`Gemm.shape`)."""
     m, k, n, a_bits, w_bits, out_bits = shape
     return Gemm("", m, k, n, 1, a_bits, w_bits, out_bits)
 
@@ -428,7 +422,7 @@ def _workload_counted(accel: Accelerator, gemms, engine: str) -> dict:
     accelerator: each shape simulated once, times the GEMMs' counts of that shape."""
     counts: dict[tuple, int] = {}
     for gemm in gemms:
-        shape = _shape(gemm)
+        shape = gemm.shape
         counts[shape] = counts.get(shape, 0) + gemm.count
     totals = [0] * len(_COUNTED)
     for shape, count in counts.items():
@@ -460,7 +454,7 @@ def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recur
     costs = accelerator_costs(accel)
     rows = []
     for gemm in gemms:
-        result = _counted(_simulate_shape(timing, _shape(gemm), 2, engine), gemm)
+        result = _counted(_simulate_shape(timing, gemm.shape, 2, engine), gemm)
         row = {"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
                **_sums(costs, gemm.macs, {name: getattr(result, name) for name in _COUNTED},
                        accel.clock_mhz),

@@ -337,9 +337,7 @@ def simulate_recurrence(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, ov
     Results are kept per time units, shape, tiling and tile cycles (the same function object for
     the same PE array), everything they depend on: accelerators that differ only in their SRAM
     sizes (which decide which tilings are legal, not how long one takes) share them."""
-    return _recurrence(TimeUnits.of(accel), (gemm.m, gemm.k, gemm.n, gemm.a_bits, gemm.w_bits,
-                                             gemm.out_bits),
-                       mapping, tile_cycles, overlap)
+    return _recurrence(TimeUnits.of(accel), gemm.shape, mapping, tile_cycles, overlap)
 
 
 @lru_cache(maxsize=16384)

@@ -198,7 +198,7 @@ def _grid(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int) -> _G
 
 
 def _grid_of(gemm: Gemm) -> _Grid:
-    return _grid(gemm.m, gemm.k, gemm.n, gemm.a_bits, gemm.w_bits, gemm.out_bits)
+    return _grid(*gemm.shape)
 
 
 def _fitting(accel: Accelerator, grid: _Grid) -> np.ndarray:

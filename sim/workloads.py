@@ -45,6 +45,12 @@ class Gemm:
                                  f"{getattr(self, field)!r} (GEMM {self.name!r})")
 
     @property
+    def shape(self) -> tuple[int, int, int, int, int, int]:
+        """``(m, k, n, a_bits, w_bits, out_bits)``: what the GEMM's simulation depends on (not
+        its name or count)."""
+        return self.m, self.k, self.n, self.a_bits, self.w_bits, self.out_bits
+
+    @property
     def macs(self) -> int:
         return self.m * self.k * self.n * self.count
 
