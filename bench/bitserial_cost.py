@@ -1,6 +1,6 @@
 """Cells, transistors and area per throughput of the bit-serial PE vs an INT8 MAC PE.
 
-Builds :func:`peforge.sim.bitserial_cost.cost_table` (designs, what counts as a PE, throughput and
+Builds :func:`peforge.sim.studies.bitserial.cost_table` (designs, what counts as a PE, throughput and
 ratios are documented there) for the bit-serial PE with ``wtypes`` int8, int6, fp4 and
 fp4,int4,int8 (the last also without its pre-dequantisation accumulator, and without
 its dequantiser), the systolic family's
@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from peforge.models.bitserial import BitserialConfig
-from peforge.sim.bitserial_cost import THROUGHPUT_TYPES, claims, cost_table
-from peforge.sim.tables import print_table, write_table
+from peforge.sim.studies.bitserial import THROUGHPUT_TYPES, claims, cost_table
+from peforge.sim.studies.tables import print_table, write_table
 
 SHOWN = ["source", "design", "activations", "lanes", "terms_per_slot", "pe_transistors",
          "decoder_transistors", "transistors", "flip_flops", "pe_logic_depth", "area_um2",

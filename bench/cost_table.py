@@ -1,9 +1,9 @@
 """One table: L-Mul, LUT tile, bit-serial PE and sparse DSP chain vs their baselines, ours beside
 the papers' ratios.
 
-Builds :func:`peforge.sim.cost_report.cost_table` (comparisons, bases and ratios are documented
+Builds :func:`peforge.sim.studies.cost.cost_table` (comparisons, bases and ratios are documented
 there): transistor and OSU 0.18 um area ratios from the per-family cost reports' syntheses, and
-energy ratios from :func:`peforge.sim.energy.op_energy` (45 nm). Writes
+energy ratios from :func:`peforge.sim.eda.energy.op_energy` (45 nm). Writes
 ``reports/cost/cost.csv`` (one row per design and baseline, every ratio design / baseline) and
 prints it.
 
@@ -18,8 +18,8 @@ import argparse
 import time
 from pathlib import Path
 
-from peforge.sim.cost_report import COMPARISONS, cost_table
-from peforge.sim.tables import write_table
+from peforge.sim.studies.cost import COMPARISONS, cost_table
+from peforge.sim.studies.tables import write_table
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,7 @@
 """Energy per MAC of every family's default configuration on every operand statistic.
 
 One row per design and statistic (:data:`peforge.models.operand_stats.STATS`): 45 nm, 0.9 V
-energy per MAC from gate-level switching activity (:func:`peforge.sim.energy.op_energy`,
+energy per MAC from gate-level switching activity (:func:`peforge.sim.eda.energy.op_energy`,
 calibrated once: the systolic int8 MAC on uniform operands is 0.3 pJ), the run's MACs and
 cycles, the clock net's share, and the reduced top's leakage (OSU018, unscaled), area at 45 nm
 and PEs. Besides every family's default configuration it measures the systolic array at int4
@@ -10,7 +10,7 @@ Horowitz (ISSCC 2014, 45 nm) lists the same operation, ``horowitz_pj`` holds his
 sanity check of the prediction (not a fit; only the int8 MAC is the calibration itself).
 
 Writes ``reports/energy/op_energy.csv`` and prints it, and writes the shipped table
-(:data:`peforge.sim.energy.SHIPPED_TABLE`, ``sim/data/op_energy.json``): every design above and
+(:data:`peforge.sim.eda.energy.SHIPPED_TABLE`, ``sim/data/op_energy.json``): every design above and
 :data:`TESTED` on every statistic, plus the reduced configuration and statistics of every
 accelerator of the sweep files in ``sweeps/``, measured afresh (``shipped=False``: from the disk
 cache or a gate-level run, never from the old table). Cold, one gate-level build per design
@@ -25,16 +25,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from peforge.sweeps import shipped_sweep
 from peforge.models.operand_stats import STATS
-from peforge.sim import energy
-from peforge.sim.energy import op_energy
+from peforge.sim.eda import energy
+from peforge.sim.eda.energy import op_energy
 from peforge.sim.families import families, family
-from peforge.sim.sweep import build_accelerator, load_sweep
-from peforge.sim.synth import default_liberty
-from peforge.sim.tables import write_table
+from peforge.sim.explore.sweep import build_accelerator, load_sweep
+from peforge.sim.eda.synth import default_liberty
+from peforge.sim.studies.tables import write_table
 
 #: The sweep files whose accelerators the shipped table covers.
-SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+SWEEPS = shipped_sweep("demo").parent
 
 #: Configurations the test suite simulates beyond the designs and sweeps: (family, parameters).
 TESTED = [("bitserial", {"wtypes": "int8"}), ("systolic", {"signed": False}),

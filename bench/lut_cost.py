@@ -1,6 +1,6 @@
 """Cells, transistors and area of the LUT tile vs integer MAC arrays of the same throughput.
 
-Builds :func:`peforge.sim.lut_cost.cost_table` (designs, what "same throughput" means and the
+Builds :func:`peforge.sim.studies.lut.cost_table` (designs, what "same throughput" means and the
 ratios are documented there) for the lut family's tile (default 2 x 64, k = 4) at W1, W2 and W4
 with INT8 activations, beside the systolic family's INT8 x INT8 array and the same array with
 W-bit weights, each with ``m*n*k / W`` PEs. Writes ``reports/lut/cost.csv`` (one row per design
@@ -16,8 +16,8 @@ import argparse
 import time
 from pathlib import Path
 
-from peforge.sim.lut_cost import REFERENCE_GEMM, WBITS, claims, cost_table
-from peforge.sim.tables import write_table
+from peforge.sim.studies.lut import REFERENCE_GEMM, WBITS, claims, cost_table
+from peforge.sim.studies.tables import write_table
 
 SHOWN = ["design", "wbits", "geometry", "multiplier", "result_bits", "pes", "peak_macs_per_cycle",
          "effective_macs_per_cycle", "cells", "transistors", "flip_flops", "logic_depth",

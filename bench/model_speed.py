@@ -51,9 +51,9 @@ from pathlib import Path
 import pandas as pd
 
 from peforge.models.systolic import SystolicConfig
-from peforge.sim.accelerator import Accelerator, Dram, Sram
-from peforge.sim.perf import clear_caches, simulate_gemm, simulate_workload
-from peforge.sim.workloads import Gemm, workload_gemms
+from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
+from peforge.sim.perf.model import clear_caches, simulate_gemm, simulate_workload
+from peforge.sim.perf.workloads import Gemm, workload_gemms
 
 #: ``(m, k, n, dataflow)`` of the 32 x 32 cases.
 GEMM_CASES = [(64, 64, 64, "os"), (128, 256, 512, "os"), (128, 256, 512, "ws"),

@@ -1,7 +1,7 @@
 """Throughput and cells of each N:M mode of the sparse DSP chain vs the dense chain, and the
 area of its sparse MUXes.
 
-Builds :func:`peforge.sim.sparse_dsp_cost.cost_table` (circuits, how the MUX cost is isolated
+Builds :func:`peforge.sim.studies.sparse_dsp.cost_table` (circuits, how the MUX cost is isolated
 and the ratios are documented there) for a chain of 16 slices (INT8 x INT8, 48-bit
 accumulators, one register stage each on A/B, M and P): the no-MUX dense chain and the
 circuits with 2-, 4-, 8- and 16-input MUXes, each in every N:M mode it runs. Writes
@@ -18,8 +18,8 @@ import argparse
 import time
 from pathlib import Path
 
-from peforge.sim.sparse_dsp_cost import REFERENCE_GEMM, claims, cost_table
-from peforge.sim.tables import write_table
+from peforge.sim.studies.sparse_dsp import REFERENCE_GEMM, claims, cost_table
+from peforge.sim.studies.tables import write_table
 
 SHOWN = ["circuit", "nm", "segments", "useful_macs_per_cycle", "dense_equiv_macs_per_cycle",
          "cells", "transistors", "flip_flops", "logic_depth", "area_um2", "mux_transistors",

@@ -6,7 +6,7 @@ population ``--population``) then runs on the same database, so it finds its poi
 there instead of simulating them again: the sampler sees exactly the values it would have
 computed, and ``points_used`` counts the distinct points it asked for (its budget). A random run
 is ``points_used`` distinct points drawn uniformly from the grid. For each run,
-:func:`peforge.sim.sweep_report.search_quality` gives ``front_share`` (the share of the grid's
+:func:`peforge.sim.explore.report.search_quality` gives ``front_share`` (the share of the grid's
 Pareto-optimal points among the run's points) and ``hypervolume_ratio`` (the hypervolume of the
 run's own front over the grid front's, objectives normalised over the grid).
 
@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from peforge.sim.results import ResultStore
-from peforge.sim.sweep import load_sweep, run_sweep
-from peforge.sim.sweep_report import search_quality, sweep_rows
-from peforge.sim.tables import print_table, write_table
+from peforge.sweeps import shipped_sweep
+from peforge.sim.explore.results import ResultStore
+from peforge.sim.explore.sweep import load_sweep, run_sweep
+from peforge.sim.explore.report import search_quality, sweep_rows
+from peforge.sim.studies.tables import print_table, write_table
 
-SEARCH_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "search.yaml"
+SEARCH_SWEEP = shipped_sweep("search")
 
 
 def main():

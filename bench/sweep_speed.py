@@ -5,7 +5,7 @@ The sweep is the shipped ``sweeps/large.yaml`` (24,840 points: every family, arr
 sizes and DRAM bandwidths; each point on LLaMA-2-7B decode and prefill of 256 tokens), run from an
 empty results database each time with ``--workers`` processes (default 2), so every point is
 evaluated and stored. ``points_per_min`` is points over the wall time of
-:func:`peforge.sim.sweep.run_sweep` (pool or cluster start-up included); the target of issue 9 is
+:func:`peforge.sim.explore.sweep.run_sweep` (pool or cluster start-up included); the target of issue 9 is
 100,000 on 2 cores. The CPU time of the parent (building the points, storing their rows) and,
 for the local pool, of its workers is given per point, with the machine's load average at the
 end of the run: other jobs on the same cores slow the sweep down. Before the first run, one point
@@ -13,7 +13,7 @@ of each PE configuration is evaluated here, so the reduced tops' Verilog that th
 keys on is on disk (a fresh machine generates it once, a few tenths of a second each).
 
 Engines: ``--engine-points`` points spread over the sweep are evaluated one after the other in
-this process with each pipeline engine (:data:`peforge.sim.pipeline.ENGINES`), every model cache
+this process with each pipeline engine (:data:`peforge.sim.perf.pipeline.ENGINES`), every model cache
 emptied first, and their totals must be equal; the table gives milliseconds per point and the
 ratio, and the recurrence once more with the caches of the accelerators emptied before each
 point (those of the GEMM shapes and tilings kept): the cost of a sweep whose points share no PE
@@ -21,9 +21,9 @@ array, no SRAM ports, no DRAM and no set of fitting tilings.
 
 The profile evaluates every ``--profile-stride``-th point of the sweep in grid order in this
 process under cProfile and splits the time into ranking the tilings
-(:func:`peforge.sim.tiling.ranked_mappings`), the recurrence (:func:`peforge.sim.pipeline.
+(:func:`peforge.sim.perf.tiling.ranked_mappings`), the recurrence (:func:`peforge.sim.perf.pipeline.
 simulate_recurrence`, with how many of its calls its cache answered), the unit costs
-(:func:`peforge.sim.perf.accelerator_costs`) and the rest; the parent's own work per point
+(:func:`peforge.sim.perf.model.accelerator_costs`) and the rest; the parent's own work per point
 (building and hashing the configuration, storing the rows in one transaction, as a sweep stores a
 chunk) is timed separately.
 
@@ -42,13 +42,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from peforge.sim import perf, pipeline
-from peforge.sim.results import ResultStore
-from peforge.sim.sweep import _task, evaluate_points, load_sweep, run_sweep
-from peforge.sim.tables import write_table
-from peforge.sim.workloads import workload_gemms
+from peforge.sweeps import shipped_sweep
+from peforge.sim.perf import model as perf, pipeline
+from peforge.sim.explore.results import ResultStore
+from peforge.sim.explore.sweep import _task, evaluate_points, load_sweep, run_sweep
+from peforge.sim.studies.tables import write_table
+from peforge.sim.perf.workloads import workload_gemms
 
-SWEEP = Path(__file__).resolve().parents[1] / "sweeps" / "large.yaml"
+SWEEP = shipped_sweep("large")
 TARGET_POINTS_PER_MIN = 100_000
 
 #: Profiled functions: label -> (file suffix, function name) as pstats names them.

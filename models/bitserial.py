@@ -1,12 +1,12 @@
 """Bit-serial mixture-of-datatype family (BitMoD-style, INT8 activations): configuration, golden
 model and cycle model.
 
-The array (:class:`peforge.hw.bitserial.BitserialArray`) is ``rows x cols`` output-stationary PEs.
-Weights are BitMoD codes (:mod:`peforge.models.bitmod`) in groups of ``group`` consecutive weights
+The array (:class:`peforge.hw.bitserial.top.BitserialArray`) is ``rows x cols`` output-stationary PEs.
+Weights are BitMoD codes (:mod:`peforge.models.numerics.bitmod`) in groups of ``group`` consecutive weights
 along K of one output column; each group has its own type (one of ``wtypes``), 2-bit special-value
 selector and unsigned 8-bit scale code. Column-top decoders split every weight into its
-bit-serial terms (:func:`peforge.models.bitmod.decompose`), which flow down the columns; INT8
-activations are broadcast across the rows. The driver (:mod:`peforge.hw.bitserial_driver`) tiles
+bit-serial terms (:func:`peforge.models.numerics.bitmod.decompose`), which flow down the columns; INT8
+activations are broadcast across the rows. The driver (:mod:`peforge.hw.bitserial.driver`) tiles
 any GEMM onto the array.
 
 What the array computes (the golden model, bit-exact)
@@ -29,7 +29,7 @@ Micro-architecture and cycles
 One input beat carries one *slot*: ``lanes`` consecutive weights of K for every column (codes plus
 the group's type, selector and scale) and the matching ``lanes`` activations of every row. A slot
 takes ``T`` cycles, one per term index, where ``T`` is the most terms that the group types of the
-slot's columns need (:func:`peforge.models.bitmod.terms_per_weight`: fp3/fp4/int3/int4 2, int6 3,
+slot's columns need (:func:`peforge.models.numerics.bitmod.terms_per_weight`: fp3/fp4/int3/int4 2, int6 3,
 int8 4): every PE of a row and of a column moves in lock-step, so a column of a narrower type gets
 zero terms in the extra cycles. The array derives ``T`` from the slot's ``wtype`` fields when it
 takes the beat; columns beyond the matrix carry the fastest allowed type
@@ -68,9 +68,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bitmod import SCALE_CODE_MAX, WEIGHT_TYPES, WeightType, decode, terms_per_weight
-from .integer import ceil_div, check_dims, wrap
-from .params import param, validate_params
+from peforge.models.numerics.bitmod import SCALE_CODE_MAX, WEIGHT_TYPES, WeightType, decode, terms_per_weight
+from peforge.models.integer import ceil_div, check_dims, wrap
+from peforge.models.params import param, validate_params
 
 __all__ = ["BitserialConfig", "ACT_BITS", "SCALE_BITS", "DEQUANT_CYCLES", "weight_values",
            "golden_gemm", "gemm_cycles", "job_cycles", "width_terms"]

@@ -1,112 +1,89 @@
-"""Golden models of the L-Mul approximate multiplier and of the exact float multiplier.
+"""L-Mul families: configurations, golden models and cycle models.
 
-L-Mul ("Addition is All You Need for Energy-efficient Language Models", arXiv 2410.00907)
-replaces the mantissa product ``xm * ym`` of ``(1 + xm)(1 + ym)`` by a constant ``2**-l(m)``.
-peforge implements its bit-level form, one integer adder over the ``{exponent, fraction}``
-fields (``EM``, ``e + m`` bits) of a :class:`~peforge.models.floatfmt.FloatFormat`::
+Two families share the float numerics of :mod:`peforge.models.numerics.lmul` and
+:mod:`peforge.models.numerics.floatmac` (``format``: e4m3, e5m2, fp16, bf16; ``exact``: the exact RNE
+multiplier instead of L-Mul):
 
-    R = EM_x + EM_y - C,   C = (bias << m) - 2**(m - l(m))
-    p = {sign_x ^ sign_y, R}
+``lmul`` (:class:`MultiplierConfig`, :class:`peforge.hw.lmul.top.MultiplierStream`)
+    ``lanes`` multipliers side by side. A beat carries ``lanes`` operand pairs; the products come
+    out one cycle later (registered), one beat per input beat. A job of ``P`` pairs takes
+    ``ceil(P / lanes)`` beats (the last one zero-padded), so ``ceil(P / lanes) + 1`` cycles.
+``lmul-dot`` (:class:`DotConfig`, :class:`peforge.hw.lmul.top.DotProductUnit`)
+    A ``lanes``-wide dot-product unit with an fp32 accumulator register. A beat carries ``lanes``
+    pairs and ``last``; the sum is ``(((acc + p_0) + p_1) + ...) + p_{lanes-1}`` (lanes left to
+    right after the running sum, each ``+`` one fp32 RNE addition: exactly the k order of
+    :meth:`FloatMac.gemm`); on ``last`` the result is registered out and the accumulator restarts
+    at ``+0``. A GEMM ``A @ B`` (M x K, K x N) is ``M*N`` dot products in row-major order, each of
+    ``ceil(K / lanes)`` beats, back to back: ``M * N * ceil(K / lanes) + 1`` cycles.
+The systolic array with the :class:`FloatMac` PE is the ``systolic`` family with ``pe="lmul"``
+or ``"fp"`` (:mod:`peforge.models.systolic`): the same array, driver and cycle model.
 
-A fraction carry ripples into the exponent field, so when ``s = xm + ym + 2**-l(m) >= 1`` the
-result is ``2 s 2**(xe+ye)`` rather than ``(1 + s) 2**(xe+ye)``. Nothing is rounded.
-
-Special-value policy, shared by :func:`lmul_multiply` and ``peforge.hw.floatmul.LMulMultiplier``
-(checked in this order; the result sign is always ``sign_x ^ sign_y``, NaN included):
-
-1. an Inf or NaN operand gives the canonical NaN, so ``0 * Inf`` is NaN as in IEEE 754;
-2. an operand with exponent field 0 (zero or subnormal) gives zero: subnormals are flushed;
-3. ``R < 0`` (underflow) gives zero; ``0 <= R < 2**m`` is returned as it is, a subnormal pattern,
-   which continues the adder's piecewise-linear value map down to zero;
-4. ``R`` above the largest finite pattern (overflow) gives the largest finite value
-   (e4m3: 0x7E = 448; fp16: 65504): L-Mul never produces Inf.
-
-:func:`exact_multiply` is the reference multiplier: the exact product rounded to nearest, ties
-to even, with subnormal inputs and results, then the output format's own policy (IEEE: overflow
-to Inf, ``0 * Inf`` NaN; OCP e4m3 "fn", which has no Inf: overflow to NaN, like
-``ml_dtypes.float8_e4m3fn``). NaN results are the canonical NaN with sign ``sign_x ^ sign_y``.
+Cycles are counted as in every family: from the edge accepting the first input beat to the edge
+carrying the last output beat, inclusive, inputs back to back, outputs always taken.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
-from peforge.models.floatfmt import FloatFormat, as_bits, decode, encode
+from peforge.models.numerics.floatmac import OPERAND_FORMATS, FloatMac
+from peforge.models.integer import ceil_div, check_dims
+from peforge.models.params import param, validate_params
 
-__all__ = ["lmul_offset", "lmul_constant", "lmul_multiply", "exact_multiply", "operand_pairs"]
+__all__ = ["OPERAND_FORMATS", "MultiplierConfig", "DotConfig", "golden_products",
+           "multiplier_cycles", "dot_cycles"]
 
-
-def lmul_offset(man_bits: int) -> int:
-    """The L-Mul offset exponent ``l(m)``: ``m`` for ``m <= 3``, 3 for ``m = 4``, else 4."""
-    if not (isinstance(man_bits, int) and man_bits >= 1):
-        raise ValueError(f"man_bits: must be an integer >= 1, got {man_bits!r}")
-    if man_bits <= 3:
-        return man_bits
-    return 3 if man_bits == 4 else 4
+_FORMAT_HELP = "operand format"
+_EXACT_HELP = "exact multiplier, rounded to nearest even (else L-Mul)"
 
 
-def lmul_constant(fmt: FloatFormat) -> int:
-    """The constant ``C = (bias << m) - 2**(m - l(m))`` subtracted by the L-Mul adder."""
-    m = fmt.man_bits
-    return (fmt.bias << m) - (1 << (m - lmul_offset(m)))
+@dataclass(frozen=True)
+class MultiplierConfig:
+    """``lanes`` L-Mul or exact multipliers of one format behind a stream."""
+
+    format: str = param("e4m3", _FORMAT_HELP, choices=OPERAND_FORMATS)
+    exact: bool = param(False, _EXACT_HELP)
+    lanes: int = param(16, "multipliers, operand pairs per beat", range=(1, 64))
+
+    def __post_init__(self):
+        validate_params(self)
+
+    @property
+    def mac(self) -> FloatMac:
+        """The numerics (its :meth:`FloatMac.multiply` is the multiplier)."""
+        return FloatMac(self.format, self.exact)
 
 
-def lmul_multiply(fmt: FloatFormat, x_bits, y_bits) -> np.ndarray:
-    """L-Mul product of the bit patterns ``x_bits`` and ``y_bits`` of ``fmt`` (broadcast).
+@dataclass(frozen=True)
+class DotConfig:
+    """A ``lanes``-wide dot-product unit accumulating L-Mul or exact products in fp32."""
 
-    Returns bit patterns of ``fmt`` (array of ``fmt.dtype``); see the module docstring for the
-    formula and the special-value policy.
-    """
-    x = as_bits(fmt, x_bits)
-    y = as_bits(fmt, y_bits)
-    em_mask = fmt.sign_mask - 1
-    em_x, em_y = x & em_mask, y & em_mask
-    sign = (x ^ y) & fmt.sign_mask
-    mag = np.clip(em_x + em_y - lmul_constant(fmt), 0, fmt.max_finite)
-    flushed = ((em_x >> fmt.man_bits) == 0) | ((em_y >> fmt.man_bits) == 0)
-    mag = np.where(flushed, 0, mag)
-    # Patterns above the largest finite one are exactly the Inf and NaN patterns.
-    nonfinite = (em_x > fmt.max_finite) | (em_y > fmt.max_finite)
-    mag = np.where(nonfinite, fmt.nan, mag)
-    return (sign | mag).astype(fmt.dtype)
+    format: str = param("e4m3", _FORMAT_HELP, choices=OPERAND_FORMATS)
+    exact: bool = param(False, _EXACT_HELP)
+    lanes: int = param(8, "operand pairs per beat (products summed per cycle)", range=(1, 64))
+
+    def __post_init__(self):
+        validate_params(self)
+
+    @property
+    def mac(self) -> FloatMac:
+        return FloatMac(self.format, self.exact)
 
 
-def exact_multiply(fmt: FloatFormat, x_bits, y_bits, out_fmt: FloatFormat | None = None
-                   ) -> np.ndarray:
-    """Exact product of the bit patterns ``x_bits`` and ``y_bits`` of ``fmt``, rounded.
-
-    The product is rounded to nearest, ties to even, into ``out_fmt`` (default ``fmt``).
-    Returns bit patterns of ``out_fmt`` (array of ``out_fmt.dtype``).
-    """
-    out = fmt if out_fmt is None else out_fmt
-    x = as_bits(fmt, x_bits)
-    y = as_bits(fmt, y_bits)
-    # Exact in float64: at most 2 * 24 significant bits, exponents within 2**-298..2**256.
-    with np.errstate(invalid="ignore"):     # 0 * Inf is NaN, as intended
-        product = decode(fmt, x) * decode(fmt, y)
-    sign = np.where((x ^ y) & fmt.sign_mask, out.sign_mask, 0)
-    return np.where(np.isnan(product), sign | out.nan, encode(out, product)).astype(out.dtype)
+def golden_products(config: MultiplierConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Products of the operand patterns ``a`` and ``b`` (int64 patterns)."""
+    return config.mac.multiply(a, b).astype(np.int64)
 
 
-def operand_pairs(fmt: FloatFormat, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Operand bit patterns ``(x, y)`` for conformance tests of a multiplier of ``fmt``.
+def multiplier_cycles(config: MultiplierConfig, m: int, k: int, n: int) -> int:
+    """Cycles of ``m * k * n`` products (a job of ``P`` pairs is ``(P, 1, 1)``); ``m``, ``k``,
+    ``n`` may be integer arrays that broadcast."""
+    check_dims("dimensions", m=m, k=k, n=n)
+    return ceil_div(m * k * n, config.lanes) + 1
 
-    Every pair of corner patterns (zero, smallest and largest subnormal, smallest normal, one,
-    one plus an ulp, largest finite, the patterns above it, each with both signs), then ``count``
-    random pairs: half uniform over all patterns, half with exponents summing to near the
-    underflow or the overflow boundary of the product. Arrays of ``fmt.dtype``.
-    """
-    rng = np.random.default_rng(seed)
-    m, top = fmt.man_bits, (1 << fmt.exp_bits) - 1
-    one = fmt.bias << m
-    corners = np.unique([0, 1, (1 << m) - 1, 1 << m, one, one | 1, fmt.max_finite,
-                         fmt.max_finite + 1, fmt.nan])
-    corners = np.concatenate([corners, corners | fmt.sign_mask])
-    cx, cy = np.meshgrid(corners, corners)
-    uniform = rng.integers(0, 1 << fmt.bits, (2, count // 2))
-    n = count - count // 2
-    ex = rng.integers(1, top, n)
-    target = np.where(rng.random(n) < 0.5, fmt.bias, fmt.bias + top - 1)
-    ey = np.clip(target - ex + rng.integers(-3, 4, n), 0, top)
-    boundary = [(rng.integers(0, 2, n) * fmt.sign_mask) | (exp << m) | rng.integers(0, 1 << m, n)
-                for exp in (ex, ey)]
-    return tuple(np.concatenate([c.ravel(), u, b]).astype(fmt.dtype)
-                 for c, u, b in zip((cx, cy), uniform, boundary))
+
+def dot_cycles(config: DotConfig, m: int, k: int, n: int) -> int:
+    """Cycles of an ``m x k x n`` GEMM as ``m * n`` dot products of length ``k``; ``m``, ``k``,
+    ``n`` may be integer arrays that broadcast."""
+    check_dims("dimensions", m=m, k=k, n=n)
+    return m * n * ceil_div(k, config.lanes) + 1

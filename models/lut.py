@@ -1,11 +1,11 @@
 """LUT tensor-core family: configuration, golden model and cycle model.
 
-The tile (:class:`peforge.hw.lut.LutArray`) holds ``m x n`` lookup-accumulate cells: ``m``
+The tile (:class:`peforge.hw.lut.top.LutArray`) holds ``m x n`` lookup-accumulate cells: ``m``
 activation rows (small) by ``n`` weight columns (large). A GEMM ``C = A @ W`` (``A``: M x K
 signed ``abits``-bit activations, ``W``: K x N low-bit weight codes) is cut into tiles of ``m``
-rows by ``n`` columns by a driver (:mod:`peforge.hw.lut_driver`); inside a tile the reduction
+rows by ``n`` columns by a driver (:mod:`peforge.hw.lut.driver`); inside a tile the reduction
 runs over ``G = ceil(K / k)`` groups of ``k`` activations (K zero-padded), each group's weights
-as ``wbits`` bit-planes (the maths is in :mod:`peforge.models.lut_table`).
+as ``wbits`` bit-planes (the maths is in :mod:`peforge.models.numerics.lut_table`).
 
 Protocol (one tile)
     ``G * wbits`` input beats, back to back; beat ``g * wbits + b`` carries bit-plane ``b`` of
@@ -28,11 +28,11 @@ output beat, inclusive; inputs back to back, outputs always taken)
     of ``T = ceil(M/m) * ceil(N/n)`` tiles takes ``T * (G*wbits + m - 1) + 2`` cycles.
 
 Numerics
-    Table entries are exact in :func:`~peforge.models.lut_table.table_entry_bits` bits. The
+    Table entries are exact in :func:`~peforge.models.numerics.lut_table.table_entry_bits` bits. The
     accumulators (and the per-row activation sums) are signed ``acc_bits`` registers that hold
     the doubled result ``2 * (A @ W)`` modulo ``2**acc_bits``; the output drops its low bit, so
     a result is ``A @ W`` wrapped to ``acc_bits - 1`` bits (two's complement). ``acc_bits``
-    defaults to :func:`~peforge.models.lut_table.accumulator_bits` of ``k_max``, where nothing
+    defaults to :func:`~peforge.models.numerics.lut_table.accumulator_bits` of ``k_max``, where nothing
     wraps.
 """
 
@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .integer import ceil_div, check_dims, int_range, wrap
-from .lut_table import K_GROUP_RANGE, WEIGHT_KINDS, WeightFormat, accumulator_bits, lut_matmul
-from .params import param, validate_params
+from peforge.models.integer import ceil_div, check_dims, int_range, wrap
+from peforge.models.numerics.lut_table import K_GROUP_RANGE, WEIGHT_KINDS, WeightFormat, accumulator_bits, lut_matmul
+from peforge.models.params import param, validate_params
 
 __all__ = ["LutConfig", "MAX_BEAT_BITS", "golden_lut_gemm", "lut_cycles", "tile_count"]
 
@@ -56,7 +56,7 @@ MAX_BEAT_BITS = 4096
 class LutConfig:
     """A LUT tensor-core tile: shape, activation group, weight format and integer widths.
 
-    ``acc_bits`` left unset becomes :func:`~peforge.models.lut_table.accumulator_bits` for
+    ``acc_bits`` left unset becomes :func:`~peforge.models.numerics.lut_table.accumulator_bits` for
     reductions up to ``k_max`` deep (23 bits for INT8, W2 unsigned, ``k_max`` 4096); results are
     ``acc_bits - 1`` bits wide and wrap in two's complement beyond that.
     """
@@ -100,7 +100,7 @@ def golden_lut_gemm(config: LutConfig, a: np.ndarray, w: np.ndarray) -> np.ndarr
     """``C = A @ W`` exactly as the tile computes it.
 
     The tile accumulates ``2 * (A @ W)`` through tables, bit-planes and the activation-sum
-    correction (:func:`~peforge.models.lut_table.lut_matmul`, exact) modulo ``2**acc_bits`` and
+    correction (:func:`~peforge.models.numerics.lut_table.lut_matmul`, exact) modulo ``2**acc_bits`` and
     drops the low bit, which is always zero; since ``2x mod 2**acc_bits = 2 * (x mod
     2**(acc_bits-1))``, the output is ``A @ W`` wrapped to ``acc_bits - 1`` bits.
 

@@ -3,7 +3,7 @@
 The families' ``random_job`` generators take an :class:`OperandStats` and draw every operand
 through it, so one job generator per family serves verification (:data:`VERIFY`, the default) and
 switching-activity runs on data with realistic statistics (:func:`operand_stats`, one of
-:data:`STATS`, used by :mod:`peforge.sim.energy`):
+:data:`STATS`, used by :mod:`peforge.sim.eda.energy`):
 
 ``uniform``
     Every code equally likely: integers over their whole range, floats over every finite bit
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .floatfmt import FloatFormat, decode, encode
+from peforge.models.numerics.floatfmt import FloatFormat, decode, encode
 
 __all__ = ["OperandStats", "STATS", "VERIFY", "operand_stats"]
 

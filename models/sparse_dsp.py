@@ -1,6 +1,6 @@
 """Sparse DSP chain family (FlightLLM): configuration, golden model and cycle model.
 
-Micro-architecture (:class:`peforge.hw.sparse_dsp.SparseDspChain`)
+Micro-architecture (:class:`peforge.hw.sparse_dsp.top.SparseDspChain`)
     A chain of ``L = chain`` DSP48-like slices, ``P = A*B + PCIN`` cascaded PCOUT -> PCIN, each
     with ``areg`` A/B, ``mreg`` product and ``preg`` P register stages. One input beat carries a
     *window* of ``L`` INT8 activations (a row of ``A``, ``K`` cut into windows of ``L``), one
@@ -22,14 +22,14 @@ Micro-architecture (:class:`peforge.hw.sparse_dsp.SparseDspChain`)
 
 Slice order (what :func:`slice_operands` returns)
     Slice ``j = g * N * B + t * B + b`` of a beat holds slot ``t`` (``0..N-1``) of window block
-    ``b`` of column ``g`` of the pass. With the compressed layout of :mod:`peforge.models.nm_sparse`
+    ``b`` of column ``g`` of the pass. With the compressed layout of :mod:`peforge.models.numerics.nm_sparse`
     that is row ``(w * B + b) * N + t`` for window ``w``; its index is the position inside the
     ``G``-block (the stored index, or 0 when ``G = 1``). Ordering slots before blocks keeps every
     slice on the same block in all modes, so each MUX has ``G`` candidates.
 
 Protocol
     ``i_stream`` (valid/ready, always ready) takes one beat per cycle; the driver
-    (:mod:`peforge.hw.sparse_dsp_driver`) sends, for every row ``r`` of ``A``, for every pass of
+    (:mod:`peforge.hw.sparse_dsp.driver`) sends, for every row ``r`` of ``A``, for every pass of
     ``S`` columns, the ``ceil(K / L)`` windows in order, ``last`` set on the final one. Padding
     (activations past ``K``, weights of columns past ``C``) is zero. After every reduction group
     an output accumulator adds the window sums; ``o_stream`` (valid only) carries the ``G``
@@ -57,9 +57,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .integer import ceil_div, check_dims, int_range, wrap
-from .nm_sparse import M_CHOICES, OVERFLOW_POLICIES, NMPattern, validate_compressed
-from .params import param, validate_params
+from peforge.models.integer import ceil_div, check_dims, int_range, wrap
+from peforge.models.numerics.nm_sparse import M_CHOICES, OVERFLOW_POLICIES, NMPattern, validate_compressed
+from peforge.models.params import param, validate_params
 
 __all__ = ["ACT_BITS", "NM_CHOICES", "SparseDspConfig", "slice_operands", "window_activations",
            "golden_gemm", "gemm_cycles"]
@@ -67,7 +67,7 @@ __all__ = ["ACT_BITS", "NM_CHOICES", "SparseDspConfig", "slice_operands", "windo
 #: Activation width (FlightLLM feeds INT8 activations to the DSPs).
 ACT_BITS = 8
 
-#: Every valid ``N:M`` text: ``M`` in :data:`~peforge.models.nm_sparse.M_CHOICES`, ``N`` dividing
+#: Every valid ``N:M`` text: ``M`` in :data:`~peforge.models.numerics.nm_sparse.M_CHOICES`, ``N`` dividing
 #: ``M`` (``N == M`` is dense).
 NM_CHOICES = tuple(f"{n}:{m}" for m in M_CHOICES for n in range(1, m + 1) if m % n == 0)
 
@@ -164,7 +164,7 @@ def slice_operands(config: SparseDspConfig, values, indices, k: int):
 
     Parameters
     ----------
-    values, indices : compressed weights of :mod:`peforge.models.nm_sparse`, shape
+    values, indices : compressed weights of :mod:`peforge.models.numerics.nm_sparse`, shape
         ``(ceil(k / M) * N, C)``, for the configuration's pattern.
     k : int
         The GEMM's depth ``K`` (rows past it meet zero activations and are dropped).
@@ -202,7 +202,7 @@ def golden_gemm(config: SparseDspConfig, a, values, indices) -> np.ndarray:
     a : array of int, shape (R, K)
         INT8 activations, any ``K >= 1``.
     values, indices : compressed weights, shape ``(ceil(K / M) * N, C)``
-        The layout of :mod:`peforge.models.nm_sparse` for the configuration's pattern, i.e. of
+        The layout of :mod:`peforge.models.numerics.nm_sparse` for the configuration's pattern, i.e. of
         ``W`` zero-padded to a multiple of ``M`` rows; values ``bits``-wide.
 
     Returns

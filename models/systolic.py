@@ -1,8 +1,8 @@
 """Systolic array family: configuration, golden model and cycle model.
 
-The array (:class:`peforge.hw.systolic.SystolicArray`) is ``rows x cols`` PEs with one of two
+The array (:class:`peforge.hw.systolic.top.SystolicArray`) is ``rows x cols`` PEs with one of two
 dataflows; a GEMM ``C = A @ B`` (``A``: M x K, ``B``: K x N) is cut into tiles by a driver
-(:mod:`peforge.hw.systolic_driver`) that streams them back to back.
+(:mod:`peforge.hw.systolic.driver`) that streams them back to back.
 
 Output-stationary (``os``)
     A tile is ``rows x cols`` outputs; ``A`` columns and ``B`` rows stream in for ``K`` beats, PEs
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .floatmac import OPERAND_FORMATS, FloatMac
-from .integer import ceil_div, check_dims
-from .mac import IntMac
-from .params import param, validate_params
+from peforge.models.numerics.floatmac import OPERAND_FORMATS, FloatMac
+from peforge.models.integer import ceil_div, check_dims
+from peforge.models.numerics.mac import IntMac
+from peforge.models.params import param, validate_params
 
 __all__ = ["SystolicConfig", "golden_gemm", "gemm_cycles", "gemm_activity",
            "default_acc_bits"]
@@ -54,7 +54,7 @@ class SystolicConfig:
     ``pe="int"``: integer MACs of ``bits``-wide operands; ``acc_bits`` left unset becomes
     :func:`default_acc_bits` of ``bits`` and ``k_max`` (28 bits for int8 with K up to 4096); sums
     beyond its range wrap in two's complement (unsigned: modulo).
-    ``pe="lmul"`` or ``"fp"``: float MACs (:class:`peforge.models.floatmac.FloatMac`) of
+    ``pe="lmul"`` or ``"fp"``: float MACs (:class:`peforge.models.numerics.floatmac.FloatMac`) of
     ``format`` operands, L-Mul or exact RNE products, accumulated in fp32 with one RNE add per
     step; the integer fields do not apply and must keep their defaults.
     """

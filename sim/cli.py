@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .families import families, family
-from .sweep import EXECUTORS, SEARCHES
+from peforge.sim.families import families, family
+from peforge.sim.explore.sweep import EXECUTORS, SEARCHES
 
 __all__ = ["main"]
 
@@ -196,7 +196,7 @@ def cmd_list(_args) -> int:
 
 
 def cmd_gen(args) -> int:
-    from .flow import write_design
+    from peforge.sim.rtl.flow import write_design
 
     fam = family(args.family)
     config = _family_config(fam, args)
@@ -210,7 +210,7 @@ def cmd_gen(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .flow import verify
+    from peforge.sim.rtl.flow import verify
 
     fam = family(args.family)
     config = _family_config(fam, args)
@@ -221,7 +221,7 @@ def cmd_verify(args) -> int:
 def cmd_synth(args) -> int:
     from peforge.models.params import config_dict, config_hash
 
-    from . import synth
+    from peforge.sim.eda import synth
 
     fam = family(args.family)
     config = _family_config(fam, args)
@@ -260,7 +260,7 @@ def _write_json(path: Path, data: dict) -> int:
 def cmd_energy(args) -> int:
     from peforge.models.params import config_dict
 
-    from .energy import format_energy, op_energy
+    from peforge.sim.eda.energy import format_energy, op_energy
 
     fam = family(args.family)
     config = _family_config(fam, args)
@@ -291,9 +291,9 @@ def _report(fam, config, report) -> int:
 def cmd_sim(args, family_args) -> int:
     import pandas as pd
 
-    from .accelerator import Accelerator, Dram, Sram, load_accelerator
-    from .perf import simulate_workload
-    from .workloads import load_scalesim_topology, workload_gemms
+    from peforge.sim.perf.accelerator import Accelerator, Dram, Sram, load_accelerator
+    from peforge.sim.perf.model import simulate_workload
+    from peforge.sim.perf.workloads import load_scalesim_topology, workload_gemms
 
     if args.config is not None:
         try:
@@ -336,7 +336,7 @@ def _sweep_db(sweep, db: Path | None) -> Path:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import load_sweep, run_sweep
+    from peforge.sim.explore.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     db = _sweep_db(sweep, args.db)
@@ -353,7 +353,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from .results import ResultStore
+    from peforge.sim.explore.results import ResultStore
 
     if not args.db.is_file():
         return _fail(f"db: no such file {args.db}")
@@ -369,7 +369,7 @@ def cmd_results(args) -> int:
 
 def _cost_summary(accel, total) -> list[str]:
     """Lines under the ``sim`` table: the total's energy by component, power, area, efficiency."""
-    from .perf import SRAMS, accelerator_costs
+    from peforge.sim.perf.model import SRAMS, accelerator_costs
 
     costs = accelerator_costs(accel)
     parts = [("PE array", "energy_pe_pj"), *((f"{name} SRAM", f"energy_{name}_sram_pj")
@@ -387,7 +387,7 @@ def _cost_summary(accel, total) -> list[str]:
 def cmd_report(args) -> int:
     if args.topic != "lmul":
         return _sweep_report(args)
-    from .lmul_report import claims, write_report
+    from peforge.sim.studies.lmul import claims, write_report
 
     out = args.out or Path("reports") / args.topic
     try:
@@ -403,8 +403,8 @@ def cmd_report(args) -> int:
 
 
 def _sweep_report(args) -> int:
-    from .sweep import load_sweep
-    from .sweep_report import write_sweep_report
+    from peforge.sim.explore.sweep import load_sweep
+    from peforge.sim.explore.report import write_sweep_report
 
     target = Path(args.topic)
     if target.suffix in (".yaml", ".yml"):
@@ -425,17 +425,17 @@ def _sweep_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from peforge.sim.demo import run_demo
 
     return run_demo(args.out)
 
 
 def main(argv=None) -> int:
-    from .verilator import BenchError, ToolchainError
+    from peforge.sim.rtl.backends.verilator import BenchError, ToolchainError
 
     args, rest = _build_parser().parse_known_args(argv)
-    from .energy import EnergyError
-    from .synth import SynthError
+    from peforge.sim.eda.energy import EnergyError
+    from peforge.sim.eda.synth import SynthError
 
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
                "demo": cmd_demo, "synth": cmd_synth, "energy": cmd_energy, "sweep": cmd_sweep,

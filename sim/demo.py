@@ -5,15 +5,16 @@ report and print where it is and a summary of the winners."""
 
 from pathlib import Path
 
-from .families import families
-from .flow import verify, write_design
-from .lmul_report import claims, write_report
+from peforge.sim.families import families
+from peforge.sweeps import shipped_sweep
+from peforge.sim.rtl.flow import verify, write_design
+from peforge.sim.studies.lmul import claims, write_report
 
 __all__ = ["run_demo", "DEMO_SWEEP"]
 
 #: The demo's sweep: all families, a few array sizes and precisions, LLaMA-2-7B decode and
 #: prefill of 256 tokens.
-DEMO_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "demo.yaml"
+DEMO_SWEEP = shipped_sweep("demo")
 
 #: GEMM shape whose modelled cycle count the demo prints for each family.
 DEMO_GEMM = (64, 64, 64)
@@ -46,9 +47,9 @@ def run_demo(out_dir: Path) -> int:
 def run_demo_sweep(db: Path, out: Path, *, quiet: bool = False) -> None:
     """Run :data:`DEMO_SWEEP` into ``db`` (points stored already are skipped), write its report
     into ``out`` and print where the page and figures are and the winners."""
-    from .results import ResultStore
-    from .sweep import load_sweep, run_sweep
-    from .sweep_report import sweep_rows, winners, write_sweep_report
+    from peforge.sim.explore.results import ResultStore
+    from peforge.sim.explore.sweep import load_sweep, run_sweep
+    from peforge.sim.explore.report import sweep_rows, winners, write_sweep_report
 
     sweep = load_sweep(DEMO_SWEEP)
     run = run_sweep(sweep, db, quiet=quiet)

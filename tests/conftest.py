@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from peforge.sim.amaranth_backend import run_jobs_amaranth
-from peforge.sim.flow import generate
-from peforge.sim.verilator import build, run_jobs_verilator
+from peforge.sim.rtl.backends.amaranth import run_jobs_amaranth
+from peforge.sim.rtl.flow import generate
+from peforge.sim.rtl.backends.verilator import build, run_jobs_verilator
 
 
 def run_jobs(backend, family, config, jobs):
@@ -44,9 +44,9 @@ def rng():
 @pytest.fixture
 def fresh_machine(tmp_path, monkeypatch):
     """An empty ``$PEFORGE_CACHE`` (``tmp_path``), no OSU018 Liberty and no gate-level
-    measurement allowed (``peforge.sim.energy._measure`` raises): energy only from the shipped
+    measurement allowed (``peforge.sim.eda.energy._measure`` raises): energy only from the shipped
     table. Yields the cache folder."""
-    from peforge.sim import energy
+    from peforge.sim.eda import energy
 
     def refuse(*args, **kwargs):
         raise AssertionError("a gate-level measurement was started")

@@ -28,7 +28,7 @@ class AreaPart:
         Copies of the part in the top.
     build : callable
         ``() -> wiring.Component``: the part. Where it holds copies of another part, those are
-        :class:`peforge.hw.parts.BlackBox` stand-ins and counted by that part.
+        :class:`peforge.hw.common.parts.BlackBox` stand-ins and counted by that part.
     black_boxes : tuple of (str, wiring.Signature)
         ``(name, signature)`` of each kind of black box the part instantiates.
     """
@@ -92,10 +92,10 @@ class Family:
     area_parts : callable, optional
         ``config -> list of AreaPart`` whose areas, times their counts, add up to the top's:
         lets ``peforge synth`` compose a large top from parts synthesised once each
-        (:func:`peforge.sim.synth.synth_family`). None: flat synthesis only.
+        (:func:`peforge.sim.eda.synth.synth_family`). None: flat synthesis only.
     energy_config : callable
         ``config -> config``: the reduced configuration whose activity run measures the energy
-        per MAC of ``config`` (:func:`peforge.sim.energy.op_energy`): the same PE datapath with
+        per MAC of ``config`` (:func:`peforge.sim.eda.energy.op_energy`): the same PE datapath with
         few PEs (e.g. a 2 x 2 array, 4 lanes). Default: the configuration itself.
     energy_shape : callable
         ``config -> (m, k, n)``: the GEMM of the activity run on the reduced configuration; its

@@ -5,15 +5,15 @@ import dataclasses
 
 import numpy as np
 
-from peforge.hw.lmul_driver import DotDriver, MultiplierDriver
-from peforge.hw.lmul_units import DotProductUnit, MultiplierStream
-from peforge.models.floatmac import cancelling_job, random_operands
-from peforge.models.lmul import operand_pairs
+from peforge.hw.lmul.driver import DotDriver, MultiplierDriver
+from peforge.hw.lmul.top import DotProductUnit, MultiplierStream
+from peforge.models.numerics.floatmac import cancelling_job, random_operands
+from peforge.models.numerics.lmul import operand_pairs
 from peforge.models.operand_stats import VERIFY, OperandStats
-from peforge.models.lmul_family import (DotConfig, MultiplierConfig, dot_cycles, golden_products,
+from peforge.models.lmul import (DotConfig, MultiplierConfig, dot_cycles, golden_products,
                                         multiplier_cycles)
 
-from . import Family
+from peforge.sim.families import Family
 
 __all__ = ["FAMILY", "DOT_FAMILY", "random_pairs_job", "random_gemm_job"]
 
@@ -60,7 +60,7 @@ async def _run_multiplier(ports, config: MultiplierConfig, job: dict) -> tuple[d
 
 def _multiplier_jobs(config: MultiplierConfig, rng: np.random.Generator,
                      sizes: str = "quick") -> list[dict]:
-    """Corner pairs then random and boundary pairs (:func:`~peforge.models.lmul.operand_pairs`),
+    """Corner pairs then random and boundary pairs (:func:`~peforge.models.numerics.lmul.operand_pairs`),
     a ragged tail, and one pair; ``full``: every pair of an 8-bit format, 65,536 pairs of a
     16-bit one."""
     fmt = config.mac.fmt

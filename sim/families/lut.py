@@ -4,13 +4,13 @@ import dataclasses
 
 import numpy as np
 
-from peforge.hw.lut import LutArray
-from peforge.hw.lut_driver import LutDriver
+from peforge.hw.lut.top import LutArray
+from peforge.hw.lut.driver import LutDriver
 from peforge.models.integer import int_range
 from peforge.models.lut import LutConfig, golden_lut_gemm, lut_cycles
 from peforge.models.operand_stats import VERIFY, OperandStats
 
-from . import Family
+from peforge.sim.families import Family
 
 __all__ = ["FAMILY"]
 

@@ -4,14 +4,14 @@ import dataclasses
 
 import numpy as np
 
-from peforge.hw.sparse_dsp import SparseDspChain
-from peforge.hw.sparse_dsp_driver import SparseDspDriver
+from peforge.hw.sparse_dsp.top import SparseDspChain
+from peforge.hw.sparse_dsp.driver import SparseDspDriver
 from peforge.models.integer import int_range
-from peforge.models.nm_sparse import compress, pad_k
+from peforge.models.numerics.nm_sparse import compress, pad_k
 from peforge.models.operand_stats import VERIFY, OperandStats
 from peforge.models.sparse_dsp import ACT_BITS, SparseDspConfig, gemm_cycles, golden_gemm
 
-from . import Family
+from peforge.sim.families import Family
 
 __all__ = ["FAMILY", "sparse_job"]
 

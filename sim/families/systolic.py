@@ -4,16 +4,16 @@ import dataclasses
 
 import numpy as np
 
-from peforge.hw.mac import mac_shapes
-from peforge.hw.parts import BlackBox, Trimmed
-from peforge.hw.systolic import DelayStage, SystolicArray
-from peforge.hw.systolic_driver import SystolicDriver
-from peforge.models.floatmac import cancelling_job, random_operands
+from peforge.hw.common.mac import mac_shapes
+from peforge.hw.common.parts import BlackBox, Trimmed
+from peforge.hw.systolic.top import DelayStage, SystolicArray
+from peforge.hw.systolic.driver import SystolicDriver
+from peforge.models.numerics.floatmac import cancelling_job, random_operands
 from peforge.models.integer import int_range
 from peforge.models.operand_stats import VERIFY, OperandStats
 from peforge.models.systolic import SystolicConfig, gemm_cycles, golden_gemm
 
-from . import AreaPart, Family
+from peforge.sim.families import AreaPart, Family
 
 __all__ = ["FAMILY"]
 
@@ -36,7 +36,7 @@ def job_shapes(config: SystolicConfig, sizes: str) -> list[tuple[int, int, int]]
 def random_job(config: SystolicConfig, rng: np.random.Generator, m: int, k: int, n: int,
                stats: OperandStats = VERIFY) -> dict:
     """Operands drawn by ``stats``; verification (the default): integer PEs uniform over the
-    whole range, float PEs the patterns of :func:`~peforge.models.floatmac.random_operands`
+    whole range, float PEs the patterns of :func:`~peforge.models.numerics.floatmac.random_operands`
     (mostly normals near 1, some of anything)."""
     if config.pe != "int":
         fmt = config.mac.fmt
@@ -85,7 +85,7 @@ def skew_stages(rows: int, cols: int, dataflow: str) -> dict[str, int]:
 
 
 def area_parts(config: SystolicConfig) -> list[AreaPart]:
-    """The array's area as parts, for ``peforge synth`` (:mod:`peforge.sim.synth`).
+    """The array's area as parts, for ``peforge synth`` (:mod:`peforge.sim.eda.synth`).
 
     * PEs, each as the array uses it: inside, in the right column (``a_out``/``valid_out`` read
       by nothing), in the bottom row (``os``: ``b_out`` read by nothing, ``acc_in`` zero), or in

@@ -1,0 +1,121 @@
+"""Stream tops of the L-Mul families: a bank of multipliers and a dot-product unit.
+
+Protocols and cycle models are in :mod:`peforge.models.lmul`; drivers in
+:mod:`peforge.hw.lmul.driver`. Both tops accept a beat every cycle (``ready`` is always high) and
+register their output: one output beat per accepted beat (``lmul``) or per ``last`` beat
+(``lmul-dot``), one cycle after it was accepted, valid-only (no backpressure).
+"""
+
+from amaranth import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from peforge.models.numerics.floatmac import ACC_FORMAT
+from peforge.models.lmul import DotConfig, MultiplierConfig
+
+from peforge.hw.common.floatmac import FloatMacUnit
+from peforge.hw.common.floatmul import FloatMultiplier, LMulMultiplier
+from peforge.hw.systolic.top import ValidStream
+
+__all__ = ["MultiplierStream", "DotProductUnit", "multiplier_layouts", "dot_layouts"]
+
+
+def multiplier_layouts(config: MultiplierConfig):
+    """Input ``{a[lanes], b[lanes]}`` and output ``{p[lanes]}`` payloads (operand patterns)."""
+    lanes = data.ArrayLayout(config.mac.fmt.bits, config.lanes)
+    return data.StructLayout({"a": lanes, "b": lanes}), data.StructLayout({"p": lanes})
+
+
+def dot_layouts(config: DotConfig):
+    """Input ``{a[lanes], b[lanes], last}`` and output ``{data}`` (fp32 pattern) payloads."""
+    lanes = data.ArrayLayout(config.mac.fmt.bits, config.lanes)
+    return (data.StructLayout({"a": lanes, "b": lanes, "last": 1}),
+            data.StructLayout({"data": ACC_FORMAT.bits}))
+
+
+class MultiplierStream(wiring.Component):
+    """``lanes`` L-Mul or exact multipliers (:mod:`peforge.hw.common.floatmul`) with registered products.
+
+    Parameters
+    ----------
+    config : MultiplierConfig
+        Format, multiplier kind and lanes.
+
+    Ports
+    -----
+    i_stream : In(stream.Signature({a[lanes], b[lanes]}))
+        Operand bit patterns (format width each), lane 0 in the LSBs; ``ready`` is always high.
+    o_stream : Out(ValidStream({p[lanes]}))
+        Products of the beat accepted one cycle earlier (1 cycle of latency).
+    """
+
+    def __init__(self, config: MultiplierConfig):
+        self.config = config
+        self.in_layout, self.out_layout = multiplier_layouts(config)
+        super().__init__({"i_stream": In(stream.Signature(self.in_layout)),
+                          "o_stream": Out(ValidStream(self.out_layout))})
+
+    def elaborate(self, platform):
+        config = self.config
+        m = Module()
+        unit = FloatMultiplier if config.exact else LMulMultiplier
+        fire = self.i_stream.valid & self.i_stream.ready
+        m.d.comb += self.i_stream.ready.eq(1)
+        for lane in range(config.lanes):
+            mul = m.submodules[f"mul{lane}"] = unit(config.mac.fmt)
+            m.d.comb += [mul.a.eq(self.i_stream.payload.a[lane]),
+                         mul.b.eq(self.i_stream.payload.b[lane])]
+            m.d.sync += self.o_stream.payload.p[lane].eq(mul.p)
+        m.d.sync += self.o_stream.valid.eq(fire)
+        return m
+
+
+class DotProductUnit(wiring.Component):
+    """A ``lanes``-wide dot-product unit: a chain of float MAC units and an fp32 accumulator.
+
+    Lane ``i``'s :class:`~peforge.hw.common.floatmac.FloatMacUnit` adds its product to lane ``i-1``'s
+    sum, lane 0 to the accumulator register: ``lanes`` fp32 RNE additions per cycle in k order
+    (a combinational path ``lanes`` adders deep). A ``last`` beat registers the sum out and
+    restarts the accumulator at ``+0``.
+
+    Parameters
+    ----------
+    config : DotConfig
+        Format, multiplier kind and lanes.
+
+    Ports
+    -----
+    i_stream : In(stream.Signature({a[lanes], b[lanes], last}))
+        Operand bit patterns, lane 0 first in k order; ``last`` ends the dot product; ``ready``
+        is always high.
+    o_stream : Out(ValidStream({data}))
+        The dot product (fp32 pattern), one cycle after its ``last`` beat was accepted.
+    """
+
+    def __init__(self, config: DotConfig):
+        self.config = config
+        self.in_layout, self.out_layout = dot_layouts(config)
+        super().__init__({"i_stream": In(stream.Signature(self.in_layout)),
+                          "o_stream": Out(ValidStream(self.out_layout))})
+
+    def elaborate(self, platform):
+        config = self.config
+        numerics = config.mac
+        m = Module()
+        payload = self.i_stream.payload
+        acc = Signal(ACC_FORMAT.bits, init=numerics.zero)
+        fire = self.i_stream.valid & self.i_stream.ready
+        m.d.comb += self.i_stream.ready.eq(1)
+
+        total = acc
+        for lane in range(config.lanes):
+            mac = m.submodules[f"mac{lane}"] = FloatMacUnit(numerics)
+            m.d.comb += [mac.a.eq(payload.a[lane]), mac.b.eq(payload.b[lane]), mac.acc.eq(total)]
+            total = mac.result
+
+        m.d.sync += self.o_stream.valid.eq(fire & payload.last)
+        with m.If(fire & payload.last):
+            m.d.sync += [self.o_stream.payload.data.eq(total), acc.eq(numerics.zero)]
+        with m.Elif(fire):
+            m.d.sync += acc.eq(total)
+        return m

@@ -1,0 +1,66 @@
+"""cocotb test module: runs a family's driver on the Verilator model of its top.
+
+Started by :func:`peforge.sim.rtl.backends.verilator.run_jobs_verilator`, which names a job file in
+``PEFORGE_BENCH``; the outputs and cycle counts go to ``outcome.json`` beside it, and the caller
+compares them with the golden and timing models.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+
+from peforge.sim.families import family
+
+
+class CocotbPorts:
+    """:class:`peforge.hw.common.driver.Ports` on a cocotb DUT (Amaranth paths ``a.b`` are ``a__b``)."""
+
+    def __init__(self, dut):
+        self._dut = dut
+        self._handles = {}
+
+    def _handle(self, name):
+        if name not in self._handles:
+            self._handles[name] = getattr(self._dut, name.replace(".", "__"))
+        return self._handles[name]
+
+    def set(self, name, value):
+        self._handle(name).value = int(value)
+
+    async def settle(self):
+        await ReadOnly()
+
+    def get(self, name):
+        return int(self._handle(name).value)
+
+    async def tick(self):
+        await RisingEdge(self._dut.clk)
+
+
+@cocotb.test()
+async def run_jobs(dut):
+    spec_path = Path(os.environ["PEFORGE_BENCH"])
+    spec = json.loads(spec_path.read_text())
+    fam = family(spec["family"])
+    config = fam.make_config(**spec["config"])
+    jobs = [{name: np.array(value, dtype=object) for name, value in job.items()}
+            for job in spec["jobs"]]
+
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+    ports = CocotbPorts(dut)
+    outcome = []
+    for job in jobs:
+        outputs, cycles = await fam.run_job(ports, config, job)
+        outcome.append([{k: np.asarray(v).astype(object).tolist() for k, v in outputs.items()},
+                        cycles])
+    (spec_path.parent / "outcome.json").write_text(json.dumps(outcome))
