@@ -1,0 +1,132 @@
+"""The design-space commands: ``sweep`` into a results database, ``results`` to read one and
+``report`` to write a sweep's (or the L-Mul accuracy) report."""
+
+from pathlib import Path
+
+from peforge.sim.cli.common import Parser, fail
+from peforge.sim.explore.sweep import EXECUTORS, SEARCHES
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep", help="run a design-space sweep into a results database",
+        description="Evaluate the points of a sweep file (axes, workloads, constraints, "
+        "objectives) and store one row per point and workload in an SQLite database; points "
+        "already stored are skipped, so an interrupted sweep carries on where it stopped.")
+    sweep.add_argument("sweep", type=Path, metavar="SWEEP.yaml")
+    sweep.add_argument("--db", type=Path, help="results database (default results/NAME.db)")
+    sweep.add_argument("--search", choices=SEARCHES, default="grid",
+                       help="grid: every point; optuna: NSGA-II over the space (needs --budget)")
+    sweep.add_argument("--budget", type=int, help="points an optuna search evaluates")
+    sweep.add_argument("--seed", type=int, default=0, help="seed of the optuna sampler")
+    level = sweep.add_mutually_exclusive_group()
+    level.add_argument("--synth", dest="level", action="store_const", const="synth",
+                       help="also synthesise each point's PE array (yosys) for its area")
+    level.add_argument("--verify", dest="level", action="store_const", const="verify",
+                       help="also synthesise, build under Verilator and run the bit-exact checks")
+    sweep.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local process pool, or dask.distributed")
+    sweep.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address (default: "
+                       "a LocalCluster of --workers processes)")
+    sweep.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
+    sweep.add_argument("--retry-failed", action="store_true",
+                       help="evaluate again the points stored as failed")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=cmd_sweep)
+
+    results = commands.add_parser("results", help="read a results database")
+    results_commands = results.add_subparsers(dest="results_command", required=True,
+                                              parser_class=Parser)
+    export = results_commands.add_parser("export", help="write the results as a tidy table")
+    export.add_argument("db", type=Path, metavar="DB")
+    formats = export.add_mutually_exclusive_group(required=True)
+    formats.add_argument("--csv", type=Path, metavar="PATH")
+    formats.add_argument("--parquet", type=Path, metavar="PATH")
+    export.set_defaults(handler=cmd_results)
+
+    report = commands.add_parser("report", help="write a sweep's report, or an accuracy report")
+    report.add_argument("topic", metavar="SWEEP_OR_DB_OR_TOPIC",
+                        help="a sweep file (its database: results/NAME.db or --db), a results "
+                        "database, or lmul (L-Mul error vs exact multiply and fp8 rounding)")
+    report.add_argument("--out", type=Path, help="folder (default reports/NAME or reports/TOPIC)")
+    report.add_argument("--db", type=Path, help="with a sweep file: its results database")
+    report.add_argument("--seed", type=int, default=0, help="lmul: seed of the random operands")
+    report.set_defaults(handler=cmd_report)
+
+
+def _sweep_db(sweep, db: Path | None) -> Path:
+    return db if db is not None else Path("results") / f"{sweep.name}.db"
+
+
+def cmd_sweep(args) -> int:
+    from peforge.sim.explore.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    db = _sweep_db(sweep, args.db)
+    run = run_sweep(sweep, db, search=args.search, budget=args.budget,
+                    level=args.level or "model", executor=args.executor,
+                    scheduler=args.scheduler, workers=args.workers, quiet=args.quiet,
+                    seed=args.seed, retry_failed=args.retry_failed)
+    print(f"sweep {sweep.name}: {run.search} search at level {run.level}: "
+          f"{run.points_asked} points asked, {run.points_evaluated} evaluated "
+          f"({run.points_failed} with failed rows), {run.points_skipped} already stored, "
+          f"{run.seconds:.1f} s")
+    print(f"results: {db}")
+    return 0
+
+
+def cmd_results(args) -> int:
+    from peforge.sim.explore.results import ResultStore
+
+    if not args.db.is_file():
+        return fail(f"db: no such file {args.db}")
+    out = args.csv or args.parquet
+    with ResultStore(args.db) as store:
+        try:
+            store.export(out, "csv" if args.csv else "parquet")
+        except OSError as error:
+            return fail(f"out: cannot write {out}: {error.strerror or error}")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    if args.topic != "lmul":
+        return _sweep_report(args)
+    from peforge.sim.studies.lmul import claims, write_report
+
+    out = args.out or Path("reports") / args.topic
+    try:
+        table, area, paths = write_report(out, seed=args.seed)
+    except OSError as error:
+        return fail(f"out: cannot write to {out}: {error.strerror or error}")
+    for frame in (table, area):
+        print(frame.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print("\n".join(claims(table)))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _sweep_report(args) -> int:
+    from peforge.sim.explore.sweep import load_sweep
+    from peforge.sim.explore.report import write_sweep_report
+
+    target = Path(args.topic)
+    if target.suffix in (".yaml", ".yml"):
+        sweep = load_sweep(target)
+        db, name = _sweep_db(sweep, args.db), sweep.name
+    elif target.is_file():
+        db, name = target, None
+    else:
+        return fail(f"report: must be lmul, a sweep file (.yaml) or a results database, got "
+                    f"{args.topic!r}")
+    try:
+        paths = write_sweep_report(db, args.out, sweep=name)
+    except OSError as error:
+        return fail(f"out: cannot write the report: {error.strerror or error}")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,173 @@
+"""The hardware commands: ``list``, ``gen``, ``verify``, ``synth``, ``energy`` (one sub-command
+per family, options from the family's parameters) and ``demo``."""
+
+import argparse
+from pathlib import Path
+
+from peforge.sim.cli.common import Parser, add_family_options, fail, family_config, write_json
+from peforge.sim.families import families, family
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands) -> None:
+    commands.add_parser("list", help="the families and their parameters").set_defaults(
+        handler=cmd_list)
+    gen = commands.add_parser("gen", help="write a family's Verilog and JSON manifest")
+    verify = commands.add_parser("verify", help="build under Verilator and check the RTL "
+                                 "against the golden and cycle models")
+    synth = commands.add_parser("synth", help="synthesise with yosys and report area (cells, "
+                                "transistors, NAND2-eq, flip-flops, logic depth, um2)")
+    energy = commands.add_parser("energy", help="energy per MAC from gate-level switching "
+                                 "activity (pJ/MAC at 45 nm, ops, cycles, leakage, area)")
+    for command, extra, handler in ((gen, _gen_options, cmd_gen),
+                                    (verify, _verify_options, cmd_verify),
+                                    (synth, _synth_options, cmd_synth),
+                                    (energy, _energy_options, cmd_energy)):
+        per_family = command.add_subparsers(dest="family", required=True, metavar="FAMILY",
+                                            parser_class=Parser)
+        for fam in families().values():
+            sub = per_family.add_parser(fam.name, help=fam.summary, description=fam.summary)
+            add_family_options(sub, fam)
+            extra(sub)
+            sub.set_defaults(handler=handler)
+
+    demo = commands.add_parser("demo", help="generate and verify one configuration per family, "
+                               "then run and report the demo sweep")
+    demo.add_argument("--out", type=Path, default=Path("rtl_out"), help="Verilog folder")
+    demo.set_defaults(handler=cmd_demo)
+
+
+def _gen_options(parser):
+    parser.add_argument("--out", type=Path, default=Path("rtl_out"),
+                        help="folder for the Verilog and manifest (default rtl_out)")
+
+
+def _synth_options(parser):
+    parser.add_argument("--liberty", type=Path, metavar="FILE",
+                        help="also map onto this Liberty library and report its cell area "
+                        "(default: Debian's OSU 0.18 um library when installed)")
+    parser.add_argument("--no-liberty", action="store_true",
+                        help="node-independent counts only, no Liberty mapping")
+    parser.add_argument("--node", default=None,
+                        help="node of the NAND2-eq area estimate (osu018, sg13g2, sky130, "
+                        "nangate45; default osu018)")
+    parser.add_argument("--compose", action=argparse.BooleanOptionalAction, default=None,
+                        help="compose the area from parts synthesised once each (default: for "
+                        "families that can, above 8 x 8 PEs)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+
+
+def _energy_options(parser):
+    from peforge.models.operand_stats import STATS
+
+    parser.add_argument("--stats", default="gaussian",
+                        help=f"operand statistics ({', '.join(STATS)}; default gaussian)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the operands")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the result as JSON")
+
+
+def _verify_options(parser):
+    parser.add_argument("--sizes", choices=("quick", "full"), default="quick",
+                        help="job set: quick (a few shapes) or full (more shapes)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the operands")
+    parser.add_argument("--waves", action="store_true",
+                        help="write an FST waveform (dump.fst) in the run folder")
+
+
+def cmd_list(_args) -> int:
+    for fam in families().values():
+        print(f"{fam.name}: {fam.summary}")
+        for name, (spec, default) in fam.parameters().items():
+            flag = name.replace("_", "-")
+            if spec.range is None and spec.choices is None:
+                flag = f"[no-]{flag}"
+            print(f"  --{flag:<10} {spec.describe()}; default {default}. {spec.help}")
+    return 0
+
+
+def cmd_gen(args) -> int:
+    from peforge.sim.rtl.flow import write_design
+
+    fam = family(args.family)
+    config = family_config(fam, args)
+    try:
+        verilog_path, manifest_path = write_design(fam, config, args.out)
+    except OSError as error:
+        return fail(f"out: cannot write to {args.out}: {error.strerror or error}")
+    print(f"wrote {verilog_path}")
+    print(f"wrote {manifest_path}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from peforge.sim.rtl.flow import verify
+
+    fam = family(args.family)
+    config = family_config(fam, args)
+    return _report(fam, config, verify(fam, config, sizes=args.sizes, seed=args.seed,
+                                       waves=args.waves))
+
+
+def cmd_synth(args) -> int:
+    from peforge.models.params import config_dict, config_hash
+
+    from peforge.sim.eda import synth
+
+    fam = family(args.family)
+    config = family_config(fam, args)
+    node = args.node or synth.DEFAULT_NODE
+    if node not in synth.NODES:
+        return fail(f"node: must be one of {', '.join(synth.NODES)}, got {node!r}")
+    if args.no_liberty and args.liberty is not None:
+        return fail("liberty: --liberty and --no-liberty exclude each other")
+    liberty = None if args.no_liberty else args.liberty or synth.default_liberty()
+    if liberty is not None and not liberty.is_file():
+        return fail(f"liberty: no such file {liberty}")
+    report = synth.synth_family(fam, config, liberty=liberty, compose_parts=args.compose)
+    print(f"{fam.name} {config}")
+    print(synth.format_report(report, node))
+    if liberty is None and not args.no_liberty:
+        print("  Liberty area    none (apt-get install qflow-tech-osu018, or --liberty FILE)")
+    if args.json is None:
+        return 0
+    return write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
+                                  "config_hash": config_hash(fam.name, config),
+                                  **report.to_dict(node)})
+
+
+def cmd_energy(args) -> int:
+    from peforge.models.params import config_dict
+
+    from peforge.sim.eda.energy import format_energy, op_energy
+
+    fam = family(args.family)
+    config = family_config(fam, args)
+    result = op_energy(fam.name, config, stats=args.stats, seed=args.seed)
+    print(f"{fam.name} {config}")
+    print(format_energy(result))
+    if args.json is None:
+        return 0
+    return write_json(args.json, {"parameters": config_dict(config), **result.to_dict()})
+
+
+def _report(fam, config, report) -> int:
+    print(f"{fam.name} {config}")
+    print(f"build: {report.build_dir}")
+    if report.waves:
+        print(f"waves: {report.waves}")
+    for number, job in enumerate(report.jobs, 1):
+        values = "bit-exact" if job.outputs_match else "MISMATCH"
+        cycles = "=" if job.cycles == job.model_cycles else "!="
+        print(f"  job {number:2}: {job.shape:<24} {values:<9} cycles {job.cycles} {cycles} "
+              f"model {job.model_cycles}  {'PASS' if job.passed else 'FAIL'}")
+    passed = sum(job.passed for job in report.jobs)
+    print(f"{'PASS' if report.passed else 'FAIL'}: {passed}/{len(report.jobs)} jobs bit-exact "
+          f"with cycles equal to the model")
+    return 0 if report.passed else 1
+
+
+def cmd_demo(args) -> int:
+    from peforge.sim.demo import run_demo
+
+    return run_demo(args.out)
