@@ -3,6 +3,7 @@
 
 from pathlib import Path
 
+from peforge.sim.cli import results as results_cli
 from peforge.sim.cli.common import Parser, fail
 from peforge.sim.explore.sweep import EXECUTORS, SEARCHES
 
@@ -45,6 +46,7 @@ def add_commands(commands) -> None:
     formats.add_argument("--csv", type=Path, metavar="PATH")
     formats.add_argument("--parquet", type=Path, metavar="PATH")
     export.set_defaults(handler=cmd_results)
+    results_cli.add_commands(results_commands)
 
     report = commands.add_parser("report", help="write a sweep's report, or an accuracy report")
     report.add_argument("topic", metavar="SWEEP_OR_DB_OR_TOPIC",

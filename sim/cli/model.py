@@ -41,14 +41,33 @@ def add_commands(commands) -> None:
     sim.add_argument("--engine", default="recurrence", choices=["recurrence", "simpy"],
                      help="simulator of the tile pipeline: the fast recurrence (default) or the "
                      "per-tile simpy reference; both give the same numbers")
-    sim.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+    sim.add_argument("--csv", type=Path, help="also write the table to this CSV file (columns in "
+                     "base units: cycles, bytes, ms, pJ, mW, mm2)")
+    sim.add_argument("--cycles-only", action="store_true",
+                     help="cycles, utilisation, DRAM traffic and time only: no energy, power or "
+                     "area, so no gate-level measurement or Liberty file is needed")
     # The family's own options (--rows ...) are parsed once --family is known: see main().
     sim.set_defaults(handler=cmd_sim, family_options=True)
 
 
-def cmd_sim(args, family_args) -> int:
-    import pandas as pd
+#: The printed table: (column of the model's table, base unit of its readable magnitude or None,
+#: header). Units go in the header as ``name[unit]``; the CSV keeps the model's columns.
+_SHOWN = (("layer", None, "layer"), ("m", None, "m"), ("k", None, "k"), ("n", None, "n"),
+          ("count", None, "count"), ("cycles", None, "cycles"),
+          ("compute_cycles", None, "compute_cycles"), ("stall_cycles", None, "stall_cycles"),
+          ("utilisation", "%", "utilisation"), ("dram_read_bytes", "B", "dram_read"),
+          ("dram_write_bytes", "B", "dram_write"), ("time_ms", "ms", "time"),
+          ("energy_pj", "pJ", "energy"), ("power_mw", "mW", "power"),
+          ("tops_per_w", None, "TOPS/W"), ("mapping", None, "mapping"))
 
+#: What ``--cycles-only`` computes (no energy, power, area or TOPS/W).
+_CYCLE_COLUMNS = ("layer", "m", "k", "n", "count", "macs", "cycles", "compute_cycles",
+                  "stall_cycles", "utilisation", "dram_read_bytes", "dram_write_bytes",
+                  "time_ms", "mapping")
+
+
+def cmd_sim(args, family_args) -> int:
+    from peforge.sim.eda.energy import EnergyError
     from peforge.sim.perf.accelerator import Accelerator, Dram, Sram, load_accelerator
     from peforge.sim.perf.model import simulate_workload
     from peforge.sim.perf.workloads import load_scalesim_topology, workload_gemms
@@ -68,18 +87,27 @@ def cmd_sim(args, family_args) -> int:
                       latency_cycles=args.dram_latency),
             timing=args.timing, stats=args.stats)
     if args.topology is not None:
-        if not args.topology.exists():
-            return fail(f"topology: no such file {args.topology}")
-        gemms = load_scalesim_topology(args.topology)
+        if not args.topology.is_file():
+            what = "a folder, not a file" if args.topology.is_dir() else "no such file"
+            return fail(f"topology: {args.topology}: {what}")
+        try:
+            gemms = load_scalesim_topology(args.topology)
+        except (OSError, UnicodeDecodeError) as error:
+            return fail(f"topology: cannot read {args.topology}: "
+                        f"{getattr(error, 'strerror', None) or error}")
     else:
         gemms = workload_gemms(args.workload, phase=args.phase, seq=args.seq)
-    table = simulate_workload(accel, gemms, engine=args.engine)
-    columns = ["layer", "m", "k", "n", "count", "cycles", "compute_cycles", "stall_cycles",
-               "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "energy_pj",
-               "power_mw", "tops_per_w", "mapping"]
-    with pd.option_context("display.width", 250, "display.max_columns", None):
-        print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print("\n".join(_cost_summary(accel, table.iloc[-1])))
+    if args.cycles_only:
+        table = _cycle_table(accel, gemms, args.engine)
+    else:
+        try:
+            table = simulate_workload(accel, gemms, engine=args.engine)
+        except EnergyError as error:
+            return fail(f"{error} (or --cycles-only: cycles without energy)")
+    print(_format_table(table))
+    total = table.iloc[-1]
+    print("\n".join(_cycle_summary(accel, total) if args.cycles_only
+                    else _cost_summary(accel, total)))
     if args.csv is not None:
         try:
             table.to_csv(args.csv, index=False)
@@ -89,18 +117,82 @@ def cmd_sim(args, family_args) -> int:
     return 0
 
 
+def _cycle_table(accel, gemms, engine: str):
+    """The cycle columns of :func:`peforge.sim.perf.model.simulate_workload`'s table (one row per
+    GEMM and a ``total`` row) from the cycle model alone: no energy look-up."""
+    import pandas as pd
+
+    from peforge.sim.perf.model import simulate_gemm
+
+    rows = []
+    for gemm in gemms:
+        result = simulate_gemm(accel, gemm, engine=engine)
+        rows.append({"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n,
+                     "count": gemm.count, "macs": gemm.macs, "cycles": result.cycles,
+                     "compute_cycles": result.compute_cycles,
+                     "dram_read_bytes": result.dram_read_bytes,
+                     "dram_write_bytes": result.dram_write_bytes, "mapping": str(result.mapping)})
+    sums = ("macs", "cycles", "compute_cycles", "dram_read_bytes", "dram_write_bytes")
+    rows.append({"layer": "total", **{name: sum(row[name] for row in rows) for name in sums},
+                 "mapping": ""})
+    table = pd.DataFrame(rows)
+    table["stall_cycles"] = table.cycles - table.compute_cycles
+    table["utilisation"] = table.macs / (accel.pes * table.cycles)
+    table["time_ms"] = table.cycles / (accel.clock_mhz * 1e3)
+    table[["m", "k", "n", "count"]] = table[["m", "k", "n", "count"]].astype("Int64")
+    return table[list(_CYCLE_COLUMNS)]
+
+
+def _format_table(table) -> str:
+    """``table`` as printed: the :data:`_SHOWN` columns it has, each magnitude in the unit its
+    largest value reads best in (named in the header), 4 significant digits."""
+    import pandas as pd
+
+    from peforge.sim.cli.units import unit_for
+
+    shown = {}
+    for column, base, header in _SHOWN:
+        if column not in table:
+            continue
+        values = table[column]
+        if base == "%":
+            values, header = values * 100, f"{header}[%]"
+        elif base is not None:
+            unit, factor = unit_for(float(values.abs().max()), base)
+            values, header = values / factor, f"{header}[{unit}]"
+        shown[header] = values.astype(object).where(values.notna(), "")
+    with pd.option_context("display.width", 250, "display.max_columns", None):
+        return pd.DataFrame(shown).to_string(
+            index=False, formatters={header: _number for header in shown})
+
+
+def _number(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _cycle_summary(accel, total) -> list[str]:
+    from peforge.sim.cli.units import readable
+
+    return [f"cycles only (no energy, power or area): {total.cycles} cycles, "
+            f"{readable(total.time_ms, 'ms')} at {accel.clock_mhz:g} MHz, utilisation "
+            f"{total.utilisation:.1%} of {accel.pes} PEs"]
+
+
 def _cost_summary(accel, total) -> list[str]:
     """Lines under the ``sim`` table: the total's energy by component, power, area, efficiency."""
+    from peforge.sim.cli.units import readable
     from peforge.sim.perf.model import SRAMS, accelerator_costs
 
     costs = accelerator_costs(accel)
     parts = [("PE array", "energy_pe_pj"), *((f"{name} SRAM", f"energy_{name}_sram_pj")
                                              for name in SRAMS),
              (f"DRAM ({accel.dram.name})", "energy_dram_pj"), ("leakage", "energy_leakage_pj")]
-    shares = ", ".join(f"{label} {total[column]:.4g} ({total[column] / total.energy_pj:.1%})"
-                       for label, column in parts)
+    shares = ", ".join(f"{label} {readable(total[column], 'pJ')} "
+                       f"({total[column] / total.energy_pj:.1%})" for label, column in parts)
     sram_mm2 = sum(cost.area_mm2 for cost in costs.srams.values())
-    return [f"energy (pJ, 45 nm, {accel.stats} operands): {total.energy_pj:.4g} = {shares}",
-            f"power {total.power_mw:.4g} mW average at {accel.clock_mhz:g} MHz; area "
-            f"{total.area_mm2:.4g} mm2 (PE array {costs.array_area_mm2:.4g}, SRAMs "
-            f"{sram_mm2:.4g}); {total.tops_per_w:.4g} TOPS/W, {total.tops_per_mm2:.4g} TOPS/mm2"]
+    return [f"energy (45 nm, {accel.stats} operands): {readable(total.energy_pj, 'pJ')} = "
+            f"{shares}",
+            f"power {readable(total.power_mw, 'mW')} average at {accel.clock_mhz:g} MHz; area "
+            f"{readable(total.area_mm2, 'mm2')} (PE array "
+            f"{readable(costs.array_area_mm2, 'mm2')}, SRAMs {readable(sram_mm2, 'mm2')}); "
+            f"{total.tops_per_w:.4g} TOPS/W, {total.tops_per_mm2:.4g} TOPS/mm2"]
