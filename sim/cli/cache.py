@@ -4,10 +4,11 @@ and removing entries by kind and age.
 
 An entry is one child of a kind's folder; its ``.lock`` file (empty, it serialises the processes
 that build the entry) stays. ``clean`` takes each entry's lock without waiting and skips an entry
-in use."""
+in use. Sizes are the bytes of the entries' files."""
 
 import shutil
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from peforge.sim.cli.common import Parser, fail
@@ -98,8 +99,9 @@ def cmd_clean(args) -> int:
         return 0
     removed, freed, busy = 0, 0, 0
     for entry in chosen:
+        lock = Path(str(entry) + ".lock")
         try:
-            with FileLock(str(entry) + ".lock", timeout=0):
+            with FileLock(str(lock), timeout=0) if lock.exists() else nullcontext():
                 entry_size = _size(entry)
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry)

@@ -1,11 +1,14 @@
 """What every ``peforge`` command shares: the one-line-error parser, family options built from a
-family's declared parameters, and writing JSON beside the printed report."""
+family's declared parameters, writing JSON beside the printed report, and progress lines."""
 
 import argparse
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["Parser", "fail", "add_family_options", "family_config", "write_json"]
+__all__ = ["Parser", "fail", "add_family_options", "family_config", "write_json", "stage",
+           "progress_shown"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,3 +53,25 @@ def write_json(path: Path, data: dict) -> int:
         return fail(f"json: cannot write {path}: {error.strerror or error}")
     print(f"wrote {path}")
     return 0
+
+
+def progress_shown() -> bool:
+    """Progress lines go to stderr when it is a terminal, or when ``PEFORGE_PROGRESS=1``."""
+    import os
+
+    return os.environ.get("PEFORGE_PROGRESS") == "1" or (
+        os.environ.get("PEFORGE_PROGRESS") != "0" and sys.stderr.isatty())
+
+
+@contextmanager
+def stage(message: str):
+    """Around a long step: ``peforge: <message> ...`` on stderr, then ``peforge: <message>:
+    <seconds> s`` when it ends (:func:`progress_shown`; nothing otherwise)."""
+    shown = progress_shown()
+    if shown:
+        print(f"peforge: {message} ...", file=sys.stderr, flush=True)
+    start = time.monotonic()
+    yield
+    if shown:
+        print(f"peforge: {message}: {time.monotonic() - start:.1f} s", file=sys.stderr,
+              flush=True)

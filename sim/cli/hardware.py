@@ -4,7 +4,8 @@ per family, options from the family's parameters) and ``demo``."""
 import argparse
 from pathlib import Path
 
-from peforge.sim.cli.common import Parser, add_family_options, fail, family_config, write_json
+from peforge.sim.cli.common import (Parser, add_family_options, fail, family_config, stage,
+                                    write_json)
 from peforge.sim.families import families, family
 
 __all__ = ["add_commands"]
@@ -92,7 +93,8 @@ def cmd_gen(args) -> int:
     fam = family(args.family)
     config = family_config(fam, args)
     try:
-        verilog_path, manifest_path = write_design(fam, config, args.out)
+        with stage(f"gen {fam.name}: elaborating and writing Verilog"):
+            verilog_path, manifest_path = write_design(fam, config, args.out)
     except OSError as error:
         return fail(f"out: cannot write to {args.out}: {error.strerror or error}")
     print(f"wrote {verilog_path}")
@@ -105,8 +107,10 @@ def cmd_verify(args) -> int:
 
     fam = family(args.family)
     config = family_config(fam, args)
-    return _report(fam, config, verify(fam, config, sizes=args.sizes, seed=args.seed,
-                                       waves=args.waves))
+    with stage(f"verify {fam.name}: generating, building under Verilator (a new "
+               f"configuration: 15-60 s) and running the {args.sizes} jobs"):
+        report = verify(fam, config, sizes=args.sizes, seed=args.seed, waves=args.waves)
+    return _report(fam, config, report)
 
 
 def cmd_synth(args) -> int:
@@ -124,7 +128,8 @@ def cmd_synth(args) -> int:
     liberty = None if args.no_liberty else args.liberty or synth.default_liberty()
     if liberty is not None and not liberty.is_file():
         return fail(f"liberty: no such file {liberty}")
-    report = synth.synth_family(fam, config, liberty=liberty, compose_parts=args.compose)
+    with stage(f"synth {fam.name}: synthesising with yosys"):
+        report = synth.synth_family(fam, config, liberty=liberty, compose_parts=args.compose)
     print(f"{fam.name} {config}")
     print(synth.format_report(report, node))
     if liberty is None and not args.no_liberty:
@@ -143,7 +148,8 @@ def cmd_energy(args) -> int:
 
     fam = family(args.family)
     config = family_config(fam, args)
-    result = op_energy(fam.name, config, stats=args.stats, seed=args.seed)
+    with stage(f"energy {fam.name}: looking up or measuring the energy per MAC"):
+        result = op_energy(fam.name, config, stats=args.stats, seed=args.seed)
     print(f"{fam.name} {config}")
     print(format_energy(result))
     if args.json is None:
@@ -170,4 +176,6 @@ def _report(fam, config, report) -> int:
 def cmd_demo(args) -> int:
     from peforge.sim.demo import run_demo
 
+    if args.out.exists() and not args.out.is_dir():
+        return fail(f"out: {args.out} is a file, not a folder")
     return run_demo(args.out)
