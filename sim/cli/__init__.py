@@ -3,8 +3,9 @@
 Each group of commands lives in its own module and registers its parsers and handlers
 (``add_commands``): :mod:`.hardware` (list, gen, verify, synth, energy, demo), :mod:`.model`
 (sim), :mod:`.explore` (sweep, results, report) and :mod:`.cache` (cache info, clean). Family
-options are built from each family's declared parameters, so every family gets the same commands. Bad input ends with one line,
-``peforge: error: <field>: <what is allowed>``, and a non-zero exit status.
+options are built from each family's declared parameters, so every family gets the same commands.
+Bad input ends with one line, ``peforge: error: <field>: <what is allowed>``, and a non-zero exit
+status.
 """
 
 import argparse
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         return fail(f"{where}{error.strerror or error}")
-    except Exception as error:  # noqa: BLE001 - the last line of defence of "one line, no traceback"
+    except Exception as error:  # noqa: BLE001 - the last defence of "one line, no traceback"
         if os.environ.get("PEFORGE_DEBUG"):
             raise
         fail(f"unexpected {type(error).__name__}: {error} (PEFORGE_DEBUG=1 shows the traceback)")
