@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from peforge.sim.families import families, family
-from peforge.sim.explore.sweep import EXECUTORS, SEARCHES
+from peforge.sim.explore.runner import EXECUTORS
+from peforge.sim.explore.search import SEARCHES
 
 __all__ = ["main"]
 
@@ -336,7 +337,8 @@ def _sweep_db(sweep, db: Path | None) -> Path:
 
 
 def cmd_sweep(args) -> int:
-    from peforge.sim.explore.sweep import load_sweep, run_sweep
+    from peforge.sim.explore.search import run_sweep
+    from peforge.sim.explore.spec import load_sweep
 
     sweep = load_sweep(args.sweep)
     db = _sweep_db(sweep, args.db)
@@ -403,7 +405,7 @@ def cmd_report(args) -> int:
 
 
 def _sweep_report(args) -> int:
-    from peforge.sim.explore.sweep import load_sweep
+    from peforge.sim.explore.spec import load_sweep
     from peforge.sim.explore.report import write_sweep_report
 
     target = Path(args.topic)

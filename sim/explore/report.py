@@ -37,7 +37,8 @@ import pandas as pd  # noqa: E402
 
 from peforge.sim.explore.pareto import hypervolume, pareto_mask  # noqa: E402
 from peforge.sim.explore.results import ResultStore  # noqa: E402
-from peforge.sim.explore.sweep import Constraint, metric_units  # noqa: E402
+from peforge.sim.explore.points import metric_units  # noqa: E402
+from peforge.sim.explore.spec import Constraint  # noqa: E402
 
 __all__ = ["sweep_rows", "pareto_rows", "search_quality", "write_sweep_report", "workload_label",
            "winners"]
