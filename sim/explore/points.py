@@ -7,9 +7,13 @@ Levels
     (:func:`peforge.sim.rtl.flow.verify`); a point that fails them is stored as failed.
 """
 
+import math
 import time
-from dataclasses import asdict, dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from functools import cache, lru_cache
+from hashlib import sha256
+from importlib import import_module
+from pathlib import Path
 
 from peforge.sim.explore.results import PointKeys, utc_now
 from peforge.sim.families import family
@@ -18,7 +22,7 @@ from peforge.sim.perf.model import METRIC_COLUMNS, workload_totals
 from peforge.sim.perf.workloads import workload_gemms
 
 __all__ = ["LEVELS", "LEVEL_COLUMNS", "metric_units", "build_accelerator", "flat_config", "Task",
-           "make_task", "evaluate_point", "evaluate_points"]
+           "make_task", "evaluate_point", "evaluate_points", "model_version"]
 
 LEVELS = ("model", "synth", "verify")
 
@@ -30,6 +34,26 @@ LEVEL_COLUMNS = {
               "synth_flip_flops": "register bits of the PE array"},
     "verify": {"verify_jobs": "GEMM jobs checked bit-exact and cycle-exact under Verilator"},
 }
+
+
+#: Packages whose code and data decide a point's metrics: the performance model, synthesis and
+#: energy, the numerics, the families and their generators.
+MODEL_PACKAGES = ("peforge.sim.perf", "peforge.sim.eda", "peforge.models", "peforge.sim.families",
+                  "peforge.hw")
+
+
+@cache
+def model_version() -> str:
+    """The version of the model a row comes from: sha256 (12 hex digits) of the ``.py`` and
+    ``.json`` files of :data:`MODEL_PACKAGES`, path and content. Any change there (an edit, a
+    new peforge) gives a new version; a sweep evaluates again the stored rows of another one."""
+    digest = sha256()
+    for package in MODEL_PACKAGES:
+        root = Path(import_module(package).__file__).parent
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".json")):
+            digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def metric_units(level: str = "verify") -> dict[str, str]:
@@ -125,7 +149,7 @@ class Task:
 @lru_cache(maxsize=64)
 def _keys(workloads: tuple, level: str) -> PointKeys:
     """The key maker of a sweep's points (their workloads and level are the same)."""
-    return PointKeys([asdict(workload) for workload in workloads], level)
+    return PointKeys([workload.key_fields() for workload in workloads], level)
 
 
 def make_task(values: dict, workloads, level: str) -> Task:
@@ -165,9 +189,10 @@ def _level_metrics(accel: Accelerator, level: str) -> dict:
 
 def evaluate_point(task: Task) -> list[dict]:
     """Evaluate one point on every workload: the rows to store (see
-    :meth:`peforge.sim.explore.results.ResultStore.write_point`). A failure (a configuration the family
-    rejects, no tiling that fits, a synthesis or Verilator error, a failed check) gives rows
-    with status ``failed`` and the error's text; it is never raised."""
+    :meth:`peforge.sim.explore.results.ResultStore.write_point`). A failure (a configuration the
+    family rejects, no tiling that fits, a synthesis or Verilator error, a failed check, a metric
+    that is not a finite number) gives rows with status ``failed`` and the error's text; it is
+    never raised."""
     started = utc_now()
     clock = time.perf_counter()
     outcomes = []
@@ -184,17 +209,20 @@ def evaluate_point(task: Task) -> list[dict]:
         try:
             total = workload_totals(task.accel, workload_gemms(
                 workload.workload, phase=workload.phase, seq=workload.seq))
-            outcomes.append((None, {**{name: float(total[name]) for name in METRIC_COLUMNS},
-                                    **level_metrics}))
+            metrics = {**{name: float(total[name]) for name in METRIC_COLUMNS}, **level_metrics}
         except Exception as error:  # noqa: BLE001
             outcomes.append((f"{type(error).__name__}: {error}", None))
+            continue
+        infinite = [name for name, value in metrics.items() if not math.isfinite(value)]
+        outcomes.append((f"metrics: {infinite[0]} is {metrics[infinite[0]]}, not a finite number"
+                         if infinite else None, None if infinite else metrics))
     finished = utc_now()
     seconds = time.perf_counter() - clock
     return [{"key": key, "point": task.point, "family": task.values["family"],
              "config": task.config, "workload": workload.workload, "phase": workload.phase,
              "seq": workload.seq, "level": task.level, "status": "ok" if error is None else "failed",
              "error": error, "metrics": metrics, "started_at": started, "finished_at": finished,
-             "seconds": seconds}
+             "seconds": seconds, "model_version": model_version()}
             for key, workload, (error, metrics) in zip(task.keys, task.workloads, outcomes)]
 
 

@@ -12,32 +12,50 @@ Searches
     Each objective of a point is the mean of its value over the workloads.
 """
 
+import logging
 import os
 import time
+from dataclasses import dataclass
+from itertools import islice
 
-from peforge.sim.explore.points import LEVEL_COLUMNS, LEVELS, make_task, metric_units
+from peforge.sim.explore.points import (LEVEL_COLUMNS, LEVELS, evaluate_point, make_task,
+                                        metric_units, model_version)
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.runner import EXECUTORS, Runner, SweepRun, open_executor
+from peforge.sim.explore.runner import (CONNECT_TIMEOUT_S, EXECUTORS, Runner, SweepRun,
+                                        open_executor)
 from peforge.sim.explore.spec import Sweep
 
-__all__ = ["SEARCHES", "run_sweep"]
+__all__ = ["SEARCHES", "MAX_POINTS", "SweepPlan", "plan_sweep", "estimate_seconds", "run_sweep"]
 
 SEARCHES = ("grid", "optuna")
 
+_log = logging.getLogger(__name__)
 
-def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = None,
-              level: str = "model", executor: str = "local", scheduler: str | None = None,
-              workers: int | None = None, quiet: bool = False, seed: int = 0,
-              population: int = 20, retry_failed: bool = False) -> SweepRun:
-    """Run ``sweep`` into the results database ``db`` (see the module docstring).
 
-    ``budget``: with ``optuna``, the number of new points to evaluate (required); with ``grid``,
-    none. ``workers``: processes of the local pool or of a dask LocalCluster (default: the CPU
-    count); with ``scheduler`` the cluster's own workers run the points. ``quiet`` hides the
-    progress bar (it is also hidden when stderr is not a terminal).
-    """
-    from tqdm import tqdm
+#: Most points a run evaluates unless told otherwise (``--max-points``): about ten minutes of
+#: model-only points on two cores.
+MAX_POINTS = 1_000_000
 
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a run will do, checked before anything runs: ``points`` to use (the grid, or the
+    optuna budget), each on ``workloads`` workloads, by ``workers`` processes."""
+
+    sweep: str
+    search: str
+    level: str
+    executor: str
+    points: int
+    workloads: int
+    workers: int
+
+
+def plan_sweep(sweep: Sweep, *, search: str = "grid", budget: int | None = None,
+               level: str = "model", executor: str = "local", scheduler: str | None = None,
+               workers: int | None = None, max_points: int = MAX_POINTS) -> SweepPlan:
+    """Check a run's options against ``sweep`` (raises ValueError naming the option) and size
+    it: a grid of more than ``max_points`` points is refused before any is built."""
     for name, value, allowed in (("search", search, SEARCHES), ("level", level, LEVELS),
                                  ("executor", executor, EXECUTORS)):
         if value not in allowed:
@@ -59,15 +77,65 @@ def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = No
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers: must be a positive integer, got {workers}")
+    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+        raise ValueError(f"max-points: must be a positive integer, got {max_points!r}")
+    points = sweep.size if search == "grid" else min(budget, sweep.size)
+    if points > max_points:
+        what = "the grid has" if search == "grid" else "--budget asks for"
+        raise ValueError(f"max-points: {what} {points} points, more than --max-points "
+                         f"{max_points} (raise it to run them)")
+    return SweepPlan(sweep.name, search, level, executor, points, len(sweep.workloads), workers)
+
+
+def estimate_seconds(sweep: Sweep, plan: SweepPlan, sample_seconds: float = 1.0) -> tuple[
+        float, int]:
+    """``(seconds, points timed)``: the run's wall time estimated from points spread over the
+    grid evaluated here, one after the other, for about ``sample_seconds`` (2 to 64 points) at
+    level ``model`` (synthesis and Verilator are not timed), shared by ``plan.workers``."""
+    every = max(1, sweep.size // 64)
+    started = time.perf_counter()
+    timed = 0
+    for values in islice(sweep.points(), 0, None, every):
+        evaluate_point(make_task(values, sweep.workloads, "model"))
+        timed += 1
+        if timed >= 64 or (timed >= 2 and time.perf_counter() - started > sample_seconds):
+            break
+    per_point = (time.perf_counter() - started) / timed
+    return per_point * plan.points / plan.workers, timed
+
+
+def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = None,
+              level: str = "model", executor: str = "local", scheduler: str | None = None,
+              workers: int | None = None, quiet: bool = False, seed: int = 0,
+              population: int = 20, retry_failed: bool = False, max_points: int = MAX_POINTS,
+              connect_timeout: float = CONNECT_TIMEOUT_S) -> SweepRun:
+    """Run ``sweep`` into the results database ``db``, in stages: check and size the run
+    (:func:`plan_sweep`), open the database and record the run, start the executor, search
+    (the grid, or optuna), record the run's end.
+
+    ``budget``: with ``optuna``, the number of new points to evaluate (required); with ``grid``,
+    none. ``workers``: processes of the local pool or of a dask LocalCluster (default: the CPU
+    count); with ``scheduler`` the cluster's own workers run the points. ``quiet`` hides the
+    progress bar (it is also hidden when stderr is not a terminal). Stored rows of another
+    model version (:func:`~peforge.sim.explore.points.model_version`) are evaluated again.
+    """
+    from tqdm import tqdm
+
+    plan = plan_sweep(sweep, search=search, budget=budget, level=level, executor=executor,
+                      scheduler=scheduler, workers=workers, max_points=max_points)
     started = time.perf_counter()
     with ResultStore(db) as store:
+        older = store.older_rows(model_version())
+        if older:
+            _log.warning("sweep: %d stored rows of %s come from an older model (another peforge "
+                         "or edited model code): this sweep's among them are evaluated again",
+                         older, store.path)
         store.save_sweep(sweep.name, sweep.describe())
         run = SweepRun(sweep.name, search, level, store.start_run(sweep.name, search, level))
-        total = sweep.size if search == "grid" else min(budget, sweep.size)
-        with tqdm(total=total, unit="point", disable=True if quiet else None,
+        with tqdm(total=plan.points, unit="point", disable=True if quiet else None,
                   desc=sweep.name, dynamic_ncols=True) as progress, \
-                open_executor(executor, scheduler, workers) as pool:
-            runner = Runner(store, run, pool, workers, progress, retry_failed)
+                open_executor(executor, scheduler, plan.workers, connect_timeout) as pool:
+            runner = Runner(store, run, pool, plan.workers, progress, retry_failed)
             if search == "grid":
                 runner.evaluate((make_task(values, sweep.workloads, level)
                                  for values in sweep.points()), sweep.size)

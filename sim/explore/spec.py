@@ -33,7 +33,8 @@ Metrics (constraints and objectives) are those of :func:`peforge.sim.explore.poi
 
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+from hashlib import sha256
 from itertools import product
 from pathlib import Path
 from collections.abc import Iterator
@@ -41,12 +42,19 @@ from collections.abc import Iterator
 import yaml
 
 from peforge.models.params import check_param
+from peforge.sim.explore.bounded_yaml import MAX_NODES, SweepError, YamlNodes
 from peforge.sim.explore.points import build_accelerator, metric_units
 from peforge.sim.families import UnknownFamily, family
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
 from peforge.sim.perf.workloads import workload_gemms
 
-__all__ = ["SweepError", "Axis", "Constraint", "WorkloadSpec", "Sweep", "load_sweep"]
+__all__ = ["SweepError", "Axis", "Constraint", "WorkloadSpec", "Sweep", "load_sweep", "safe_name",
+           "MAX_AXIS_VALUES", "MAX_WORKLOADS"]
+
+#: Most values one axis may hold (a range is sized before it is expanded).
+MAX_AXIS_VALUES = MAX_NODES
+#: Most workloads (combinations of workload, phase and seq) a sweep may run on each point.
+MAX_WORKLOADS = 1000
 
 _COMPARISONS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b,
                 ">": lambda a, b: a > b, "==": lambda a, b: a == b}
@@ -54,8 +62,14 @@ _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*(\S+)
 _MEMORIES = {"input_sram": Sram, "weight_sram": Sram, "output_sram": Sram, "dram": Dram}
 
 
-class SweepError(ValueError):
-    """A sweep file is wrong; the message starts with ``FILE:LINE: key:``."""
+_NAME_LENGTH = 100
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a safe file name: runs of other characters than letters, digits, ``_ . -``
+    become ``_``, leading dots and dashes go (no ``..``, no hidden file, no option), at most
+    100 characters; ``sweep`` if nothing is left."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).lstrip(".-")[:_NAME_LENGTH] or "sweep"
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,15 @@ class WorkloadSpec:
     workload: str
     phase: str
     seq: int
+    digest: str | None = None  # a topology CSV's: sha256 of its bytes, 16 hex digits
+
+    def key_fields(self) -> dict:
+        """What a result key holds of the workload: ``workload``, ``phase``, ``seq`` and, for a
+        topology CSV, ``topology_sha256`` (its content: an edited file gives new keys)."""
+        fields_ = {"workload": self.workload, "phase": self.phase, "seq": self.seq}
+        if self.digest is not None:
+            fields_["topology_sha256"] = self.digest
+        return fields_
 
     @property
     def label(self) -> str:
@@ -127,7 +150,7 @@ class Sweep:
 
     def describe(self) -> dict:
         """JSON-ready summary stored in the database (what a report needs)."""
-        return {"name": self.name, "workloads": [asdict(w) for w in self.workloads],
+        return {"name": self.name, "workloads": [w.key_fields() for w in self.workloads],
                 "axes": {name: {axis.key: list(axis.values) for axis in axes}
                          for name, axes in self.axes.items()},
                 "constraints": [str(c) for c in self.constraints],
@@ -136,35 +159,18 @@ class Sweep:
 
 # --- Reading the YAML file, with line numbers -------------------------------------------------
 
-class _Reader:
-    """Walks a composed YAML node tree; errors name the file and the node's line."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        text = path.read_text()
-        self.loader = yaml.SafeLoader(text)
-        try:
-            self.root = self.loader.get_single_node()
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = mark.line + 1 if mark else 1
-            raise SweepError(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}") \
-                from None
-
-    def error(self, node, key: str, message: str) -> SweepError:
-        line = node.start_mark.line + 1 if node is not None else 1
-        return SweepError(f"{self.path}:{line}: {key}: {message}")
-
-    def value(self, node):
-        return self.loader.construct_object(node, deep=True)
+class _Reader(YamlNodes):
+    """The sweep file's nodes (:class:`~peforge.sim.explore.bounded_yaml.YamlNodes`) and the
+    shapes a sweep reads from them: mappings, axes and ranges."""
 
     def mapping(self, node, key: str) -> dict:
         """``{name: (key node, value node)}`` of a mapping node."""
         if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, key, f"must be a mapping, got {self.value(node)!r}")
+            raise self.error(node, key or "sweep", f"must be a mapping, got "
+                             f"{self.value(node, key)!r}")
         items = {}
         for key_node, value_node in node.value:
-            name = self.value(key_node)
+            name = self.value(key_node, key)
             if not isinstance(name, str):
                 raise self.error(key_node, key, f"keys must be strings, got {name!r}")
             if name in items:
@@ -175,11 +181,11 @@ class _Reader:
     def values(self, node, key: str) -> tuple:
         """An axis: a list, a scalar, or a ``{from, to, step|times}`` range; never empty."""
         if isinstance(node, yaml.SequenceNode):
-            values = tuple(self.value(item) for item in node.value)
+            values = tuple(self.value(item, key) for item in node.value)
         elif isinstance(node, yaml.MappingNode):
             values = self.range(node, key)
         else:
-            values = (self.value(node),)
+            values = (self.value(node, key),)
         if not values or values == (None,):
             raise self.error(node, key, "empty axis: give at least one value")
         if len(set(map(repr, values))) != len(values):
@@ -195,24 +201,41 @@ class _Reader:
                              "{from: A, to: B, times: F}")
         number = {}
         for name, (_, value_node) in items.items():
-            value = self.value(value_node)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.error(value_node, f"{key}.{name}", f"must be a number, got {value!r}")
+            value = self.value(value_node, f"{key}.{name}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                    name != "to" and not math.isfinite(value)) or math.isnan(value):
+                raise self.error(value_node, f"{key}.{name}",
+                                 f"must be a{' finite' if name != 'to' else ''} number, "
+                                 f"got {value!r}")
             number[name] = value
         low, high = number["from"], number["to"]
         if "step" in number:
-            if number["step"] <= 0:
+            step = number["step"]
+            if step <= 0:
                 raise self.error(items["step"][1], f"{key}.step", "must be > 0")
-            count = math.floor((high - low) / number["step"] + 1e-9) + 1
-            values = [low + index * number["step"] for index in range(max(count, 0))]
+            exact = all(isinstance(number[name], int) for name in ("from", "to", "step"))
+            count = ((high - low) // step + 1 if exact else
+                     math.floor((high - low) / step + 1e-9) + 1 if math.isfinite(high) else
+                     math.inf)
         else:
-            if number["times"] <= 1 or low <= 0:
+            times = number["times"]
+            if times <= 1 or low <= 0:
                 raise self.error(items["times"][1], f"{key}.times",
                                  "must be > 1, with from > 0")
+            ratio = high / low
+            count = (math.floor(math.log(ratio) / math.log(times) + 1e-9) + 1
+                     if math.isfinite(ratio) and ratio >= 1 else 0 if ratio < 1 else math.inf)
+        if count > MAX_AXIS_VALUES:
+            many = "infinitely many" if count == math.inf else str(count)
+            raise self.error(node, key, f"the range holds {many} values, more than "
+                             f"{MAX_AXIS_VALUES}")
+        if "step" in number:
+            values = [low + index * step for index in range(max(count, 0))]
+        else:
             values, value = [], low
-            while value <= high * (1 + 1e-9):
+            while value <= high * (1 + 1e-9) and len(values) <= count:
                 values.append(value)
-                value *= number["times"]
+                value *= times
         integer = all(isinstance(number[name], int) for name in number)
         return tuple(round(value) if integer else value for value in values)
 
@@ -284,7 +307,11 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
     lists = {name: reader.values(items[name][1], f"workloads.{name}") if name in items
              else default for name, default in (("workload", None), ("phase", ("prefill",)),
                                                 ("seq", (2048,)))}
-    specs = []
+    combinations = math.prod(len(values) for values in lists.values())
+    if combinations > MAX_WORKLOADS:
+        raise reader.error(node, "workloads", f"{combinations} combinations of workload, phase "
+                           f"and seq, more than {MAX_WORKLOADS}")
+    specs, digests = [], {}
     for workload, phase, seq in product(*lists.values()):
         if not isinstance(workload, str):
             raise reader.error(items["workload"][1], "workloads.workload",
@@ -299,11 +326,16 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
                                f"must be a positive integer, got {seq!r}")
         try:
             workload_gemms(workload, phase=phase, seq=seq)
+            if workload.endswith(".csv") and workload not in digests:
+                digests[workload] = sha256(Path(workload).read_bytes()).hexdigest()[:16]
+        except OSError as error:
+            raise reader.error(items["workload"][1], "workloads.workload",
+                               f"cannot read {workload}: {error.strerror or error}") from None
         except ValueError as error:
             name = str(error).split(":")[0]
             raise reader.error(items.get(name, items["workload"])[1], f"workloads.{name}",
                                str(error).split(": ", 1)[-1]) from None
-        specs.append(WorkloadSpec(workload, phase, seq))
+        specs.append(WorkloadSpec(workload, phase, seq, digests.get(workload)))
     return tuple(specs)
 
 
@@ -322,13 +354,19 @@ def load_sweep(path) -> Sweep:
     for key in ("workloads", "families"):
         if key not in top:
             raise reader.error(reader.root, key, "missing")
-    name = reader.value(top["name"][1]) if "name" in top else path.stem
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise reader.error(top["name"][1], "name", f"must be letters, digits, _ . -, got {name!r}")
+    name = reader.value(top["name"][1], "name") if "name" in top else safe_name(path.stem)
+    if not isinstance(name, str) or safe_name(name) != name:
+        raise reader.error(top["name"][1], "name", f"must be letters, digits, _ . - (not starting with "
+                           f". or -), at most {_NAME_LENGTH} of them, got {name!r}")
 
     family_node = top["families"][1]
     if isinstance(family_node, yaml.SequenceNode):
-        family_blocks = {reader.value(item): (item, None) for item in family_node.value}
+        family_blocks = {}
+        for item in family_node.value:
+            fam_name = reader.value(item, "families")
+            if not isinstance(fam_name, str):
+                raise reader.error(item, "families", f"must be family names, got {fam_name!r}")
+            family_blocks[fam_name] = (item, None)
     else:
         family_blocks = reader.mapping(family_node, "families")
     if not family_blocks:
@@ -356,7 +394,7 @@ def load_sweep(path) -> Sweep:
         node = top["constraints"][1]
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
         for item in items:
-            text = reader.value(item)
+            text = reader.value(item, "constraints")
             match = _CONSTRAINT.match(text) if isinstance(text, str) else None
             if match is None:
                 raise reader.error(item, "constraints", f"must read METRIC OP NUMBER with OP one "
@@ -366,16 +404,19 @@ def load_sweep(path) -> Sweep:
                 raise reader.error(item, "constraints", f"unknown metric {metric!r} (metrics: "
                                    f"{', '.join(metrics)})")
             try:
-                constraints.append(Constraint(metric, op, float(bound)))
+                number = float(bound)
             except ValueError:
-                raise reader.error(item, "constraints", f"bound must be a number, got {bound!r}") \
-                    from None
+                number = math.nan
+            if not math.isfinite(number):
+                raise reader.error(item, "constraints", f"bound must be a finite number, got "
+                                   f"{bound!r}")
+            constraints.append(Constraint(metric, op, number))
     objectives = {"cycles": "min"}
     if "objectives" in top:
         node = top["objectives"][1]
         objectives = {}
         for metric, (key_node, value_node) in reader.mapping(node, "objectives").items():
-            direction = reader.value(value_node)
+            direction = reader.value(value_node, f"objectives.{metric}")
             if metric not in metrics:
                 raise reader.error(key_node, f"objectives.{metric}",
                                    f"unknown metric (metrics: {', '.join(metrics)})")

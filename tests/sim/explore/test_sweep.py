@@ -349,7 +349,8 @@ def _fake_point(seconds: float):
                  "workload": w.workload, "phase": w.phase, "seq": w.seq, "level": task.level,
                  "status": "ok" if task.error is None else "failed", "error": task.error,
                  "metrics": {"cycles": 1.0} if task.error is None else None, "started_at": "t",
-                 "finished_at": "t", "seconds": seconds}
+                 "finished_at": "t", "seconds": seconds,
+                 "model_version": points_module.model_version()}
                 for key, w in zip(task.keys, task.workloads)]
 
     return fake_point
