@@ -120,8 +120,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="also synthesise, build under Verilator and run the bit-exact checks")
     sweep.add_argument("--executor", choices=EXECUTORS, default="local",
                        help="local process pool, or dask.distributed")
-    sweep.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address (default: "
-                       "a LocalCluster of --workers processes)")
+    sweep.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address, trusted "
+                       "both ways: it runs the sweep's code (default: a private TLS LocalCluster "
+                       "of --workers processes)")
     sweep.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
     sweep.add_argument("--retry-failed", action="store_true",
                        help="evaluate again the points stored as failed")

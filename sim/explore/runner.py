@@ -203,7 +203,10 @@ def _dask_client(scheduler: str | None, workers: int, connect_timeout: float):
                           "distributed.worker.http.routes": []}), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          protocol="tls://", host="127.0.0.1", security=security,
-                         dashboard_address=None) as cluster:
+                         # Its HTTP server starts whatever is asked (8787 by default): on a
+                         # free port, serving nothing, and stopped at once.
+                         scheduler_kwargs={"dashboard": False,
+                                           "dashboard_address": "127.0.0.1:0"}) as cluster:
         cluster.scheduler.http_server.stop()
         with Client(cluster, security=security) as client:
             yield client
