@@ -52,7 +52,8 @@ def run_demo_sweep(db: Path, out: Path, *, quiet: bool = False) -> None:
     """Run :data:`DEMO_SWEEP` into ``db`` (points stored already are skipped), write its report
     into ``out`` and print where the page and figures are and the winners."""
     from peforge.sim.explore.results import ResultStore
-    from peforge.sim.explore.sweep import load_sweep, run_sweep
+    from peforge.sim.explore.search import run_sweep
+    from peforge.sim.explore.spec import load_sweep
     from peforge.sim.explore.report import sweep_rows, winners, write_sweep_report
 
     sweep = load_sweep(DEMO_SWEEP)

@@ -1,11 +1,15 @@
 """The design-space commands: ``sweep`` into a results database, ``results`` to read one and
 ``report`` to write a sweep's (or the L-Mul accuracy) report."""
 
+import signal
+import sqlite3
+import sys
 from pathlib import Path
 
 from peforge.sim.cli import results as results_cli
 from peforge.sim.cli.common import Parser, fail
-from peforge.sim.explore.sweep import EXECUTORS, SEARCHES
+from peforge.sim.explore.runner import CONNECT_TIMEOUT_S, EXECUTORS
+from peforge.sim.explore.search import MAX_POINTS, SEARCHES
 
 __all__ = ["add_commands"]
 
@@ -29,11 +33,19 @@ def add_commands(commands) -> None:
                        help="also synthesise, build under Verilator and run the bit-exact checks")
     sweep.add_argument("--executor", choices=EXECUTORS, default="local",
                        help="local process pool, or dask.distributed")
-    sweep.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address (default: "
-                       "a LocalCluster of --workers processes)")
+    sweep.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address, trusted "
+                       "both ways: it runs the sweep's code (default: a private TLS LocalCluster "
+                       "of --workers processes)")
     sweep.add_argument("--workers", type=int, help="worker processes (default: CPU count)")
     sweep.add_argument("--retry-failed", action="store_true",
                        help="evaluate again the points stored as failed")
+    sweep.add_argument("--max-points", type=int, default=MAX_POINTS, metavar="N",
+                       help=f"refuse a run of more than N points (default {MAX_POINTS:,})")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="print the point count and the estimated time, run nothing")
+    sweep.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_S,
+                       metavar="S", help="seconds --scheduler is given to answer (default "
+                       f"{CONNECT_TIMEOUT_S:g})")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=cmd_sweep)
 
@@ -63,14 +75,39 @@ def _sweep_db(sweep, db: Path | None) -> Path:
 
 
 def cmd_sweep(args) -> int:
-    from peforge.sim.explore.sweep import load_sweep, run_sweep
+    from peforge.sim.explore.runner import stop_on_sigterm
+    from peforge.sim.explore.search import estimate_seconds, plan_sweep, run_sweep
+    from peforge.sim.explore.spec import load_sweep
 
     sweep = load_sweep(args.sweep)
     db = _sweep_db(sweep, args.db)
-    run = run_sweep(sweep, db, search=args.search, budget=args.budget,
-                    level=args.level or "model", executor=args.executor,
-                    scheduler=args.scheduler, workers=args.workers, quiet=args.quiet,
-                    seed=args.seed, retry_failed=args.retry_failed)
+    options = dict(search=args.search, budget=args.budget, level=args.level or "model",
+                   executor=args.executor, scheduler=args.scheduler, workers=args.workers,
+                   max_points=args.max_points)
+    if not args.connect_timeout > 0:
+        return fail(f"connect-timeout: must be a number of seconds > 0, got "
+                    f"{args.connect_timeout:g}")
+    if args.dry_run:
+        plan = plan_sweep(sweep, **options)
+        seconds, timed = estimate_seconds(sweep, plan)
+        extra = "" if plan.level == "model" else f", plus the {plan.level} step of each point"
+        print(f"sweep {sweep.name}: {plan.search} search at level {plan.level}: {plan.points} "
+              f"points x {plan.workloads} workloads = {plan.points * plan.workloads} rows")
+        print(f"estimated time: {seconds:.1f} s on {plan.workers} workers (the model timed on "
+              f"{timed} points here{extra}); nothing was run, {db} is unchanged")
+        return 0
+    try:
+        with stop_on_sigterm():
+            run = run_sweep(sweep, db, quiet=args.quiet, seed=args.seed,
+                            retry_failed=args.retry_failed,
+                            connect_timeout=args.connect_timeout, **options)
+    except sqlite3.Error as error:
+        return fail(f"db: {db}: cannot be written (sqlite: {error})")
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        print(f"peforge: error: interrupted ({signal.Signals(signum).name}): the rows stored in "
+              f"{db} are kept; the same command carries on", file=sys.stderr)
+        return 128 + signum
     print(f"sweep {sweep.name}: {run.search} search at level {run.level}: "
           f"{run.points_asked} points asked, {run.points_evaluated} evaluated "
           f"({run.points_failed} with failed rows), {run.points_skipped} already stored, "
@@ -82,14 +119,14 @@ def cmd_sweep(args) -> int:
 def cmd_results(args) -> int:
     from peforge.sim.explore.results import ResultStore
 
-    if not args.db.is_file():
-        return fail(f"db: no such file {args.db}")
     out = args.csv or args.parquet
-    with ResultStore(args.db) as store:
+    with ResultStore(args.db, readonly=True) as store:
         try:
             store.export(out, "csv" if args.csv else "parquet")
         except OSError as error:
             return fail(f"out: cannot write {out}: {error.strerror or error}")
+        except sqlite3.Error as error:
+            return fail(f"db: {args.db}: cannot be read (sqlite: {error})")
     print(f"wrote {out}")
     return 0
 
@@ -113,7 +150,7 @@ def cmd_report(args) -> int:
 
 
 def _sweep_report(args) -> int:
-    from peforge.sim.explore.sweep import load_sweep
+    from peforge.sim.explore.spec import load_sweep
     from peforge.sim.explore.report import write_sweep_report
 
     target = Path(args.topic)
@@ -129,6 +166,8 @@ def _sweep_report(args) -> int:
         paths = write_sweep_report(db, args.out, sweep=name)
     except OSError as error:
         return fail(f"out: cannot write the report: {error.strerror or error}")
+    except sqlite3.Error as error:
+        return fail(f"db: {db}: cannot be read (sqlite: {error})")
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -16,7 +16,8 @@ from peforge.sim.perf import model as perf
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram, load_accelerator
 from peforge.sim.families import families, family
 from peforge.sim.perf.memory import sram_cost
-from peforge.sim.explore.sweep import build_accelerator, load_sweep
+from peforge.sim.explore.points import build_accelerator
+from peforge.sim.explore.spec import load_sweep
 from peforge.sim.perf.model import (METRIC_COLUMNS, Mapping, MappingError, accelerator_costs,
                               scalesim_compute_cycles, simulate_gemm, simulate_workload)
 from peforge.sim.perf.workloads import (MODELS, Gemm, conv2d_gemm, load_scalesim_topology,
