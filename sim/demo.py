@@ -33,7 +33,7 @@ def run_demo(out_dir: Path) -> int:
         print(f"  Verilator: {status}, {len(report.jobs)} GEMM jobs bit-exact and cycle-exact "
               f"({total_cycles} cycles measured, build {report.build_dir})")
         m, k, n = DEMO_GEMM
-        print(f"  cycle model: a {m}x{k}x{n} GEMM takes {fam.cycles(config, m, k, n)} cycles")
+        print(f"  cycle model: a {m}x{k}x{n} GEMM takes {fam.gemm_cycles(config, m, k, n)} cycles")
         failures += not report.passed
     table, _area, paths = write_report(Path("reports") / "lmul")
     print("[report lmul] " + " ".join(str(path) for path in paths))

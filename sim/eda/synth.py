@@ -361,12 +361,11 @@ def synth_family(family, config, *, liberty: Path | None = None,
     its :attr:`~peforge.sim.families.Family.area_parts` (``compose_parts`` None: compose when the
     family can and the top has more than :data:`COMPOSE_ABOVE_PES` PEs)."""
     if compose_parts is None:
-        compose_parts = (family.area_parts is not None and family.pes is not None
-                         and family.pes(config) > COMPOSE_ABOVE_PES)
+        compose_parts = family.composable and family.pes(config) > COMPOSE_ABOVE_PES
     if not compose_parts:
         return synthesize(to_verilog(family.generator(config), family.top_name), family.top_name,
                           liberty=liberty)
-    if family.area_parts is None:
+    if not family.composable:
         raise ValueError(f"compose: {family.name} has no area parts; families that compose: "
                          + ", ".join(sorted(_composing_families())))
     reports = []
@@ -381,7 +380,7 @@ def synth_family(family, config, *, liberty: Path | None = None,
 def _composing_families():
     from peforge.sim.families import families
 
-    return [name for name, fam in families().items() if fam.area_parts is not None]
+    return [name for name, fam in families().items() if fam.composable]
 
 
 def _node(name: str) -> Node:

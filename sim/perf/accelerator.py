@@ -112,9 +112,6 @@ class Accelerator:
             raise ValueError(f"timing: {self.timing} applies to the systolic family only")
         if self.stats not in STATS:
             raise ValueError(f"stats: must be one of {', '.join(STATS)}, got {self.stats!r}")
-        if fam.pes is None:
-            raise ValueError(f"family: {self.family} declares no PE count, so it cannot be "
-                             f"modelled yet")
 
     @property
     def pes(self) -> int:

@@ -30,7 +30,8 @@ def generate(family, config) -> tuple[str, dict]:
         "parameters": config_dict(config),
         "config_hash": config_hash(family.name, config),
         "ports": ports,
-        "latency": family.latency,
+        "latency": family.latency(config) + (" at most (the job's data sets the pace)"
+                                             if family.data_paced else ""),
         "peforge_version": version("peforge"),
     }
     return verilog, manifest
@@ -111,6 +112,6 @@ def verify(family, config, *, backend: str = "verilator", sizes: str = "quick", 
         match = expected.keys() == outputs.keys() and all(
             np.array_equal(np.asarray(outputs[name], dtype=object),
                            np.asarray(expected[name], dtype=object)) for name in expected)
-        shape = " ".join(f"{name}{list(value.shape)}" for name, value in job.items())
+        shape = " ".join(f"{name}{list(value.shape)}" for name, value in job.arrays().items())
         report.jobs.append(JobResult(shape, match, cycles, family.job_cycles(config, job)))
     return report

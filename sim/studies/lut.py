@@ -28,7 +28,7 @@ Same throughput: the LUT tile retires ``m*n*k`` weight-bit products per cycle, o
 ``k`` weights per cell, i.e. ``m*n*k / W`` MACs per cycle at ``W`` bits; the MAC arrays have
 that many PEs (one MAC per PE per cycle), shaped ``rows x cols`` for the best effective rate on
 the reference GEMM (:func:`mac_array_shape`). ``effective_macs_per_cycle`` is ``M*K*N`` over the
-families' cycle models (:func:`peforge.models.lut.lut_cycles`,
+families' cycle models (:func:`peforge.models.lut.gemm_cycles`,
 :func:`peforge.models.systolic.gemm_cycles`) on the reference GEMM ``M x K x N`` (default
 256 x 4096 x 1024, a whole number of tiles for both): it includes the LUT tile's table
 precompute and drain and the systolic array's wavefront fill and drain.
@@ -83,7 +83,7 @@ PAPER_DP4_TFLOPS_MM2 = (61.55, 3.39)
 def effective_macs_per_cycle(family_name: str, config, gemm=REFERENCE_GEMM) -> tuple[float, int]:
     """``(M*K*N / cycles, cycles)`` of the GEMM ``(M, K, N)`` on the family's cycle model."""
     m, k, n = gemm
-    cycles = family(family_name).cycles(config, m, k, n)
+    cycles = family(family_name).gemm_cycles(config, m, k, n)
     return m * k * n / cycles, cycles
 
 

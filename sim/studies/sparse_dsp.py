@@ -198,7 +198,7 @@ def cost_table(chain: int = 16, *, muxes=None, bits: int = 8, acc_bits: int = 48
     liberty = liberty if liberty is not None else default_liberty()
     reports = circuit_reports(chain, muxes, fields, liberty)
     big_r, big_k, big_c = gemm
-    cycles_of = family(FAMILY).cycles
+    cycles_of = family(FAMILY).gemm_cycles
     base = reports["circuit", 1]
 
     modes = [("dense_nomux", 1, 1, _config(chain, f"{M_CHOICES[0]}:{M_CHOICES[0]}", **fields))]

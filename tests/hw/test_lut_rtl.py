@@ -36,7 +36,7 @@ def _check(backend, sizes="quick", **params):
     assert_jobs_exact(LUT, config, jobs, results)
     if "acc_bits" not in params:
         for job, (outputs, _cycles) in zip(jobs, results):
-            plain = job["a"].astype(object) @ job["w"].astype(object)
+            plain = job.a.astype(object) @ job.w.astype(object)
             assert np.array_equal(np.asarray(outputs["c"], dtype=object), plain)
 
 
@@ -152,7 +152,7 @@ def test_amaranth_input_bubbles(case):
     sim.add_testbench(testbench)
     sim.run()
     for job, out in zip(jobs, outputs):
-        assert out["c"].tolist() == (job["a"] @ job["w"]).tolist()
+        assert out["c"].tolist() == (job.a @ job.w).tolist()
 
 
 # --- Verilator -----------------------------------------------------------------------------

@@ -47,7 +47,9 @@ def test_gen_writes_verilog_and_manifest(tmp_path):
                                           "width": 2 * 24 + 1,
                                           "meaning": ports["o_stream__payload"]["meaning"]}
     assert ports["o_stream__payload"]["meaning"]
-    assert "ws:" in manifest["latency"] and manifest["peforge_version"]
+    # ws: ceil(K/rows) * ceil(N/cols) tiles of 2*rows + M + cols - 2 cycles, plus 1
+    assert manifest["latency"] == "ceil(K/4) * ceil(N/2) * (M + 8) + 1"
+    assert manifest["peforge_version"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"systolic_{digest}.json",
                                                           f"systolic_{digest}.v"]
 

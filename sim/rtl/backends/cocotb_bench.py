@@ -48,8 +48,8 @@ async def run_jobs(dut):
     spec = json.loads(spec_path.read_text())
     fam = family(spec["family"])
     config = fam.make_config(**spec["config"])
-    jobs = [{name: np.array(value, dtype=object) for name, value in job.items()}
-            for job in spec["jobs"]]
+    jobs = [fam.job_from_arrays({name: np.array(value, dtype=object)
+                                 for name, value in job.items()}) for job in spec["jobs"]]
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1

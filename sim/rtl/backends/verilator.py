@@ -172,7 +172,7 @@ def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
     run_dir = kept or Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
     spec = run_dir / "jobs.json"
     spec.write_text(json.dumps({"family": family.name, "config": config_dict(config),
-                                "jobs": [_plain(job) for job in jobs]}))
+                                "jobs": [_plain(job.arrays()) for job in jobs]}))
     runner = get_runner("verilator")
     results_xml = runner.test(
         test_module="peforge.sim.rtl.backends.cocotb_bench", hdl_toplevel=family.top_name,

@@ -160,7 +160,7 @@ def test_calibration_anchor_and_reported_fields(int8_runs):
     assert uniform.pj_per_mac == pytest.approx(energy.ANCHOR_PJ_PER_MAC, rel=1e-3)
     assert uniform.ops == 2 * 128 * 2 and uniform.pes == 4
     # The run is the GEMM's 132 cycles (the cycle model of a 2 x 2 array) plus reset and start.
-    assert SYSTOLIC.cycles(SYSTOLIC.energy_config(INT8), 2, 128, 2) == 132
+    assert SYSTOLIC.gemm_cycles(SYSTOLIC.energy_config(INT8), 2, 128, 2) == 132
     assert 132 <= uniform.cycles <= 140
     assert uniform.config_hash != uniform.reduced_config_hash
     # The same mapping as `peforge synth` of the 2 x 2 array, scaled by the NAND2 areas.

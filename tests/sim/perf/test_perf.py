@@ -49,7 +49,7 @@ def test_ideal_memory_equals_family_timing_model(name):
     config = fam.config()
     for m, k, n in MODEL_RTL_SHAPES:
         result = simulate_gemm(ideal(config, name), Gemm("g", m, k, n))
-        assert result.cycles == result.compute_cycles == fam.cycles(config, m, k, n)
+        assert result.cycles == result.compute_cycles == fam.gemm_cycles(config, m, k, n)
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws"])
@@ -69,8 +69,8 @@ def test_split_gemms_stream_with_the_declared_overlap(name):
     config = fam.config()
     overlap = fam.pipeline_overlap(config)
     for k, n in ((5, 7), (33, 70)):
-        parts = fam.cycles(config, 48, k, n) + fam.cycles(config, 16, k, n)
-        assert fam.cycles(config, 64, k, n) == parts - overlap
+        parts = fam.gemm_cycles(config, 48, k, n) + fam.gemm_cycles(config, 16, k, n)
+        assert fam.gemm_cycles(config, 64, k, n) == parts - overlap
 
 
 def test_ideal_memory_bitserial_pace_follows_weight_width():
@@ -102,7 +102,7 @@ def test_model_equals_rtl_cycles(name):
     assert measured == [fam.job_cycles(config, job) for job in jobs]
     modelled = [simulate_gemm(ideal(config, name), Gemm("g", m, k, n)).compute_cycles
                 for m, k, n in MODEL_RTL_SHAPES]
-    if fam.job_timing is None:
+    if not fam.data_paced:
         assert modelled == measured
     else:
         assert all(model >= rtl for model, rtl in zip(modelled, measured))
