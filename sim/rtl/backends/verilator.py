@@ -171,7 +171,8 @@ def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
         kept.mkdir(parents=True, exist_ok=True)
     run_dir = kept or Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
     spec = run_dir / "jobs.json"
-    spec.write_text(json.dumps({"family": family.name, "config": config_dict(config),
+    spec.write_text(json.dumps({"family": family.name, "family_module": type(family).__module__,
+                                "config": config_dict(config),
                                 "jobs": [_plain(job.arrays()) for job in jobs]}))
     runner = get_runner("verilator")
     results_xml = runner.test(
