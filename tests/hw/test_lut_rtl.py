@@ -18,6 +18,7 @@ from peforge.hw.lut.top import TablePrecompute
 from peforge.models.numerics.lut_table import precompute_table
 from peforge.sim.rtl.backends.amaranth import AmaranthPorts
 from peforge.sim.families import family
+from peforge.sim.families.lut import LutJob
 from peforge.sim.rtl.flow import generate
 from peforge.sim.rtl.backends.verilator import lint
 
@@ -102,7 +103,7 @@ def test_amaranth_tight_accumulator_is_exact(wkind, wbits, abits):
     give exactly A @ W through the RTL."""
     config = LUT.make_config(**_params(2, 3, 4, wkind, wbits, abits, k_max=9))
     (a_low, a_high), (w_low, w_high) = ACT_RANGES[abits], config.weight_format.code_range
-    jobs = [{"a": np.full((2, 9), a, dtype=np.int64), "w": np.full((9, 3), w, dtype=np.int64)}
+    jobs = [LutJob(np.full((2, 9), a, dtype=np.int64), np.full((9, 3), w, dtype=np.int64))
             for a, w in itertools.product((a_low, a_high), (w_low, w_high))]
     results = run_jobs("amaranth", LUT, config, jobs)
     assert_jobs_exact(LUT, config, jobs, results)
