@@ -8,7 +8,6 @@ import pytest
 from peforge.models.integer import int_range, random_ints
 from peforge.models.params import config_hash
 from peforge.models.systolic import SystolicConfig, gemm_cycles, golden_gemm
-from peforge.sim.families import family
 
 
 @pytest.mark.parametrize("values, message", [
