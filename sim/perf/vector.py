@@ -21,7 +21,7 @@ from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.model import simulate_workload
 from peforge.sim.perf.workloads import VectorOp, Workload
 
-__all__ = ["vector_cycles", "vector_rows", "simulate_model", "UNTIMED_NOTE"]
+__all__ = ["vector_cycles", "vector_rows", "simulate_model", "vector_summary", "UNTIMED_NOTE"]
 
 #: What the table says of vector work on an accelerator without a vector unit.
 UNTIMED_NOTE = ("not timed: the accelerator has no vector unit (add 'vector: {lanes: N}' to its "
@@ -66,44 +66,61 @@ _SUMMED = ("cycles", "compute_cycles", "stall_cycles", "dram_read_bytes", "dram_
 
 def simulate_model(accel: Accelerator, workload: Workload, *, engine: str = "recurrence"
                    ) -> pd.DataFrame:
-    """A workload's table: the GEMM rows of :func:`peforge.sim.perf.model.simulate_workload`
-    (``part`` ``gemm``), its ``gemm total`` row, one row per vector op (``part`` ``vector``,
-    :func:`vector_rows`), a ``vector total`` row and the ``total`` row: GEMM plus vector
-    cycles, traffic and time, the MACs and their utilisation over those cycles. Energy and
-    power are those of the GEMMs (``gemm total``); the vector unit has no energy model. Without
-    a vector unit the vector rows carry no cycles and the ``total`` row is the GEMMs'."""
+    """A workload's table: the rows of :func:`peforge.sim.perf.model.simulate_workload`
+    (``part`` ``gemm``, and its total row). With vector ops, that total row becomes
+    ``gemm total`` and follow: one row per vector op (``part`` ``vector``,
+    :func:`vector_rows`), a ``vector total`` row and the ``total`` row, GEMM plus vector
+    cycles, traffic and time, with the MACs' utilisation over those cycles. Energy and power
+    are the GEMMs' (``gemm total``): the vector unit has no energy model. Without a vector unit
+    the vector rows carry no cycles and the ``total`` row's cycles are the GEMMs'."""
     if not workload.gemms:
         raise ValueError(f"workload: {workload.name} has no GEMM for the PE array")
-    gemm = simulate_workload(accel, list(workload.gemms), engine=engine)
-    gemm.insert(0, "part", "gemm")
-    gemm.iloc[-1, gemm.columns.get_loc("layer")] = "gemm total"
-    gemm.iloc[-1, gemm.columns.get_loc("part")] = "total"
+    table = simulate_workload(accel, list(workload.gemms), engine=engine)
+    table.insert(0, "part", ["gemm"] * (len(table) - 1) + ["total"])
+    if not workload.vector_ops:
+        return table
+    table.iloc[-1, table.columns.get_loc("layer")] = "gemm total"
     vector = pd.DataFrame(vector_rows(accel, workload.vector_ops))
-    frames = [gemm]
-    total = {"part": "total", "layer": "total", "macs": int(gemm["macs"].iloc[-1])}
-    gemm_total = gemm.iloc[-1]
-    for name in _SUMMED:
-        total[name] = gemm_total[name]
-    if len(vector):
-        vector_total = {"part": "total", "layer": "vector total", "kind": "",
-                        "elements": int(vector["elements"].sum()),
-                        "dram_read_bytes": int(vector["dram_read_bytes"].sum()),
-                        "dram_write_bytes": int(vector["dram_write_bytes"].sum())}
-        if accel.vector is None:
-            vector_total["note"] = UNTIMED_NOTE
-        else:
-            for name in ("cycles", "compute_cycles", "stall_cycles", "time_ms"):
-                vector_total[name] = vector[name].sum()
-        for name in _SUMMED:
-            total[name] = total[name] + vector_total.get(name, 0)
-        if accel.vector is None:
-            total["note"] = "GEMMs only: " + UNTIMED_NOTE
-        frames += [vector, pd.DataFrame([vector_total])]
+    gemm_total = table.iloc[-1]
+    vector_total = {"part": "total", "layer": "vector total",
+                    **{name: int(vector[name].sum())
+                       for name in ("elements", "dram_read_bytes", "dram_write_bytes")}}
+    if accel.vector is None:
+        vector_total["note"] = UNTIMED_NOTE
+    else:
+        for name in ("cycles", "compute_cycles", "stall_cycles", "time_ms"):
+            vector_total[name] = vector[name].sum()
+    total = {"part": "total", "layer": "total", "macs": int(gemm_total["macs"]),
+             **{name: gemm_total[name] + vector_total.get(name, 0) for name in _SUMMED}}
     total["utilisation"] = total["macs"] / (accel.pes * total["cycles"])
-    frames.append(pd.DataFrame([total]))
-    table = pd.concat(frames, ignore_index=True)
+    if accel.vector is None:
+        total["note"] = "cycles of the GEMMs only: the vector work is not timed"
+    table = pd.concat([table, vector, pd.DataFrame([vector_total, total])], ignore_index=True)
     for name in ("m", "k", "n", "count", "elements", "cycles", "compute_cycles", "stall_cycles",
                  "dram_read_bytes", "dram_write_bytes", "macs"):
-        if name in table:
-            table[name] = table[name].astype("Int64")
+        table[name] = table[name].astype("Int64")
     return table
+
+
+def vector_summary(accel: Accelerator, table: pd.DataFrame) -> list[str]:
+    """Lines under a ``sim`` table with vector work: its ops, elements, traffic and cycles by
+    class, and the GEMM, non-GEMM and total cycles (or that the vector work is not timed)."""
+    vector = table[table["part"] == "vector"]
+    if vector.empty:
+        return []
+    unit = accel.vector
+    lines = ["non-GEMM work (" + (f"vector unit of {unit.lanes} lanes" if unit else
+                                  UNTIMED_NOTE) + "):"]
+    by_kind = vector.groupby("kind", sort=False).agg(
+        ops=("count", "sum"), elements=("elements", "sum"),
+        dram_read_bytes=("dram_read_bytes", "sum"), dram_write_bytes=("dram_write_bytes", "sum"),
+        **({"cycles": ("cycles", "sum")} if unit else {}))
+    lines += by_kind.reset_index().to_string(index=False).splitlines()
+    gemm = table.loc[table["layer"] == "gemm total", "cycles"].iloc[0]
+    if unit is None:
+        lines.append(f"cycles: GEMM {gemm}; non-GEMM not timed")
+    else:
+        other = table.loc[table["layer"] == "vector total", "cycles"].iloc[0]
+        lines.append(f"cycles: GEMM {gemm} + non-GEMM {other} = {gemm + other} "
+                     f"(non-GEMM {other / (gemm + other):.1%})")
+    return lines

@@ -14,18 +14,20 @@ one module per source:
 to import, and a sweep over named models needs neither).
 """
 
+import warnings
 from pathlib import Path
 
 from peforge.sim.perf.workloads.gemm import (VECTOR_KINDS, Gemm, VectorOp, Workload,
                                              conv2d_gemm)
-from peforge.sim.perf.workloads.hf import (MODELS, TransformerModel, load_hf_config,
-                                           model_gemms, transformer_gemms, transformer_workload)
+from peforge.sim.perf.workloads.hf import (MODELS, TransformerModel, hf_workload,
+                                           load_hf_config, model_gemms, transformer_gemms,
+                                           transformer_workload)
 from peforge.sim.perf.workloads.scalesim import TopologyWarning, load_scalesim_topology
 
 __all__ = ["Gemm", "VectorOp", "VECTOR_KINDS", "Workload", "conv2d_gemm", "TransformerModel",
            "MODELS", "load_hf_config", "transformer_gemms", "transformer_workload",
            "load_scalesim_topology", "TopologyWarning", "load_onnx", "from_torch",
-           "workload_gemms"]
+           "hf_workload", "workload_gemms", "load_workload"]
 
 
 def __getattr__(name):
@@ -54,3 +56,34 @@ def workload_gemms(name: str, *, phase: str = "prefill", seq: int = 2048,
         return list(transformer_workload(load_hf_config(name), phase, seq).gemms)
     raise ValueError(f"workload: must be one of {', '.join(MODELS)} or a SCALE-Sim .csv, "
                      f".onnx or HuggingFace config .json file, got {name!r}")
+
+
+def load_workload(*, workload: str | None = None, topology=None, onnx=None, hf_config=None,
+                  phase: str = "prefill", seq: int = 2048, dims: dict | None = None,
+                  compat: bool = False) -> Workload:
+    """The :class:`Workload` of exactly one source: a named ``workload`` (its blocks' GEMMs, as
+    :func:`workload_gemms`), a SCALE-Sim ``topology`` (read as SCALE-Sim does when ``compat``),
+    an ``onnx`` file (``dims`` bind its dynamic dimensions) or an ``hf_config`` (a shipped
+    model's name or a ``config.json`` path: the whole decoder with its vector work). Warnings
+    of the source are in the workload's ``warnings``."""
+    given = {name: value for name, value in (("workload", workload), ("topology", topology),
+                                             ("onnx", onnx), ("hf_config", hf_config))
+             if value is not None}
+    if len(given) != 1:
+        raise ValueError(f"workload: give exactly one of workload, topology, onnx, hf_config, "
+                         f"got {', '.join(given) or 'none'}")
+    if dims and onnx is None:
+        raise ValueError("dim: binds the dimensions of an ONNX model (--onnx) only")
+    if onnx is not None:
+        return __getattr__("load_onnx")(onnx, dims=dims)
+    if hf_config is not None:
+        return hf_workload(hf_config, phase, seq)
+    if topology is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TopologyWarning)
+            gemms = load_scalesim_topology(topology, compat=compat)
+        return Workload(Path(topology).stem, tuple(gemms),
+                        warnings=tuple(str(w.message) for w in caught
+                                       if issubclass(w.category, TopologyWarning)))
+    return Workload(f"{workload} {phase} {seq}", tuple(workload_gemms(workload, phase=phase,
+                                                                       seq=seq)))

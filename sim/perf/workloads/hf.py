@@ -16,7 +16,7 @@ from pathlib import Path
 from peforge.sim.perf.workloads.gemm import Gemm, VectorOp, Workload, positive_int
 
 __all__ = ["TransformerModel", "MODELS", "load_hf_config", "transformer_gemms",
-           "transformer_workload", "MODEL_TYPES"]
+           "transformer_workload", "hf_workload", "MODEL_TYPES"]
 
 #: The ``model_type`` values read, and how each family builds its blocks: a gated FFN
 #: (gate/up/down, else fc1/fc2), its norm, rotary or learned positions, and whether attention
@@ -41,6 +41,10 @@ _FIELDS = {
     "ffn": ("intermediate_size", "ffn_dim", "n_inner"),
     "vocab": ("vocab_size",),
 }
+
+
+_MEANING = {"hidden": "hidden size", "heads": "number of attention heads",
+            "layers": "number of layers", "ffn": "FFN width", "vocab": "vocabulary size"}
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def load_hf_config(source, *, name: str | None = None) -> TransformerModel:
         values["ffn"] = 4 * values["hidden"]
     for field, keys in _FIELDS.items():
         if values[field] is None:
-            raise ValueError(f"{label}: {keys[0]}: missing (the model's {field} size)")
+            raise ValueError(f"{label}: {keys[0]}: missing (the model's {_MEANING[field]})")
     kv_heads = _field(config, label, "kv_heads", ("num_key_value_heads",)) or values["heads"]
     head_dim = _field(config, label, "head_dim", ("head_dim",)) or 0
     family = dict(MODEL_TYPES[model_type])
@@ -230,10 +234,11 @@ def _vector_ops(model: TransformerModel, tokens: int, seq: int, a_bits: int,
 
 def transformer_workload(model: TransformerModel, phase: str, seq: int, *, a_bits: int = 8,
                          out_bits: int = 32) -> Workload:
-    """The whole decoder's work for one prefill of ``seq`` tokens or one decode step against a
-    KV cache of ``seq``: the blocks' GEMMs (:func:`transformer_gemms`), the LM head (``tokens x
-    hidden x vocab``, at ``a_bits`` weights: BitNet keeps its head in full precision) and the
-    vector work (norms, rotary embedding, softmax, activations, residual adds)."""
+    """The whole decoder's work for one prefill of ``seq`` tokens (logits of every token, as
+    the model's forward pass computes them) or one decode step against a KV cache of ``seq``:
+    the blocks' GEMMs (:func:`transformer_gemms`), the LM head (``tokens x hidden x vocab``, at
+    ``a_bits`` weights: BitNet keeps its head in full precision; none when ``vocab`` is 0) and
+    the vector work (norms, rotary embedding, softmax, activations, residual adds)."""
     tokens = _check_phase(phase, seq)
     gemms = transformer_gemms(model, phase, seq, a_bits=a_bits, out_bits=out_bits)
     if model.vocab:
@@ -241,6 +246,13 @@ def transformer_workload(model: TransformerModel, phase: str, seq: int, *, a_bit
                           out_bits))
     return Workload(f"{model.name} {phase} {seq}", tuple(gemms),
                     tuple(_vector_ops(model, tokens, seq, a_bits, out_bits)))
+
+
+def hf_workload(source, phase: str, seq: int) -> Workload:
+    """:func:`transformer_workload` of a shipped model's name (:data:`MODELS`) or of a
+    ``config.json`` path."""
+    model = MODELS.get(str(source)) or load_hf_config(source)
+    return transformer_workload(model, phase, seq)
 
 
 @lru_cache(maxsize=256)

@@ -272,12 +272,15 @@ def _read(source) -> tuple[onnx.ModelProto, str]:
     if path.is_dir():
         raise ValueError(f"onnx: {path} is a folder, not an .onnx file")
     try:
-        return onnx.load(path), str(path)
+        model = onnx.load(path, format="protobuf")
     except OSError as error:
         raise ValueError(f"onnx: cannot read {path}: {error.strerror or error}") from None
     except (DecodeError, RuntimeError, ValueError) as error:
         raise ValueError(f"onnx: {path} is not an ONNX model ({error})".replace("\n", " ")
                          ) from None
+    if not model.ir_version or not model.graph.node:
+        raise ValueError(f"onnx: {path} is not an ONNX model (no IR version or no graph)")
+    return model, str(path)
 
 
 def load_onnx(source, *, dims: dict | None = None, name: str | None = None) -> Workload:
