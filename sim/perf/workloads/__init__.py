@@ -15,6 +15,7 @@ to import, and a sweep over named models needs neither).
 """
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 from peforge.sim.perf.workloads.gemm import (VECTOR_KINDS, Gemm, VectorOp, Workload,
@@ -40,6 +41,13 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+@lru_cache(maxsize=16)
+def _onnx_gemms(path: str, mtime_ns: int, dims: tuple) -> tuple[Gemm, ...]:
+    """An ONNX file's GEMMs, read once per version of the file and dims (sweeps ask per
+    point)."""
+    return __getattr__("load_onnx")(path, dims=dict(dims)).gemms
+
+
 def workload_gemms(name: str, *, phase: str = "prefill", seq: int = 2048,
                    dims: dict | None = None) -> list[Gemm]:
     """The GEMMs of a named workload: a model of :data:`MODELS` (its transformer blocks), a
@@ -52,7 +60,8 @@ def workload_gemms(name: str, *, phase: str = "prefill", seq: int = 2048,
         if suffix == ".csv":
             return load_scalesim_topology(name)
         if suffix == ".onnx":
-            return list(__getattr__("load_onnx")(name, dims=dims).gemms)
+            return list(_onnx_gemms(name, Path(name).stat().st_mtime_ns,
+                                    tuple(sorted((dims or {}).items()))))
         return list(transformer_workload(load_hf_config(name), phase, seq).gemms)
     raise ValueError(f"workload: must be one of {', '.join(MODELS)} or a SCALE-Sim .csv, "
                      f".onnx or HuggingFace config .json file, got {name!r}")

@@ -243,3 +243,24 @@ def test_a_real_resnet_from_pypi_matches_an_independent_mac_count():
     assert (len(macs), sum(macs)) == (OPEN_NSFW_GEMMS, OPEN_NSFW_MACS)
     batched = load_onnx(path, dims={"batch": 4})
     assert batched.macs == 4 * OPEN_NSFW_MACS
+
+
+def test_sweep_files_take_an_onnx_workload(tmp_path):
+    from peforge.sim.explore.sweep import load_sweep, run_sweep
+    from peforge.sim.explore.results import ResultStore
+
+    onnx.save(model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")],
+                    [("x", F, [16, 32])], [("y", F, None)], [init("w", [32, 8])]),
+              tmp_path / "fc.onnx")
+    body = ("name: onnx\nworkloads:\n  workload: {onnx: fc.onnx}\nfamilies:\n  systolic:\n"
+            "    pe.rows: [4]\nobjectives: {cycles: min}\n")
+    (tmp_path / "s.yaml").write_text(body)
+    sweep = load_sweep(tmp_path / "s.yaml")
+    assert [spec.workload for spec in sweep.workloads] == [str(tmp_path / "fc.onnx")]
+    run_sweep(sweep, tmp_path / "r.db", workers=1, quiet=True)
+    with ResultStore(tmp_path / "r.db") as store:
+        (macs,) = store.table()["macs"]
+    assert macs == 16 * 32 * 8
+    (tmp_path / "bad.yaml").write_text(body.replace("{onnx: fc.onnx}", "{tflite: fc.onnx}"))
+    with pytest.raises(ValueError, match=r"workloads.workload: a mapping is \{onnx: PATH\}"):
+        load_sweep(tmp_path / "bad.yaml")
