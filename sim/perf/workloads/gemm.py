@@ -6,9 +6,11 @@ A :class:`Gemm` is ``C[m x n] = A[m x k] @ W[k x n]``, repeated ``count`` times 
 attention heads, groups of a grouped convolution, or identical transformer layers).
 """
 
+import math
 from dataclasses import dataclass
 
-__all__ = ["Gemm", "conv2d_gemm", "VectorOp", "VECTOR_KINDS", "Workload", "positive_int"]
+__all__ = ["Gemm", "conv2d_gemm", "VectorOp", "VECTOR_KINDS", "Workload", "positive_int",
+           "matmul_shape", "conv_shape"]
 
 
 def positive_int(value) -> bool:
@@ -63,6 +65,33 @@ class Gemm:
     @property
     def macs(self) -> int:
         return self.m * self.k * self.n * self.count
+
+
+def matmul_shape(a: tuple, b: tuple) -> tuple[int, int, int, int]:
+    """``(m, k, n, count)`` of ``A @ B`` (shapes ``a``, ``b``) under numpy's matmul
+    broadcasting; when ``B`` has no batch dimensions, ``A``'s leading dimensions fold into ``m``
+    (one weight matrix for every row)."""
+    if len(a) == 1:
+        a = (1, *a)
+    if len(b) == 1:
+        b = (*b, 1)
+    if len(b) == 2:
+        return math.prod(a[:-1]), a[-1], b[-1], 1
+    rank = max(len(a), len(b)) - 2
+    batch_a, batch_b = (1,) * (rank + 2 - len(a)) + a[:-2], (1,) * (rank + 2 - len(b)) + b[:-2]
+    return a[-2], a[-1], b[-1], math.prod(max(x, y) for x, y in zip(batch_a, batch_b))
+
+
+def conv_shape(x: tuple, w: tuple, y: tuple, group: int, transposed: bool
+               ) -> tuple[int, int, int, int]:
+    """``(m, k, n, count)`` of a 1-, 2- or 3-d convolution of input ``x`` ``[N, C, *in]``,
+    weights ``w`` and output ``y`` ``[N, M, *out]`` in ``group`` groups, by im2col per group:
+    ``m = N * output pixels``, ``k = C / group * kernel``, ``n = M / group``. Transposed
+    (``w`` is ``[C, M / group, *kernel]``): each input pixel times the kernel,
+    ``m = N * input pixels``, ``k = C / group``, ``n = M / group * kernel``."""
+    if transposed:
+        return x[0] * math.prod(x[2:]), x[1] // group, w[1] * math.prod(w[2:]), group
+    return y[0] * math.prod(y[2:]), w[1] * math.prod(w[2:]), w[0] // group, group
 
 
 def conv2d_gemm(name, *, height, width, channels, filters, kernel_h, kernel_w, stride=1,

@@ -40,7 +40,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
-from peforge.sim.perf.workloads.gemm import Gemm, VectorOp, Workload, positive_int
+from peforge.sim.perf.workloads.gemm import (Gemm, VectorOp, Workload, conv_shape,
+                                             matmul_shape, positive_int)
 from peforge.sim.perf.workloads.onnx_fold import infer_folded
 
 __all__ = ["load_onnx", "GEMM_OPS", "VECTOR_OPS", "LAYOUT_OPS", "ELEMENT_BITS"]
@@ -161,19 +162,6 @@ def _attr(node, name: str, default):
     return default
 
 
-def _matmul(a: tuple, b: tuple) -> tuple[int, int, int, int]:
-    """``(m, k, n, count)`` of ``A @ B`` under numpy's matmul broadcasting."""
-    if len(a) == 1:
-        a = (1, *a)
-    if len(b) == 1:
-        b = (*b, 1)
-    if len(b) == 2:
-        return math.prod(a[:-1]), a[-1], b[-1], 1
-    rank = max(len(a), len(b)) - 2
-    batch_a, batch_b = (1,) * (rank + 2 - len(a)) + a[:-2], (1,) * (rank + 2 - len(b)) + b[:-2]
-    return a[-2], a[-1], b[-1], math.prod(max(x, y) for x, y in zip(batch_a, batch_b))
-
-
 def _einsum(equation: str, a: tuple, b: tuple) -> tuple[int, int, int, int] | None:
     """``(m, k, n, count)`` of a two-operand einsum that is a matrix product, else None."""
     equation = equation.replace(" ", "")
@@ -204,7 +192,7 @@ def _gemm(graph: _Graph, node, name: str) -> Gemm | None:
     a, w = graph.shape(node, a_name), graph.shape(node, w_name)
     out = graph.shape(node, node.output[0])
     if op in ("MatMul", "MatMulInteger", "QLinearMatMul"):
-        m, k, n, count = _matmul(a, w)
+        m, k, n, count = matmul_shape(a, w)
     elif op == "Gemm":
         (m, k), n = (a[::-1] if _attr(node, "transA", 0) else a), \
             (w[0] if _attr(node, "transB", 0) else w[1])
@@ -215,12 +203,7 @@ def _gemm(graph: _Graph, node, name: str) -> Gemm | None:
             return None
         m, k, n, count = shape
     else:
-        group = _attr(node, "group", 1)
-        if op == "ConvTranspose":
-            m, k, n = a[0] * math.prod(a[2:]), a[1] // group, w[1] * math.prod(w[2:])
-        else:
-            m, k, n = out[0] * math.prod(out[2:]), w[1] * math.prod(w[2:]), w[0] // group
-        count = group
+        m, k, n, count = conv_shape(a, w, out, _attr(node, "group", 1), op == "ConvTranspose")
     return Gemm(name, m, k, n, count, graph.bits(a_name), graph.bits(w_name),
                 ELEMENT_BITS.get(graph.types.get(node.output[0]), 32),
                 w_is_weight=w_name in graph.constant)
