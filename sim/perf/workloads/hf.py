@@ -125,7 +125,7 @@ def load_hf_config(source, *, name: str | None = None) -> TransformerModel:
         if not isinstance(config, dict):
             raise ValueError(f"hf-config: {source} must hold a JSON object")
     model_type = config.get("model_type")
-    if model_type not in MODEL_TYPES:
+    if not isinstance(model_type, str) or model_type not in MODEL_TYPES:
         raise ValueError(f"{label}: model_type: must be one of {', '.join(MODEL_TYPES)} (a "
                          f"decoder-only transformer), got {model_type!r}")
     if config.get("num_local_experts") or config.get("num_experts"):

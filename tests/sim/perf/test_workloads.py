@@ -190,3 +190,31 @@ def test_load_workload_takes_exactly_one_source(tmp_path):
     assert whole.gemms[:-1] == named.gemms and whole.gemms[-1].name == "lm_head"
     config = write(tmp_path, "config.json", json.dumps(LLAMA_LIKE))
     assert workload_gemms(str(config), phase="decode", seq=4)[-1].n == 1000
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--topology", "{tmp}"], "peforge: error: topology: {tmp} is a folder, not a SCALE-Sim .csv "
+                              "file"),
+    (["--hf-config", "{tmp}/none.json"], "peforge: error: hf-config: cannot read "
+                                         "{tmp}/none.json: No such file or directory"),
+    (["--workload", "gpt2", "--dim", "batch=1"], "peforge: error: dim: binds the dimensions of "
+                                                 "an ONNX model (--onnx) only"),
+])
+def test_cli_workload_errors_are_one_line(tmp_path, capsys, extra, message):
+    from peforge.sim.cli import main
+
+    assert main(["sim", "--family", "systolic", *(arg.format(tmp=tmp_path) for arg in extra)]
+                ) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == message.format(tmp=tmp_path) and captured.out == ""
+
+
+def test_cli_prints_the_compat_warning(tmp_path, capsys):
+    from peforge.sim.cli import main
+
+    path = write(tmp_path, "t.csv", "fc1, 4, 5, 6,\nfc2, 7, 8, 9,\n")
+    assert main(["sim", "--family", "systolic", "--rows", "4", "--cols", "4", "--timing",
+                 "scalesim-os", "--topology", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"warning: topology: {path}:1 is a layer, not a header")
+    assert [line.split()[0] for line in captured.out.splitlines()[1:3]] == ["fc2", "total"]
