@@ -3,6 +3,8 @@ config files), HuggingFace configs, SCALE-Sim topologies read as SCALE-Sim reads
 one-source loader."""
 
 import json
+import os
+import subprocess
 import warnings
 from dataclasses import astuple
 from pathlib import Path
@@ -218,3 +220,37 @@ def test_cli_prints_the_compat_warning(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err.startswith(f"warning: topology: {path}:1 is a layer, not a header")
     assert [line.split()[0] for line in captured.out.splitlines()[1:3]] == ["fc2", "total"]
+
+
+#: Odd strides, non-square inputs and a depthwise DP layer: where the two sizings differ.
+SCALESIM_LAYERS = ("Conv1, 224, 224, 7, 7, 3, 64, 2,\nC2, 56, 56, 3, 3, 64, 64, 1,\n"
+                   "C3, 56, 56, 1, 1, 64, 128, 2,\nC4, 28, 28, 3, 3, 128, 128, 2,\n"
+                   "C5, 15, 17, 4, 2, 8, 16, 3,\nConv_DP, 112, 112, 3, 3, 32, 1, 2,\n"
+                   "C6, 7, 7, 7, 7, 512, 1000, 1,\n")
+
+_SCALESIM_MACS = """\
+import json, sys
+from scalesim.topology_utils import topologies
+t = topologies()
+t.load_arrays(sys.argv[1])
+t.topo_calc_hyperparams(sys.argv[1])
+print(json.dumps([[t.get_layer_name(i), t.get_layer_mac_ops(i)] for i in range(t.num_layers)]))
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("SCALESIM_PYTHON"),
+                    reason="SCALESIM_PYTHON (a python with scalesim 3.0.0) not set")
+@pytest.mark.parametrize("header", [True, False])
+def test_compat_reading_gives_scalesims_own_layers_and_macs(tmp_path, header):
+    """SCALE-Sim 3.0.0's own topology reader (run in its venv, as bench/model_speed.py does)."""
+    path = write(tmp_path, "t.csv", (SCALESIM_CONV_HEADER if header else "") + SCALESIM_LAYERS)
+    result = subprocess.run([os.environ["SCALESIM_PYTHON"], "-c", _SCALESIM_MACS, str(path)],
+                            capture_output=True, text=True, check=True)
+    reference = {}
+    for name, macs in json.loads(result.stdout.splitlines()[-1]):
+        layer = name.split("Channel_")[0]  # SCALE-Sim names a DP layer's channels apart
+        reference[layer] = reference.get(layer, 0) + macs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        ours = {g.name: g.macs for g in load_scalesim_topology(path, compat=True)}
+    assert ours == reference and len(ours) == (7 if header else 6)
