@@ -68,8 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser(
         "sim", help="predict cycles, energy, power and area of a workload on an accelerator",
-        description="Simulate a workload (an LLM's transformer blocks or a SCALE-Sim topology "
-        "CSV) on an accelerator built from one PE family: cycles, memory traffic, energy by "
+        description="Simulate a workload (an LLM's transformer blocks, a SCALE-Sim topology "
+        "CSV, an ONNX model or a HuggingFace config, with its non-GEMM work) on an accelerator built from one PE family: cycles, memory traffic, energy by "
         "component, average power, area and TOPS/W, TOPS/mm2 (45 nm). Family parameters are "
         "given as in 'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
     source = sim.add_mutually_exclusive_group(required=True)
