@@ -135,8 +135,9 @@ class _Graph:
         unknown = [dim for dim in shape if not isinstance(dim, int) or dim < 1]
         if unknown:
             raise ValueError(f"onnx: {self.label}: node {node.name!r} ({node.op_type}): "
-                             f"{name!r} has an unresolved dimension {unknown[0]!r} (shape "
-                             f"{list(shape)}): bind it with --dim NAME=N")
+                             f"shape inference left dimension {unknown[0]!r} of {name!r} "
+                             f"unresolved (shape {list(shape)}): an operator before it cannot "
+                             f"be sized, and nothing is simulated on a guessed shape")
         return shape
 
     def bits(self, name: str) -> int:
@@ -266,6 +267,29 @@ def _read(source) -> tuple[onnx.ModelProto, str]:
     return model, str(path)
 
 
+def _listed(counts: Counter) -> str:
+    return ", ".join(f"{op} x{count}" for op, count in sorted(counts.items()))
+
+
+def _map_node(graph: _Graph, node, node_name: str, gemms: list, vector_ops: list,
+              unmapped: Counter) -> None:
+    """Add ``node``'s GEMM or vector op to the lists, or count it as unmapped; layout ops,
+    constant computations and casts to the same type add nothing."""
+    if node.op_type in LAYOUT_OPS or all(output in graph.constant for output in node.output) \
+            or (node.op_type == "Cast" and graph.types.get(node.input[0]) == _attr(node, "to", 0)):
+        return
+    if node.op_type in GEMM_OPS and node.domain in ("", "ai.onnx"):
+        gemm = _gemm(graph, node, node_name)
+        if gemm is not None:
+            gemms.append(gemm)
+            return
+    if node.op_type in VECTOR_OPS:
+        vector_ops.append(_vector_op(graph, node, node_name, VECTOR_OPS[node.op_type]))
+        return
+    unmapped[node.op_type if node.op_type != "Einsum" else
+             f"Einsum {_attr(node, 'equation', b'').decode()!r}"] += 1
+
+
 def load_onnx(source, *, dims: dict | None = None, name: str | None = None) -> Workload:
     """The :class:`~peforge.sim.perf.workloads.Workload` of an ONNX model (a path or a
     ``ModelProto``), its dynamic input dimensions bound by ``dims`` (module docstring)."""
@@ -280,26 +304,18 @@ def load_onnx(source, *, dims: dict | None = None, name: str | None = None) -> W
     graph = _Graph(model.graph, label)
     gemms, vector_ops, unmapped = [], [], Counter()
     for index, node in enumerate(model.graph.node):
-        node_name = node.name or f"{node.op_type}_{index}"
-        if node.op_type in LAYOUT_OPS or all(output in graph.constant
-                                             for output in node.output) or (
-                node.op_type == "Cast" and graph.types.get(node.input[0]) == _attr(node, "to", 0)):
-            continue
-        if node.op_type in GEMM_OPS and node.domain in ("", "ai.onnx"):
-            gemm = _gemm(graph, node, node_name)
-            if gemm is not None:
-                gemms.append(gemm)
-                continue
-        if node.op_type in VECTOR_OPS:
-            vector_ops.append(_vector_op(graph, node, node_name, VECTOR_OPS[node.op_type]))
-            continue
-        unmapped[node.op_type if node.op_type != "Einsum" else
-                 f"Einsum {_attr(node, 'equation', b'').decode()!r}"] += 1
+        try:
+            _map_node(graph, node, node.name or f"{node.op_type}_{index}", gemms, vector_ops,
+                      unmapped)
+        except ValueError as error:
+            if not unmapped:
+                raise
+            raise ValueError(f"{error}; operators not mapped before it: "
+                             f"{_listed(unmapped)}") from None
     warnings = []
     if unmapped:
-        listed = ", ".join(f"{op} x{count}" for op, count in sorted(unmapped.items()))
         warnings.append(f"onnx: {label}: operators not mapped, their work is missing from the "
-                        f"totals: {listed}")
+                        f"totals: {_listed(unmapped)}")
     return Workload(name or Path(label).stem, tuple(gemms), tuple(vector_ops), tuple(warnings))
 
 

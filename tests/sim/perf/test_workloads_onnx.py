@@ -194,7 +194,21 @@ def test_a_gemm_on_an_unknown_shape_is_an_error():
                   [("x", F, [4, 8])], [("y", F, None)], [init("w", [8, 8])])
     graph.opset_import.append(helper.make_opsetid("example.custom", 1))
     with pytest.raises(ValueError, match=r"^onnx: g: node 'after' \(MatMul\): the shape of 'h' "
-                                         r"is unknown after shape inference$"):
+                                         r"is unknown after shape inference; operators not "
+                                         r"mapped before it: Mystery x1$"):
+        load_onnx(graph)
+
+
+def test_a_dimension_inference_cannot_resolve_is_an_error():
+    custom = helper.make_node("Mystery", ["x"], ["h"], domain="example.custom")
+    graph = model([custom, helper.make_node("Relu", ["h"], ["y"], name="act")],
+                  [("x", F, [4, 8])], [("y", F, None)])
+    graph.graph.value_info.append(helper.make_tensor_value_info("h", F, ["rows", 8]))
+    graph.opset_import.append(helper.make_opsetid("example.custom", 1))
+    with pytest.raises(ValueError, match=r"^onnx: g: node 'act' \(Relu\): shape inference left "
+                                         r"dimension 'rows' of 'h' unresolved \(shape \['rows', "
+                                         r"8\]\): .* guessed shape; operators not mapped before "
+                                         r"it: Mystery x1$"):
         load_onnx(graph)
 
 
