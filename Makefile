@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.peforge-installed
 
-.PHONY: demo test test-all lint clean
+.PHONY: demo test test-all system lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# System packages some features need (scripts/system-packages.sh: apt-get when root, else one line).
+system:
+	@bash scripts/system-packages.sh
+
+demo: $(STAMP) system
 	$(BIN)/peforge demo
 
-test: $(STAMP)
+test: $(STAMP) system
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
-test-all: $(STAMP)
+test-all: $(STAMP) system
 	$(BIN)/python -m pytest -n 2
 
 clean:
