@@ -71,17 +71,25 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser(
         "sim", help="predict cycles, energy, power and area of a workload on an accelerator",
-        description="Simulate a workload (an LLM's transformer blocks or a SCALE-Sim topology "
-        "CSV) on an accelerator built from one PE family: cycles, memory traffic, energy by "
+        description="Simulate a workload (an LLM's transformer blocks, a SCALE-Sim topology "
+        "CSV, an ONNX model or a HuggingFace config, with its non-GEMM work) on an accelerator built from one PE family: cycles, memory traffic, energy by "
         "component, average power, area and TOPS/W, TOPS/mm2 (45 nm). Family parameters are "
         "given as in 'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
     source = sim.add_mutually_exclusive_group(required=True)
     source.add_argument("--family", help="PE family of the accelerator")
     source.add_argument("--config", type=Path, help="accelerator YAML file")
     work = sim.add_mutually_exclusive_group(required=True)
-    work.add_argument("--workload", help="a model name (llama2-7b, llama3-8b, bitnet-b1.58-3b, "
-                      "opt-6.7b)")
+    work.add_argument("--workload", help="a shipped model's name (llama2-7b, llama3-8b, "
+                      "bitnet-b1.58-3b, opt-6.7b, gpt2): its transformer blocks' GEMMs")
     work.add_argument("--topology", type=Path, help="SCALE-Sim topology CSV (GEMM or conv)")
+    work.add_argument("--onnx", type=Path, help="ONNX model: its GEMMs and vector work")
+    work.add_argument("--hf-config", metavar="CONFIG", help="HuggingFace config.json of a "
+                      "decoder-only transformer, or a shipped model's name: the whole decoder "
+                      "(blocks, LM head, vector work) for --phase and --seq")
+    sim.add_argument("--dim", action="append", metavar="NAME=N",
+                     help="bind a dynamic dimension of the --onnx model (repeatable)")
+    sim.add_argument("--vector-lanes", type=int, metavar="N",
+                     help="add a vector unit of N lanes that times the non-GEMM work")
     sim.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
     sim.add_argument("--seq", type=int, default=2048, help="sequence (KV cache) length")
     sim.add_argument("--input-kib", type=int, default=256, help="input SRAM size (KiB)")
@@ -302,9 +310,11 @@ def _report(fam, config, report) -> int:
 def cmd_sim(args, family_args) -> int:
     import pandas as pd
 
-    from peforge.sim.perf.accelerator import Accelerator, Dram, Sram, load_accelerator
-    from peforge.sim.perf.model import simulate_workload
-    from peforge.sim.perf.workloads import load_scalesim_topology, workload_gemms
+    from peforge.sim.perf.accelerator import (Accelerator, Dram, Sram, VectorUnit,
+                                              load_accelerator)
+    from peforge.sim.perf.vector import simulate_model, vector_summary
+    from peforge.sim.perf.workloads import load_workload
+    from peforge.sim.perf.workloads.onnx_graph import parse_dims
 
     if args.config is not None:
         try:
@@ -319,20 +329,23 @@ def cmd_sim(args, family_args) -> int:
             output_sram=Sram(args.output_kib),
             dram=Dram(name=args.dram, bytes_per_cycle=args.dram_bw,
                       latency_cycles=args.dram_latency),
-            timing=args.timing, stats=args.stats)
-    if args.topology is not None:
-        if not args.topology.exists():
-            return _fail(f"topology: no such file {args.topology}")
-        gemms = load_scalesim_topology(args.topology)
-    else:
-        gemms = workload_gemms(args.workload, phase=args.phase, seq=args.seq)
-    table = simulate_workload(accel, gemms, engine=args.engine)
+            timing=args.timing, stats=args.stats,
+            vector=VectorUnit(args.vector_lanes) if args.vector_lanes is not None else None)
+    if args.topology is not None and not args.topology.exists():
+        return _fail(f"topology: no such file {args.topology}")
+    workload = load_workload(workload=args.workload, topology=args.topology, onnx=args.onnx,
+                             hf_config=args.hf_config, phase=args.phase, seq=args.seq,
+                             dims=parse_dims(args.dim), compat=accel.timing != "rtl")
+    for line in workload.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    table = simulate_model(accel, workload, engine=args.engine)
     columns = ["layer", "m", "k", "n", "count", "cycles", "compute_cycles", "stall_cycles",
                "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "energy_pj",
                "power_mw", "tops_per_w", "mapping"]
+    gemms = table[table["part"] != "vector"].iloc[:len(workload.gemms) + 1]
     with pd.option_context("display.width", 250, "display.max_columns", None):
-        print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print("\n".join(_cost_summary(accel, table.iloc[-1])))
+        print(gemms[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print("\n".join([*vector_summary(accel, table), *_cost_summary(accel, gemms.iloc[-1])]))
     if args.csv is not None:
         try:
             table.to_csv(args.csv, index=False)

@@ -11,6 +11,7 @@ All of it is one frozen, validated configuration (:class:`Accelerator`) that loa
     dram: {name: ddr4-3200, bytes_per_cycle: 25.6, latency_cycles: 100}
     timing: rtl
     stats: gaussian
+    vector: {lanes: 64, softmax: 0.25}    # optional: times the work that is not a GEMM
 
 ``dram.name`` is ``TYPE`` or ``TYPE-RATE`` with a DRAM type of :data:`peforge.sim.perf.memory.DRAM_TYPES`
 (its energy per bit); ``stats`` are the operand statistics of the PE array's energy per MAC
@@ -27,7 +28,7 @@ from peforge.sim.eda.energy import STATS
 from peforge.sim.families import family
 from peforge.sim.perf.memory import dram_type
 
-__all__ = ["Sram", "Dram", "Accelerator", "TIMINGS", "load_accelerator"]
+__all__ = ["Sram", "Dram", "VectorUnit", "Accelerator", "TIMINGS", "load_accelerator"]
 
 #: Compute timing of the array: ``rtl`` is the family's cycle model (equal to the RTL);
 #: ``scalesim-os/ws/is`` reproduce SCALE-Sim 3.0's compute cycles (systolic family only).
@@ -84,6 +85,27 @@ class Dram:
 
 
 @dataclass(frozen=True)
+class VectorUnit:
+    """A SIMD unit beside the PE array that runs the work that is not a GEMM
+    (:class:`peforge.sim.perf.workloads.VectorOp`): ``lanes`` lanes, each finishing the given
+    number of elements per cycle of each class of :data:`peforge.sim.perf.workloads.VECTOR_KINDS`
+    (assumed rates, not measured on RTL: peforge has no vector unit RTL). Its timing is
+    :mod:`peforge.sim.perf.vector`."""
+
+    lanes: int = 64
+    elementwise: float = 1.0
+    activation: float = 0.25
+    softmax: float = 0.25
+    norm: float = 0.25
+    reduction: float = 1.0
+
+    def validate(self, prefix: str) -> None:
+        _positive(prefix, "lanes", self.lanes)
+        for name in ("elementwise", "activation", "softmax", "norm", "reduction"):
+            _positive(prefix, name, getattr(self, name), integer=False)
+
+
+@dataclass(frozen=True)
 class Accelerator:
     """One PE array (``family`` with its configuration ``pe``) plus memories, at ``clock_mhz``;
     ``stats`` are the operand statistics its energy per MAC is measured on."""
@@ -97,6 +119,7 @@ class Accelerator:
     dram: Dram = field(default_factory=Dram)
     timing: str = "rtl"
     stats: str = "gaussian"
+    vector: VectorUnit | None = None
 
     def __post_init__(self):
         fam = family(self.family)
@@ -106,6 +129,10 @@ class Accelerator:
         for name in ("input_sram", "weight_sram", "output_sram"):
             getattr(self, name).validate(f"{name}.")
         self.dram.validate("dram.")
+        if self.vector is not None:
+            if not isinstance(self.vector, VectorUnit):
+                raise ValueError(f"vector: must be a VectorUnit, got {self.vector!r}")
+            self.vector.validate("vector.")
         if self.timing not in TIMINGS:
             raise ValueError(f"timing: must be one of {', '.join(TIMINGS)}, got {self.timing!r}")
         if self.timing != "rtl" and self.family != "systolic":
@@ -146,11 +173,11 @@ def load_accelerator(source) -> Accelerator:
     fam = family(values["family"])
     base = Accelerator(fam.name, fam.make_config(**(values.pop("pe", None) or {})))
     for name, cls in (("input_sram", Sram), ("weight_sram", Sram), ("output_sram", Sram),
-                      ("dram", Dram)):
+                      ("dram", Dram), ("vector", VectorUnit)):
         if name in values:
             if not isinstance(values[name], dict):
                 raise ValueError(f"{name}: must be a mapping, got {values[name]!r}")
             _check_keys(cls, values[name], f"{name}.")
-            values[name] = replace(getattr(base, name), **values[name])
+            values[name] = replace(getattr(base, name) or cls(), **values[name])
     _check_keys(Accelerator, values, "")
     return replace(base, **values)

@@ -254,7 +254,8 @@ def test_bad_inputs_name_the_field(tmp_path):
     config = SystolicConfig()
     with pytest.raises(ValueError, match="^dram.bytes_per_cycle: must be a number > 0, got 0$"):
         Accelerator("systolic", config, dram=Dram(bytes_per_cycle=0))
-    with pytest.raises(ValueError, match="^workload: must be one of llama2-7b"):
+    with pytest.raises(ValueError, match="^workload: must be one of bitnet-b1.58-3b, gpt2, "
+                                         "llama2-7b"):
         workload_gemms("gpt-2")
     tiny = Accelerator("systolic", config, input_sram=Sram(1), weight_sram=Sram(1),
                        output_sram=Sram(1))
@@ -292,7 +293,7 @@ def test_yaml_config_and_cli_table(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--workload", "gpt9"], "peforge: error: workload: must be one of llama2-7b"),
+    (["--workload", "gpt9"], "peforge: error: workload: must be one of bitnet-b1.58-3b"),
     (["--workload", "llama2-7b", "--dram-bw", "0"],
      "peforge: error: dram.bytes_per_cycle: must be a number > 0, got 0.0"),
     (["--workload", "llama2-7b", "--input-kib", "1", "--weight-kib", "1", "--output-kib", "1"],
