@@ -97,6 +97,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--engine", default="recurrence", choices=["recurrence", "simpy"],
                      help="simulator of the tile pipeline: the fast recurrence (default) or the "
                      "per-tile simpy reference; both give the same numbers")
+    sim.add_argument("--objective", default="cycles", choices=["cycles", "energy", "edp"],
+                     help="what the mapper minimises per GEMM: cycles (default), energy or "
+                     "energy x cycles; every legal mapping the bound cannot rule out is simulated")
+    sim.add_argument("--cycles-only", action="store_true",
+                     help="cycles, traffic and roofline only: no energy per MAC is looked up "
+                     "(needs no gate-level energy flow)")
     sim.add_argument("--csv", type=Path, help="also write the table to this CSV file")
 
     sweep = commands.add_parser(
@@ -315,13 +321,18 @@ def cmd_sim(args, family_args) -> int:
         gemms = load_scalesim_topology(args.topology)
     else:
         gemms = workload_gemms(args.workload, phase=args.phase, seq=args.seq)
-    table = simulate_workload(accel, gemms, engine=args.engine)
+    table = simulate_workload(accel, gemms, engine=args.engine, objective=args.objective,
+                              energy=not args.cycles_only)
     columns = ["layer", "m", "k", "n", "count", "cycles", "compute_cycles", "stall_cycles",
-               "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "energy_pj",
-               "power_mw", "tops_per_w", "mapping"]
+               "utilisation", "compute_bound_cycles", "dram_bound_cycles", "roofline_ratio",
+               "dram_read_bytes", "dram_write_bytes", "time_ms",
+               *(() if args.cycles_only else ("energy_pj", "power_mw", "tops_per_w")),
+               "mapping", "mappings_simulated", "mappings_pruned"]
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print("\n".join(_cost_summary(accel, table.iloc[-1])))
+    print(_roofline_summary(table.iloc[-1]))
+    if not args.cycles_only:
+        print("\n".join(_cost_summary(accel, table.iloc[-1])))
     if args.csv is not None:
         try:
             table.to_csv(args.csv, index=False)
@@ -365,6 +376,15 @@ def cmd_results(args) -> int:
             return _fail(f"out: cannot write {out}: {error.strerror or error}")
     print(f"wrote {out}")
     return 0
+
+
+def _roofline_summary(total) -> str:
+    """The line under the ``sim`` table: how far the total is from its roofline, and which bound."""
+    bound = ("DRAM" if total.dram_bound_cycles > total.compute_bound_cycles else "compute")
+    return (f"roofline: {total.cycles:.6g} cycles = {total.roofline_ratio:.3g} x the {bound} "
+            f"bound (compute {total.compute_bound_cycles:.6g}, DRAM "
+            f"{total.dram_bound_cycles:.6g} cycles); utilisation {total.utilisation:.1%}; "
+            f"{total.mappings_simulated} mappings simulated, {total.mappings_pruned} pruned")
 
 
 def _cost_summary(accel, total) -> list[str]:

@@ -187,7 +187,7 @@ def test_narrow_sram_ports_stall_the_array():
                                        weight_sram=narrow_sram, output_sram=narrow_sram,
                                        dram=IDEAL), gemm)
     assert wide.compute_cycles == narrow.compute_cycles == gemm_cycles(config, 64, 64, 64)
-    assert narrow.mapping == Mapping(64, 64, 64, "mn")
+    assert narrow.mapping == Mapping(64, 64, 64, "mnk")
     assert narrow.compute_cycles == 254 and narrow.cycles == 64 * 64 // 8
 
 
@@ -282,12 +282,14 @@ def test_yaml_config_and_cli_table(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["layer", "m", "k"]
-    assert lines[0].split()[-4:] == ["energy_pj", "power_mw", "tops_per_w", "mapping"]
+    assert lines[0].split()[-6:] == ["energy_pj", "power_mw", "tops_per_w", "mapping",
+                                     "mappings_simulated", "mappings_pruned"]
     assert [line.split()[0] for line in lines[1:4]] == ["fc1", "fc2", "total"]
     table = simulate_workload(accel, load_scalesim_topology(topology))
     assert int(lines[3].split()[5]) == table.loc[2, "cycles"] == table.loc[:1, "cycles"].sum()
-    assert lines[4].startswith("energy (pJ, 45 nm, gaussian operands): ")
-    assert lines[5].startswith("power ") and "TOPS/W" in lines[5] and "TOPS/mm2" in lines[5]
+    assert lines[4].startswith("roofline: ")
+    assert lines[5].startswith("energy (pJ, 45 nm, gaussian operands): ")
+    assert lines[6].startswith("power ") and "TOPS/W" in lines[6] and "TOPS/mm2" in lines[6]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -374,16 +376,21 @@ def test_energy_columns_add_up_and_follow_the_traffic(measured):
     totals = table.iloc[-1]
     for column in PARTS + ["energy_pj"]:
         assert math.isclose(totals[column], table[column].iloc[:-1].sum(), rel_tol=1e-12)
-    # one 64 x 64 x 64 tile: A and W (4 KiB each) written once and read once, C (16 KiB of
-    # int32) written and read back once, 8 KiB in and 16 KiB out over DDR4 at 18.75 pJ/bit
+    # The mapper's choice (pipelined tiles beat one serial tile at 4 B/cycle): 16 x 64 x 32
+    # tiles, N outermost, K whole. A (4 KiB) is loaded and read once per column block (2), W
+    # (4 KiB) loaded once and read by each of the 4 row blocks, C (16 KiB of int32) written
+    # and read back once; 12 KiB in and 16 KiB out over DDR4 at 18.75 pJ/bit.
     first = table.iloc[0]
+    assert first.mapping == "16x64x32/nmk"
     assert first.energy_pe_pj == 64 ** 3 * PJ_PER_MAC
     cost = sram_cost(64 * 1024, 64, 4)
     assert math.isclose(first.energy_input_sram_pj,
-                        4096 * (cost.read_pj_per_byte + cost.write_pj_per_byte))
+                        8192 * (cost.read_pj_per_byte + cost.write_pj_per_byte))
+    assert math.isclose(first.energy_weight_sram_pj,
+                        16384 * cost.read_pj_per_byte + 4096 * cost.write_pj_per_byte)
     assert math.isclose(first.energy_output_sram_pj,
                         16384 * (cost.read_pj_per_byte + cost.write_pj_per_byte))
-    assert math.isclose(first.energy_dram_pj, (8192 + 16384) * 8 * 18.75)
+    assert math.isclose(first.energy_dram_pj, (12288 + 16384) * 8 * 18.75)
     seconds = first.cycles / 1e9
     leakage_mw = 3 * cost.leakage_mw + LEAKAGE_UW * 64 / MEASURED_PES / 1e3
     assert math.isclose(first.energy_leakage_pj, leakage_mw * 1e-3 * seconds * 1e12)
@@ -497,7 +504,8 @@ def test_cli_sim_prints_energy_power_area_and_efficiency(measured, capsys, tmp_p
     for column in ("energy_pj", "power_mw", "tops_per_w"):
         assert float(total[header.index(column)]) == pytest.approx(table[column].iloc[-1],
                                                                    rel=1e-3)
-    energy_line, power_line = lines[3], lines[4]
+    assert lines[3].startswith(f"roofline: {table.cycles.iloc[-1]} cycles = ")
+    energy_line, power_line = lines[4], lines[5]
     assert energy_line.startswith(f"energy (pJ, 45 nm, gaussian operands): "
                                   f"{table.energy_pj.iloc[-1]:.4g} = PE array ")
     for part in ("input SRAM", "weight SRAM", "output SRAM", "DRAM (hbm2)", "leakage"):
@@ -513,3 +521,52 @@ def test_a_partial_memory_section_keeps_that_memorys_defaults():
     assert accel.dram == Dram(latency_cycles=7)
     with pytest.raises(ValueError, match=r"^output_sram\.bank: unknown key"):
         load_accelerator({"family": "systolic", "output_sram": {"bank": 2}})
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 16), (16, 1)])
+def test_cycles_only_needs_no_energy_flow_on_a_fresh_machine(fresh_machine, capsys, rows, cols):
+    """A 1-row or 1-column array has no energy in the shipped table and no Liberty to measure
+    one: its cycles, traffic and roofline still come out, with the energy columns left out."""
+    from peforge.sim.cli import main
+
+    perf._op_energy.cache_clear()
+    perf._array_energy.cache_clear()
+    config = SystolicConfig(rows=rows, cols=cols)
+    gemm = Gemm("g", 20, 30, 40)
+    table = simulate_workload(Accelerator("systolic", config), [gemm], energy=False)
+    assert table.cycles.iloc[0] >= gemm_cycles(config, 20, 30, 40)
+    assert table[list(perf.ENERGY_COLUMNS)].isna().all().all()
+    assert main(["sim", "--family", "systolic", "--rows", str(rows), "--cols", str(cols),
+                 "--workload", "llama2-7b", "--phase", "decode", "--seq", "16",
+                 "--cycles-only"]) == 0
+    out = capsys.readouterr().out
+    assert "roofline_ratio" in out and "energy_pj" not in out
+    assert out.splitlines()[-1].startswith("roofline: ")
+
+
+def test_roofline_columns_bound_every_row_from_below():
+    """Compute bound: MACs over PEs; DRAM bound: A, W and the output once over the bandwidth
+    (hand counts); the ratio is cycles over the larger, never below 1."""
+    accel = Accelerator("systolic", SystolicConfig(rows=8, cols=8), dram=Dram(bytes_per_cycle=4.0))
+    gemms = [Gemm("a", 64, 64, 64), Gemm("b", 1, 512, 512, count=3)]
+    table = simulate_workload(accel, gemms, energy=False)
+    first, second, total = table.iloc[0], table.iloc[1], table.iloc[2]
+    assert first.compute_bound_cycles == 64 ** 3 / 64
+    assert first.dram_bound_cycles == (4096 + 4096 + 4 * 4096) / 4.0
+    assert second.dram_bound_cycles == 3 * (512 + 512 * 512 + 4 * 512) / 4.0
+    for row in (first, second, total):
+        bound = max(row.compute_bound_cycles, row.dram_bound_cycles)
+        assert row.roofline_ratio == row.cycles / bound >= 1
+    assert total.dram_bound_cycles == first.dram_bound_cycles + second.dram_bound_cycles
+
+
+def test_sparse_utilisation_counts_the_macs_the_array_performs():
+    """A 2:4 sparse chain skips half the weights: its utilisation counts the MACs it performs
+    (half the dense ones) against one MAC per DSP per cycle, so it never passes 1."""
+    config = family("sparse-dsp").make_config(nm="2:4")
+    accel = ideal(config, "sparse-dsp")
+    gemm = Gemm("g", 64, 4096, 64)
+    row = simulate_workload(accel, [gemm], energy=False).iloc[0]
+    assert row.performed_macs == gemm.macs / 2
+    assert row.utilisation == row.performed_macs / (config.chain * row.cycles)
+    assert 0.5 < row.utilisation <= 1
