@@ -35,41 +35,28 @@ of the tiled pipeline (its cycles less its tiles' compute cycles), added on top.
 Roofline (:mod:`peforge.sim.perf.roofline`): every row carries its compute and DRAM bounds and the
 ratio of its cycles to the larger; utilisation counts the MACs the array performs.
 
-Energy, power and area (:func:`simulate_workload`, :func:`accelerator_costs`), at 45 nm:
-
-- PE array: each MAC costs the family's dynamic energy per MAC, measured on its own RTL under
-  the accelerator's operand ``stats`` (:func:`peforge.sim.eda.energy.op_energy`, looked up once per
-  family, configuration and statistics in this process). Only useful MACs cost dynamic energy:
-  idle PEs (fill, drain, ragged tiles, stalls) cost only leakage. The array's leakage and area
-  are the measured top's times ``pes / measured pes``;
-- SRAMs: each byte read or written costs its SRAM's energy per byte
-  (:func:`peforge.sim.perf.memory.sram_cost`: size, port width and banks); leakage and area from the
-  same model;
-- DRAM: each byte read or written costs 8 bits at the DRAM type's energy per bit
-  (:data:`peforge.sim.perf.memory.DRAM_TYPES`, from ``dram.name``);
-- leakage energy: array and SRAM leakage power over the GEMM's cycles at ``clock_mhz``.
-  ``energy_pj`` is the sum of the parts, ``power_mw`` the average over the time,
-  ``tops_per_w`` and ``tops_per_mm2`` count 2 operations per MAC; ``area_mm2`` (PE array and the
-  three SRAMs, not the DMA engine, controller or wiring) is the same on every row.
+Energy (:mod:`peforge.sim.perf.costs` for the unit costs), at 45 nm: each useful MAC costs the
+family's measured energy per MAC (idle PEs, in fill, drain, ragged tiles and stalls, only leak);
+each SRAM byte read or written its SRAM's energy per byte; each DRAM byte 8 bits at the DRAM
+type's energy per bit; leakage is the array's and SRAMs' leakage power over the cycles at
+``clock_mhz``. ``energy_pj`` is the sum of the parts, ``power_mw`` the average over the time,
+``tops_per_w`` and ``tops_per_mm2`` count 2 operations per MAC; ``area_mm2`` (PE array and the
+three SRAMs, not the DMA engine, controller or wiring) is the same on every row.
 """
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
 
-import numpy as np
 import pandas as pd
-
-from peforge.models.integer import ceil_div
-
-from peforge.sim.eda import energy
 
 from peforge.sim.perf import mapper, pipeline, roofline, tiling
 from peforge.sim.perf.accelerator import Accelerator, Dram
-from peforge.sim.families import family
+from peforge.sim.perf.costs import SRAMS, AcceleratorCosts, _array_energy, accelerator_costs
 from peforge.sim.perf.mapper import OBJECTIVES, choose_mapping
-from peforge.sim.perf.memory import DRAM_TYPES, SramCost, dram_type, sram_cost
 from peforge.sim.perf.pipeline import ENGINES
+from peforge.sim.perf.timing import _tile_cycles, scalesim_compute_cycles
+from peforge.sim.perf.timing import tile_timing as _tile_timing
 from peforge.sim.perf.tiling import Mapping, MappingError, legal_key, legal_mappings
 from peforge.sim.perf.workloads import Gemm
 
@@ -82,11 +69,11 @@ __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simula
 #: with their units: what sweeps may constrain, optimise and plot.
 METRIC_COLUMNS = {
     "macs": "multiply-accumulates (dense m*k*n)",
-    "performed_macs": "multiply-accumulates the array performs (N:M sparse: N/M of macs)",
     "cycles": "cycles",
     "compute_cycles": "cycles",
     "stall_cycles": "cycles",
     "utilisation": "performed MACs / (PEs x cycles)",
+    "performed_macs": "multiply-accumulates the array performs (N:M sparse: N/M of macs)",
     "compute_bound_cycles": "cycles (performed MACs / PEs)",
     "dram_bound_cycles": "cycles (A, W read and outputs written once, over the DRAM bandwidth)",
     "roofline_ratio": "cycles / max(compute bound, DRAM bound)",
@@ -114,10 +101,6 @@ METRIC_COLUMNS = {
 ENERGY_COLUMNS = ("energy_pe_pj", "energy_input_sram_pj", "energy_weight_sram_pj",
                   "energy_output_sram_pj", "energy_dram_pj", "energy_leakage_pj", "energy_pj",
                   "power_mw", "area_mm2", "tops_per_w", "tops_per_mm2")
-
-#: The SRAMs of an accelerator, as named in its fields (``<name>_sram``) and in the energy columns.
-SRAMS = ("input", "weight", "output")
-
 
 @dataclass(frozen=True)
 class GemmResult:
@@ -153,67 +136,6 @@ class GemmResult:
 _COUNTED = ("cycles", "compute_cycles", "dram_read_bytes", "dram_write_bytes",
             *(f"{name}_sram_{way}_bytes" for name in SRAMS for way in ("read", "write")))
 _counted_values = attrgetter(*_COUNTED)
-
-
-def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> int:
-    """SCALE-Sim 3.0's compute cycles of an ``m x k x n`` GEMM on a ``rows x cols`` array.
-
-    SCALE-Sim folds the GEMM onto the array and counts ``folds * fold_cycles - 1``: output-
-    stationary folds over M and N with ``rows + cols + k - 2`` cycles each; weight-stationary
-    over K and N with ``2*rows + cols + m - 2``; input-stationary over K and M with
-    ``2*rows + cols + n - 2``. ``m``, ``k``, ``n`` may be integer arrays that broadcast: the
-    cycles of each shape.
-    """
-    if dataflow == "os":
-        folds, fold = ceil_div(m, rows) * ceil_div(n, cols), rows + cols + k - 2
-    elif dataflow == "ws":
-        folds, fold = ceil_div(k, rows) * ceil_div(n, cols), 2 * rows + cols + m - 2
-    elif dataflow == "is":
-        folds, fold = ceil_div(k, rows) * ceil_div(m, cols), 2 * rows + cols + n - 2
-    else:
-        raise ValueError(f"dataflow: must be one of os, ws, is, got {dataflow!r}")
-    return folds * fold - 1
-
-
-def _tile_timing(accel: Accelerator, gemm: Gemm) -> tuple["TileCycles", int]:
-    """``(cycles(m, k, n), overlap)`` of the array for ``gemm``'s tiles under the accelerator's
-    timing mode (:class:`TileCycles`). ``rtl``: the family's cycle model for weights
-    ``gemm.w_bits`` wide (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose
-    pace depends on the weight width uses it: a bit-serial array runs a GEMM of 4-bit or
-    narrower weights at 2 terms per slot when it allows a type that wide)."""
-    return _tile_cycles(accel.family, accel.pe, accel.timing, gemm.w_bits)
-
-
-class TileCycles:
-    """The array's cycles of one tile, ``(m, k, n) -> int``, or of integer arrays that broadcast;
-    the ints are remembered per tile size (a sweep asks for the same few sizes of one PE array
-    thousands of times). One object per PE array, timing and weight width
-    (:func:`_tile_cycles`), so tilings of the same array can share work keyed by it."""
-
-    def __init__(self, cycles):
-        self._cycles = cycles
-        self._known = {}
-
-    def __call__(self, m, k, n):
-        if isinstance(m, np.ndarray):
-            return self._cycles(m, k, n)
-        key = (m, k, n)
-        cycles = self._known.get(key)
-        if cycles is None:
-            cycles = self._known[key] = self._cycles(m, k, n)
-        return cycles
-
-
-@lru_cache(maxsize=1024)
-def _tile_cycles(family_name: str, pe, timing: str, w_bits: int) -> tuple[TileCycles, int]:
-    if timing == "rtl":
-        fam = family(family_name)
-        return (TileCycles(lambda m, k, n: fam.gemm_cycles(pe, m, k, n, w_bits)),
-                fam.pipeline_overlap(pe))
-    # SCALE-Sim's "- 1" is once per run, so it is the (negative) overlap of the stream.
-    dataflow = timing.removeprefix("scalesim-")
-    return TileCycles(lambda m, k, n: scalesim_compute_cycles(dataflow, pe.rows, pe.cols,
-                                                              m, k, n)), -1
 
 
 def simulate_gemm(accel: Accelerator, gemm: Gemm, *, engine: str = "recurrence",
@@ -288,7 +210,7 @@ _results_by_inputs: dict[tuple, GemmResult] = {}
 
 def clear_caches(*, shapes: bool = True) -> None:
     """Forget the cycles, traffic and unit costs the model keeps (for benchmarks: the next call
-    computes them again); the PE arrays' measured energies per MAC stay (:func:`_op_energy` and
+    computes them again); the PE arrays' measured energies per MAC stay (:func:`peforge.sim.perf.costs._op_energy` and
     the disk cache of :mod:`peforge.sim.eda.energy`). ``shapes=False`` keeps what depends only on
     GEMM shapes and tilings (their candidate grids and loop nests, which every point of a sweep
     shares) and forgets what depends on an accelerator."""
@@ -343,69 +265,6 @@ def _traffic_bytes(shape: tuple[int, ...], mapping: Mapping) -> tuple[int, ...]:
     :class:`GemmResult`'s fields."""
     traffic = mapper.traffic(shape, mapping)
     return tuple(round(traffic[name.removesuffix("_bytes")]) for name in _COUNTED[2:])
-
-
-@dataclass(frozen=True)
-class AcceleratorCosts:
-    """What one MAC, one SRAM or DRAM byte and one second cost on an accelerator (45 nm).
-
-    Attributes
-    ----------
-    pj_per_mac : float
-        Dynamic energy of the PE array per useful MAC (pJ).
-    srams : dict of str to SramCost
-        Per SRAM of :data:`SRAMS`: energy per byte read and written, leakage, area.
-    dram_pj_per_byte : float
-        Energy per byte read from or written to DRAM (pJ).
-    array_leakage_mw, array_area_mm2 : float
-        Leakage (mW) and area (mm2) of the whole PE array.
-    """
-
-    pj_per_mac: float
-    srams: dict
-    dram_pj_per_byte: float
-    array_leakage_mw: float
-    array_area_mm2: float
-
-    @property
-    def leakage_mw(self) -> float:
-        """PE array and SRAM leakage (mW)."""
-        return self.array_leakage_mw + sum(cost.leakage_mw for cost in self.srams.values())
-
-    @property
-    def area_mm2(self) -> float:
-        """PE array and SRAM area (mm2)."""
-        return self.array_area_mm2 + sum(cost.area_mm2 for cost in self.srams.values())
-
-
-@lru_cache(maxsize=256)
-def _op_energy(family_name: str, config, stats: str) -> "energy.OpEnergy":
-    """The family's energy per MAC (cached on disk by :mod:`peforge.sim.eda.energy`, and here per
-    process: sweeps ask for the same array thousands of times). ``config`` is the family's
-    reduced configuration (``energy_config``, what :func:`peforge.sim.eda.energy.op_energy`
-    measures), so arrays that differ only in size share one look-up."""
-    return energy.op_energy(family_name, config, stats=stats)
-
-
-def accelerator_costs(accel: Accelerator) -> AcceleratorCosts:
-    """The unit costs of ``accel``'s PE array (measured on a reduced top of the same PE and
-    scaled by ``pes``), SRAMs and DRAM (module docstring)."""
-    op, scale = _array_energy(accel.family, accel.pe, accel.stats)
-    srams: dict[str, SramCost] = {}
-    for name in SRAMS:
-        sram = getattr(accel, f"{name}_sram")
-        srams[name] = sram_cost(sram.size_bytes, sram.width_bytes, sram.banks)
-    return AcceleratorCosts(op.pj_per_mac, srams,
-                            8 * DRAM_TYPES[dram_type(accel.dram.name)].pj_per_bit,
-                            op.leakage_uw * scale / 1e3, op.area_um2 * scale / 1e6)
-
-
-@lru_cache(maxsize=1024)
-def _array_energy(family_name: str, pe, stats: str) -> tuple["energy.OpEnergy", float]:
-    """The energy per MAC of a PE array's reduced top, and the array's PEs over the top's."""
-    fam = family(family_name)
-    op = _op_energy(family_name, fam.energy_config(pe), stats)
-    return op, fam.pes(pe) / op.pes
 
 
 def _sums(costs: AcceleratorCosts | None, macs: int, counted: dict, clock_mhz: float) -> dict:

@@ -3,7 +3,6 @@
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from peforge.sweeps import shipped_sweep
 from peforge.models.params import config_hash
 from peforge.models.systolic import SystolicConfig, gemm_cycles
 from peforge.sim.eda import energy
-from peforge.sim.perf import model as perf
+from peforge.sim.perf import costs, model as perf
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram, load_accelerator
 from peforge.sim.families import families, family
 from peforge.sim.perf.memory import sram_cost
@@ -349,12 +348,12 @@ def measured(monkeypatch):
         return energy.OpEnergy(family_name, "0" * 12, stats, 1000, 1200, PJ_PER_MAC * 1000,
                                PJ_PER_MAC, LEAKAGE_UW, AREA_UM2, MEASURED_PES)
 
-    perf._op_energy.cache_clear()
-    perf._array_energy.cache_clear()
+    costs._op_energy.cache_clear()
+    costs._array_energy.cache_clear()
     monkeypatch.setattr(energy, "op_energy", fake)
     yield
-    perf._op_energy.cache_clear()
-    perf._array_energy.cache_clear()
+    costs._op_energy.cache_clear()
+    costs._array_energy.cache_clear()
 
 
 PARTS = ["energy_pe_pj", "energy_input_sram_pj", "energy_weight_sram_pj",
@@ -438,8 +437,8 @@ def test_doubling_dram_traffic_of_a_memory_bound_gemm_doubles_its_dram_energy(me
 
 def test_a_fresh_machine_finds_every_default_and_shipped_sweep_energy_in_the_table(
         fresh_machine):
-    perf._op_energy.cache_clear()
-    perf._array_energy.cache_clear()
+    costs._op_energy.cache_clear()
+    costs._array_energy.cache_clear()
     accels = {Accelerator(name, family(name).config()) for name in FAMILIES}
     for name in ("demo", "large"):
         sweep = load_sweep(shipped_sweep(name))
@@ -457,8 +456,8 @@ def test_a_fresh_machine_finds_every_default_and_shipped_sweep_energy_in_the_tab
             assert row["energy_pe_pj"] == pytest.approx(gemm.macs * op.pj_per_mac, rel=1e-12)
             assert op.pj_per_mac > 0
     finally:
-        perf._op_energy.cache_clear()
-        perf._array_energy.cache_clear()
+        costs._op_energy.cache_clear()
+        costs._array_energy.cache_clear()
     # Only the reduced tops' Verilog was kept: nothing was measured.
     assert {path.name for path in fresh_machine.iterdir()} == {"energy"}
     assert {path.name for path in (fresh_machine / "energy").iterdir()} == {"verilog"}
@@ -529,8 +528,8 @@ def test_cycles_only_needs_no_energy_flow_on_a_fresh_machine(fresh_machine, caps
     one: its cycles, traffic and roofline still come out, with the energy columns left out."""
     from peforge.sim.cli import main
 
-    perf._op_energy.cache_clear()
-    perf._array_energy.cache_clear()
+    costs._op_energy.cache_clear()
+    costs._array_energy.cache_clear()
     config = SystolicConfig(rows=rows, cols=cols)
     gemm = Gemm("g", 20, 30, 40)
     table = simulate_workload(Accelerator("systolic", config), [gemm], energy=False)

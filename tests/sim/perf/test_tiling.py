@@ -276,6 +276,21 @@ def test_more_sram_or_dram_bandwidth_never_costs_cycles(data):
         assert perf.simulate_gemm(bigger, gemm).cycles <= base, bigger
 
 
+@pytest.mark.parametrize("accel", ACCELERATORS[:4], ids=ACCEL_IDS[:4])
+def test_vectorised_port_cycles_are_the_pipelines_exact_ones_rounded(accel):
+    # The pipeline's port time of a first K step is exact; one float division rounds it.
+    units = TimeUnits.of(accel)
+    for gemm in GEMMS:
+        grid = tiling._grid_of(gemm)
+        port = tiling._port_cycles((accel.input_sram.bytes_per_cycle,
+                                    accel.weight_sram.bytes_per_cycle,
+                                    accel.output_sram.bytes_per_cycle), grid)
+        for (a, b, c), value in np.ndenumerate(port):
+            sizes = (int(grid.sm[a, 0, 0]), int(grid.sk[0, 0, c]), int(grid.sn[0, b, 0]))
+            widths = (gemm.a_bits, gemm.w_bits, gemm.out_bits)
+            assert value == float(Fraction(units.busy(widths, sizes, 0, True), units.per_cycle))
+
+
 def test_the_grid_is_cached_per_shape_and_read_only():
     grid = tiling._grid_of(Gemm("a", 256, 4096, 11008))
     assert tiling._grid_of(Gemm("b", 256, 4096, 11008, count=3)) is grid
