@@ -81,9 +81,12 @@ def _build_parser() -> argparse.ArgumentParser:
     work.add_argument("--topology", type=Path, help="SCALE-Sim topology CSV (GEMM or conv)")
     sim.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
     sim.add_argument("--seq", type=int, default=2048, help="sequence (KV cache) length")
-    sim.add_argument("--input-kib", type=int, default=256, help="input SRAM size (KiB)")
-    sim.add_argument("--weight-kib", type=int, default=256, help="weight SRAM size (KiB)")
-    sim.add_argument("--output-kib", type=int, default=64, help="output SRAM size (KiB)")
+    sim.add_argument("--input-kib", type=int, help="input SRAM size (KiB; default: sized to the "
+                     "array, see the README)")
+    sim.add_argument("--weight-kib", type=int, help="weight SRAM size (KiB; default: sized to the "
+                     "array, see the README)")
+    sim.add_argument("--output-kib", type=int, help="output SRAM size (KiB; default: sized to the "
+                     "array, see the README)")
     sim.add_argument("--dram-bw", type=float, default=25.6, help="DRAM bytes per cycle")
     sim.add_argument("--dram-latency", type=int, default=100, help="DRAM latency (cycles)")
     sim.add_argument("--dram", default="ddr4-3200",

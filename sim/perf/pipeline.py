@@ -369,7 +369,7 @@ def simulate_recurrence(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, ov
     return _recurrence(TimeUnits.of(accel), gemm.shape, mapping, tile_cycles, overlap)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=65536)
 def _recurrence(units: TimeUnits, shape: tuple[int, ...], mapping, tile_cycles,
                 overlap: int) -> tuple[int, int]:
     program, specs = _loop_nest(*shape, mapping.tm, mapping.tk, mapping.tn, mapping.order)

@@ -14,6 +14,7 @@ A workload's total adds the GEMMs' bounds; its ratio is its cycles over the larg
 """
 
 from fractions import Fraction
+from functools import lru_cache
 
 from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.workloads import Gemm
@@ -23,18 +24,23 @@ __all__ = ["density", "gemm_bounds", "ratio"]
 
 def density(accel: Accelerator) -> Fraction:
     """The fraction of the dense MACs the accelerator's array performs (module docstring)."""
-    pattern = getattr(accel.pe, "pattern", None)
+    return _density(accel.pe)
+
+
+@lru_cache(maxsize=1024)
+def _density(pe) -> Fraction:
+    pattern = getattr(pe, "pattern", None)
     return Fraction(pattern.n, pattern.m) if pattern is not None else Fraction(1)
 
 
 def gemm_bounds(accel: Accelerator, gemm: Gemm) -> dict:
     """``performed_macs``, ``compute_bound_cycles`` and ``dram_bound_cycles`` of ``gemm`` (its
-    ``count`` included)."""
-    performed = gemm.macs * density(accel)
+    ``count`` included; floats, exact up to 2**53)."""
+    fraction = _density(accel.pe)
+    performed = gemm.macs * fraction.numerator / fraction.denominator
     compulsory = gemm.count * (gemm.m * gemm.k * gemm.a_bits + gemm.k * gemm.n * gemm.w_bits
                                + gemm.m * gemm.n * gemm.out_bits) / 8
-    return {"performed_macs": float(performed),
-            "compute_bound_cycles": float(performed / accel.pes),
+    return {"performed_macs": performed, "compute_bound_cycles": performed / accel.pes,
             "dram_bound_cycles": compulsory / accel.dram.bytes_per_cycle}
 
 

@@ -569,3 +569,42 @@ def test_sparse_utilisation_counts_the_macs_the_array_performs():
     assert row.performed_macs == gemm.macs / 2
     assert row.utilisation == row.performed_macs / (config.chain * row.cycles)
     assert 0.5 < row.utilisation <= 1
+
+
+@pytest.mark.parametrize("rows, cols, sizes", [
+    (8, 8, (256, 256, 64)),  # T = 32: two tiles fit the floor sizes
+    (32, 32, (256, 256, 128)),  # T = 128: 2 x 128 x 128 x 4 B = 128 KiB of sums
+    (24, 40, (256, 256, 128)),  # sqrt(960) = 31: side 32
+    (128, 128, (512, 512, 2048)),  # T = 512
+])
+def test_default_srams_hold_two_tiles_of_the_array(rows, cols, sizes):
+    accel = Accelerator("systolic", SystolicConfig(rows=rows, cols=cols))
+    assert (accel.input_sram.size_kib, accel.weight_sram.size_kib,
+            accel.output_sram.size_kib) == sizes
+    # a given size stays, the others follow the array; a partial YAML section too
+    mixed = Accelerator("systolic", SystolicConfig(rows=rows, cols=cols),
+                        output_sram=Sram(size_kib=32, banks=2))
+    assert (mixed.input_sram.size_kib, mixed.output_sram) == (sizes[0], Sram(32, 64, 2))
+    loaded = load_accelerator({"family": "systolic", "pe": {"rows": rows, "cols": cols},
+                               "weight_sram": {"banks": 1}})
+    assert loaded.weight_sram == Sram(sizes[1], 64, 1)
+
+
+def test_llama_decode_on_huge_srams_is_never_slower_than_on_the_defaults():
+    """The issue's example: LLaMA-2-7B decode (KV cache 2048) on a 128 x 128 OS int8 array took
+    17% more cycles with 1 GiB SRAMs than with 256/256/64 KiB; q_proj picked 799,656 cycles when
+    a legal mapping takes 666,904 (the mapper now finds it)."""
+    config = SystolicConfig(rows=128, cols=128)
+    huge = Sram(size_kib=1 << 20)
+    gemms = workload_gemms("llama2-7b", phase="decode", seq=2048)
+    cycles = {}
+    for name, srams in (("old defaults", (Sram(256), Sram(256), Sram(64))),
+                        ("defaults", (Sram(), Sram(), Sram())), ("1 GiB", (huge,) * 3)):
+        accel = Accelerator("systolic", config, input_sram=srams[0], weight_sram=srams[1],
+                            output_sram=srams[2])
+        table = simulate_workload(accel, gemms, energy=False)
+        cycles[name] = table.cycles.iloc[-1]
+        if name == "1 GiB":
+            q_proj = table[table.layer == "q_proj"].iloc[0]
+            assert q_proj.cycles / q_proj["count"] == 666_904
+    assert cycles["1 GiB"] <= cycles["defaults"] <= cycles["old defaults"]
