@@ -34,7 +34,7 @@ from peforge.sim.eda.energy import STATS
 from peforge.sim.families import family
 from peforge.sim.perf.memory import dram_type
 
-__all__ = ["Sram", "Dram", "Accelerator", "TIMINGS", "load_accelerator", "default_sram_kib",
+__all__ = ["Sram", "ArraySizedSram", "Dram", "Accelerator", "TIMINGS", "load_accelerator", "default_sram_kib",
            "MIN_SRAM_KIB"]
 
 #: Compute timing of the array: ``rtl`` is the family's cycle model (equal to the RTL);
@@ -90,6 +90,12 @@ class Sram:
         return self.width_bytes * self.banks
 
 
+class ArraySizedSram(Sram):
+    """An :class:`Sram` whose size was not given but follows its accelerator's array
+    (:func:`default_sram_kib`): it is sized again when the array changes (``replace(accel,
+    pe=...)``). Its fields, and so its stored form, are a plain Sram's."""
+
+
 @dataclass(frozen=True)
 class Dram:
     """Off-chip memory: ``name`` (``TYPE`` or ``TYPE-RATE``, the type sets the energy per bit,
@@ -135,9 +141,11 @@ class Accelerator:
         defaults = None
         for name in ("input_sram", "weight_sram", "output_sram"):
             sram = getattr(self, name)
-            if isinstance(sram, Sram) and sram.size_kib is None:
+            if isinstance(sram, Sram) and (sram.size_kib is None
+                                           or type(sram) is ArraySizedSram):
                 defaults = defaults or default_sram_kib(fam.pes(self.pe))
-                object.__setattr__(self, name, replace(sram, size_kib=defaults[name]))
+                object.__setattr__(self, name, ArraySizedSram(defaults[name], sram.width_bytes,
+                                                              sram.banks))
             getattr(self, name).validate(f"{name}.")
         self.dram.validate("dram.")
         if self.timing not in TIMINGS:
@@ -182,6 +190,8 @@ def load_accelerator(source) -> Accelerator:
             if not isinstance(values[name], dict):
                 raise ValueError(f"{name}: must be a mapping, got {values[name]!r}")
             _check_keys(cls, values[name], f"{name}.")
-            values[name] = replace(getattr(base, name), **values[name])
+            given = replace(getattr(base, name), **values[name])
+            values[name] = (Sram(given.size_kib, given.width_bytes, given.banks)
+                            if "size_kib" in values[name] else given)
     _check_keys(Accelerator, values, "")
     return replace(base, **values)

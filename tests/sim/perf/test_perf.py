@@ -2,6 +2,7 @@
 
 import math
 import subprocess
+from dataclasses import replace
 import sys
 
 import numpy as np
@@ -12,7 +13,7 @@ from peforge.models.params import config_hash
 from peforge.models.systolic import SystolicConfig, gemm_cycles
 from peforge.sim.eda import energy
 from peforge.sim.perf import costs, model as perf
-from peforge.sim.perf.accelerator import Accelerator, Dram, Sram, load_accelerator
+from peforge.sim.perf.accelerator import Accelerator, ArraySizedSram, Dram, Sram, load_accelerator
 from peforge.sim.families import families, family
 from peforge.sim.perf.memory import sram_cost
 from peforge.sim.explore.sweep import build_accelerator, load_sweep
@@ -516,7 +517,7 @@ def test_cli_sim_prints_energy_power_area_and_efficiency(measured, capsys, tmp_p
 def test_a_partial_memory_section_keeps_that_memorys_defaults():
     accel = load_accelerator({"family": "systolic", "output_sram": {"banks": 2},
                               "dram": {"latency_cycles": 7}})
-    assert accel.output_sram == Sram(size_kib=64, banks=2)
+    assert accel.output_sram == ArraySizedSram(size_kib=64, banks=2)
     assert accel.dram == Dram(latency_cycles=7)
     with pytest.raises(ValueError, match=r"^output_sram\.bank: unknown key"):
         load_accelerator({"family": "systolic", "output_sram": {"bank": 2}})
@@ -587,7 +588,10 @@ def test_default_srams_hold_two_tiles_of_the_array(rows, cols, sizes):
     assert (mixed.input_sram.size_kib, mixed.output_sram) == (sizes[0], Sram(32, 64, 2))
     loaded = load_accelerator({"family": "systolic", "pe": {"rows": rows, "cols": cols},
                                "weight_sram": {"banks": 1}})
-    assert loaded.weight_sram == Sram(sizes[1], 64, 1)
+    assert (loaded.weight_sram.size_kib, loaded.weight_sram.banks) == (sizes[1], 1)
+    # sizes not given follow the array when it changes; given ones stay
+    small = replace(mixed, pe=SystolicConfig(rows=8, cols=8))
+    assert (small.input_sram.size_kib, small.output_sram) == (256, Sram(32, 64, 2))
 
 
 def test_llama_decode_on_huge_srams_is_never_slower_than_on_the_defaults():
