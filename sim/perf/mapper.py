@@ -6,7 +6,9 @@ for the energy objectives, of its energy: the PE array's energy, the DRAM energy
 traffic and the leakage over its bound cycles (SRAM energy, never negative, left out). The mapper
 simulates the mapping of the smallest bound, then every mapping whose bound is not above the best
 score simulated so far, in ascending order of bound (branch and bound); the rest cannot win and
-are counted as pruned. The choice is therefore the optimum of the objective over the legal space
+are counted as pruned, as are the orders that visit the same tiles in the same sequence as an
+order listed before them (a loop over a single block drops out: ``mnk`` is ``mkn`` with one K
+block), which tie it exactly. The choice is therefore the optimum of the objective over the legal space
 (:data:`OBJECTIVES`): ``cycles``; ``energy`` (pJ); ``edp`` (energy times cycles). Equal scores go
 to the mapping listed first by :func:`~peforge.sim.perf.tiling.legal_mappings`.
 
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from peforge.sim.perf.accelerator import Accelerator
-from peforge.sim.perf.pipeline import ENGINES
+from peforge.sim.perf.pipeline import simulator
 from peforge.sim.perf.tiling import (ORDERS, OPERAND_DIMS, Mapping, _grid_of, lower_bounds,
                                      no_fit_error, passes)
 from peforge.sim.perf.workloads import Gemm
@@ -78,7 +80,7 @@ def choose_mapping(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int, en
     ``energy``: for the energy objectives, ``(fixed_pj, dram_pj_per_byte, leakage_pj_per_cycle,
     score)`` with ``score(mapping, cycles) -> pJ`` the exact energy of a simulated mapping.
     Raises :class:`~peforge.sim.perf.tiling.MappingError` when no tiling fits the buffers."""
-    fitting, bounds = lower_bounds(accel, gemm, tile_cycles, overlap)
+    fitting, bounds, repeats = lower_bounds(accel, gemm, tile_cycles, overlap)
     if not fitting.size:
         raise no_fit_error(gemm)
     grid = _grid_of(gemm)
@@ -89,12 +91,14 @@ def choose_mapping(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int, en
         fixed_pj, dram_pj, leakage_pj, score_pj = energy
         energies = fixed_pj + grid.dram_bytes[fitting].ravel() * dram_pj + leakage_pj * cycle_bounds
         keys = energies if objective == "energy" else energies * cycle_bounds
-    simulate = ENGINES[engine]
+    # An order that repeats an earlier one's tile sequence ties it and is listed after it.
+    keys = np.where(repeats.ravel(), np.inf, keys)
+    simulate = simulator(engine, accel, gemm, tile_cycles, overlap)
     orders = len(ORDERS)
 
     def run(index):
         mapping = grid.mapping(fitting[index // orders], index % orders)
-        cycles, compute = simulate(accel, gemm, mapping, tile_cycles, overlap)
+        cycles, compute = simulate(mapping)
         if objective == "cycles":
             score = cycles
         else:

@@ -386,3 +386,12 @@ def _recurrence(units: TimeUnits, shape: tuple[int, ...], mapping, tile_cycles,
 
 #: The engines by name: what ``simulate_gemm(..., engine=...)`` and ``peforge sim --engine`` take.
 ENGINES = {"recurrence": simulate_recurrence, "simpy": simulate_events}
+
+
+def simulator(engine: str, accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int):
+    """``mapping -> (cycles, compute_cycles)`` of ``gemm`` on ``accel`` by ``engine``: what the
+    mapper calls for each mapping it simulates (the time units worked out once)."""
+    if engine != "recurrence":
+        return lambda mapping: ENGINES[engine](accel, gemm, mapping, tile_cycles, overlap)
+    units, shape = TimeUnits.of(accel), gemm.shape
+    return lambda mapping: _recurrence(units, shape, mapping, tile_cycles, overlap)

@@ -169,6 +169,9 @@ class _Grid(NamedTuple):
     dram_bytes: np.ndarray  # DRAM bytes read and written, flat (tilings, ORDERS)
     transfers: np.ndarray  # DRAM transfers (a load per tile, a write per visit), likewise
     edge_bytes: np.ndarray  # the first tile's load plus the last write-back, (tilings, 1)
+    #: True where an order visits the same tiles in the same sequence as an earlier order of
+    #: :data:`ORDERS` (a loop over a single block drops out), (tilings, ORDERS)
+    repeats: np.ndarray
     key: tuple[int, ...]  # the arguments of :func:`_grid`
 
     def mapping(self, tiling: int, order: int) -> Mapping:
@@ -199,6 +202,24 @@ def _combinations(dm: _Dimension, dk: _Dimension, dn: _Dimension):
         if all(part.stop != part.start for part in (mc, kc, nc)):
             found.append(((mi, ni, ki), (mc, nc, kc)))
     return tuple(found)
+
+
+def _repeated_orders() -> np.ndarray:
+    """``(8, ORDERS)``: per pattern of which dimensions have more than one block (bit 0: M, 1:
+    K, 2: N), whether each order's loops over several blocks, in sequence, are an earlier
+    order's."""
+    table = np.zeros((8, len(ORDERS)), dtype=bool)
+    for pattern in range(8):
+        several = {dim for bit, dim in enumerate("mkn") if pattern >> bit & 1}
+        seen = set()
+        for index, order in enumerate(ORDERS):
+            reduced = "".join(dim for dim in order if dim in several)
+            table[pattern, index] = reduced in seen
+            seen.add(reduced)
+    return table
+
+
+_REPEATED = _repeated_orders()
 
 
 def check_size(m: int, k: int, n: int) -> None:
@@ -232,6 +253,8 @@ def _grid(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int) -> _G
         dram_bytes.append(totals["a"] * count["a"] + totals["w"] * count["w"]
                           + totals["out"] * (2 * count["out"] - 1))
         transfers.append(all_tiles + blocks["m"] * blocks["n"] * count["out"])
+    pattern = ((blocks["m"] > 1) * 1 + (blocks["k"] > 1) * 2 + (blocks["n"] > 1) * 4)
+    repeats = _REPEATED[np.broadcast_to(pattern, shape).reshape(-1)]
     last_out = (dm.last[:, None, None] * dn.last[None, :, None] * out_bits / 8)
     edge = tm * tk * a_bits / 8 + tk * tn * w_bits / 8 + last_out
     return _Grid(dm, dk, dn, *_frozen(sm, sk, sn, tiles, sm * sk * a_bits / 8,
@@ -242,7 +265,7 @@ def _grid(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int) -> _G
                           np.stack(dram_bytes, axis=-1).reshape(-1, len(ORDERS)),
                           np.stack(np.broadcast_arrays(*transfers), axis=-1).reshape(
                               -1, len(ORDERS)),
-                          np.broadcast_to(edge, shape).reshape(-1, 1)),
+                          np.broadcast_to(edge, shape).reshape(-1, 1), repeats),
                  (m, k, n, a_bits, w_bits, out_bits))
 
 
@@ -317,29 +340,32 @@ def _busy(shape: tuple[int, ...], tile_cycles, overlap: int, ports: tuple[int, i
 
 def lower_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """``(fitting, bounds)``: the indices of the tilings that fit the SRAMs and the lower bound
-    (cycles, float64, module docstring) of each in every order, ``(fitting, ORDERS)``.
+    """``(fitting, bounds, repeats)``: the indices of the tilings that fit the SRAMs, the lower
+    bound (cycles, float64, module docstring) of each in every order, ``(fitting, ORDERS)``, and
+    which of those orders repeat an earlier one's tile sequence (:attr:`_Grid.repeats`: the same
+    cycles and traffic, never better in the listing order).
     ``tile_cycles(m, k, n)`` is the array's cycles of one tile, called with integer arrays that
     broadcast; ``overlap`` the cycles by which consecutive tiles overlap."""
     ports = (accel.input_sram.bytes_per_cycle, accel.weight_sram.bytes_per_cycle,
              accel.output_sram.bytes_per_cycle)
-    fitting, busy, dram_bytes, transfers, edge_bytes = _fitting_parts(
+    fitting, busy, dram_bytes, transfers, edge_bytes, repeats = _fitting_parts(
         _grid_of(gemm).key, tile_cycles, overlap, ports, _sizes(accel))
     bandwidth, latency = accel.dram.bytes_per_cycle, accel.dram.latency_cycles
     edges = 2 * latency + edge_bytes / bandwidth
     dram = latency * transfers + dram_bytes / bandwidth + overlap
-    return fitting, np.maximum(busy + edges, dram)
+    return fitting, np.maximum(busy + edges, dram), repeats
 
 
 @lru_cache(maxsize=4096)
 def _fitting_parts(shape: tuple[int, ...], tile_cycles, overlap: int,
                    ports: tuple[int, int, int], sizes: tuple[int, int, int]):
-    """``(fitting, busy, dram_bytes, transfers, edge_bytes)`` of the tilings that fit SRAMs of
-    ``sizes`` bytes (read-only)."""
+    """``(fitting, busy, dram_bytes, transfers, edge_bytes, repeats)`` of the tilings that fit
+    SRAMs of ``sizes`` bytes (read-only)."""
     grid = _grid(*shape)
     fitting = _fitting_sizes(shape, *sizes)
     return _frozen(fitting, _busy(shape, tile_cycles, overlap, ports)[fitting],
-                   grid.dram_bytes[fitting], grid.transfers[fitting], grid.edge_bytes[fitting])
+                   grid.dram_bytes[fitting], grid.transfers[fitting], grid.edge_bytes[fitting],
+                   grid.repeats[fitting])
 
 
 def no_fit_error(gemm: Gemm) -> MappingError:

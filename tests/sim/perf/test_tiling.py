@@ -24,7 +24,7 @@ from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
 from peforge.sim.families import family
 from peforge.sim.perf.mapper import choose_mapping
 from peforge.sim.perf.model import scalesim_compute_cycles
-from peforge.sim.perf.pipeline import TimeUnits, simulate_recurrence
+from peforge.sim.perf.pipeline import TimeUnits, simulate_recurrence, tile_steps
 from peforge.sim.perf.tiling import Mapping, MappingError, legal_mappings, lower_bounds
 from peforge.sim.perf.workloads import Gemm, workload_gemms
 
@@ -163,6 +163,20 @@ def test_closed_form_traffic_equals_walking_the_tiles_in_every_order():
             assert grid.transfers[index, order] == tiles + visits
 
 
+def test_orders_flagged_as_repeats_visit_an_earlier_orders_tiles_in_the_same_sequence():
+    flagged = 0
+    for gemm in WALKED:
+        grid = tiling._grid_of(gemm)
+        for index in range(grid.repeats.shape[0]):
+            sequences = [list(tile_steps(gemm, grid.mapping(index, order)))
+                         for order in range(len(tiling.ORDERS))]
+            for order, sequence in enumerate(sequences):
+                earlier = sequence in sequences[:order]
+                assert grid.repeats[index, order] == earlier, (gemm, index, order)
+                flagged += earlier
+    assert flagged > 100
+
+
 def test_the_orders_differ_in_traffic():
     """On a GEMM of several blocks in every dimension each order moves a different volume: A
     resident orders read A once and spill outputs, W resident ones read W once."""
@@ -183,7 +197,7 @@ def test_lower_bounds_never_exceed_the_simulated_cycles(accel):
     tight = 0
     for gemm in WALKED + [Gemm("", 1, 4096, 4096), Gemm("", 256, 4096, 11008)]:
         tile_cycles, overlap = perf._tile_timing(accel, gemm)
-        fitting, bounds = lower_bounds(accel, gemm, tile_cycles, overlap)
+        fitting, bounds, _repeats = lower_bounds(accel, gemm, tile_cycles, overlap)
         grid = tiling._grid_of(gemm)
         for (row, order), bound in np.ndenumerate(bounds):
             mapping = grid.mapping(fitting[row], order)
