@@ -6,7 +6,8 @@ SCALE-Sim runs in its own venv (never a dependency of peforge; it needs numpy < 
     python3 -m venv /tmp/scalesim-venv
     /tmp/scalesim-venv/bin/pip install scalesim==3.0.0 'numpy<2.4'
 
-Topologies: the GEMM files of SCALE-Sim's own repository (github.com/scalesim-project/
+Topologies (layers of at most ``--max-macs``, default 2**24): the GEMM files of SCALE-Sim's own
+repository (github.com/scalesim-project/
 scale-sim-v2, read from a git directory given by ``--repo``, e.g. the one the search tool's fetch
 leaves under /work/.mirror), its conv files lowered by SCALE-Sim's own rule (``topology_utils``:
 ``ceil((H - Fh + s) / s)`` output rows, ``K = Fh * Fw * C``, ``N`` filters), and a few rows of our
@@ -107,12 +108,14 @@ def conv_row(cells: list[str]) -> tuple[str, int, int, int]:
     return name, out_h * out_w, filters, fh * fw * channels
 
 
-def layers(repo: Path) -> list[tuple[str, str, int, int, int]]:
-    """``(source, name, M, N, K)`` of every layer compared."""
+def layers(repo: Path, max_macs: int) -> list[tuple[str, str, int, int, int]]:
+    """``(source, name, M, N, K)`` of every layer compared: those of at most ``max_macs`` MACs
+    (SCALE-Sim's run time and memory grow with the layer's demand matrices)."""
     found = [(path, cells[0], *map(int, cells[1:4])) for path in GEMM_FILES
              for cells in repo_file(repo, path)]
     found += [(path, *conv_row(cells)) for path in CONV_FILES for cells in repo_file(repo, path)]
-    return found + [("own", *row) for row in OWN_ROWS]
+    found += [("own", *row) for row in OWN_ROWS]
+    return [layer for layer in found if math.prod(layer[2:]) <= max_macs]
 
 
 def run_scalesim(python: str, rows: int, cols: int, dataflow: str, gemms) -> pd.DataFrame:
@@ -146,9 +149,10 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, required=True,
                         help="git directory of scalesim-project/scale-sim-v2")
     parser.add_argument("--arrays", default="32x32,24x40,12x20,7x13")
+    parser.add_argument("--max-macs", type=int, default=1 << 24)
     parser.add_argument("--out", type=Path, default=Path("reports/bench/scalesim_compat.csv"))
     args = parser.parse_args()
-    compared = layers(args.repo)
+    compared = layers(args.repo, args.max_macs)
     rows = []
     for array in args.arrays.split(","):
         height, width = map(int, array.split("x"))

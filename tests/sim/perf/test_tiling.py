@@ -388,3 +388,26 @@ def test_legal_key_is_equal_exactly_when_the_same_tilings_fit():
         seen.setdefault(tiling.legal_key(accel, gemm), set()).add(legal)
     assert all(len(sets) == 1 for sets in seen.values())
     assert len({next(iter(sets)) for sets in seen.values()}) == len(seen) > 3
+
+
+@pytest.mark.parametrize("objective", ["energy", "edp"])
+def test_energy_objectives_find_the_exhaustive_optimum(objective):
+    """The energy bound (PE and DRAM energy, leakage over the bound cycles) prunes soundly: the
+    choice is the best of every legal mapping simulated and costed."""
+    accel = Accelerator("systolic", SystolicConfig(rows=8, cols=8), input_sram=Sram(16),
+                        weight_sram=Sram(8), output_sram=Sram(8), dram=Dram(bytes_per_cycle=4.0))
+    for gemm in (Gemm("", 64, 128, 96), Gemm("", 1, 512, 300), Gemm("", 100, 30, 70)):
+        tile_cycles, overlap = perf._tile_timing(accel, gemm)
+        energy = perf._energy_terms(accel, gemm)[3]
+        scores = []
+        for index, mapping in enumerate(legal_mappings(accel, gemm)):
+            cycles = simulate_recurrence(accel, gemm, mapping, tile_cycles, overlap)[0]
+            pj = energy(mapping, cycles)
+            scores.append((pj if objective == "energy" else pj * cycles, index, mapping))
+        best = min(scores)
+        result = perf.simulate_gemm(accel, gemm, objective=objective)
+        assert result.mapping == best[2]
+        assert result.simulated < len(scores)
+    cycles_choice = perf.simulate_gemm(accel, Gemm("", 64, 128, 96))
+    assert cycles_choice.cycles <= perf.simulate_gemm(accel, Gemm("", 64, 128, 96),
+                                                      objective="energy").cycles
