@@ -12,8 +12,8 @@ scale-sim-v2, read from a git directory given by ``--repo``, e.g. the one the se
 leaves under /work/.mirror), its conv files lowered by SCALE-Sim's own rule (``topology_utils``:
 ``ceil((H - Fh + s) / s)`` output rows, ``K = Fh * Fw * C``, ``N`` filters), and a few rows of our
 own with ragged sizes. Arrays: square and not, powers of two and not (``--arrays``). Each SCALE-Sim
-run uses 64/64/64 KiB SRAMs and an interface bandwidth of 10 words per cycle (its example
-configuration); its compute cycles are ``Total Cycles - Stall Cycles`` of COMPUTE_REPORT.csv.
+run (:mod:`scalesim_runner`) uses 64/64/64 KiB SRAMs and an interface bandwidth of 10 words per
+cycle; its compute cycles are ``Total Cycles - Stall Cycles`` of COMPUTE_REPORT.csv.
 
 peforge side: :func:`peforge.sim.perf.model.simulate_gemm` with ``timing="scalesim-<df>"`` under
 three memories, SCALE-Sim's 64 KiB SRAMs at 10 B/cycle, peforge's defaults (sized to the array,
@@ -29,7 +29,6 @@ Run: ``.venv/bin/python bench/scalesim_compat.py --python /tmp/scalesim-venv/bin
 import argparse
 import math
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +37,7 @@ from peforge.models.systolic import SystolicConfig
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
 from peforge.sim.perf.model import simulate_gemm
 from peforge.sim.perf.workloads import Gemm
+from scalesim_runner import run_layers
 
 #: The repository's topology files run by default (GEMM rows ``name, M, N, K``, conv rows).
 GEMM_FILES = ("topologies/GEMM_mnk/test_mnk_input.csv",
@@ -46,51 +46,6 @@ CONV_FILES = ("topologies/conv_nets/test.csv",)
 
 #: Our own rows, ``(name, M, N, K)`` as SCALE-Sim reads them: ragged in every dimension.
 OWN_ROWS = (("own_ragged", 77, 50, 129), ("own_thin", 1, 300, 33), ("own_tall", 333, 7, 65))
-
-CONFIG = """\
-[general]
-run_name = bench
-
-[architecture_presets]
-ArrayHeight: {rows}
-ArrayWidth: {cols}
-IfmapSramSzkB: 64
-FilterSramSzkB: 64
-OfmapSramSzkB: 64
-IfmapOffset: 0
-FilterOffset: 10000000
-OfmapOffset: 20000000
-Bandwidth: 10
-Dataflow: {dataflow}
-ReadRequestBuffer: 512
-WriteRequestBuffer: 512
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport: false
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-"""
-
-DRIVER = """\
-import sys
-from scalesim.scale_sim import scalesim
-config, topology, layout, out = sys.argv[1:]
-scalesim(save_disk_space=True, verbose=False, config=config, topology=topology, layout=layout,
-         input_type_gemm=True).run_scale(top_path=out)
-"""
-
 
 def repo_file(repo: Path, path: str) -> list[list[str]]:
     """The data rows of a topology file of the repository (header dropped, cells stripped)."""
@@ -118,23 +73,6 @@ def layers(repo: Path, max_macs: int) -> list[tuple[str, str, int, int, int]]:
     return [layer for layer in found if math.prod(layer[2:]) <= max_macs]
 
 
-def run_scalesim(python: str, rows: int, cols: int, dataflow: str, gemms) -> pd.DataFrame:
-    """SCALE-Sim's COMPUTE_REPORT of one run over ``gemms`` (``(name, M, N, K)``)."""
-    with tempfile.TemporaryDirectory(prefix="scalesim-compat-") as folder:
-        folder = Path(folder)
-        (folder / "scale.cfg").write_text(CONFIG.format(rows=rows, cols=cols, dataflow=dataflow))
-        (folder / "gemm.csv").write_text("Layer, M, N, K,\n" + "".join(
-            f"{name}, {m}, {n}, {k},\n" for name, m, n, k in gemms))
-        (folder / "layout.csv").write_text("Layer name, IFMAP Height Intraline Factor,\n")
-        proc = subprocess.run([python, "-c", DRIVER, *(str(folder / name) for name in (
-            "scale.cfg", "gemm.csv", "layout.csv", "out"))], capture_output=True, text=True,
-            cwd=folder)
-        report = folder / "out" / "bench" / "COMPUTE_REPORT.csv"
-        if proc.returncode or not report.exists():
-            raise RuntimeError(f"SCALE-Sim failed: {proc.stderr[-2000:]}")
-        return pd.read_csv(report, skipinitialspace=True)
-
-
 MEMORIES = {
     "scalesim_64k": dict(input_sram=Sram(64), weight_sram=Sram(64), output_sram=Sram(64),
                          dram=Dram(bytes_per_cycle=10.0)),
@@ -157,8 +95,8 @@ def main() -> None:
     for array in args.arrays.split(","):
         height, width = map(int, array.split("x"))
         for dataflow in ("os", "ws", "is"):
-            report = run_scalesim(args.python, height, width, dataflow,
-                                  [layer[1:] for layer in compared])
+            report = run_layers(args.python, height, width, dataflow,
+                                [layer[1:] for layer in compared])[0]
             for (source, name, m, n, k), (_, line) in zip(compared, report.iterrows()):
                 reference = int(line["Total Cycles"] - line["Stall Cycles"])
                 row = {"source": source, "layer": name, "M": m, "N": n, "K": k,
