@@ -612,3 +612,41 @@ def test_llama_decode_on_huge_srams_is_never_slower_than_on_the_defaults():
             q_proj = table[table.layer == "q_proj"].iloc[0]
             assert q_proj.cycles / q_proj["count"] == 666_904
     assert cycles["1 GiB"] <= cycles["defaults"] <= cycles["old defaults"]
+
+
+#: SCALE-Sim 3.0.0's compute cycles (Total Cycles - Stall Cycles of COMPUTE_REPORT.csv), keyed by
+#: its row ``(M, N, K)`` (A is M x K): recorded from our own runs by bench/scalesim_compat.py
+#: (reports/bench/scalesim_compat.csv, 2026-12) on rows of its repository's test_mnk_input.csv,
+#: transformer_partial.csv and conv_nets/test.csv (Inc5b_3x3 lowered by its rule) and three rows
+#: of ours, 64 KiB SRAMs, interface bandwidth CALC.
+SCALESIM_RUNS = [
+    ("24x40", "os", {(128, 64, 256): 3815, (128, 64, 128): 2279, (25, 384, 1728): 35799,
+                     (77, 50, 129): 1527, (1, 300, 33): 759, (333, 7, 65): 1777}),
+    ("24x40", "ws", {(128, 64, 256): 4707, (128, 64, 128): 2567, (25, 384, 1728): 79919,
+                     (77, 50, 129): 1955, (1, 300, 33): 1391, (333, 7, 65): 1256}),
+    ("24x40", "is", {(128, 64, 256): 6599, (128, 64, 128): 3599, (25, 384, 1728): 33839,
+                     (77, 50, 129): 1631, (1, 300, 33): 771, (333, 7, 65): 2510}),
+    ("7x13", "os", {(128, 64, 256): 26029, (128, 64, 128): 13869, (25, 384, 1728): 209519,
+                    (77, 50, 129): 6467, (1, 300, 33): 1223, (333, 7, 65): 3983}),
+    ("7x13", "ws", {(128, 64, 256): 28304, (128, 64, 128): 14534, (25, 384, 1728): 370499,
+                    (77, 50, 129): 7751, (1, 300, 33): 3119, (333, 7, 65): 3579}),
+    ("7x13", "is", {(128, 64, 256): 32929, (128, 64, 128): 16909, (25, 384, 1728): 202045,
+                    (77, 50, 129): 8549, (1, 300, 33): 1624, (333, 7, 65): 8319}),
+]
+
+
+@pytest.mark.parametrize("array, dataflow, cycles", SCALESIM_RUNS)
+def test_scalesim_compute_cycles_are_scalesims_whatever_the_memories(array, dataflow, cycles):
+    """Layer at once, as SCALE-Sim counts it: the same compute cycles on tiny SRAMs, the
+    defaults and huge ones, on arrays neither square nor powers of two; the tiled pipeline's
+    stalls come on top."""
+    rows, cols = map(int, array.split("x"))
+    memories = [dict(input_sram=Sram(16), weight_sram=Sram(16), output_sram=Sram(16)), {},
+                dict(input_sram=BIG, weight_sram=BIG, output_sram=BIG, dram=IDEAL)]
+    for (m, n, k), expected in cycles.items():
+        for memory in memories:
+            accel = Accelerator("systolic", SystolicConfig(rows=rows, cols=cols),
+                                timing=f"scalesim-{dataflow}", **memory)
+            result = simulate_gemm(accel, Gemm("g", m, k, n))
+            assert result.compute_cycles == expected, (m, n, k, memory)
+            assert result.cycles >= result.compute_cycles
