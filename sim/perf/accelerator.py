@@ -80,6 +80,17 @@ class Sram:
         for name in ("size_kib", "width_bytes", "banks"):
             _positive(prefix, name, getattr(self, name))
 
+    def __eq__(self, other):
+        # An ArraySizedSram equals the Sram of the same fields: they differ only in what
+        # happens when their accelerator's array changes.
+        if not isinstance(other, Sram):
+            return NotImplemented
+        return (self.size_kib, self.width_bytes, self.banks) == (
+            other.size_kib, other.width_bytes, other.banks)
+
+    def __hash__(self):
+        return hash((self.size_kib, self.width_bytes, self.banks))
+
     @property
     def size_bytes(self) -> int:
         return self.size_kib * 1024
@@ -93,7 +104,8 @@ class Sram:
 class ArraySizedSram(Sram):
     """An :class:`Sram` whose size was not given but follows its accelerator's array
     (:func:`default_sram_kib`): it is sized again when the array changes (``replace(accel,
-    pe=...)``). Its fields, and so its stored form, are a plain Sram's."""
+    pe=...)``). Its fields, and so its stored form, are a plain Sram's, and it equals the Sram of
+    the same fields."""
 
 
 @dataclass(frozen=True)
