@@ -21,8 +21,8 @@ array, no SRAM ports, no DRAM and no set of fitting tilings.
 
 The profile evaluates every ``--profile-stride``-th point of the sweep in grid order in this
 process under cProfile and splits the time into bounding the legal mappings
-(:func:`peforge.sim.perf.tiling.lower_bounds`), the recurrence (:func:`peforge.sim.perf.pipeline.
-simulate_recurrence`, with how many of its calls its cache answered), the unit costs
+(:func:`peforge.sim.perf.tiling.lower_bounds`), the recurrence (``peforge.sim.perf.pipeline._recurrence``,
+which the mapper calls directly, with how many of its calls its cache answered), the unit costs
 (:func:`peforge.sim.perf.costs.accelerator_costs`) and the rest; the parent's own work per point
 (building and hashing the configuration, storing the rows in one transaction, as a sweep stores a
 chunk) is timed separately.
@@ -55,8 +55,8 @@ TARGET_POINTS_PER_MIN = 100_000
 #: Profiled functions: label -> (file suffix, function name) as pstats names them.
 PROFILED = {
     "lower bounds of the legal mappings (tiling.lower_bounds)": ("tiling.py", "lower_bounds"),
-    "the recurrence of the mappings not pruned (pipeline.simulate_recurrence)":
-        ("pipeline.py", "simulate_recurrence"),
+    "the recurrence of the mappings not pruned (pipeline._recurrence)":
+        ("pipeline.py", "_recurrence"),
     "unit costs: PE energy look-up, SRAMs, DRAM (perf.accelerator_costs)":
         ("costs.py", "accelerator_costs"),
 }
