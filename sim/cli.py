@@ -92,9 +92,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="add a vector unit of N lanes that times the non-GEMM work")
     sim.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
     sim.add_argument("--seq", type=int, default=2048, help="sequence (KV cache) length")
-    sim.add_argument("--input-kib", type=int, default=256, help="input SRAM size (KiB)")
-    sim.add_argument("--weight-kib", type=int, default=256, help="weight SRAM size (KiB)")
-    sim.add_argument("--output-kib", type=int, default=64, help="output SRAM size (KiB)")
+    sim.add_argument("--input-kib", type=int, help="input SRAM size (KiB; default: sized to the "
+                     "array, see the README)")
+    sim.add_argument("--weight-kib", type=int, help="weight SRAM size (KiB; default: sized to the "
+                     "array, see the README)")
+    sim.add_argument("--output-kib", type=int, help="output SRAM size (KiB; default: sized to the "
+                     "array, see the README)")
     sim.add_argument("--dram-bw", type=float, default=25.6, help="DRAM bytes per cycle")
     sim.add_argument("--dram-latency", type=int, default=100, help="DRAM latency (cycles)")
     sim.add_argument("--dram", default="ddr4-3200",
@@ -108,6 +111,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--engine", default="recurrence", choices=["recurrence", "simpy"],
                      help="simulator of the tile pipeline: the fast recurrence (default) or the "
                      "per-tile simpy reference; both give the same numbers")
+    sim.add_argument("--objective", default="cycles", choices=["cycles", "energy", "edp"],
+                     help="what the mapper minimises per GEMM: cycles (default), energy or "
+                     "energy x cycles; every legal mapping the bound cannot rule out is simulated")
+    sim.add_argument("--cycles-only", action="store_true",
+                     help="cycles, traffic and roofline only: no energy per MAC is looked up "
+                     "(needs no gate-level energy flow)")
     sim.add_argument("--csv", type=Path, help="also write the table to this CSV file")
 
     sweep = commands.add_parser(
@@ -338,14 +347,22 @@ def cmd_sim(args, family_args) -> int:
                              dims=parse_dims(args.dim), compat=accel.timing != "rtl")
     for line in workload.warnings:
         print(f"warning: {line}", file=sys.stderr)
-    table = simulate_model(accel, workload, engine=args.engine)
+    table = simulate_model(accel, workload, engine=args.engine, objective=args.objective,
+                           energy=not args.cycles_only)
     columns = ["layer", "m", "k", "n", "count", "cycles", "compute_cycles", "stall_cycles",
-               "utilisation", "dram_read_bytes", "dram_write_bytes", "time_ms", "energy_pj",
-               "power_mw", "tops_per_w", "mapping"]
+               "utilisation", "compute_bound_cycles", "dram_bound_cycles", "roofline_ratio",
+               "dram_read_bytes", "dram_write_bytes", "time_ms",
+               *(() if args.cycles_only else ("energy_pj", "power_mw", "tops_per_w")),
+               "mapping", "mappings_simulated", "mappings_pruned"]
     gemms = table[table["part"] != "vector"].iloc[:len(workload.gemms) + 1]
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(gemms[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print("\n".join([*vector_summary(accel, table), *_cost_summary(accel, gemms.iloc[-1])]))
+    print(_roofline_summary(gemms.iloc[-1]))
+    summary = vector_summary(accel, table)
+    if not args.cycles_only:
+        summary += _cost_summary(accel, gemms.iloc[-1])
+    if summary:
+        print("\n".join(summary))
     if args.csv is not None:
         try:
             table.to_csv(args.csv, index=False)
@@ -414,6 +431,16 @@ def cmd_results(args) -> int:
             return _fail(f"db: {args.db}: cannot be read (sqlite: {error})")
     print(f"wrote {out}")
     return 0
+
+
+def _roofline_summary(total) -> str:
+    """The line under the ``sim`` table: how far the total is from its roofline, and which bound."""
+    bound = ("DRAM" if total.dram_bound_cycles > total.compute_bound_cycles else "compute")
+    return (f"roofline: {total.cycles:.6g} cycles = {total.roofline_ratio:.3g} x the {bound} "
+            f"bound (compute {total.compute_bound_cycles:.6g}, DRAM "
+            f"{total.dram_bound_cycles:.6g} cycles); utilisation {total.utilisation:.1%}; "
+            f"{int(total.mappings_simulated)} mappings simulated, {int(total.mappings_pruned)} "
+            f"pruned")
 
 
 def _cost_summary(accel, total) -> list[str]:

@@ -64,8 +64,8 @@ _SUMMED = ("cycles", "compute_cycles", "stall_cycles", "dram_read_bytes", "dram_
            "time_ms")
 
 
-def simulate_model(accel: Accelerator, workload: Workload, *, engine: str = "recurrence"
-                   ) -> pd.DataFrame:
+def simulate_model(accel: Accelerator, workload: Workload, *, engine: str = "recurrence",
+                   objective: str = "cycles", energy: bool = True) -> pd.DataFrame:
     """A workload's table: the rows of :func:`peforge.sim.perf.model.simulate_workload`
     (``part`` ``gemm``, and its total row). With vector ops, that total row becomes
     ``gemm total`` and follow: one row per vector op (``part`` ``vector``,
@@ -75,7 +75,8 @@ def simulate_model(accel: Accelerator, workload: Workload, *, engine: str = "rec
     the vector rows carry no cycles and the ``total`` row's cycles are the GEMMs'."""
     if not workload.gemms:
         raise ValueError(f"workload: {workload.name} has no GEMM for the PE array")
-    table = simulate_workload(accel, list(workload.gemms), engine=engine)
+    table = simulate_workload(accel, list(workload.gemms), engine=engine, objective=objective,
+                              energy=energy)
     table.insert(0, "part", ["gemm"] * (len(table) - 1) + ["total"])
     if not workload.vector_ops:
         return table
@@ -91,8 +92,9 @@ def simulate_model(accel: Accelerator, workload: Workload, *, engine: str = "rec
         for name in ("cycles", "compute_cycles", "stall_cycles", "time_ms"):
             vector_total[name] = vector[name].sum()
     total = {"part": "total", "layer": "total", "macs": int(gemm_total["macs"]),
+             "performed_macs": gemm_total["performed_macs"],
              **{name: gemm_total[name] + vector_total.get(name, 0) for name in _SUMMED}}
-    total["utilisation"] = total["macs"] / (accel.pes * total["cycles"])
+    total["utilisation"] = total["performed_macs"] / (accel.pes * total["cycles"])
     if accel.vector is None:
         total["note"] = "cycles of the GEMMs only: the vector work is not timed"
     table = pd.concat([table, vector, pd.DataFrame([vector_total, total])], ignore_index=True)

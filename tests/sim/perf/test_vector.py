@@ -100,7 +100,8 @@ def test_cli_sim_onnx_prints_gemm_rows_and_the_non_gemm_summary(small_onnx, caps
     table = simulate_model(accel(vector=VectorUnit(lanes=8)),
                            load_onnx(small_onnx, dims={"n": 32}))
     gemm, other = table["cycles"].iloc[2], table["cycles"].iloc[-2]
-    assert lines[4] == "non-GEMM work (vector unit of 8 lanes):"
+    assert lines[4].startswith("roofline: ")
+    assert lines[5] == "non-GEMM work (vector unit of 8 lanes):"
     assert any(line.startswith(f"cycles: GEMM {gemm} + non-GEMM {other} = {gemm + other} (")
                for line in lines)
     assert any(line.split()[:2] == ["softmax", "1"] for line in lines)
