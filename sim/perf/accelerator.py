@@ -14,7 +14,7 @@ All of it is one frozen, validated configuration (:class:`Accelerator`) that loa
 
 ``dram.name`` is ``TYPE`` or ``TYPE-RATE`` with a DRAM type of :data:`peforge.sim.perf.memory.DRAM_TYPES`
 (its energy per bit); ``stats`` are the operand statistics of the PE array's energy per MAC
-(:data:`peforge.sim.eda.energy.STATS`). Errors name the offending key
+(:data:`peforge.models.operand_stats.STATS`). Errors name the offending key
 (``dram.bytes_per_cycle: must be > 0, got 0``).
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import yaml
 
-from peforge.sim.eda.energy import STATS
+from peforge.models.operand_stats import STATS
 from peforge.sim.families import family
 from peforge.sim.perf.memory import dram_type
 
