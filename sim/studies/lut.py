@@ -53,8 +53,8 @@ from pathlib import Path
 import pandas as pd
 from amaranth import unsigned
 
+from peforge.hw.common.delays import DelayStage
 from peforge.hw.common.parts import WeightNarrowed, blackbox_module
-from peforge.hw.systolic.top import DelayStage
 from peforge.hw.common.verilog import to_verilog
 from peforge.models.lut import LutConfig
 from peforge.models.systolic import SystolicConfig
