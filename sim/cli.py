@@ -9,11 +9,13 @@ import argparse
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from peforge.sim.families import families, family
 from peforge.sim.explore.runner import CONNECT_TIMEOUT_S, EXECUTORS
 from peforge.sim.explore.search import MAX_POINTS, SEARCHES
+from peforge.sim.studies import STUDIES
 
 __all__ = ["main"]
 
@@ -161,13 +163,20 @@ def _build_parser() -> argparse.ArgumentParser:
     formats.add_argument("--csv", type=Path, metavar="PATH")
     formats.add_argument("--parquet", type=Path, metavar="PATH")
 
-    report = commands.add_parser("report", help="write a sweep's report, or an accuracy report")
-    report.add_argument("topic", metavar="SWEEP_OR_DB_OR_TOPIC",
+    report = commands.add_parser(
+        "report", help="write a sweep's report, or a family study's tables",
+        description="Write the report of a sweep (a sweep file or a results database) into "
+        "reports/NAME, or run a family study into reports/: " + "; ".join(
+            f"{entry.name} ({entry.summary})" for entry in STUDIES.values()) + ".")
+    report.add_argument("topic", metavar="SWEEP_OR_DB_OR_STUDY",
                         help="a sweep file (its database: results/NAME.db or --db), a results "
-                        "database, or lmul (L-Mul error vs exact multiply and fp8 rounding)")
-    report.add_argument("--out", type=Path, help="folder (default reports/NAME or reports/TOPIC)")
+                        "database, or a study: " + ", ".join(STUDIES))
+    report.add_argument("--out", type=Path, help="folder (default reports/NAME, or the study's "
+                        "folder under reports/)")
     report.add_argument("--db", type=Path, help="with a sweep file: its results database")
-    report.add_argument("--seed", type=int, default=0, help="lmul: seed of the random operands")
+    report.add_argument("--seed", type=int, help="lmul: seed of the random operands (default 0)")
+    report.add_argument("--stats", help="cost: operand statistics of the energy ratios "
+                        "(default gaussian)")
 
     demo = commands.add_parser("demo", help="generate and verify one configuration per family, "
                                "then run and report the demo sweep")
@@ -461,20 +470,21 @@ def _cost_summary(accel, total) -> list[str]:
 
 
 def cmd_report(args) -> int:
-    if args.topic != "lmul":
+    if args.topic not in STUDIES:
         return _sweep_report(args)
-    from peforge.sim.studies.lmul import claims, write_report
-
-    out = args.out or Path("reports") / args.topic
+    entry = STUDIES[args.topic]
+    options = {name: getattr(args, name) for name in ("seed", "stats")
+               if getattr(args, name) is not None}
+    out = args.out or Path("reports") / entry.folder
+    start = time.perf_counter()
     try:
-        table, area, paths = write_report(out, seed=args.seed)
+        paths = entry.run(out, **options)
     except OSError as error:
         return _fail(f"out: cannot write to {out}: {error.strerror or error}")
-    for frame in (table, area):
-        print(frame.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print("\n".join(claims(table)))
+    seconds = time.perf_counter() - start
     for path in paths:
         print(f"wrote {path}")
+    print(f"report {entry.name}: {seconds:.1f} s")
     return 0
 
 
@@ -489,8 +499,8 @@ def _sweep_report(args) -> int:
     elif target.is_file():
         db, name = target, None
     else:
-        return _fail(f"report: must be lmul, a sweep file (.yaml) or a results database, got "
-                     f"{args.topic!r}")
+        return _fail(f"report: must be a study ({', '.join(STUDIES)}), a sweep file (.yaml) or "
+                     f"a results database, got {args.topic!r}")
     try:
         paths = write_sweep_report(db, args.out, sweep=name)
     except OSError as error:
@@ -512,6 +522,7 @@ def main(argv=None) -> int:
     from peforge.sim.rtl.backends.verilator import BenchError, ToolchainError
 
     args, rest = _build_parser().parse_known_args(argv)
+    from peforge.sim.cache import CacheError
     from peforge.sim.eda.energy import EnergyError
     from peforge.sim.eda.synth import SynthError
 
@@ -531,7 +542,7 @@ def main(argv=None) -> int:
         if rest:
             return _fail(f"unrecognized arguments: {' '.join(rest)}")
         return handler[args.command](args)
-    except (ValueError, ToolchainError, BenchError, SynthError, EnergyError) as error:
+    except (ValueError, ToolchainError, BenchError, SynthError, EnergyError, CacheError) as error:
         return _fail(str(error))
 
 

@@ -22,7 +22,7 @@ systolic array gets 512 KiB input and weight SRAMs and a 2 MiB output SRAM; an 8
 
 ``dram.name`` is ``TYPE`` or ``TYPE-RATE`` with a DRAM type of :data:`peforge.sim.perf.memory.DRAM_TYPES`
 (its energy per bit); ``stats`` are the operand statistics of the PE array's energy per MAC
-(:data:`peforge.sim.eda.energy.STATS`). Errors name the offending key
+(:data:`peforge.models.operand_stats.STATS`). Errors name the offending key
 (``dram.bytes_per_cycle: must be > 0, got 0``).
 """
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import yaml
 
-from peforge.sim.eda.energy import STATS
+from peforge.models.operand_stats import STATS
 from peforge.sim.families import family
 from peforge.sim.perf.memory import dram_type
 
