@@ -37,7 +37,7 @@ class AccelConfig:
 
     accel: Accelerator
     axi_data_bits: int = 64
-    max_outstanding: int = 16
+    max_outstanding: int = 64
 
     def __post_init__(self):
         accel, pe = self.accel, self.accel.pe
