@@ -3,13 +3,15 @@ its channels paused to give the accelerator's ``dram`` section.
 
 What is modelled, cycle by cycle (:class:`DramShaper`):
 
-- latency: the beats of a read burst may leave ``latency_cycles`` cycles after its AR handshake
-  at the earliest; a write burst's B response leaves ``latency_cycles`` cycles after its last W
-  beat at the earliest (on top of AxiRam's own pipeline, a few cycles);
-- bandwidth: reads and writes share one channel of ``bytes_per_cycle``: a credit grows by that
-  many bytes per cycle (capped at one beat) and each R or W beat spends one whole beat's bytes,
-  so with a rate below the bus width beats pass at that rate on average (every ``beat / rate``
-  cycles when that is whole); an ideal DRAM
+- latency: AxiRam answers a read burst's AR with its first R beat two edges later and a write
+  burst's last W beat with its B response two edges later; the shaper adds ``latency_cycles``
+  to both (:data:`RAM_CYCLES` + latency edges from the AR to the first R beat, from the last W
+  beat to B);
+- bandwidth: reads and writes share one channel of ``bytes_per_cycle``: while a read burst is
+  due or a W beat is offered, a credit grows by that many bytes per cycle (capped at one beat;
+  it empties when the channel idles), and each R or W beat spends one whole beat, so ``n``
+  beats take ``n * beat / rate`` cycles when that is whole; an ideal DRAM (``inf``) or one at
+  least as wide as the bus passes a beat per cycle; an ideal DRAM
   (``inf``) or one at least as wide as the bus passes a beat per cycle;
 - bursts are served in order (one ID); the address channels are never paused, and the RAM
   queues up to :data:`QUEUE_LIMIT` requests and beats per channel.
@@ -24,7 +26,11 @@ from fractions import Fraction
 import cocotb
 from cocotb.triggers import FallingEdge
 
-__all__ = ["DramShaper", "QUEUE_LIMIT"]
+__all__ = ["DramShaper", "QUEUE_LIMIT", "RAM_CYCLES"]
+
+#: Edges AxiRam itself takes from an AR handshake to the first R beat, and from the last W beat
+#: to the B response.
+RAM_CYCLES = 2
 
 #: Requests and beats each of the RAM's channels holds (AxiRam's default is 2).
 QUEUE_LIMIT = 4096
@@ -44,7 +50,7 @@ class DramShaper:
         self.beat = beat_bytes
         self.rate = None if math.isinf(bytes_per_cycle) else Fraction(str(bytes_per_cycle))
         self.latency = latency_cycles
-        self.credit = Fraction(beat_bytes)
+        self.credit = Fraction(0)
         self.edge = 0
         self.read_due: deque[int] = deque()
         self.write_due: deque[int] = deque()
@@ -67,21 +73,22 @@ class DramShaper:
             self.edge += 1
             edge = self.edge
             if self._fires("arvalid", "arready"):
-                self.read_due.append(edge + self.latency)
+                self.read_due.append(edge + RAM_CYCLES + self.latency)
             r_beat = self._fires("rvalid", "rready")
             w_beat = self._fires("wvalid", "wready")
             if r_beat and self._signals["rlast"].value:
                 self.read_due.popleft()
             if w_beat and self._signals["wlast"].value:
-                self.write_due.append(edge + self.latency)
+                self.write_due.append(edge + RAM_CYCLES + self.latency)
             if self._fires("bvalid", "bready"):
                 self.write_due.popleft()
-            if self.rate is not None:
-                self.credit = min(Fraction(self.beat), self.credit + self.rate) \
-                    - self.beat * (r_beat + w_beat)
-            flowing = self.rate is None or min(self.beat, self.credit + self.rate) >= self.beat
             read_due = bool(self.read_due) and self.read_due[0] <= edge + 1
             write_due = bool(self.write_due) and self.write_due[0] <= edge + 1
+            busy = read_due or bool(self._signals["wvalid"].value)
+            if self.rate is not None:
+                gained = min(Fraction(self.beat), self.credit + self.rate) if busy else 0
+                self.credit = max(Fraction(0), gained - self.beat * (r_beat + w_beat))
+            flowing = self.rate is None or min(self.beat, self.credit + self.rate) >= self.beat
             self.ram.read_if.r_channel.pause = not (flowing and read_due)
             self.ram.write_if.w_channel.pause = not flowing
             self.ram.write_if.b_channel.pause = not write_due
