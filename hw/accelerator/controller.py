@@ -22,7 +22,14 @@ from peforge.hw.accelerator.config import C_BYTES
 from peforge.hw.accelerator.regs import COUNTERS, DESCRIPTOR
 from peforge.hw.accelerator.walker import DIM_BITS, TileWalker
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "DONE_GAP"]
+
+#: Idle cycles the DMA leaves after each command. A command starts 3 cycles after the event it
+#: waits for (a tile's first beat, a tile's last result written, or the previous command's
+#: done), and a tile's first beat enters the array 3 cycles after its loads are done; with
+#: these 3 more cycles, every DMA command costs the same fixed time beyond its latency and
+#: beats, which the model's one-transfer-at-a-time DRAM channel can express as latency.
+DONE_GAP = 3
 
 
 class Controller(wiring.Component):
@@ -128,10 +135,27 @@ class Controller(wiring.Component):
             writer.stride.eq(self.c_stride),
             *(getattr(writer, name).eq(signal) for name, signal in wb.items()),
         ]
-        with m.If(reader.done):
+        # A command is over on the cycle after its last R beat (registered, so that reads and
+        # writes take alike from address to done) or on its last B response.
+        read_done = Signal()
+        m.d.sync += read_done.eq(reader.done)
+        with m.If(read_done):
             m.d.sync += loaded.eq(loaded + 1)
         with m.If(writer.done):
             m.d.sync += written.eq(written + 1)
+        gap, after_gap = Signal(range(DONE_GAP + 1)), Signal()
+
+        def load_next(index):
+            """Tile `index` is the DMA walker's: load tile index + 1 once `index` started."""
+            with m.If(dma_tiles.last_tile):
+                m.d.sync += last_tile.eq(1)
+                m.next = "WB_WAIT"
+            with m.Elif(started > index):
+                m.d.comb += dma_tiles.advance.eq(1)
+                m.next = "LOAD"
+            with m.Else():
+                m.next = "NEXT"
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -151,19 +175,20 @@ class Controller(wiring.Component):
                 m.d.comb += reader.start.eq(1)
                 m.next = "LOADING"
             with m.State("LOADING"):
-                with m.If(reader.done):
-                    with m.If(loaded == 0):
-                        m.next = "NEXT"
-                    with m.Else():
+                with m.If(read_done):
+                    m.d.sync += [gap.eq(DONE_GAP), after_gap.eq(loaded != 0)]
+                    m.next = "GAP"
+            with m.State("GAP"):
+                # Idle cycles after each command: a command then starts as long after the one
+                # before it finished as after the event it waited for (see DONE_GAP).
+                m.d.sync += gap.eq(gap - 1)
+                with m.If(gap == 1):
+                    with m.If(after_gap):
                         m.next = "WB_WAIT"
+                    with m.Else():
+                        m.next = "NEXT"
             with m.State("NEXT"):
-                # Tile `tile` is the DMA walker's; load tile + 1 once `tile` has started.
-                with m.If(dma_tiles.last_tile):
-                    m.d.sync += last_tile.eq(1)
-                    m.next = "WB_WAIT"
-                with m.Elif(started > tile):
-                    m.d.comb += dma_tiles.advance.eq(1)
-                    m.next = "LOAD"
+                load_next(tile)
             with m.State("WB_WAIT"):
                 with m.If(finished > tile):
                     m.d.sync += [
@@ -179,7 +204,7 @@ class Controller(wiring.Component):
                         m.next = "WRITE"
                     with m.Else():
                         m.d.sync += tile.eq(tile + 1)
-                        m.next = "NEXT"
+                        load_next(tile + 1)
             with m.State("WRITE"):
                 m.d.comb += writer.start.eq(1)
                 m.next = "WRITING"
@@ -189,8 +214,8 @@ class Controller(wiring.Component):
                         m.d.sync += [running.eq(0), self.done.eq(1)]
                         m.next = "IDLE"
                     with m.Else():
-                        m.d.sync += tile.eq(tile + 1)
-                        m.next = "NEXT"
+                        m.d.sync += [tile.eq(tile + 1), gap.eq(DONE_GAP), after_gap.eq(0)]
+                        m.next = "GAP"
         return m
 
     def _slots(self, m) -> dict:

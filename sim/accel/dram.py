@@ -84,7 +84,9 @@ class DramShaper:
                 self.write_due.popleft()
             read_due = bool(self.read_due) and self.read_due[0] <= edge + 1
             write_due = bool(self.write_due) and self.write_due[0] <= edge + 1
-            busy = read_due or bool(self._signals["wvalid"].value)
+            # The channel works from the edge a read burst is due, or while W beats are offered.
+            busy = (bool(self.read_due) and self.read_due[0] <= edge) \
+                or bool(self._signals["wvalid"].value)
             if self.rate is not None:
                 gained = min(Fraction(self.beat), self.credit + self.rate) if busy else 0
                 self.credit = max(Fraction(0), gained - self.beat * (r_beat + w_beat))
