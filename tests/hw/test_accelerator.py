@@ -165,3 +165,44 @@ def test_illegal_descriptor_flagged_without_dram_traffic(ideal_runs):
         assert descriptor_problems(cfg, d)
         assert r.illegal and r.c is None
         assert r.counters["dram_read_bytes"] == r.counters["dram_write_bytes"] == 0
+
+
+#: GEMMs whose rows are whole AXI beats (64-bit AXI, int8, 4x4 array): reads and writes move
+#: exactly the model's bytes, so the model's cycles must be the RTL's.
+ALIGNED = [(16, 16, 16, 16, 16, 16, "mn"), (32, 32, 32, 16, 16, 16, "mn"),
+           (32, 32, 32, 16, 16, 16, "nm"), (32, 16, 48, 16, 16, 16, "mn"),
+           (48, 16, 16, 16, 16, 16, "nm"), (16, 64, 16, 16, 32, 16, "mn"),
+           (32, 8, 32, 16, 8, 16, "mn"), (32, 8, 32, 16, 8, 16, "nm")]
+
+
+def _model_agrees(dram):
+    from peforge.sim.accel.predict import predict
+
+    cfg = accel_config(dram)
+    fam = family("systolic")
+    rng = np.random.default_rng(3)
+    runs = []
+    for m, k, n, tm, tk, tn, order in ALIGNED:
+        job = fam.random_job(cfg.accel.pe, rng, m, k, n)
+        runs.append((place(cfg, m, k, n, tm, tk, tn, order), job["a"], job["b"]))
+    for (m, k, n, tm, tk, tn, order), (_, a, w), r in zip(ALIGNED, runs,
+                                                          run_gemms(cfg, build_tile(cfg), runs)):
+        label = f"{m}x{k}x{n} {tm}x{tk}x{tn}/{order} {dram}"
+        assert (r.c == fam.golden(cfg.accel.pe, {"a": a, "b": w})["c"]).all(), label
+        model = predict(cfg, m, k, n, Mapping(tm, tk, tn, order))
+        assert r.counters["cycles"] == model["cycles"], label
+        assert r.counters["busy_cycles"] == model["compute_cycles"], label
+        assert r.counters["dram_read_bytes"] == model["dram_read"], label
+        assert r.counters["dram_write_bytes"] == model["dram_write"], label
+
+
+@pytest.mark.verilator
+def test_model_predicts_every_cycle_ideal_dram():
+    _model_agrees({"bytes_per_cycle": math.inf, "latency_cycles": 0})
+
+
+@pytest.mark.verilator
+@pytest.mark.slow
+@pytest.mark.parametrize("rate, latency", [(4, 0), (8, 50), (math.inf, 50)])
+def test_model_predicts_every_cycle_stalled_dram(rate, latency):
+    _model_agrees({"bytes_per_cycle": rate, "latency_cycles": latency})
