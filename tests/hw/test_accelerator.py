@@ -206,3 +206,20 @@ def test_model_predicts_every_cycle_ideal_dram():
 @pytest.mark.parametrize("rate, latency", [(4, 0), (8, 50), (math.inf, 50)])
 def test_model_predicts_every_cycle_stalled_dram(rate, latency):
     _model_agrees({"bytes_per_cycle": rate, "latency_cycles": latency})
+
+
+def test_cli_gen_writes_verilog_and_manifest(tmp_path, capsys):
+    from peforge.sim.cli import main
+
+    config = tmp_path / "accel.yaml"
+    config.write_text("family: systolic\npe: {rows: 4, cols: 4}\ninput_sram: {size_kib: 4}\n"
+                      "weight_sram: {size_kib: 4}\noutput_sram: {size_kib: 4}\n")
+    assert main(["gen", "accelerator", "--config", str(config), "--out",
+                 str(tmp_path / "out")]) == 0
+    written = sorted(path.suffix for path in (tmp_path / "out").iterdir())
+    assert written == [".json", ".v"]
+    assert main(["gen", "accelerator", "--config", str(config), "--axi-bits", "40",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "peforge: error: axi_data_bits: must be a power of two >= 32, got 40"
+    assert not (tmp_path / "bad").exists()
