@@ -10,6 +10,7 @@ interrupt, and reads back C (M x N signed 32-bit), the status and every counter.
 """
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -68,6 +69,8 @@ async def run_gemms(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     ram = AxiRam(AxiBus.from_prefix(dut, "m_axi_"), dut.clk, dut.rst, size=spec["ram_bytes"])
     axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil_"), dut.clk, dut.rst)
+    # The AXI models log one INFO line per burst under cocotb.<top>.<bus>.
+    logging.getLogger(f"cocotb.{dut._name}").setLevel(logging.WARNING)
     rate = spec["bytes_per_cycle"]
     DramShaper(dut, ram, "m_axi_", spec["beat_bytes"], math.inf if rate is None else rate,
                spec["latency_cycles"])
