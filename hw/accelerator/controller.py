@@ -185,6 +185,10 @@ class Controller(wiring.Component):
                 with m.If(gap == 1):
                     with m.If(after_gap):
                         m.next = "WB_WAIT"
+                    with m.Elif(dma_tiles.last_tile):
+                        # Nothing more to load: the next command is the write-back.
+                        m.d.sync += last_tile.eq(1)
+                        m.next = "WB_WAIT"
                     with m.Else():
                         m.next = "NEXT"
             with m.State("NEXT"):
