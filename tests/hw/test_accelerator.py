@@ -223,3 +223,19 @@ def test_cli_gen_writes_verilog_and_manifest(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         "peforge: error: axi_data_bits: must be a power of two >= 32, got 40"
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.verilator
+def test_cli_verify_runs_twenty_gemms(tmp_path, capsys):
+    from peforge.sim.cli import main
+
+    config = tmp_path / "accel.yaml"
+    config.write_text("family: systolic\npe: {rows: 4, cols: 4}\ninput_sram: {size_kib: 4}\n"
+                      "weight_sram: {size_kib: 4}\noutput_sram: {size_kib: 4}\n"
+                      "dram: {bytes_per_cycle: .inf, latency_cycles: 0}\n")
+    assert main(["verify", "accelerator", "--config", str(config)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "20 of 20 GEMMs bit-exact"
+    # Rows of whole AXI beats: 32x32x32 under the model's mapping, cycles equal to the model's.
+    row = next(line.split() for line in lines if line.split()[0] == "32x32x32")
+    assert row[2] == "yes" and row[5] == "0"
