@@ -138,7 +138,6 @@ class TileCompute(wiring.Component):
         with m.Elif(self._last_row):
             m.d.sync += on_tile.eq(0)
         m.d.comb += self.busy.eq(on_tile | self.started)
-        self._feed_record = (self.sm, self.sn, self.first_k, self.c_base, self.c_groups)
 
     def _accumulator(self, m):
         cfg = self.cfg

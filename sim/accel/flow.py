@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from peforge.hw.accelerator.config import C_BYTES, AccelConfig
-from peforge.hw.accelerator.layout import Descriptor, descriptor_problems
+from peforge.hw.accelerator.layout import Descriptor
 from peforge.hw.accelerator.regs import register_map
 from peforge.hw.accelerator.top import TOP_NAME, AcceleratorTile
 from peforge.hw.common.verilog import port_table, to_verilog
@@ -138,8 +138,3 @@ def run_gemms(cfg: AccelConfig, build_dir: Path, runs: list[tuple[Descriptor, ob
         shutil.rmtree(run_dir)
     return results
 
-
-def check_descriptor(cfg: AccelConfig, d: Descriptor) -> None:
-    problems = descriptor_problems(cfg, d)
-    if problems:
-        raise ValueError(problems[0])
