@@ -6,9 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from peforge.hw.accelerator.config import AccelConfig
-from peforge.sim.perf.accelerator import load_accelerator
-
 __all__ = ["add_options", "cmd_gen", "cmd_verify"]
 
 
@@ -22,7 +19,12 @@ def add_options(parser, *, gen: bool) -> None:
         parser.add_argument("--seed", type=int, default=0, help="operand seed (default 0)")
 
 
-def _config(args) -> AccelConfig:
+def _config(args):
+    """The :class:`~peforge.hw.accelerator.config.AccelConfig` of the arguments (imported here:
+    building the command line parser stays light)."""
+    from peforge.hw.accelerator.config import AccelConfig
+    from peforge.sim.perf.accelerator import load_accelerator
+
     try:
         accel = load_accelerator(args.config)
     except OSError as error:
