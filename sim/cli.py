@@ -70,6 +70,12 @@ def _build_parser() -> argparse.ArgumentParser:
             sub = per_family.add_parser(fam.name, help=fam.summary, description=fam.summary)
             _add_family_options(sub, fam)
             extra(sub)
+        if command in (gen, verify):
+            from peforge.sim.accel import cli as accel_cli
+
+            accel_cli.add_options(per_family.add_parser(
+                "accelerator", help="the whole accelerator tile of an accelerator YAML: PE "
+                "array, scratchpads, DMA, controller, AXI4"), gen=command is gen)
 
     sim = commands.add_parser(
         "sim", help="predict cycles, energy, power and area of a workload on an accelerator",
@@ -235,6 +241,9 @@ def cmd_list(_args) -> int:
 def cmd_gen(args) -> int:
     from peforge.sim.rtl.flow import write_design
 
+    if args.family == "accelerator":
+        from peforge.sim.accel.cli import cmd_gen as cmd_gen_accelerator
+        return cmd_gen_accelerator(args)
     fam = family(args.family)
     config = _family_config(fam, args)
     try:
@@ -249,6 +258,9 @@ def cmd_gen(args) -> int:
 def cmd_verify(args) -> int:
     from peforge.sim.rtl.flow import verify
 
+    if args.family == "accelerator":
+        from peforge.sim.accel.cli import cmd_verify as cmd_verify_accelerator
+        return cmd_verify_accelerator(args)
     fam = family(args.family)
     config = _family_config(fam, args)
     return _report(fam, config, verify(fam, config, sizes=args.sizes, seed=args.seed,
