@@ -373,7 +373,7 @@ class BitserialArray(wiring.Component):
             m.d.sync += dequant.eq(dequant - 1)
             m.d.sync += [scale.eq(scale << 1) for scale in scales]
 
-        count = Signal(range(rows))
+        count = Signal(range(max(rows, 2)))  # a zero-width counter is `[-1:0]` in Verilog
         with m.FSM():
             with m.State("STREAM"):
                 m.d.comb += self.i_stream.ready.eq(

@@ -223,7 +223,9 @@ class SystolicArray(wiring.Component):
         # The tile's last beat reaches the far corner rows + cols - 2 cycles after it is accepted;
         # then the accumulators shift up one row per cycle, row 0 on the output.
         wavefront = rows + cols - 2
-        count = Signal(range(max(wavefront, rows)))
+        # At least one bit: a 1 x 1 or 1 x 2 array counts to 0 only, and a zero-width counter is
+        # a `[-1:0]` vector in Verilog.
+        count = Signal(range(max(wavefront, rows, 2)))
         with m.FSM():
             with m.State("STREAM"):
                 m.d.comb += self.i_stream.ready.eq(1)
@@ -287,7 +289,7 @@ class SystolicArray(wiring.Component):
         if not wavefront:
             m.d.comb += self.i_stream.ready.eq(1)
             return m
-        count = Signal(range(wavefront))
+        count = Signal(range(max(wavefront, 2)))
         with m.FSM():
             with m.State("STREAM"):
                 m.d.comb += self.i_stream.ready.eq(1)
