@@ -3,7 +3,7 @@
 Amaranth writes one Verilog module per submodule instance: a 128 x 128 array of one PE comes out
 as 32,769 modules. A :class:`PartLibrary` converts each distinct part once (its own Verilog module
 and submodules, named after the part) and hands out :class:`SharedInstance` stand-ins with the
-part's signature that instantiate that module; :func:`hierarchical_verilog` converts the top with
+part's signature that instantiate that module; :func:`hierarchical_verilog` converts a top built with
 the stand-ins and appends the library's modules. The result simulates and synthesises as the flat
 conversion does (same registers, same reset values, same logic; the PE's registers live in the
 part's module instead of a per-copy one), which ``tests/hw/test_hierarchy.py`` checks with a
@@ -84,12 +84,10 @@ class PartLibrary:
         return "".join(text for _, _, _, text in self._parts.values())
 
 
-def hierarchical_verilog(build_top: Callable[[PartLibrary], wiring.Component], name: str) -> str:
-    """Verilog of the top ``build_top(library)`` (module ``name``) followed by the modules of the
-    parts it took from ``library``."""
-    library = PartLibrary(name)
-    top = to_verilog(build_top(library), name)
-    return top + library.verilog()
+def hierarchical_verilog(top: wiring.Component, library: PartLibrary, name: str) -> str:
+    """Verilog of ``top`` (module ``name``), built with stand-ins from ``library``, followed by
+    the modules of the parts it took from there."""
+    return to_verilog(top, name) + library.verilog()
 
 
 def _without_top_attribute(text: str) -> str:

@@ -5,14 +5,14 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib import import_module
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
-from importlib import import_module
-
-from peforge.hw.common.hierarchy import HIERARCHICAL_MIN_PES, HIERARCHICAL_TOPS, hierarchical_verilog
+from peforge.hw.common.hierarchy import (HIERARCHICAL_MIN_PES, HIERARCHICAL_TOPS, PartLibrary,
+                                         hierarchical_verilog)
 from peforge.hw.common.verilog import port_table, to_verilog
 from peforge.models.params import config_dict, config_hash
 
@@ -31,14 +31,15 @@ def generate(family, config, *, hierarchical: bool | None = None) -> tuple[str, 
     (:mod:`peforge.hw.common.hierarchy`; families without a shared-part form are always flat);
     None: from :data:`~peforge.hw.common.hierarchy.HIERARCHICAL_MIN_PES` PEs on.
     """
-    top = family.generator(config)
     shared = HIERARCHICAL_TOPS.get(family.name)
     if hierarchical is None:
         hierarchical = family.pes is not None and family.pes(config) >= HIERARCHICAL_MIN_PES
     if hierarchical and shared is not None:
-        build_top = getattr(import_module(shared[0]), shared[1])
-        verilog = hierarchical_verilog(lambda library: build_top(config, library), family.top_name)
+        library = PartLibrary(family.top_name)
+        top = getattr(import_module(shared[0]), shared[1])(config, library)
+        verilog = hierarchical_verilog(top, library, family.top_name)
     else:
+        top = family.generator(config)
         verilog = to_verilog(top, family.top_name)
     ports = [{"meaning": family.port_docs.get(port["name"], ""), **port}
              for port in port_table(top)]
