@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.peforge-installed
 
-.PHONY: demo test test-all lint clean
+.PHONY: demo test test-all lint clean iverilog
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/peforge demo
 
-test: $(STAMP)
+# Icarus Verilog, the second simulator (skipped with a reason when it cannot be installed).
+iverilog:
+	@command -v iverilog > /dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null && \
+		apt-get install -y -qq iverilog > /dev/null; } || \
+		echo "note: iverilog could not be installed; tests/sim/rtl/test_icarus.py is skipped"
+
+test: $(STAMP) iverilog
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
-test-all: $(STAMP)
+test-all: $(STAMP) iverilog
 	$(BIN)/python -m pytest -n 2
 
 clean:
