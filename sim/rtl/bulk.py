@@ -8,8 +8,8 @@ cycle exactly what the harness drove, the trace is what a beat-by-beat run (coco
 seen, cycle for cycle, so the driver's outputs and cycle counts from that replay are the RTL's.
 
 Where the trace runs out or the driver drives something else, the replay speculates: ``ready`` high,
-and ``o_stream.valid`` high exactly when the driver offers no beat (so a job's output count comes
-out right). A driver whose beats depend on outputs (the weight-stationary systolic driver feeds
+``o_stream.valid`` high exactly when the driver offers no beat (so a job's output count comes
+out right) and the payloads of the trace's outputs in order. A driver whose beats depend on outputs (the weight-stationary systolic driver feeds
 each K block's partial sums back in) needs one harness run per step of that dependence: ``ceil(K /
 rows)`` runs for a weight-stationary GEMM; drivers whose beats depend only on the job need one.
 
@@ -90,10 +90,11 @@ class ReplayPorts:
         if name == "o_stream.payload":
             beats, taken = self.jobs[-1]
             self.jobs[-1] = (beats, taken + 1)
-            if self._matching:
-                self._out += 1
-                return self._trace.outputs[self._out - 1]
-            return 0
+            # Output n of the trace, also where the replay speculates: its value is right where
+            # the beats it came from were, so each harness run settles one more step of a chain.
+            self._out += 1
+            outputs = self._trace.outputs if self._trace is not None else ()
+            return outputs[self._out - 1] if self._out <= len(outputs) else 0
         raise BulkError(f"driver reads {name}: the bulk path records only o_stream and ready")
 
     async def tick(self) -> None:
