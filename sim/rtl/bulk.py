@@ -7,9 +7,10 @@ run's input. The loop ends at a fixed point: when the driver, replayed over a tr
 cycle exactly what the harness drove, the trace is what a beat-by-beat run (cocotb) would have
 seen, cycle for cycle, so the driver's outputs and cycle counts from that replay are the RTL's.
 
-Where the trace runs out or the driver drives something else, the replay speculates: ``ready`` high,
-``o_stream.valid`` high exactly when the driver offers no beat (so a job's output count comes
-out right) and the payloads of the trace's outputs in order. A driver whose beats depend on outputs (the weight-stationary systolic driver feeds
+Where the driver drives other payloads than the harness did, the replay keeps the trace's timing
+and outputs (its best guess); where it drives another valid pattern or the trace runs out, it
+speculates: ``ready`` high, ``o_stream.valid`` high exactly when the driver offers no beat (so a
+job's output count comes out right), the trace's output payloads in order. A driver whose beats depend on outputs (the weight-stationary systolic driver feeds
 each K block's partial sums back in) needs one harness run per step of that dependence: ``ceil(K /
 rows)`` runs for a weight-stationary GEMM; drivers whose beats depend only on the job need one.
 
@@ -48,7 +49,9 @@ class ReplayPorts:
 
     def __init__(self, trace: Trace | None = None, played: list[int] = ()):
         self._trace, self._played = trace, played
-        self._matching = trace is not None
+        # _matching: every cycle so far drove what the harness drove; _timing: the valid pattern
+        # did (only payloads differ), so the trace's ready and output timing are still followed.
+        self._matching = self._timing = trace is not None
         self.cycle = 0
         self._out = 0
         self._valid, self._payload = False, 0
@@ -70,21 +73,23 @@ class ReplayPorts:
             raise BulkError(f"driver sets {name}: the bulk path plays only i_stream")
 
     async def settle(self) -> None:
-        if not self._matching:
+        if not self._timing:
             return
         trace = self._trace
         if self.cycle >= trace.cycles:
-            self._matching = False
+            self._matching = self._timing = False
             return
         beat = int(trace.driven[self.cycle])
-        if (beat >= 0) != self._valid or (self._valid and self._played[beat] != self._payload):
+        if (beat >= 0) != self._valid:
+            self._matching = self._timing = False
+        elif self._valid and self._played[beat] != self._payload:
             self._matching = False
 
     def get(self, name: str) -> int:
         if name == "i_stream.ready":
             return self._ready()
         if name == "o_stream.valid":
-            if self._matching:
+            if self._timing:
                 return int(self._trace.flags[self.cycle]) >> 1 & 1
             return int(not self._valid)
         if name == "o_stream.payload":
@@ -103,7 +108,7 @@ class ReplayPorts:
         self.cycle += 1
 
     def _ready(self) -> int:
-        return int(self._trace.flags[self.cycle]) & 1 if self._matching else 1
+        return int(self._trace.flags[self.cycle]) & 1 if self._timing else 1
 
 
 @dataclass
