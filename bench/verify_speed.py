@@ -76,6 +76,14 @@ def measure(label, fam, config, bulk_shape, cocotb_shape, *, threads, cocotb):
     return row
 
 
+def _write(rows):
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with open(OUT, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 128 x 128 array")
@@ -90,11 +98,7 @@ def main():
                       cocotb=cocotb)
         rows.append(row)
         print(", ".join(f"{key} {value}" for key, value in row.items()), flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with open(OUT, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+        _write(rows)  # after every design, so a long run that is stopped keeps its rows
     print(f"wrote {OUT}")
     worst = min(rows, key=lambda row: row["bulk_over_raw"])
     print(f"worst bulk / raw: {worst['bulk_over_raw']} ({worst['design']}); target >= 0.25")
