@@ -3,8 +3,8 @@
 Amaranth writes one Verilog module per submodule instance: a 128 x 128 array of one PE comes out
 as 32,769 modules. A :class:`PartLibrary` converts each distinct part once (its own Verilog module
 and submodules, named after the part) and hands out :class:`SharedInstance` stand-ins with the
-part's signature that instantiate that module; :func:`hierarchical_verilog` converts a top built with
-the stand-ins and appends the library's modules. The result simulates and synthesises as the flat
+part's signature that instantiate that module; :func:`hierarchical_verilog` converts a top
+built with the stand-ins and appends the library's modules. The result simulates and synthesises as the flat
 conversion does (same registers, same reset values, same logic; the PE's registers live in the
 part's module instead of a per-copy one), which ``tests/hw/test_hierarchy.py`` checks with a
 yosys equivalence proof on a small array.

@@ -10,9 +10,11 @@ seen, cycle for cycle, so the driver's outputs and cycle counts from that replay
 Where the driver drives other payloads than the harness did, the replay keeps the trace's timing
 and outputs (its best guess); where it drives another valid pattern or the trace runs out, it
 speculates: ``ready`` high, ``o_stream.valid`` high exactly when the driver offers no beat (so a
-job's output count comes out right), the trace's output payloads in order. A driver whose beats depend on outputs (the weight-stationary systolic driver feeds
-each K block's partial sums back in) needs one harness run per step of that dependence: ``ceil(K /
-rows)`` runs for a weight-stationary GEMM; drivers whose beats depend only on the job need one.
+job's output count comes out right), the trace's output payloads in order. A driver whose beats
+depend on outputs (the weight-stationary systolic driver feeds each K block's partial sums back
+in) needs one harness run per step of that dependence: ``ceil(K / rows)`` runs for a
+weight-stationary GEMM; drivers whose beats depend only on the job need one. Every job is replayed
+once more over the final trace, which is the proof.
 
 What the bulk path assumes of a driver (checked, not trusted: a driver that breaks it never reaches
 the fixed point and fails with :class:`BulkError`): it uses only ``i_stream.{valid,payload}`` and

@@ -49,6 +49,7 @@ HARNESS_CPP = r"""
 #include <cstring>
 #include <vector>
 
+// Verilator spells the Verilog port name a__b as a___05Fb.
 static const int IN_WORDS = @IN_WORDS@, OUT_WORDS = @OUT_WORDS@;
 
 template <typename T> static void put(T& port, const uint32_t* w) {
@@ -178,13 +179,14 @@ class Trace:
 
 
 def stream_widths(verilog: str, top: str) -> tuple[int, int]:
-    """Widths of ``i_stream__payload`` and ``o_stream__payload`` in module ``top`` of ``verilog``."""
+    """Widths of ``i_stream__payload`` and ``o_stream__payload`` in module ``top``."""
     body = verilog[verilog.index(f"\nmodule {top}("):]
     widths = []
     for direction, port in (("input", "i_stream__payload"), ("output", "o_stream__payload")):
         match = re.search(rf"^\s*{direction} (?:\[(\d+):0\] )?{port};", body, re.MULTILINE)
         if match is None:
-            raise BenchError(f"{top}: has no {direction} {port}: the bulk harness needs a stream top")
+            raise BenchError(f"{top}: has no {direction} {port}: "
+                             "the bulk harness needs a stream top")
         widths.append(int(match.group(1)) + 1 if match.group(1) else 1)
     return widths[0], widths[1]
 
@@ -212,7 +214,8 @@ class Harness:
         size = 4 * self.in_words
         with open(jobs_file, "wb") as handle:
             handle.write(np.array([len(jobs)], dtype="<u4").tobytes())
-            handle.write(np.array([[len(b), n] for b, n in jobs], dtype="<u4").reshape(-1).tobytes())
+            sizes = np.array([[len(beats), outputs] for beats, outputs in jobs], dtype="<u4")
+            handle.write(sizes.reshape(-1).tobytes())
             for beats, _ in jobs:
                 handle.write(b"".join(beat.to_bytes(size, "little") for beat in beats))
         seconds = self._execute([str(jobs_file), str(trace_file)])
