@@ -15,7 +15,7 @@ cycles as a driver running beat by beat:
 It records, per cycle, the index of the beat it drove (-1: valid low) and two flags (bit 0
 ``i_stream.ready``, bit 1 ``o_stream.valid``), and every output payload in order. With ``free N``
 it instead toggles the clock ``N`` times after reset with ``valid`` low: raw Verilator speed, no
-testbench activity. Both modes print the wall-clock seconds of their clock loop.
+testbench activity. (Verilator spells the Verilog port ``a__b`` as the C++ member ``a___05Fb``.) Both modes print the wall-clock seconds of their clock loop.
 
 Builds are cached like cocotb builds (:func:`peforge.sim.rtl.backends.verilator.cache_dir`), one
 per (Verilog, top, Verilator version, optimisation, threads, harness source).
@@ -49,7 +49,6 @@ HARNESS_CPP = r"""
 #include <cstring>
 #include <vector>
 
-// Verilator spells the Verilog port name a__b as a___05Fb.
 static const int IN_WORDS = @IN_WORDS@, OUT_WORDS = @OUT_WORDS@;
 
 template <typename T> static void put(T& port, const uint32_t* w) {
