@@ -15,7 +15,8 @@ cycles as a driver running beat by beat:
 It records, per cycle, the index of the beat it drove (-1: valid low) and two flags (bit 0
 ``i_stream.ready``, bit 1 ``o_stream.valid``), and every output payload in order. With ``free N``
 it instead toggles the clock ``N`` times after reset with ``valid`` low: raw Verilator speed, no
-testbench activity. (Verilator spells the Verilog port ``a__b`` as the C++ member ``a___05Fb``.) Both modes print the wall-clock seconds of their clock loop.
+testbench activity. Both modes print the wall-clock seconds of their clock loop. (Verilator
+spells the Verilog port ``a__b`` as the C++ member ``a___05Fb``.)
 
 Builds are cached like cocotb builds (:func:`peforge.sim.rtl.backends.verilator.cache_dir`), one
 per (Verilog, top, Verilator version, optimisation, threads, harness source).
