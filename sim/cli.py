@@ -224,7 +224,18 @@ def _verify_options(parser):
                         help="job set: quick (a few shapes) or full (more shapes)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the operands")
     parser.add_argument("--waves", action="store_true",
-                        help="write an FST waveform (dump.fst) in the run folder")
+                        help="write an FST waveform (dump.fst) in the run folder (runs the "
+                        "beat-by-beat cocotb bench)")
+    parser.add_argument("--shape", action="append", metavar="MxKxN",
+                        help="verify random GEMMs of this shape instead of the job set "
+                        "(repeatable)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="random jobs per --shape (default 1)")
+    parser.add_argument("--bench", choices=("bulk", "cocotb"), default="bulk",
+                        help="bulk: beats played from memory by a C++ harness at Verilator "
+                        "speed (default); cocotb: beat by beat from Python (waves)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="Verilator --threads of the bulk harness (default 1)")
 
 
 def cmd_list(_args) -> int:
@@ -263,8 +274,24 @@ def cmd_verify(args) -> int:
         return cmd_verify_accelerator(args)
     fam = family(args.family)
     config = _family_config(fam, args)
-    return _report(fam, config, verify(fam, config, sizes=args.sizes, seed=args.seed,
-                                       waves=args.waves))
+    shapes = []
+    for text in args.shape or ():
+        parts = text.lower().split("x")
+        if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+            return _fail(f"shape: must be MxKxN with positive integers, got {text!r}")
+        shapes.append(tuple(int(part) for part in parts))
+    if args.jobs < 1:
+        return _fail(f"jobs: must be >= 1, got {args.jobs}")
+    if args.threads < 1:
+        return _fail(f"threads: must be >= 1, got {args.threads}")
+    backend = "verilator" if args.waves or args.bench == "cocotb" else "bulk"
+    report = verify(fam, config, backend=backend, sizes=args.sizes, seed=args.seed,
+                    waves=args.waves, shapes=shapes, jobs_per_shape=args.jobs,
+                    threads=args.threads)
+    status = _report(fam, config, report)
+    print(f"simulated {report.sim_cycles} cycles in {report.sim_seconds:.3f} s "
+          f"({report.cycles_per_second:,.0f} cycles/s, {args.bench if not args.waves else 'cocotb'})")
+    return status
 
 
 def cmd_synth(args) -> int:

@@ -234,7 +234,7 @@ class SystolicArray(wiring.Component):
         if not wavefront:
             m.d.comb += self.i_stream.ready.eq(1)
             return m
-        count = Signal(range(wavefront))
+        count = Signal(range(max(wavefront, 2)))
         with m.FSM():
             with m.State("STREAM"):
                 m.d.comb += self.i_stream.ready.eq(1)

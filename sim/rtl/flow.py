@@ -3,24 +3,42 @@
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field, fields
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
+from peforge.hw.common.hierarchy import (HIERARCHICAL_MIN_PES, HIERARCHICAL_TOPS, PartLibrary,
+                                         hierarchical_verilog)
 from peforge.hw.common.verilog import port_table, to_verilog
 from peforge.models.params import config_dict, config_hash
 
 from peforge.sim.rtl.backends import get_backend
+from peforge.sim.rtl.bulk import run_jobs_bulk
+from peforge.sim.rtl.harness import build_harness
 
 __all__ = ["generate", "write_design", "verify", "check_job", "JobResult", "Verification"]
 
 
-def generate(family, config) -> tuple[str, dict]:
-    """Verilog of the family's top for ``config`` and its manifest."""
-    top = family.generator(config)
-    verilog = to_verilog(top, family.top_name)
+def generate(family, config, *, hierarchical: bool | None = None) -> tuple[str, dict]:
+    """Verilog of the family's top for ``config`` and its manifest.
+
+    ``hierarchical``: write each distinct part once and instantiate it
+    (:mod:`peforge.hw.common.hierarchy`; families without a shared-part form are always flat);
+    None: from :data:`~peforge.hw.common.hierarchy.HIERARCHICAL_MIN_PES` PEs on.
+    """
+    shared = HIERARCHICAL_TOPS.get(family.name)
+    if hierarchical is None:
+        hierarchical = family.pes is not None and family.pes(config) >= HIERARCHICAL_MIN_PES
+    if hierarchical and shared is not None:
+        library = PartLibrary(family.top_name)
+        top = getattr(import_module(shared[0]), shared[1])(config, library)
+        verilog = hierarchical_verilog(top, library, family.top_name)
+    else:
+        top = family.generator(config)
+        verilog = to_verilog(top, family.top_name)
     ports = [{"meaning": family.port_docs.get(port["name"], ""), **port}
              for port in port_table(top)]
     manifest = {
@@ -93,6 +111,15 @@ class Verification:
     jobs: list[JobResult] = field(default_factory=list)
     build_dir: Path | None = None
     waves: Path | None = None
+    #: Simulated cycles and the seconds they took, for the cycles per second ``peforge verify``
+    #: reports. Bulk: every cycle of the final harness run and its clock loop's seconds; cocotb and
+    #: amaranth: the jobs' measured cycles and the whole run's seconds (builds excluded).
+    sim_cycles: int = 0
+    sim_seconds: float = 0.0
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.sim_cycles / self.sim_seconds if self.sim_seconds else 0.0
 
     @property
     def passed(self) -> bool:
@@ -123,18 +150,39 @@ def check_job(family, config, job, outputs: dict, cycles: int) -> JobResult:
 
 
 def verify(family, config, *, backend: str = "verilator", sizes: str = "quick", seed: int = 0,
-           waves: bool = False) -> Verification:
-    """Run the family's random and corner jobs on the RTL; compare bit for bit with the golden
-    model and cycle for cycle with the timing model (:func:`check_job`)."""
-    simulator = get_backend(backend)
-    jobs = family.make_jobs(config, np.random.default_rng(seed), sizes)
-    report = Verification(build_dir=simulator.build_dir(family, config, waves=waves))
-    if waves:
-        if report.build_dir is None:
-            raise ValueError(f"waves: the {backend} backend writes no waves")
-        report.waves = report.build_dir / f"waves-{sizes}-seed{seed}" / "dump.fst"
-    results = simulator.run_jobs(family, config, jobs,
-                                 waves_dir=report.waves.parent if waves else None)
+           waves: bool = False, shapes: list[tuple[int, int, int]] | None = None,
+           jobs_per_shape: int = 1, threads: int = 1) -> Verification:
+    """Run the family's random and corner jobs (or ``jobs_per_shape`` random jobs of each GEMM
+    shape ``(m, k, n)`` in ``shapes``) on the RTL; compare bit for bit with the golden model and
+    cycle for cycle with the timing model (:func:`check_job`). ``backend``: verilator (cocotb,
+    beat by beat; waves), bulk (the generated C++ harness, :mod:`peforge.sim.rtl.bulk`;
+    ``threads``) or amaranth."""
+    rng = np.random.default_rng(seed)
+    if shapes:
+        jobs = [family.random_job(config, rng, *shape) for shape in shapes
+                for _ in range(jobs_per_shape)]
+    else:
+        jobs = family.make_jobs(config, rng, sizes)
+    if backend == "bulk":
+        if waves:
+            raise ValueError("waves: the bulk backend writes no waves (use the verilator one)")
+        verilog, _ = generate(family, config)
+        harness = build_harness(verilog, family.top_name, threads=threads)
+        report = Verification(build_dir=harness.executable.parent)
+        run = run_jobs_bulk(family, config, jobs, harness)
+        results, report.sim_cycles, report.sim_seconds = run.results, run.cycles, run.seconds
+    else:
+        simulator = get_backend(backend)
+        report = Verification(build_dir=simulator.build_dir(family, config, waves=waves))
+        if waves:
+            if report.build_dir is None:
+                raise ValueError(f"waves: the {backend} backend writes no waves")
+            report.waves = report.build_dir / f"waves-{sizes}-seed{seed}" / "dump.fst"
+        start = time.perf_counter()
+        results = simulator.run_jobs(family, config, jobs,
+                                     waves_dir=report.waves.parent if waves else None)
+        report.sim_seconds = time.perf_counter() - start
+        report.sim_cycles = sum(cycles for _, cycles in results)
     report.jobs = [check_job(family, config, job, outputs, cycles)
                    for job, (outputs, cycles) in zip(jobs, results)]
     return report
