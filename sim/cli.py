@@ -167,6 +167,11 @@ def _synth_options(parser):
     parser.add_argument("--timing", action="store_true",
                         help="also time the Liberty-mapped netlist with OpenSTA: critical path "
                         "(ns, start and end points) and the Fmax it implies")
+    parser.add_argument("--target", metavar="FPGA",
+                        help="map onto an FPGA instead (ecp5, ice40, xc7): LUTs, flip-flops, DSP "
+                        "blocks, block RAMs; ecp5 and ice40 also place and route for the Fmax")
+    parser.add_argument("--no-place", action="store_true",
+                        help="with --target: resources only, no place and route")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
 
 
@@ -221,6 +226,25 @@ def cmd_verify(args) -> int:
                                        waves=args.waves))
 
 
+def _synth_fpga(fam, config, args) -> int:
+    from peforge.models.params import config_dict, config_hash
+
+    from peforge.sim.eda import fpga
+
+    fpga.target(args.target)
+    if args.timing:
+        return _fail("timing: --timing times the Liberty netlist; with --target the Fmax comes "
+                     "from place and route")
+    report = fpga.map_family(fam, config, args.target, place=not args.no_place)
+    print(f"{fam.name} {config}")
+    print(fpga.format_fpga(report))
+    if args.json is None:
+        return 0
+    return _write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
+                                   "config_hash": config_hash(fam.name, config),
+                                   **report.to_dict()})
+
+
 def cmd_synth(args) -> int:
     from peforge.models.params import config_dict, config_hash
 
@@ -228,6 +252,8 @@ def cmd_synth(args) -> int:
 
     fam = family(args.family)
     config = _family_config(fam, args)
+    if args.target is not None:
+        return _synth_fpga(fam, config, args)
     node = args.node or synth.DEFAULT_NODE
     if node not in synth.NODES:
         return _fail(f"node: must be one of {', '.join(synth.NODES)}, got {node!r}")
@@ -447,6 +473,7 @@ def main(argv=None) -> int:
     args, rest = _build_parser().parse_known_args(argv)
     from peforge.sim.eda.energy import EnergyError
     from peforge.sim.eda.synth import SynthError
+    from peforge.sim.eda.fpga import FpgaError
     from peforge.sim.eda.timing import TimingError
 
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
@@ -466,7 +493,7 @@ def main(argv=None) -> int:
             return _fail(f"unrecognized arguments: {' '.join(rest)}")
         return handler[args.command](args)
     except (ValueError, ToolchainError, BenchError, SynthError, EnergyError,
-            TimingError) as error:
+            TimingError, FpgaError) as error:
         return _fail(str(error))
 
 
