@@ -6,7 +6,7 @@ The flow (:func:`map_fpga`)
        on the top (:data:`TARGETS`), ``stat -json``; the mapped cells are counted into LUTs,
        flip-flops, DSP blocks, block RAMs and carry cells by their primitive names
        (:class:`Target`).
-       ``dsp_cells`` lists the DSP primitives by type (MULT18X18D/ALU54B, SB_MAC16, DSP48E1), so
+       ``dsp_cells`` lists the DSP primitives by type (MULT18X18D/ALU54B, DSP48E1), so
        a report shows whether multipliers landed on DSP blocks or in LUTs.
     2. With ``place=True`` on ECP5 or iCE40: nextpnr places and routes the yosys JSON on the
        target's device (:attr:`Target.device`; I/O pins placed by nextpnr, no constraints file),
@@ -64,9 +64,11 @@ TARGETS = {
     "ecp5": Target("Lattice ECP5 (LFE5U-85F, CABGA756)", "synth_ecp5", luts=r"LUT4",
                    flip_flops=r"TRELLIS_FF", dsps=r"MULT18X18D|ALU54B", brams=r"DP16KD",
                    carries=r"CCU2C", nextpnr="ecp5", device=("--85k", "--package", "CABGA756")),
-    "ice40": Target("Lattice iCE40 UltraPlus (UP5K, SG48)", "synth_ice40 -dsp", luts=r"SB_LUT4",
+    # The HX8K: 206 I/O pins in CT256 place a small array's ports (the DSP-carrying UP5K has 39);
+    # it has no DSP blocks, so multipliers map onto LUTs and carries.
+    "ice40": Target("Lattice iCE40 HX8K (CT256; no DSP blocks)", "synth_ice40", luts=r"SB_LUT4",
                     flip_flops=r"SB_DFF\w*", dsps=r"SB_MAC16", brams=r"SB_RAM40_4K\w*",
-                    carries=r"SB_CARRY", nextpnr="ice40", device=("--up5k", "--package", "sg48")),
+                    carries=r"SB_CARRY", nextpnr="ice40", device=("--hx8k", "--package", "ct256")),
     "xc7": Target("Xilinx 7-series (no open place and route)",
                   "synth_xilinx -family xc7 -flatten", luts=r"LUT[1-6]", flip_flops=r"FD[RSCP]E",
                   dsps=r"DSP48E1", brams=r"RAMB(18|36)E1", carries=r"CARRY4"),
@@ -208,8 +210,10 @@ def _place_and_route(work: Path, spec: Target) -> dict:
     status = subprocess.run(command, cwd=work, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL).returncode
     if status != 0:
-        raise FpgaError(f"target: nextpnr-{spec.nextpnr} could not place and route the design "
-                        f"(exit {status}); see {log}")
+        errors = re.findall(r"^ERROR: (.*)$", log.read_text() if log.exists() else "",
+                            re.MULTILINE)
+        raise FpgaError(f"target: nextpnr-{spec.nextpnr} could not place and route the design"
+                        + (f" ({errors[0]})" if errors else f" (exit {status})") + f"; see {log}")
     try:
         fmax = json.loads((work / "report.json").read_text()).get("fmax", {})
     except (OSError, ValueError):
