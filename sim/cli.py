@@ -207,6 +207,14 @@ def _synth_options(parser):
     parser.add_argument("--compose", action=argparse.BooleanOptionalAction, default=None,
                         help="compose the area from parts synthesised once each (default: for "
                         "families that can, above 8 x 8 PEs)")
+    parser.add_argument("--timing", action="store_true",
+                        help="also time the Liberty-mapped netlist with OpenSTA: critical path "
+                        "(ns, start and end points) and the Fmax it implies")
+    parser.add_argument("--target", metavar="FPGA",
+                        help="map onto an FPGA instead (ecp5, ice40, xc7): LUTs, flip-flops, DSP "
+                        "blocks, block RAMs; ecp5 and ice40 also place and route for the Fmax")
+    parser.add_argument("--no-place", action="store_true",
+                        help="with --target: resources only, no place and route")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
 
 
@@ -294,13 +302,34 @@ def cmd_verify(args) -> int:
     return status
 
 
+def _synth_fpga(fam, config, args) -> int:
+    from peforge.models.params import config_dict, config_hash
+
+    from peforge.sim.eda import fpga
+
+    fpga.target(args.target)
+    if args.timing:
+        return _fail("timing: --timing times the Liberty netlist; with --target the Fmax comes "
+                     "from place and route")
+    report = fpga.map_family(fam, config, args.target, place=not args.no_place)
+    print(f"{fam.name} {config}")
+    print(fpga.format_fpga(report))
+    if args.json is None:
+        return 0
+    return _write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
+                                   "config_hash": config_hash(fam.name, config),
+                                   **report.to_dict()})
+
+
 def cmd_synth(args) -> int:
     from peforge.models.params import config_dict, config_hash
 
-    from peforge.sim.eda import synth
+    from peforge.sim.eda import synth, timing
 
     fam = family(args.family)
     config = _family_config(fam, args)
+    if args.target is not None:
+        return _synth_fpga(fam, config, args)
     node = args.node or synth.DEFAULT_NODE
     if node not in synth.NODES:
         return _fail(f"node: must be one of {', '.join(synth.NODES)}, got {node!r}")
@@ -309,16 +338,24 @@ def cmd_synth(args) -> int:
     liberty = None if args.no_liberty else args.liberty or synth.default_liberty()
     if liberty is not None and not liberty.is_file():
         return _fail(f"liberty: no such file {liberty}")
+    if args.timing and liberty is None:
+        return _fail("timing: --timing needs a Liberty library "
+                     + ("(drop --no-liberty)" if args.no_liberty else
+                        "(apt-get install qflow-tech-osu018, or --liberty FILE)"))
+    times = timing.time_family(fam, config, liberty) if args.timing else None
     report = synth.synth_family(fam, config, liberty=liberty, compose_parts=args.compose)
     print(f"{fam.name} {config}")
     print(synth.format_report(report, node))
+    if times is not None:
+        print(timing.format_timing(times))
     if liberty is None and not args.no_liberty:
         print("  Liberty area    none (apt-get install qflow-tech-osu018, or --liberty FILE)")
     if args.json is None:
         return 0
     return _write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
                                    "config_hash": config_hash(fam.name, config),
-                                   **report.to_dict(node)})
+                                   **report.to_dict(node),
+                                   **({"timing": times.to_dict()} if times else {})})
 
 
 def _write_json(path: Path, data: dict) -> int:
@@ -564,6 +601,8 @@ def main(argv=None) -> int:
     from peforge.sim.cache import CacheError
     from peforge.sim.eda.energy import EnergyError
     from peforge.sim.eda.synth import SynthError
+    from peforge.sim.eda.fpga import FpgaError
+    from peforge.sim.eda.timing import TimingError
 
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
                "demo": cmd_demo, "synth": cmd_synth, "energy": cmd_energy, "sweep": cmd_sweep,
@@ -581,7 +620,8 @@ def main(argv=None) -> int:
         if rest:
             return _fail(f"unrecognized arguments: {' '.join(rest)}")
         return handler[args.command](args)
-    except (ValueError, ToolchainError, BenchError, SynthError, EnergyError, CacheError) as error:
+    except (ValueError, ToolchainError, BenchError, SynthError, EnergyError, CacheError,
+            TimingError, FpgaError) as error:
         return _fail(str(error))
 
 
