@@ -12,6 +12,8 @@ from pathlib import Path
 from peforge.sim.families import families, family
 from peforge.sim.explore.sweep import EXECUTORS, SEARCHES
 
+from peforge.sim.numerics import command as numerics_command
+
 __all__ = ["main"]
 
 
@@ -140,6 +142,8 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="folder (default reports/NAME or reports/TOPIC)")
     report.add_argument("--db", type=Path, help="with a sweep file: its results database")
     report.add_argument("--seed", type=int, default=0, help="lmul: seed of the random operands")
+
+    numerics_command.add_parser(commands)
 
     demo = commands.add_parser("demo", help="generate and verify one configuration per family, "
                                "then run and report the demo sweep")
@@ -385,6 +389,8 @@ def _cost_summary(accel, total) -> list[str]:
 
 
 def cmd_report(args) -> int:
+    if args.topic == "numerics":
+        return numerics_command.run_report(args.out or Path("reports") / "numerics")
     if args.topic != "lmul":
         return _sweep_report(args)
     from peforge.sim.studies.lmul import claims, write_report
@@ -439,7 +445,7 @@ def main(argv=None) -> int:
 
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
                "demo": cmd_demo, "synth": cmd_synth, "energy": cmd_energy, "sweep": cmd_sweep,
-               "results": cmd_results}
+               "results": cmd_results, "numerics": numerics_command.run}
     try:
         if args.command == "sim":
             family_args = argparse.Namespace()
