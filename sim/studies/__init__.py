@@ -58,6 +58,8 @@ STUDIES = {entry.name: entry for entry in (
     Study("lut", "lut", "lut", "LUT tile vs integer MAC arrays of the same throughput"),
     Study("sparse-dsp", "sparse_dsp", "sparse_dsp", "the sparse DSP chain's N:M modes vs the "
           "dense chain, and its MUXes' area"),
+    Study("numerics", "numerics", "numerics", "all-MiniLM-L6-v2 on each PE arithmetic vs float32, "
+          "and the papers' accuracy claims"),
     Study("cost", "cost", "cost", "one table: each family's trick vs its baseline (transistors, "
           "area, energy) beside its paper's ratio", ("stats",)),
 )}
