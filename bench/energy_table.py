@@ -30,7 +30,8 @@ from peforge.models.operand_stats import STATS
 from peforge.sim.eda import energy
 from peforge.sim.eda.energy import op_energy
 from peforge.sim.families import families, family
-from peforge.sim.explore.sweep import build_accelerator, load_sweep
+from peforge.sim.explore.points import build_accelerator
+from peforge.sim.explore.spec import load_sweep
 from peforge.sim.eda.synth import default_liberty
 from peforge.sim.studies.tables import write_table
 

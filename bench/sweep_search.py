@@ -23,7 +23,8 @@ import pandas as pd
 
 from peforge.sweeps import shipped_sweep
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.sweep import load_sweep, run_sweep
+from peforge.sim.explore.search import run_sweep
+from peforge.sim.explore.spec import load_sweep
 from peforge.sim.explore.report import search_quality, sweep_rows
 from peforge.sim.studies.tables import print_table, write_table
 

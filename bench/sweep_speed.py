@@ -5,7 +5,7 @@ The sweep is the shipped ``sweeps/large.yaml`` (24,840 points: every family, arr
 sizes and DRAM bandwidths; each point on LLaMA-2-7B decode and prefill of 256 tokens), run from an
 empty results database each time with ``--workers`` processes (default 2), so every point is
 evaluated and stored. ``points_per_min`` is points over the wall time of
-:func:`peforge.sim.explore.sweep.run_sweep` (pool or cluster start-up included); the target of issue 9 is
+:func:`peforge.sim.explore.search.run_sweep` (pool or cluster start-up included); the target of issue 9 is
 100,000 on 2 cores. The CPU time of the parent (building the points, storing their rows) and,
 for the local pool, of its workers is given per point, with the machine's load average at the
 end of the run: other jobs on the same cores slow the sweep down. Before the first run, one point
@@ -20,10 +20,10 @@ point (those of the GEMM shapes and tilings kept): the cost of a sweep whose poi
 array, no SRAM ports, no DRAM and no set of fitting tilings.
 
 The profile evaluates every ``--profile-stride``-th point of the sweep in grid order in this
-process under cProfile and splits the time into ranking the tilings
-(:func:`peforge.sim.perf.tiling.ranked_mappings`), the recurrence (:func:`peforge.sim.perf.pipeline.
-simulate_recurrence`, with how many of its calls its cache answered), the unit costs
-(:func:`peforge.sim.perf.model.accelerator_costs`) and the rest; the parent's own work per point
+process under cProfile and splits the time into bounding the legal mappings
+(:func:`peforge.sim.perf.tiling.lower_bounds`), the recurrence (``peforge.sim.perf.pipeline._recurrence``,
+which the mapper calls directly, with how many of its calls its cache answered), the unit costs
+(:func:`peforge.sim.perf.costs.accelerator_costs`) and the rest; the parent's own work per point
 (building and hashing the configuration, storing the rows in one transaction, as a sweep stores a
 chunk) is timed separately.
 
@@ -45,7 +45,9 @@ import pandas as pd
 from peforge.sweeps import shipped_sweep
 from peforge.sim.perf import model as perf, pipeline
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.sweep import _task, evaluate_points, load_sweep, run_sweep
+from peforge.sim.explore.points import evaluate_points, make_task
+from peforge.sim.explore.search import run_sweep
+from peforge.sim.explore.spec import load_sweep
 from peforge.sim.studies.tables import write_table
 from peforge.sim.perf.workloads import workload_gemms
 
@@ -54,11 +56,11 @@ TARGET_POINTS_PER_MIN = 100_000
 
 #: Profiled functions: label -> (file suffix, function name) as pstats names them.
 PROFILED = {
-    "ranking the legal tilings (tiling.ranked_mappings)": ("tiling.py", "ranked_mappings"),
-    "the recurrence of the close tilings (pipeline.simulate_recurrence)":
-        ("pipeline.py", "simulate_recurrence"),
+    "lower bounds of the legal mappings (tiling.lower_bounds)": ("tiling.py", "lower_bounds"),
+    "the recurrence of the mappings not pruned (pipeline._recurrence)":
+        ("pipeline.py", "_recurrence"),
     "unit costs: PE energy look-up, SRAMs, DRAM (perf.accelerator_costs)":
-        ("perf.py", "accelerator_costs"),
+        ("costs.py", "accelerator_costs"),
 }
 
 
@@ -68,7 +70,7 @@ def warm_energy(sweep) -> None:
     for values in sweep.points():
         seen.setdefault(tuple(sorted((key, value) for key, value in values.items()
                                      if key == "family" or key.startswith("pe."))), values)
-    evaluate_points([_task(values, sweep.workloads, "model") for values in seen.values()])
+    evaluate_points([make_task(values, sweep.workloads, "model") for values in seen.values()])
 
 
 def throughput(sweep, executor: str, workers: int) -> dict:
@@ -95,7 +97,7 @@ def throughput(sweep, executor: str, workers: int) -> dict:
 def engines(sweep, points: int) -> pd.DataFrame:
     every = list(sweep.points())
     chosen = [every[index] for index in range(0, len(every), len(every) // points)][:points]
-    tasks = [_task(values, sweep.workloads, "model") for values in chosen]
+    tasks = [make_task(values, sweep.workloads, "model") for values in chosen]
     gemms = [workload_gemms(w.workload, phase=w.phase, seq=w.seq) for w in sweep.workloads]
     rows, totals = [], {}
     for engine in ("simpy", "recurrence"):
@@ -125,7 +127,7 @@ def engines(sweep, points: int) -> pd.DataFrame:
 
 def profile(sweep, stride: int) -> pd.DataFrame:
     chosen = list(sweep.points())[::stride]
-    tasks = [_task(values, sweep.workloads, "model") for values in chosen]
+    tasks = [make_task(values, sweep.workloads, "model") for values in chosen]
     perf.clear_caches()
     profiler = cProfile.Profile()
     started = time.perf_counter()
@@ -144,7 +146,7 @@ def profile(sweep, stride: int) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as folder, ResultStore(Path(folder) / "p.db") as store:
         started = time.perf_counter()
         for values in chosen:
-            _task(values, sweep.workloads, "model")
+            make_task(values, sweep.workloads, "model")
         store.write_points(rows)
         parent = time.perf_counter() - started
     table.append({"part": "parent: configuration, hashes, the points' rows in one transaction "

@@ -8,7 +8,7 @@ from pathlib import Path
 from peforge.sim.families import families
 from peforge.sweeps import shipped_sweep
 from peforge.sim.rtl.flow import verify, write_design
-from peforge.sim.studies.lmul import claims, write_report
+from peforge.sim.studies import run_study
 
 __all__ = ["run_demo", "DEMO_SWEEP"]
 
@@ -35,10 +35,8 @@ def run_demo(out_dir: Path) -> int:
         m, k, n = DEMO_GEMM
         print(f"  cycle model: a {m}x{k}x{n} GEMM takes {fam.gemm_cycles(config, m, k, n)} cycles")
         failures += not report.passed
-    table, _area, paths = write_report(Path("reports") / "lmul")
+    paths = run_study("lmul")
     print("[report lmul] " + " ".join(str(path) for path in paths))
-    for line in claims(table):
-        print(f"  {line}")
     run_demo_sweep(Path("results") / "demo.db", Path("reports") / "demo")
     print("demo: all families verified" if not failures else f"demo: {failures} families FAILED")
     return 1 if failures else 0
@@ -48,7 +46,8 @@ def run_demo_sweep(db: Path, out: Path, *, quiet: bool = False) -> None:
     """Run :data:`DEMO_SWEEP` into ``db`` (points stored already are skipped), write its report
     into ``out`` and print where the page and figures are and the winners."""
     from peforge.sim.explore.results import ResultStore
-    from peforge.sim.explore.sweep import load_sweep, run_sweep
+    from peforge.sim.explore.search import run_sweep
+    from peforge.sim.explore.spec import load_sweep
     from peforge.sim.explore.report import sweep_rows, winners, write_sweep_report
 
     sweep = load_sweep(DEMO_SWEEP)

@@ -25,6 +25,7 @@ every point shares one roof: x = intensity x bandwidth / peak (1 is the ridge), 
 
 import base64
 import html
+import logging
 import re
 from pathlib import Path
 
@@ -36,12 +37,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from peforge.sim.explore.pareto import hypervolume, pareto_mask  # noqa: E402
-from peforge.sim.explore.results import ResultStore  # noqa: E402
-from peforge.sim.explore.sweep import Constraint, metric_units  # noqa: E402
+from peforge.sim.explore.results import COLUMNS, ResultStore  # noqa: E402
+from peforge.sim.explore.points import LEVELS, metric_units, model_version  # noqa: E402
+from peforge.sim.explore.spec import Constraint, safe_name  # noqa: E402
 
 __all__ = ["sweep_rows", "pareto_rows", "search_quality", "write_sweep_report", "workload_label",
            "winners"]
 
+_log = logging.getLogger(__name__)
 _CONSTRAINT_TEXT = re.compile(r"^(\w+) (<=|>=|==|<|>) (\S+)$")
 
 
@@ -72,7 +75,16 @@ def sweep_rows(store: ResultStore, name: str) -> pd.DataFrame:
     points = store.run_points()
     points = set(points.loc[points["run"].isin(runs.loc[runs["sweep"] == name, "id"]), "point"])
     table = store.table()
-    table = table[table["point"].isin(points)].reset_index(drop=True)
+    table = table[table["point"].isin(points)]
+    # A design run at several levels (--synth, then --verify) is one design: keep its row of the
+    # highest level, which holds the lower levels' metrics too; of one level, the newest row (a
+    # topology file edited since gives the same design and workload new keys).
+    fixed = set(COLUMNS) | set(metric_units())
+    same = [column for column in table.columns if column not in fixed] + [
+        "family", "workload", "phase", "seq"]
+    order = table.assign(rank=table["level"].map(LEVELS.index)).sort_values(
+        ["rank", "finished_at"], ascending=False, kind="stable")
+    table = table.loc[order.drop_duplicates(same).index].sort_index().reset_index(drop=True)
     table["workload_label"] = [workload_label(row) for _, row in table.iterrows()]
     table["design"] = [
         " ".join([row["family"]] + [f"{key.removeprefix('pe.')}={_plain(row.get(key))}"
@@ -321,16 +333,14 @@ def write_sweep_report(db, out: Path | None = None, *, sweep: str | None = None)
     """Write the report of ``sweep`` (a name; None: the database's only sweep) from the results
     database ``db`` into ``out`` (default ``reports/<sweep>``); returns the files written."""
     db = Path(db)
-    if not db.is_file():
-        raise ValueError(f"db: no such file {db}")
-    with ResultStore(db) as store:
+    with ResultStore(db, readonly=True) as store:
         spec = _sweep_spec(store, sweep)
         name = spec["name"]
         rows = sweep_rows(store, name)
         runs = search_quality(rows, store.run_points(), store.runs(), spec)
     if rows.empty:
         raise ValueError(f"db: sweep {name!r} has no stored rows in {db}")
-    out = Path(out) if out is not None else Path("reports") / name
+    out = Path(out) if out is not None else Path("reports") / safe_name(name)
     out.mkdir(parents=True, exist_ok=True)
     units = metric_units()
     metric_names = [m for m in units if m in rows.columns]
@@ -346,6 +356,12 @@ def write_sweep_report(db, out: Path | None = None, *, sweep: str | None = None)
     written += [out / "results.csv", out / "pareto.csv", out / "runs.csv"]
 
     figures, notes = [], []
+    older = int((rows["model_version"].fillna("") != model_version()).sum()
+                if "model_version" in rows else len(rows))
+    if older:
+        notes.append(f"{older} of {len(rows)} rows come from an older model version (another "
+                     f"peforge or edited model code): run the sweep again to refresh them.")
+        _log.warning("report: %s", notes[-1])
     if ok.empty:
         notes.append("No point finished ok: no figures.")
     else:

@@ -2,14 +2,17 @@
 
 Tables
     ``results``: one row per design point and workload, keyed by ``key`` (a config hash of the
-    whole accelerator, the workload and the evaluation level, :func:`result_key`). Columns:
+    whole accelerator, the workload (with a topology CSV's content hash) and the evaluation
+    level, :func:`result_key`). Columns:
     ``point`` (hash of the accelerator and level alone: the rows of one point share it),
     ``family``, ``config`` (JSON of the accelerator's flattened keys, ``pe.rows``,
     ``dram.bytes_per_cycle``, ... plus ``pes``), ``workload``, ``phase``, ``seq``, ``level``,
     ``status`` (``ok`` or ``failed``), ``error`` (text of the failure, else NULL), ``metrics``
     (JSON: the ``total`` row of the workload table, :data:`peforge.sim.perf.model.METRIC_COLUMNS`, plus
     the level's columns), ``peforge_version``, ``started_at``/``finished_at`` (UTC, ISO 8601),
-    ``seconds`` (wall time of the point's evaluation) and ``run`` (the run that wrote it).
+    ``seconds`` (wall time of the point's evaluation), ``run`` (the run that wrote it) and
+    ``model_version`` (:func:`peforge.sim.explore.points.model_version`; NULL in rows written
+    before schema version 2).
 
     ``runs``: one row per ``peforge sweep`` invocation: sweep name, search method, level, points
     asked for, points evaluated (the rest were already in the database), start and end times.
@@ -38,10 +41,13 @@ import pandas as pd
 from peforge.models.params import values_hash
 
 __all__ = ["ResultStore", "result_key", "point_key", "PointKeys", "utc_now",
-           "SCHEMA_VERSION"]
+           "SCHEMA_VERSION", "COLUMNS"]
 
-#: Stored in ``PRAGMA user_version``; a database of another version is refused.
-SCHEMA_VERSION = 1
+#: Stored in ``PRAGMA user_version``. Version 2 added ``results.model_version``; a version 1
+#: database is read as it is and upgraded by a writer (its rows' model version is NULL).
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+_TABLES = {"results", "runs", "run_points", "sweeps"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -49,7 +55,7 @@ CREATE TABLE IF NOT EXISTS results (
     workload TEXT NOT NULL, phase TEXT NOT NULL, seq INTEGER NOT NULL, level TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('ok', 'failed')), error TEXT, metrics TEXT,
     peforge_version TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
-    seconds REAL NOT NULL, run INTEGER);
+    seconds REAL NOT NULL, run INTEGER, model_version TEXT);
 CREATE INDEX IF NOT EXISTS results_point ON results (point);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, search TEXT NOT NULL, level TEXT NOT NULL,
@@ -58,6 +64,11 @@ CREATE TABLE IF NOT EXISTS run_points (
     run INTEGER NOT NULL, point TEXT NOT NULL, PRIMARY KEY (run, point));
 CREATE TABLE IF NOT EXISTS sweeps (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
 """
+
+#: The columns of ``results``, in order.
+COLUMNS = ("key", "point", "family", "config", "workload", "phase", "seq", "level", "status",
+           "error", "metrics", "peforge_version", "started_at", "finished_at", "seconds", "run",
+           "model_version")
 
 #: Seconds a writer waits for another writer's transaction before giving up.
 BUSY_TIMEOUT_S = 60
@@ -107,23 +118,74 @@ def _digest(text: str) -> str:
 
 
 class ResultStore:
-    """A results database at ``path`` (created with its folder if missing)."""
+    """The results database at ``path``: created with its folder if missing, or opened
+    ``readonly`` (SQLite's ``mode=ro``: nothing in the file changes, a missing file is an error).
 
-    def __init__(self, path):
+    A file that is not SQLite, is damaged, or holds other tables than a results database's is
+    refused with a ValueError naming it (``db: ...``); so is a folder or a path under a file."""
+
+    def __init__(self, path, *, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        self.readonly = readonly
+        if self.path.is_dir():
+            raise ValueError(f"db: {self.path} is a folder, not a results database")
+        if readonly and not self.path.is_file():
+            raise ValueError(f"db: no such file {self.path}")
+        if not readonly:
+            above = next((parent for parent in self.path.parents if parent.exists()), None)
+            if above is not None and not above.is_dir():
+                raise ValueError(f"db: {self.path} is under {above}, which is a file")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ValueError(f"db: cannot create the folder of {self.path}: "
+                                 f"{error.strerror or error}") from None
+        try:
+            if readonly:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                           timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            else:
+                self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
+                                           isolation_level=None)
+            self._open()
+        except sqlite3.Error as error:
+            self._close_quietly()
+            raise ValueError(f"db: {self.path} is not a readable results database "
+                             f"(sqlite: {error})") from None
+        except ValueError:
+            self._close_quietly()
+            raise
+        self.version = version("peforge")
+
+    def _open(self) -> None:
+        """Check the file's schema; a writer creates (or upgrades) it and switches to WAL."""
+        found = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {name for (name,) in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if self._db.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
+            raise ValueError(f"db: {self.path} is damaged (PRAGMA quick_check fails)")
+        ours = found in READABLE_VERSIONS and _TABLES <= tables
+        if not ours and (tables or found or self.readonly):
+            raise ValueError(f"db: {self.path} is not a peforge results database (schema "
+                             f"version {found}, tables {', '.join(sorted(tables)) or 'none'}; "
+                             f"this peforge reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))} with tables "
+                             f"{', '.join(sorted(_TABLES))})")
+        if self.readonly:
+            return
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        found = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if found not in (0, SCHEMA_VERSION):
-            raise ValueError(f"db: {self.path} has schema version {found}, this peforge reads "
-                             f"{SCHEMA_VERSION}")
         with self._transaction():
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._db.execute(statement)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+            if "model_version" not in columns:  # a version 1 database: its rows have none
+                self._db.execute("ALTER TABLE results ADD COLUMN model_version TEXT")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self.version = version("peforge")
+
+    def _close_quietly(self) -> None:
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
 
     def close(self) -> None:
         self._db.close()
@@ -175,10 +237,22 @@ class ResultStore:
             self._db.executemany("INSERT OR IGNORE INTO run_points VALUES (?, ?)",
                                  [(run, point) for point in points])
 
-    def finished_keys(self, *, include_failed: bool = True) -> set[str]:
-        """Keys of the rows already stored (only ``ok`` ones unless ``include_failed``)."""
-        query = "SELECT key FROM results" + ("" if include_failed else " WHERE status = 'ok'")
-        return {key for (key,) in self._db.execute(query)}
+    def finished_keys(self, *, include_failed: bool = True,
+                      model_version: str | None = None) -> set[str]:
+        """Keys of the rows already stored (only ``ok`` ones unless ``include_failed``; only
+        those of ``model_version`` when given)."""
+        where = [] if include_failed else ["status = 'ok'"]
+        if model_version is not None:
+            where.append("model_version = ?")
+        query = "SELECT key FROM results" + (" WHERE " + " AND ".join(where) if where else "")
+        return {key for (key,) in self._db.execute(
+            query, () if model_version is None else (model_version,))}
+
+    def older_rows(self, model_version: str) -> int:
+        """How many stored rows come from another model version than ``model_version`` (or
+        from before versions were stored)."""
+        return self._db.execute("SELECT COUNT(*) FROM results WHERE model_version IS NOT ?",
+                                (model_version,)).fetchone()[0]
 
     def rows_of(self, keys) -> dict[str, dict]:
         """``{key: {"status", "error", "metrics"}}`` of the stored rows among ``keys``."""
@@ -214,12 +288,13 @@ class ResultStore:
 
         with self._transaction():
             self._db.executemany(
-                "INSERT OR REPLACE INTO results VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(COLUMNS))})",
                 [(row["key"], row["point"], row["family"], config_text(row["config"]),
                   row["workload"], row["phase"], row["seq"], row["level"], row["status"],
                   row["error"], None if row["metrics"] is None else json.dumps(row["metrics"]),
-                  self.version, row["started_at"], row["finished_at"], row["seconds"], run)
+                  self.version, row["started_at"], row["finished_at"], row["seconds"], run,
+                  row.get("model_version"))
                  for rows in points for row in rows])
 
     def table(self) -> pd.DataFrame:
@@ -247,8 +322,13 @@ class ResultStore:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         table = self.table()
-        if fmt == "parquet":
-            table.to_parquet(out, index=False, engine="pyarrow")
-        else:
-            table.to_csv(out, index=False)
+        partial = out.with_name(f".{out.name}.partial")  # renamed when whole: no half a file
+        try:
+            if fmt == "parquet":
+                table.to_parquet(partial, index=False, engine="pyarrow")
+            else:
+                table.to_csv(partial, index=False)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
         return out

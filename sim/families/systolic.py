@@ -4,9 +4,10 @@ import dataclasses
 
 import numpy as np
 
+from peforge.hw.common.delays import DelayStage
 from peforge.hw.common.mac import mac_shapes
 from peforge.hw.common.parts import BlackBox, Trimmed
-from peforge.hw.systolic.top import DelayStage, SystolicArray
+from peforge.hw.systolic.top import SystolicArray
 from peforge.hw.systolic.driver import SystolicDriver
 from peforge.models.numerics.floatmac import cancelling_job, random_operands
 from peforge.models.integer import int_range

@@ -18,14 +18,16 @@ from multiprocessing import get_context
 import pandas as pd
 import pytest
 
-from peforge.sim.explore import sweep as sweep_module
+from peforge.sim.explore import points as points_module, runner as runner_module
 from peforge.sim.perf.accelerator import Sram, load_accelerator
 from peforge.sim.demo import DEMO_SWEEP
 from peforge.sim.families import family
 from peforge.sim.perf.model import METRIC_COLUMNS, simulate_workload
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.sweep import (SweepError, SweepRun, build_accelerator, flat_config,
-                               load_sweep, run_sweep)
+from peforge.sim.explore.points import build_accelerator, flat_config, make_task
+from peforge.sim.explore.runner import Runner, SweepRun
+from peforge.sim.explore.search import run_sweep
+from peforge.sim.explore.spec import SweepError, load_sweep
 from peforge.sim.perf.workloads import load_scalesim_topology
 
 #: A workload that simulates in milliseconds: two GEMMs in SCALE-Sim's format (name, M, N, K).
@@ -159,7 +161,7 @@ def test_point_keys_and_stored_configs_are_those_of_the_documented_form(level):
     sweep = load_sweep(DEMO_SWEEP)
     for _ in range(2):
         for values in sweep.points():
-            task = sweep_module._task(values, sweep.workloads, level)
+            task = make_task(values, sweep.workloads, level)
             accel = load_accelerator(_nested(values))
             config = {"family": accel.family}
             for name, value in dataclasses.asdict(accel).items():
@@ -196,7 +198,7 @@ def test_rejected_points_give_load_accelerators_error(values):
         with pytest.raises(ValueError) as error:
             build_accelerator(values)
         assert str(error.value) == str(expected.value)
-        task = sweep_module._task(values, (), "model")
+        task = make_task(values, (), "model")
         assert task.error == f"config: {expected.value}" and task.config == values
 
 
@@ -347,7 +349,8 @@ def _fake_point(seconds: float):
                  "workload": w.workload, "phase": w.phase, "seq": w.seq, "level": task.level,
                  "status": "ok" if task.error is None else "failed", "error": task.error,
                  "metrics": {"cycles": 1.0} if task.error is None else None, "started_at": "t",
-                 "finished_at": "t", "seconds": seconds}
+                 "finished_at": "t", "seconds": seconds,
+                 "model_version": points_module.model_version()}
                 for key, w in zip(task.keys, task.workloads)]
 
     return fake_point
@@ -355,14 +358,14 @@ def _fake_point(seconds: float):
 
 def _run_chunks(tmp_path, monkeypatch, seconds: float, workers: int = 1):
     """The 256-point systolic grid through a runner whose points take ``seconds`` each."""
-    monkeypatch.setattr(sweep_module, "evaluate_point", _fake_point(seconds))
+    monkeypatch.setattr(points_module, "evaluate_point", _fake_point(seconds))
     sweep = load_sweep(write_sweep(tmp_path, "workloads: {workload: layers.csv}\n"
                                    "families: {systolic: {pe.rows: {from: 1, to: 256, step: 1}}}"))
     pool, progress = _InlinePool(), _Count()
     with ResultStore(tmp_path / "c.db") as store:
         run = SweepRun("s", "grid", "model", store.start_run("s", "grid", "model"))
-        runner = sweep_module._Runner(store, run, pool, workers, progress, retry_failed=False)
-        runner.evaluate((sweep_module._task(values, sweep.workloads, "model")
+        runner = Runner(store, run, pool, workers, progress, retry_failed=False)
+        runner.evaluate((make_task(values, sweep.workloads, "model")
                          for values in sweep.points()), sweep.size)
         stored = len(store.table())
     return pool.sizes, run, progress.n, stored
@@ -374,10 +377,10 @@ def test_chunks_grow_to_the_target_seconds_and_shrink_at_the_end(tmp_path, monke
     assert sum(sizes) == run.points_evaluated == stored == shown == 256
     assert sizes[0] == 1
     # 0.2 s of 0.01 s points; at most twice the largest chunk before.
-    assert max(sizes) == round(sweep_module.CHUNK_SECONDS / 0.01) == 20
+    assert max(sizes) == round(runner_module.CHUNK_SECONDS / 0.01) == 20
     assert all(size <= 2 * max(sizes[:index]) for index, size in enumerate(sizes) if index)
     # Every chunk leaves a share of the rest for each chunk in flight.
-    in_flight = sweep_module.CHUNKS_PER_WORKER * workers
+    in_flight = runner_module.CHUNKS_PER_WORKER * workers
     for index, size in enumerate(sizes):
         left = 256 - sum(sizes[:index])
         assert size <= max(1, -(-left // in_flight))
@@ -524,14 +527,14 @@ class _BreakingPool(_InlinePool):
 
 def test_a_dead_worker_costs_its_chunks_again_and_a_point_that_kills_it_is_failed(
         tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep_module, "evaluate_point", _fake_point(0.01))
+    monkeypatch.setattr(points_module, "evaluate_point", _fake_point(0.01))
     sweep = load_sweep(write_sweep(tmp_path, "workloads: {workload: layers.csv}\n"
                                    "families: {systolic: {pe.rows: {from: 1, to: 64, step: 1}}}"))
     pool = _BreakingPool(poisoned={7}, break_at=30)
     with ResultStore(tmp_path / "b.db") as store:
         run = SweepRun("s", "grid", "model", store.start_run("s", "grid", "model"))
-        runner = sweep_module._Runner(store, run, pool, 2, _Count(), retry_failed=False)
-        runner.evaluate((sweep_module._task(values, sweep.workloads, "model")
+        runner = Runner(store, run, pool, 2, _Count(), retry_failed=False)
+        runner.evaluate((make_task(values, sweep.workloads, "model")
                          for values in sweep.points()), sweep.size)
         table = store.table()
     assert pool.restarts >= 2 and len(table) == 64 == table["point"].nunique()
@@ -539,7 +542,7 @@ def test_a_dead_worker_costs_its_chunks_again_and_a_point_that_kills_it_is_faile
     # Only the poisoned point's chunk (lost twice) is failed; the other lost chunks ran again.
     assert 7 in set(failed["pe.rows"])
     assert set(failed["error"]) == {"worker: the process evaluating this point died, twice"}
-    assert len(failed) <= 2 * (sweep_module.CHUNK_SECONDS / 0.01)
+    assert len(failed) <= 2 * (runner_module.CHUNK_SECONDS / 0.01)
     assert run.points_evaluated == 64
 
 

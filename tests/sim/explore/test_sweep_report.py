@@ -12,10 +12,11 @@ import pytest
 
 from peforge.sim.perf import model as perf
 
-from peforge.sim.explore import sweep as sweep_module
+from peforge.sim.explore import points as points_module
 from peforge.sim.explore.pareto import hypervolume, pareto_mask
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.sweep import load_sweep, run_sweep
+from peforge.sim.explore.search import run_sweep
+from peforge.sim.explore.spec import load_sweep
 from peforge.sim.explore.report import sweep_rows, winners, write_sweep_report
 
 from tests.sim.explore.test_sweep import write_sweep
@@ -67,7 +68,7 @@ def report(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for name in ("simulate_gemm", "simulate_workload", "workload_totals"):
             patch.setattr(perf, name, no_simulation)
-        patch.setattr(sweep_module, "workload_totals", no_simulation)
+        patch.setattr(points_module, "workload_totals", no_simulation)
         paths = write_sweep_report(db, tmp_path / "out")
     return tmp_path, sweep, db, paths
 
