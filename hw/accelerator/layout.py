@@ -84,7 +84,7 @@ def descriptor_problems(cfg: AccelConfig, d: Descriptor) -> list[str]:
         return problems
     w, ab, bits = cfg.beat_bytes, cfg.op_bytes, cfg.accel.pe.bits
     if d.order not in (0, 1):
-        problems.append(f"order: must be 0 (mn) or 1 (nm), got {d.order}")
+        problems.append(f"order: must be 0 (mnk) or 1 (nmk): the tile runs K innermost, got {d.order}")
     for name in ("a_bits", "w_bits"):
         if getattr(d, name) != bits:
             problems.append(f"{name}: the array takes {bits}-bit operands, got "

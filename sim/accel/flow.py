@@ -81,7 +81,7 @@ def place(cfg: AccelConfig, m: int, k: int, n: int, tm: int, tk: int, tn: int,
     c_base = _round_up(w_base + k * w_stride, 4096)
     bits = cfg.accel.pe.bits
     return Descriptor(a_base, w_base, c_base, m, k, n, a_stride, w_stride, c_stride, tm, tk, tn,
-                      {"mn": 0, "nm": 1}[order], bits, bits)
+                      {"mnk": 0, "nmk": 1}.get(order, 2), bits, bits)
 
 
 @dataclass(frozen=True)

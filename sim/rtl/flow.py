@@ -4,6 +4,7 @@ import json
 import os
 import tempfile
 import time
+from importlib import import_module
 from dataclasses import dataclass, field, fields
 from importlib.metadata import version
 from pathlib import Path

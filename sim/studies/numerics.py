@@ -5,10 +5,10 @@ from pathlib import Path
 __all__ = ["run"]
 
 
-def run(out: Path) -> list[Path]:
-    """Writes numerics.csv, claims.txt and numerics.png into ``out`` and prints the claims."""
+def run(out_dir: Path) -> list[Path]:
+    """Writes numerics.csv, claims.txt and numerics.png into ``out_dir`` and prints the claims."""
     from peforge.sim.numerics.study import write_report
 
-    paths = write_report(out)
-    print((out / "claims.txt").read_text(), end="")
+    paths = write_report(out_dir)
+    print((out_dir / "claims.txt").read_text(), end="")
     return list(paths)

@@ -35,13 +35,13 @@ def accel_config(dram=None, axi_data_bits=64, **pe):
 #: (m, k, n, tm, tk, tn, order): ragged edges, K split over several tiles, A or W blocks reused
 #: (a single K block), M or N of 1, both loop orders.
 SHAPES = [
-    (1, 1, 1, 1, 1, 1, "mn"), (4, 4, 4, 4, 4, 4, "mn"), (5, 3, 6, 5, 3, 6, "mn"),
-    (9, 20, 7, 16, 16, 16, "mn"), (9, 20, 7, 16, 16, 16, "nm"), (1, 17, 1, 16, 16, 16, "mn"),
-    (1, 40, 9, 16, 16, 16, "nm"), (17, 8, 1, 16, 8, 1, "mn"), (33, 8, 5, 16, 8, 16, "mn"),
-    (6, 8, 33, 16, 8, 16, "nm"), (32, 32, 32, 16, 16, 16, "mn"), (32, 32, 32, 16, 16, 16, "nm"),
-    (20, 24, 20, 16, 8, 16, "mn"), (3, 64, 3, 16, 32, 16, "mn"), (48, 16, 16, 16, 16, 16, "mn"),
-    (16, 16, 48, 16, 16, 16, "nm"), (7, 7, 7, 7, 7, 7, "mn"), (16, 1, 16, 16, 1, 16, "mn"),
-    (2, 100, 2, 16, 32, 16, "nm"), (25, 9, 18, 16, 16, 16, "mn"), (12, 40, 12, 16, 16, 16, "mn"),
+    (1, 1, 1, 1, 1, 1, "mnk"), (4, 4, 4, 4, 4, 4, "mnk"), (5, 3, 6, 5, 3, 6, "mnk"),
+    (9, 20, 7, 16, 16, 16, "mnk"), (9, 20, 7, 16, 16, 16, "nmk"), (1, 17, 1, 16, 16, 16, "mnk"),
+    (1, 40, 9, 16, 16, 16, "nmk"), (17, 8, 1, 16, 8, 1, "mnk"), (33, 8, 5, 16, 8, 16, "mnk"),
+    (6, 8, 33, 16, 8, 16, "nmk"), (32, 32, 32, 16, 16, 16, "mnk"), (32, 32, 32, 16, 16, 16, "nmk"),
+    (20, 24, 20, 16, 8, 16, "mnk"), (3, 64, 3, 16, 32, 16, "mnk"), (48, 16, 16, 16, 16, 16, "mnk"),
+    (16, 16, 48, 16, 16, 16, "nmk"), (7, 7, 7, 7, 7, 7, "mnk"), (16, 1, 16, 16, 1, 16, "mnk"),
+    (2, 100, 2, 16, 32, 16, "nmk"), (25, 9, 18, 16, 16, 16, "mnk"), (12, 40, 12, 16, 16, 16, "mnk"),
 ]
 
 
@@ -67,7 +67,7 @@ def test_config_rejects_what_the_rtl_cannot_build():
 
 def test_descriptor_checks_name_the_field():
     cfg = accel_config()
-    good = place(cfg, 9, 20, 7, 16, 16, 16, "mn")
+    good = place(cfg, 9, 20, 7, 16, 16, 16, "mnk")
     assert descriptor_problems(cfg, good) == []
     assert descriptor_problems(cfg, replace(good, a_base=4)) == [
         "a_base: must be a multiple of the AXI width (8 bytes), got 4"]
@@ -76,7 +76,7 @@ def test_descriptor_checks_name_the_field():
     assert descriptor_problems(cfg, replace(good, m=0)) == ["m: must be in 1..65535, got 0"]
     assert descriptor_problems(cfg, replace(good, a_bits=4)) == [
         "a_bits: the array takes 8-bit operands, got 4"]
-    big = place(cfg, 64, 64, 64, 64, 64, 64, "mn")
+    big = place(cfg, 64, 64, 64, 64, 64, 64, "mnk")
     assert descriptor_problems(cfg, big)[0].startswith(
         "tile: two 64x64x64 slots need 256 words of the input scratchpad, which has 128")
 
@@ -98,7 +98,7 @@ def _bus_read_bytes(cfg, m, k, n, mapping) -> int:
     total = 0
     steps = list(tile_steps(gemm, mapping))
     previous_a = previous_w = None
-    for i, kk, j, (sm, sk, sn), _, _ in steps:
+    for i, kk, j, (sm, sk, sn), *_ in steps:
         if (i, kk) != previous_a:
             total += sm * math.ceil(sk / w) * w
             previous_a = (i, kk)
@@ -121,9 +121,9 @@ def ideal_runs():
     # Corner values: every product -128 * -128, K = 20, so the 20-bit sums exercise the
     # accumulator's sign extension into C's 32-bit words.
     low = np.full((9, 20), -128, dtype=np.int64)
-    runs.append((place(cfg, 9, 20, 7, 16, 16, 16, "mn"), low, np.full((20, 7), -128)))
+    runs.append((place(cfg, 9, 20, 7, 16, 16, 16, "mnk"), low, np.full((20, 7), -128)))
     illegal = [replace(runs[3][0], a_base=4), replace(runs[3][0], tk=3),
-               place(cfg, 64, 64, 64, 64, 64, 64, "mn")]
+               place(cfg, 64, 64, 64, 64, 64, 64, "mnk")]
     # Illegal descriptors in between legal ones: flagged, and the next GEMM still runs.
     runs = runs[:2] + [(d, None, None) for d in illegal] + runs[2:]
     return cfg, runs, run_gemms(cfg, build_tile(cfg), runs)
@@ -139,20 +139,20 @@ def test_gemms_bit_exact_and_counted(ideal_runs):
         label = f"{d.m}x{d.k}x{d.n} tile {d.tm}x{d.tk}x{d.tn}/{d.order}"
         assert not r.illegal, label
         assert (r.c == fam.golden(pe, {"a": a, "b": w})["c"]).all(), label
-        mapping = Mapping(d.tm, d.tk, d.tn, "mn" if d.order == 0 else "nm")
+        mapping = Mapping(d.tm, d.tk, d.tn, "mnk" if d.order == 0 else "nmk")
         tiles = list(tile_steps(Gemm("", d.m, d.k, d.n), mapping))
         # The array's busy cycles: the family's cycle model of each tile, back to back.
         assert r.counters["busy_cycles"] == sum(gemm_cycles(pe, *sizes)
-                                                for *_, sizes, _, _ in tiles), label
+                                                for _, _, _, sizes, *_ in tiles), label
         assert r.counters["dram_write_bytes"] == 4 * d.m * d.n, label
         assert r.counters["dram_read_bytes"] == _bus_read_bytes(cfg, d.m, d.k, d.n, mapping), \
             label
         # One array beat per K step of each 4 x 4 array tile; each reads 4 input lanes.
-        beats = sum(sk * math.ceil(sm / 4) * math.ceil(sn / 4) for *_, (sm, sk, sn), _, _ in tiles)
+        beats = sum(sk * math.ceil(sm / 4) * math.ceil(sn / 4) for _, _, _, (sm, sk, sn), *_ in tiles)
         assert r.counters["weight_sram_reads"] == beats, label
         assert r.counters["input_sram_reads"] == 4 * beats, label
         rows_out = sum(math.ceil(sm / 4) * 4 * math.ceil(sn / 4)
-                       for *_, (sm, _sk, sn), _, _ in tiles)
+                       for _, _, _, (sm, _sk, sn), *_ in tiles)
         assert r.counters["output_sram_writes"] == rows_out, label
 
 
@@ -169,10 +169,10 @@ def test_illegal_descriptor_flagged_without_dram_traffic(ideal_runs):
 
 #: GEMMs whose rows are whole AXI beats (64-bit AXI, int8, 4x4 array): reads and writes move
 #: exactly the model's bytes, so the model's cycles must be the RTL's.
-ALIGNED = [(16, 16, 16, 16, 16, 16, "mn"), (32, 32, 32, 16, 16, 16, "mn"),
-           (32, 32, 32, 16, 16, 16, "nm"), (32, 16, 48, 16, 16, 16, "mn"),
-           (48, 16, 16, 16, 16, 16, "nm"), (16, 64, 16, 16, 32, 16, "mn"),
-           (32, 8, 32, 16, 8, 16, "mn"), (32, 8, 32, 16, 8, 16, "nm")]
+ALIGNED = [(16, 16, 16, 16, 16, 16, "mnk"), (32, 32, 32, 16, 16, 16, "mnk"),
+           (32, 32, 32, 16, 16, 16, "nmk"), (32, 16, 48, 16, 16, 16, "mnk"),
+           (48, 16, 16, 16, 16, 16, "nmk"), (16, 64, 16, 16, 32, 16, "mnk"),
+           (32, 8, 32, 16, 8, 16, "mnk"), (32, 8, 32, 16, 8, 16, "nmk")]
 
 
 def _model_agrees(dram):

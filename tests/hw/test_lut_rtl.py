@@ -205,9 +205,10 @@ def test_verify_command_passes_and_reports_cycles():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].startswith("build: ") and "/verilator/lut-" in lines[1]
+    assert lines[1].startswith("build: ") and "/bulk/lut-" in lines[1]
     jobs = [line for line in lines if line.strip().startswith("job")]
     assert len(jobs) == 10 and all(line.endswith("PASS") for line in jobs)
     # 2 x 64, W2, GEMM 1x1x1: 1 precompute + 2 planes + 2 drain rows
     assert "a[1, 1] w[1, 1]" in jobs[0] and "cycles 5 = model 5" in jobs[0]
-    assert lines[-1] == "PASS: 10/10 jobs bit-exact with cycles equal to the model"
+    assert lines[-2] == "PASS: 10/10 jobs bit-exact with cycles equal to the model"
+    assert lines[-1].startswith("simulated ") and lines[-1].endswith("cycles/s, bulk)")

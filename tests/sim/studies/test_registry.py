@@ -12,7 +12,7 @@ from peforge.sim.studies import STUDIES, study
 
 
 def test_each_study_module_runs_with_the_options_it_declares():
-    assert list(STUDIES) == ["lmul", "bitserial", "lut", "sparse-dsp", "cost"]
+    assert list(STUDIES) == ["lmul", "bitserial", "lut", "sparse-dsp", "numerics", "cost"]
     for entry in STUDIES.values():
         run = inspect.signature(
             __import__(f"peforge.sim.studies.{entry.module}", fromlist=["run"]).run)
@@ -46,5 +46,5 @@ def test_an_option_a_study_does_not_take_is_refused(args, message, capsys, tmp_p
 
 def test_unknown_study_names_the_choices():
     with pytest.raises(ValueError, match=r"^study: must be one of lmul, bitserial, lut, "
-                                         r"sparse-dsp, cost, got 'numerix'$"):
+                                         r"sparse-dsp, numerics, cost, got 'numerix'$"):
         study("numerix")
