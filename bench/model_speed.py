@@ -39,12 +39,9 @@ Run: ``.venv/bin/python bench/model_speed.py [--repeats 5] [--out PATH]``.
 """
 
 import argparse
-import json
 import math
 import os
 import statistics
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +51,7 @@ from peforge.models.systolic import SystolicConfig
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
 from peforge.sim.perf.model import clear_caches, simulate_gemm, simulate_workload
 from peforge.sim.perf.workloads import Gemm, workload_gemms
+from scalesim_runner import run_layers
 
 #: ``(m, k, n, dataflow)`` of the 32 x 32 cases.
 GEMM_CASES = [(64, 64, 64, "os"), (128, 256, 512, "os"), (128, 256, 512, "ws"),
@@ -64,56 +62,6 @@ LLAMA_SEQ = 2048
 
 BIG = Sram(size_kib=1 << 20)
 IDEAL = Dram(bytes_per_cycle=math.inf, latency_cycles=0)
-
-SCALESIM_CONFIG = """\
-[general]
-run_name = bench
-
-[architecture_presets]
-ArrayHeight: {rows}
-ArrayWidth: {cols}
-IfmapSramSzkB: 64
-FilterSramSzkB: 64
-OfmapSramSzkB: 64
-IfmapOffset: 0
-FilterOffset: 10000000
-OfmapOffset: 20000000
-Bandwidth: 10
-Dataflow: {dataflow}
-ReadRequestBuffer: 512
-WriteRequestBuffer: 512
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport: false
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-"""
-
-# Runs inside SCALESIM_PYTHON: argv = config, topology, layout, output folder.
-SCALESIM_DRIVER = """\
-import json, sys, time
-from importlib.metadata import version
-from scalesim.scale_sim import scalesim
-config, topology, layout, out = sys.argv[1:]
-sim = scalesim(save_disk_space=True, verbose=False, config=config, topology=topology,
-               layout=layout, input_type_gemm=True)
-start = time.perf_counter()
-sim.run_scale(top_path=out)
-print(json.dumps({"run_s": time.perf_counter() - start, "version": version("scalesim")}))
-"""
-
 
 def ideal_accelerator(rows: int, cols: int, timing: str) -> Accelerator:
     return Accelerator("systolic", SystolicConfig(rows=rows, cols=cols), input_sram=BIG,
@@ -135,28 +83,10 @@ def time_peforge(run, repeats: int) -> tuple[list[float], object]:
 
 def run_scalesim(python: str, rows: int, cols: int, dataflow: str, m: int, k: int,
                  n: int) -> dict:
-    """Run SCALE-Sim on one GEMM in a temporary folder: times, cycles and version."""
-    with tempfile.TemporaryDirectory(prefix="scalesim-bench-") as folder:
-        folder = Path(folder)
-        (folder / "scale.cfg").write_text(SCALESIM_CONFIG.format(rows=rows, cols=cols,
-                                                                 dataflow=dataflow))
-        # SCALE-Sim: A is M x K, B is K x N (reduction last), so peforge's m, k, n -> M, N, K
-        # = m, n, k.
-        (folder / "gemm.csv").write_text(f"Layer, M, N, K,\ngemm, {m}, {n}, {k},\n")
-        # Required even when the custom layouts are off: a header line is enough.
-        (folder / "layout.csv").write_text("Layer name, IFMAP Height Intraline Factor,\n")
-        start = time.perf_counter()
-        proc = subprocess.run([python, "-c", SCALESIM_DRIVER, str(folder / "scale.cfg"),
-                               str(folder / "gemm.csv"), str(folder / "layout.csv"),
-                               str(folder / "out")], capture_output=True, text=True, cwd=folder)
-        process_s = time.perf_counter() - start
-        report = folder / "out" / "bench" / "COMPUTE_REPORT.csv"
-        if proc.returncode != 0 or not report.exists():
-            raise RuntimeError(f"SCALE-Sim failed (exit {proc.returncode}, no {report.name}):\n"
-                               f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-        measured = json.loads(proc.stdout.strip().splitlines()[-1])
-        table = pd.read_csv(report, skipinitialspace=True)
-    return {"scalesim_version": measured["version"], "scalesim_run_ms": measured["run_s"] * 1e3,
+    """Run SCALE-Sim on one GEMM (:func:`scalesim_runner.run_layers`): times, cycles, version."""
+    table, run_s, process_s, version = run_layers(python, rows, cols, dataflow,
+                                                  [("gemm", m, n, k)])
+    return {"scalesim_version": version, "scalesim_run_ms": run_s * 1e3,
             "scalesim_process_ms": process_s * 1e3,
             "scalesim_compute_cycles": int(table["Total Cycles"].iloc[0]),
             "scalesim_stall_cycles": int(table["Stall Cycles"].iloc[0])}

@@ -20,10 +20,10 @@ point (those of the GEMM shapes and tilings kept): the cost of a sweep whose poi
 array, no SRAM ports, no DRAM and no set of fitting tilings.
 
 The profile evaluates every ``--profile-stride``-th point of the sweep in grid order in this
-process under cProfile and splits the time into ranking the tilings
-(:func:`peforge.sim.perf.tiling.ranked_mappings`), the recurrence (:func:`peforge.sim.perf.pipeline.
-simulate_recurrence`, with how many of its calls its cache answered), the unit costs
-(:func:`peforge.sim.perf.model.accelerator_costs`) and the rest; the parent's own work per point
+process under cProfile and splits the time into bounding the legal mappings
+(:func:`peforge.sim.perf.tiling.lower_bounds`), the recurrence (``peforge.sim.perf.pipeline._recurrence``,
+which the mapper calls directly, with how many of its calls its cache answered), the unit costs
+(:func:`peforge.sim.perf.costs.accelerator_costs`) and the rest; the parent's own work per point
 (building and hashing the configuration, storing the rows in one transaction, as a sweep stores a
 chunk) is timed separately.
 
@@ -56,11 +56,11 @@ TARGET_POINTS_PER_MIN = 100_000
 
 #: Profiled functions: label -> (file suffix, function name) as pstats names them.
 PROFILED = {
-    "ranking the legal tilings (tiling.ranked_mappings)": ("tiling.py", "ranked_mappings"),
-    "the recurrence of the close tilings (pipeline.simulate_recurrence)":
-        ("pipeline.py", "simulate_recurrence"),
+    "lower bounds of the legal mappings (tiling.lower_bounds)": ("tiling.py", "lower_bounds"),
+    "the recurrence of the mappings not pruned (pipeline._recurrence)":
+        ("pipeline.py", "_recurrence"),
     "unit costs: PE energy look-up, SRAMs, DRAM (perf.accelerator_costs)":
-        ("perf.py", "accelerator_costs"),
+        ("costs.py", "accelerator_costs"),
 }
 
 

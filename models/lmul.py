@@ -18,6 +18,11 @@ multiplier instead of L-Mul):
 The systolic array with the :class:`FloatMac` PE is the ``systolic`` family with ``pe="lmul"``
 or ``"fp"`` (:mod:`peforge.models.systolic`): the same array, driver and cycle model.
 
+The module's names follow the other families' for the dot-product unit (:class:`DotConfig`,
+:func:`golden_gemm`, :func:`gemm_cycles`); the multiplier bank, which computes independent products
+rather than a GEMM, has :class:`MultiplierConfig`, :func:`golden_products` and
+:func:`product_cycles`.
+
 Cycles are counted as in every family: from the edge accepting the first input beat to the edge
 carrying the last output beat, inclusive, inputs back to back, outputs always taken.
 """
@@ -31,7 +36,7 @@ from peforge.models.integer import ceil_div, check_dims
 from peforge.models.params import param, validate_params
 
 __all__ = ["OPERAND_FORMATS", "MultiplierConfig", "DotConfig", "golden_products",
-           "multiplier_cycles", "dot_cycles"]
+           "product_cycles", "golden_gemm", "gemm_cycles"]
 
 _FORMAT_HELP = "operand format"
 _EXACT_HELP = "exact multiplier, rounded to nearest even (else L-Mul)"
@@ -71,19 +76,25 @@ class DotConfig:
 
 
 def golden_products(config: MultiplierConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Products of the operand patterns ``a`` and ``b`` (int64 patterns)."""
+    """The multiplier bank: products of the operand patterns ``a`` and ``b`` (int64 patterns)."""
     return config.mac.multiply(a, b).astype(np.int64)
 
 
-def multiplier_cycles(config: MultiplierConfig, m: int, k: int, n: int) -> int:
-    """Cycles of ``m * k * n`` products (a job of ``P`` pairs is ``(P, 1, 1)``); ``m``, ``k``,
+def product_cycles(config: MultiplierConfig, m: int, k: int, n: int) -> int:
+    """The multiplier bank: cycles of ``m * k * n`` products (a job of ``P`` pairs is ``(P, 1, 1)``); ``m``, ``k``,
     ``n`` may be integer arrays that broadcast."""
     check_dims("dimensions", m=m, k=k, n=n)
     return ceil_div(m * k * n, config.lanes) + 1
 
 
-def dot_cycles(config: DotConfig, m: int, k: int, n: int) -> int:
-    """Cycles of an ``m x k x n`` GEMM as ``m * n`` dot products of length ``k``; ``m``, ``k``,
+def golden_gemm(config: DotConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The dot-product unit: ``A @ B`` (fp32 patterns) as ``M*N`` dot products, each summed
+    in k order with one fp32 RNE addition per product (:meth:`FloatMac.gemm`)."""
+    return config.mac.gemm(a, b)
+
+
+def gemm_cycles(config: DotConfig, m: int, k: int, n: int) -> int:
+    """The dot-product unit: cycles of an ``m x k x n`` GEMM as ``m * n`` dot products of length ``k``; ``m``, ``k``,
     ``n`` may be integer arrays that broadcast."""
     check_dims("dimensions", m=m, k=k, n=n)
     return m * n * ceil_div(k, config.lanes) + 1

@@ -44,7 +44,7 @@ from peforge.models.integer import ceil_div, check_dims, int_range, wrap
 from peforge.models.numerics.lut_table import K_GROUP_RANGE, WEIGHT_KINDS, WeightFormat, accumulator_bits, lut_matmul
 from peforge.models.params import param, validate_params
 
-__all__ = ["LutConfig", "MAX_BEAT_BITS", "golden_lut_gemm", "lut_cycles", "tile_count"]
+__all__ = ["LutConfig", "MAX_BEAT_BITS", "golden_gemm", "gemm_cycles", "tile_count"]
 
 #: The widest stream beat a tile may have, in bits. The input beat is at most 2049 bits within
 #: the parameter ranges; the output beat, ``n`` results of ``acc_bits - 1`` bits plus ``last``,
@@ -96,7 +96,7 @@ class LutConfig:
         return WeightFormat(self.wkind, self.wbits)
 
 
-def golden_lut_gemm(config: LutConfig, a: np.ndarray, w: np.ndarray) -> np.ndarray:
+def golden_gemm(config: LutConfig, a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``C = A @ W`` exactly as the tile computes it.
 
     The tile accumulates ``2 * (A @ W)`` through tables, bit-planes and the activation-sum
@@ -124,7 +124,7 @@ def tile_count(config: LutConfig, m: int, n: int) -> int:
     return ceil_div(m, config.m) * ceil_div(n, config.n)
 
 
-def lut_cycles(config: LutConfig, m: int, k: int, n: int) -> int:
+def gemm_cycles(config: LutConfig, m: int, k: int, n: int) -> int:
     """Cycles from the first input beat to the last output beat of an ``m x k x n`` GEMM.
 
     ``T * (G*wbits + config.m - 1) + 2`` with ``T`` tiles and ``G = ceil(k / config.k)``

@@ -30,8 +30,7 @@ from peforge.models.integer import ceil_div, check_dims
 from peforge.models.numerics.mac import IntMac
 from peforge.models.params import param, validate_params
 
-__all__ = ["SystolicConfig", "golden_gemm", "gemm_cycles", "gemm_activity",
-           "default_acc_bits"]
+__all__ = ["SystolicConfig", "golden_gemm", "gemm_cycles", "tile_count", "default_acc_bits"]
 
 
 def default_acc_bits(bits: int, k_max: int) -> int:
@@ -117,19 +116,3 @@ def gemm_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
     if config.dataflow == "os":
         return tile_count(config, m, k, n) * (k + 2 * r + c - 2)
     return tile_count(config, m, k, n) * (2 * r + m + c - 2) + 1
-
-
-def gemm_activity(config: SystolicConfig, m: int, k: int, n: int) -> dict[str, int]:
-    """Operation counts of an ``m x k x n`` GEMM on the array.
-
-    ``macs_issued`` counts PE MAC operations including the zero padding of ragged tiles;
-    ``macs_useful`` is ``m*k*n``; ``input_beats`` and ``output_beats`` count stream transfers.
-    """
-    r, c = config.rows, config.cols
-    tiles = tile_count(config, m, k, n)
-    if config.dataflow == "os":
-        issued, beats_in, beats_out = tiles * r * c * k, tiles * k, tiles * r
-    else:
-        issued, beats_in, beats_out = tiles * r * c * m, tiles * (r + m), tiles * m
-    return {"macs_useful": m * k * n, "macs_issued": issued,
-            "input_beats": beats_in, "output_beats": beats_out}

@@ -2,7 +2,7 @@
 # The system packages some features need, installed by `make test` and `make demo` where it can:
 # the lz4 headers (FST traces of --waves), Debian's open OSU 0.18 um standard cells (Liberty
 # mapping, static timing and gate-level energy), headless Chromium (the sweep report's HTML page
-# is loaded in it) and Icarus Verilog (the second simulator). Installs with apt-get when run as
+# is loaded in it), Icarus Verilog (the second simulator) and OpenSTA (static timing). Installs with apt-get when run as
 # root on Debian; otherwise says in one line what is missing and which tests will skip.
 set -u
 missing=()
@@ -10,6 +10,7 @@ missing=()
 [ -d /usr/share/qflow/tech/osu018 ] || missing+=(qflow-tech-osu018)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/iverilog ] || missing+=(iverilog)
+command -v sta > /dev/null || missing+=(opensta)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") > /dev/null 2>&1; then

@@ -9,7 +9,7 @@ from peforge.sim.cli.common import stage
 from peforge.sim.families import families
 from peforge.sweeps import shipped_sweep
 from peforge.sim.rtl.flow import verify, write_design
-from peforge.sim.studies.lmul import claims, write_report
+from peforge.sim.studies import run_study
 
 __all__ = ["run_demo", "DEMO_SWEEP"]
 
@@ -39,10 +39,8 @@ def run_demo(out_dir: Path) -> int:
         print(f"  cycle model: a {m}x{k}x{n} GEMM takes {fam.gemm_cycles(config, m, k, n)} cycles")
         failures += not report.passed
     with stage("demo: L-Mul accuracy and area report"):
-        table, _area, paths = write_report(Path("reports") / "lmul")
+        paths = run_study("lmul")
     print("[report lmul] " + " ".join(str(path) for path in paths))
-    for line in claims(table):
-        print(f"  {line}")
     run_demo_sweep(Path("results") / "demo.db", Path("reports") / "demo")
     print("demo: all families verified" if not failures else f"demo: {failures} families FAILED")
     return 1 if failures else 0

@@ -3,37 +3,23 @@
 import numpy as np
 import pytest
 
-from peforge.sim.rtl.backends.amaranth import run_jobs_amaranth
-from peforge.sim.rtl.flow import generate
-from peforge.sim.rtl.backends.verilator import build, run_jobs_verilator
+from peforge.sim.rtl.backends import get_backend
+from peforge.sim.rtl.flow import check_job
 
 
 def run_jobs(backend, family, config, jobs):
     """``(outputs, cycles)`` per job on ``backend`` ("amaranth" or "verilator"). Verilator builds
     are cached on disk per Verilog content, so every test of one configuration shares one build."""
-    if backend == "amaranth":
-        return run_jobs_amaranth(family, config, jobs)
-    verilog, _ = generate(family, config)
-    return run_jobs_verilator(family, config, jobs, build(verilog, family.top_name))
+    return get_backend(backend).run_jobs(family, config, jobs)
 
 
 def assert_jobs_exact(family, config, jobs, results):
     """Every job's outputs equal the golden model bit for bit and its measured cycles equal the
-    timing model exactly."""
+    timing model exactly (:func:`peforge.sim.rtl.flow.check_job`)."""
     assert len(results) == len(jobs)
     for number, (job, (outputs, cycles)) in enumerate(zip(jobs, results)):
-        expected = family.golden(config, job)
-        assert outputs.keys() == expected.keys()
-        for name in expected:
-            got = np.asarray(outputs[name], dtype=object)
-            want = np.asarray(expected[name], dtype=object)
-            assert got.shape == want.shape, f"job {number}: {name} shape"
-            bad = np.argwhere(got != want)
-            assert not len(bad), (f"job {number} ({family.job_shape(job)}): {len(bad)} values "
-                                  f"differ, first at {tuple(bad[0])}: RTL "
-                                  f"{got[tuple(bad[0])]}, golden {want[tuple(bad[0])]}")
-        model = family.job_cycles(config, job)
-        assert cycles == model, f"job {number} ({family.job_shape(job)}): RTL {cycles} cycles, model {model}"
+        result = check_job(family, config, job, outputs, cycles)
+        assert result.passed, f"job {number} ({family.job_shape(job)}): {result.describe()}"
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from amaranth.lib.wiring import In, Out
 from peforge.models.numerics.bitmod import decode, decompose, terms_per_weight
 from peforge.models.bitserial import ACT_BITS, DEQUANT_CYCLES, SCALE_BITS, BitserialConfig
 
-from peforge.hw.systolic.top import ValidStream
+from peforge.hw.common.drain import drain_fsm
+from peforge.hw.common.streams import ValidStream
 
 __all__ = ["TERM_LAYOUT", "TermDecoder", "BitserialPE", "BitserialArray", "stream_layouts",
            "slot_terms"]
@@ -373,21 +374,8 @@ class BitserialArray(wiring.Component):
             m.d.sync += dequant.eq(dequant - 1)
             m.d.sync += [scale.eq(scale << 1) for scale in scales]
 
-        count = Signal(range(rows))
-        with m.FSM():
-            with m.State("STREAM"):
-                m.d.comb += self.i_stream.ready.eq(
-                    ~busy | ((term_index == final_term) & ~slot.last))
-                with m.If(last_term & slot.last):
-                    m.next = "DEQUANT"
-            with m.State("DEQUANT"):
-                with m.If(dequant == 1):
-                    m.d.sync += count.eq(rows - 1)
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.comb += [drain.eq(1), self.o_stream.valid.eq(1),
-                             self.o_stream.payload.last.eq(count == 0)]
-                m.d.sync += count.eq(count - 1)
-                with m.If(count == 0):
-                    m.next = "STREAM"
+        drain_fsm(m, rows=rows, i_ready=self.i_stream.ready,
+                  ready=~busy | ((term_index == final_term) & ~slot.last),
+                  tile_end=last_term & slot.last, drain=drain, o_stream=self.o_stream,
+                  wait_state="DEQUANT", wait_end=dequant == 1)
         return m

@@ -1,7 +1,7 @@
 """Driving a stream-in, stream-out top cycle by cycle, on any simulator.
 
 A driver is written once against :class:`Ports` and runs unchanged on Amaranth's simulator and on
-Verilator through cocotb (:mod:`peforge.sim.backends`). Port names are Amaranth paths such as
+Verilator through cocotb (:mod:`peforge.sim.rtl.backends`). Port names are Amaranth paths such as
 ``"i_stream.payload"``; values are plain integers (the bits of the port).
 """
 

@@ -15,7 +15,7 @@ from peforge.models.lmul import DotConfig, MultiplierConfig
 
 from peforge.hw.common.floatmac import FloatMacUnit
 from peforge.hw.common.floatmul import FloatMultiplier, LMulMultiplier
-from peforge.hw.systolic.top import ValidStream
+from peforge.hw.common.streams import ValidStream
 
 __all__ = ["MultiplierStream", "DotProductUnit", "multiplier_layouts", "dot_layouts"]
 

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 from peforge.models.lut import LutConfig
 from peforge.models.numerics.lut_table import WeightFormat, table_entry_bits
 
-from peforge.hw.systolic.top import ValidStream
+from peforge.hw.common.streams import ValidStream
 
 __all__ = ["TablePrecompute", "LutCell", "LutArray", "stream_layouts"]
 

@@ -10,9 +10,10 @@ from amaranth.lib.wiring import In, Out
 
 from peforge.models.sparse_dsp import ACT_BITS, SparseDspConfig
 
-from peforge.hw.systolic.top import ValidStream, delayed
+from peforge.hw.common.delays import delayed
+from peforge.hw.common.streams import ValidStream
 
-__all__ = ["DSPSlice", "SparseDspChain", "stream_layouts", "fit"]
+__all__ = ["DSPSlice", "SparseMux", "SparseDspChain", "stream_layouts", "fit", "sparse_mux"]
 
 
 def fit(value, acc_bits: int, overflow: str):
@@ -70,6 +71,44 @@ class DSPSlice(wiring.Component):
             total.eq(fit(product + Mux(self.cascade, self.pcin, 0), self.acc_bits, self.overflow)),
             self.p.eq(delayed(m, total, self.preg, "preg")),
         ]
+        return m
+
+
+def sparse_mux(candidates, select):
+    """The sparse MUX: ``candidates[select]`` (a block's activations, the stored weight's
+    index)."""
+    return Array(candidates)[select]
+
+
+class SparseMux(wiring.Component):
+    """One sparse MUX of the chain as a component (:func:`sparse_mux`): ``act = a[idx]``.
+
+    Parameters
+    ----------
+    mux : int
+        Candidates ``G``, a power of two >= 2.
+
+    Ports
+    -----
+    a : In(ArrayLayout(signed(8), mux))
+        The block's activations.
+    idx : In(unsigned(log2(mux)))
+        The stored weight's index.
+    act : Out(signed(8))
+        The selected activation.
+    """
+
+    def __init__(self, mux: int):
+        if mux < 2 or mux & (mux - 1):
+            raise ValueError(f"mux: must be a power of two >= 2, got {mux}")
+        self.mux = mux
+        super().__init__({"a": In(data.ArrayLayout(signed(ACT_BITS), mux)),
+                          "idx": In(unsigned(mux.bit_length() - 1)),
+                          "act": Out(signed(ACT_BITS))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.act.eq(sparse_mux([self.a[i] for i in range(self.mux)], self.idx))
         return m
 
 
@@ -142,7 +181,8 @@ class SparseDspChain(wiring.Component):
             base = (j % blocks) * mux
             act = Signal(signed(ACT_BITS), name=f"act_{j}")
             if mux > 1:
-                m.d.comb += act.eq(Array(beat.a[base + i] for i in range(mux))[beat.idx[j]])
+                m.d.comb += act.eq(sparse_mux([beat.a[base + i] for i in range(mux)],
+                                              beat.idx[j]))
             else:
                 m.d.comb += act.eq(beat.a[j])
             m.d.comb += [dsp.a.eq(delayed(m, act, j * preg, f"a{j}_skew")),

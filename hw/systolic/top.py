@@ -15,48 +15,23 @@ from amaranth.lib.wiring import In, Out
 
 from peforge.models.systolic import SystolicConfig
 
+from peforge.hw.common.delays import delayed
+from peforge.hw.common.drain import drain_fsm
 from peforge.hw.common.mac import mac_shapes, mac_unit
+from peforge.hw.common.streams import ValidStream
 
-__all__ = ["SystolicArray", "OutputStationaryPE", "WeightStationaryPE", "ValidStream",
-           "DelayStage", "stream_layouts"]
-
-
-class ValidStream(wiring.Signature):
-    """A stream without backpressure: ``payload`` is taken whenever ``valid`` is high."""
-
-    def __init__(self, payload_shape):
-        super().__init__({"payload": Out(payload_shape), "valid": Out(1)})
+__all__ = ["SystolicArray", "OutputStationaryPE", "WeightStationaryPE", "stream_layouts"]
 
 
-def delayed(m: Module, value, cycles: int, name: str):
-    """``value`` passed through ``cycles`` registers (reset to zero); ``value`` itself if 0."""
-    for stage in range(cycles):
-        reg = Signal.like(value, name=f"{name}_d{stage + 1}")
-        m.d.sync += reg.eq(value)
-        value = reg
-    return value
+class _MacPE(wiring.Component):
+    """A PE around one MAC unit of ``numerics``; a subclass gives ``signature_of(numerics)``."""
+
+    def __init__(self, numerics):
+        self._mac = mac_unit(numerics)
+        super().__init__(self.signature_of(numerics))
 
 
-class DelayStage(wiring.Component):
-    """One stage of the skew and deskew registers (:func:`delayed` with one cycle), as a part for
-    area composition.
-
-    Ports
-    -----
-    i : In(shape); o : Out(shape)
-        ``o`` is ``i`` one cycle later (reset to zero).
-    """
-
-    def __init__(self, shape):
-        super().__init__({"i": In(shape), "o": Out(shape)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.comb += self.o.eq(delayed(m, self.i, 1, "stage"))
-        return m
-
-
-class OutputStationaryPE(wiring.Component):
+class OutputStationaryPE(_MacPE):
     """One output-stationary PE: forwards ``a`` right and ``b`` down, accumulates ``a * b``.
 
     Ports
@@ -71,10 +46,6 @@ class OutputStationaryPE(wiring.Component):
     acc_in : In(acc); acc : Out(acc)
         Accumulator chain for draining; ``acc`` is the register itself.
     """
-
-    def __init__(self, numerics):
-        self._mac = mac_unit(numerics)
-        super().__init__(self.signature_of(numerics))
 
     @staticmethod
     def signature_of(numerics) -> wiring.Signature:
@@ -99,7 +70,7 @@ class OutputStationaryPE(wiring.Component):
         return m
 
 
-class WeightStationaryPE(wiring.Component):
+class WeightStationaryPE(_MacPE):
     """One weight-stationary PE: holds a weight, forwards ``a`` right and the partial sum down.
 
     Ports
@@ -112,10 +83,6 @@ class WeightStationaryPE(wiring.Component):
     psum_in : In(acc); psum_out : Out(acc)
         ``psum_out`` registers ``psum_in + a_in * w`` every cycle.
     """
-
-    def __init__(self, numerics):
-        self._mac = mac_unit(numerics)
-        super().__init__(self.signature_of(numerics))
 
     @staticmethod
     def signature_of(numerics) -> wiring.Signature:
@@ -222,29 +189,9 @@ class SystolicArray(wiring.Component):
 
         # The tile's last beat reaches the far corner rows + cols - 2 cycles after it is accepted;
         # then the accumulators shift up one row per cycle, row 0 on the output.
-        wavefront = rows + cols - 2
-        count = Signal(range(max(wavefront, rows)))
-        with m.FSM():
-            with m.State("STREAM"):
-                m.d.comb += self.i_stream.ready.eq(1)
-                with m.If(fire & payload.last):
-                    if wavefront:
-                        m.d.sync += count.eq(wavefront - 1)
-                        m.next = "WAVEFRONT"
-                    else:
-                        m.d.sync += count.eq(rows - 1)
-                        m.next = "DRAIN"
-            with m.State("WAVEFRONT"):
-                m.d.sync += count.eq(count - 1)
-                with m.If(count == 0):
-                    m.d.sync += count.eq(rows - 1)
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.comb += [drain.eq(1), self.o_stream.valid.eq(1),
-                             self.o_stream.payload.last.eq(count == 0)]
-                m.d.sync += count.eq(count - 1)
-                with m.If(count == 0):
-                    m.next = "STREAM"
+        drain_fsm(m, rows=rows, i_ready=self.i_stream.ready, ready=1,
+                  tile_end=fire & payload.last, drain=drain, o_stream=self.o_stream,
+                  wait_state="WAVEFRONT", wait_cycles=rows + cols - 2)
         for j in range(cols):
             m.d.comb += self.o_stream.payload.data[j].eq(pes[0][j].acc)
         return m
@@ -287,7 +234,7 @@ class SystolicArray(wiring.Component):
         if not wavefront:
             m.d.comb += self.i_stream.ready.eq(1)
             return m
-        count = Signal(range(wavefront))
+        count = Signal(range(max(wavefront, 2)))
         with m.FSM():
             with m.State("STREAM"):
                 m.d.comb += self.i_stream.ready.eq(1)

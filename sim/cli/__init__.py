@@ -2,7 +2,8 @@
 
 Each group of commands lives in its own module and registers its parsers and handlers
 (``add_commands``): :mod:`.hardware` (list, gen, verify, synth, energy, demo), :mod:`.model`
-(sim), :mod:`.explore` (sweep, results, report) and :mod:`.cache` (cache info, clean). Family
+(sim), :mod:`.explore` (sweep, results, report) and :mod:`.cache` (cache info, clean); ``numerics``
+is peforge.sim.numerics.command's. Family
 options are built from each family's declared parameters, so every family gets the same commands.
 Bad input ends with one line, ``peforge: error: <field>: <what is allowed>``, and a non-zero exit
 status.
@@ -15,6 +16,7 @@ import sys
 from peforge.sim.cli import cache, explore, hardware, model
 from peforge.sim.cli.common import Parser, add_family_options, fail
 from peforge.sim.families import family
+from peforge.sim.numerics import command as numerics_command
 
 __all__ = ["main"]
 
@@ -28,6 +30,8 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for group in (hardware, model, explore, cache):
         group.add_commands(commands)
+    numerics_command.add_parser(commands)
+    commands.choices["numerics"].set_defaults(handler=numerics_command.run)
     return parser
 
 
@@ -57,8 +61,11 @@ def main(argv=None) -> int:
 
 
 def _run(argv) -> int:
+    from peforge.sim.cache import CacheError
     from peforge.sim.eda.energy import EnergyError
+    from peforge.sim.eda.fpga import FpgaError
     from peforge.sim.eda.synth import SynthError
+    from peforge.sim.eda.timing import TimingError
     from peforge.sim.rtl.backends.verilator import BenchError, ToolchainError
 
     parser = _build_parser()
@@ -79,5 +86,6 @@ def _run(argv) -> int:
         if rest:
             return fail(f"unrecognized arguments: {' '.join(rest)}")
         return args.handler(args)
-    except (ValueError, ToolchainError, BenchError, SynthError, EnergyError) as error:
+    except (ValueError, ToolchainError, BenchError, SynthError, EnergyError, CacheError,
+            TimingError, FpgaError) as error:
         return fail(str(error))

@@ -18,7 +18,7 @@ __all__ = ["add_commands"]
 
 
 def _cache_dir() -> Path:
-    from peforge.sim.rtl.backends.verilator import cache_dir
+    from peforge.sim.cache import cache_dir
 
     return cache_dir()
 

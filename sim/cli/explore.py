@@ -1,15 +1,17 @@
 """The design-space commands: ``sweep`` into a results database, ``results`` to read one and
-``report`` to write a sweep's (or the L-Mul accuracy) report."""
+``report`` to write a sweep's report or run a family study (peforge.sim.studies)."""
 
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from peforge.sim.cli import results as results_cli
-from peforge.sim.cli.common import Parser, fail
+from peforge.sim.cli.common import Parser, fail, stage
 from peforge.sim.explore.runner import CONNECT_TIMEOUT_S, EXECUTORS
 from peforge.sim.explore.search import MAX_POINTS, SEARCHES
+from peforge.sim.studies import STUDIES
 
 __all__ = ["add_commands"]
 
@@ -60,13 +62,20 @@ def add_commands(commands) -> None:
     export.set_defaults(handler=cmd_results)
     results_cli.add_commands(results_commands)
 
-    report = commands.add_parser("report", help="write a sweep's report, or an accuracy report")
-    report.add_argument("topic", metavar="SWEEP_OR_DB_OR_TOPIC",
+    report = commands.add_parser(
+        "report", help="write a sweep's report, or a family study's tables",
+        description="Write the report of a sweep (a sweep file or a results database) into "
+        "reports/NAME, or run a family study into reports/: " + "; ".join(
+            f"{entry.name} ({entry.summary})" for entry in STUDIES.values()) + ".")
+    report.add_argument("topic", metavar="SWEEP_OR_DB_OR_STUDY",
                         help="a sweep file (its database: results/NAME.db or --db), a results "
-                        "database, or lmul (L-Mul error vs exact multiply and fp8 rounding)")
-    report.add_argument("--out", type=Path, help="folder (default reports/NAME or reports/TOPIC)")
+                        "database, or a study: " + ", ".join(STUDIES))
+    report.add_argument("--out", type=Path, help="folder (default reports/NAME, or the study's "
+                        "folder under reports/)")
     report.add_argument("--db", type=Path, help="with a sweep file: its results database")
-    report.add_argument("--seed", type=int, default=0, help="lmul: seed of the random operands")
+    report.add_argument("--seed", type=int, help="lmul: seed of the random operands (default 0)")
+    report.add_argument("--stats", help="cost: operand statistics of the energy ratios "
+                        "(default gaussian)")
     report.set_defaults(handler=cmd_report)
 
 
@@ -132,20 +141,22 @@ def cmd_results(args) -> int:
 
 
 def cmd_report(args) -> int:
-    if args.topic != "lmul":
+    if args.topic not in STUDIES:
         return _sweep_report(args)
-    from peforge.sim.studies.lmul import claims, write_report
-
-    out = args.out or Path("reports") / args.topic
+    entry = STUDIES[args.topic]
+    options = {name: getattr(args, name) for name in ("seed", "stats")
+               if getattr(args, name) is not None}
+    out = args.out or Path("reports") / entry.folder
+    start = time.perf_counter()
     try:
-        table, area, paths = write_report(out, seed=args.seed)
+        with stage(f"report {entry.name}: running the study into {out}"):
+            paths = entry.run(out, **options)
     except OSError as error:
         return fail(f"out: cannot write to {out}: {error.strerror or error}")
-    for frame in (table, area):
-        print(frame.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print("\n".join(claims(table)))
+    seconds = time.perf_counter() - start
     for path in paths:
         print(f"wrote {path}")
+    print(f"report {entry.name}: {seconds:.1f} s")
     return 0
 
 
@@ -160,8 +171,8 @@ def _sweep_report(args) -> int:
     elif target.is_file():
         db, name = target, None
     else:
-        return fail(f"report: must be lmul, a sweep file (.yaml) or a results database, got "
-                    f"{args.topic!r}")
+        return fail(f"report: must be a study ({', '.join(STUDIES)}), a sweep file (.yaml) or "
+                    f"a results database, got {args.topic!r}")
     try:
         paths = write_sweep_report(db, args.out, sweep=name)
     except OSError as error:

@@ -32,6 +32,15 @@ def add_commands(commands) -> None:
             add_family_options(sub, fam)
             extra(sub)
             sub.set_defaults(handler=handler)
+        if command in (gen, verify):
+            from peforge.sim.accel import cli as accel_cli
+
+            accelerator = per_family.add_parser(
+                "accelerator", help="the whole accelerator tile of an accelerator YAML: PE "
+                "array, scratchpads, DMA, controller, AXI4")
+            accel_cli.add_options(accelerator, gen=command is gen)
+            accelerator.set_defaults(handler=_accelerator_gen if command is gen
+                                     else _accelerator_verify)
 
     demo = commands.add_parser("demo", help="generate and verify one configuration per family, "
                                "then run and report the demo sweep")
@@ -56,6 +65,14 @@ def _synth_options(parser):
     parser.add_argument("--compose", action=argparse.BooleanOptionalAction, default=None,
                         help="compose the area from parts synthesised once each (default: for "
                         "families that can, above 8 x 8 PEs)")
+    parser.add_argument("--timing", action="store_true",
+                        help="also time the Liberty-mapped netlist with OpenSTA: critical path "
+                        "(ns, start and end points) and the Fmax it implies")
+    parser.add_argument("--target", metavar="FPGA",
+                        help="map onto an FPGA instead (ecp5, ice40, xc7): LUTs, flip-flops, DSP "
+                        "blocks, block RAMs; ecp5 and ice40 also place and route for the Fmax")
+    parser.add_argument("--no-place", action="store_true",
+                        help="with --target: resources only, no place and route")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
 
 
@@ -73,7 +90,18 @@ def _verify_options(parser):
                         help="job set: quick (a few shapes) or full (more shapes)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the operands")
     parser.add_argument("--waves", action="store_true",
-                        help="write an FST waveform (dump.fst) in the run folder")
+                        help="write an FST waveform (dump.fst) in the run folder (runs the "
+                        "beat-by-beat cocotb bench)")
+    parser.add_argument("--shape", action="append", metavar="MxKxN",
+                        help="verify random GEMMs of this shape instead of the job set "
+                        "(repeatable)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="random jobs per --shape (default 1)")
+    parser.add_argument("--bench", choices=("bulk", "cocotb"), default="bulk",
+                        help="bulk: beats played from memory by a C++ harness at Verilator "
+                        "speed (default); cocotb: beat by beat from Python (waves)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="Verilator --threads of the bulk harness (default 1)")
 
 
 def cmd_list(_args) -> int:
@@ -107,19 +135,74 @@ def cmd_verify(args) -> int:
 
     fam = family(args.family)
     config = family_config(fam, args)
+    shapes = []
+    for text in args.shape or ():
+        parts = text.lower().split("x")
+        if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+            return fail(f"shape: must be MxKxN with positive integers, got {text!r}")
+        shapes.append(tuple(int(part) for part in parts))
+    if args.jobs < 1:
+        return fail(f"jobs: must be >= 1, got {args.jobs}")
+    if args.threads < 1:
+        return fail(f"threads: must be >= 1, got {args.threads}")
+    bench = "cocotb" if args.waves else args.bench
+    jobs = (f"{len(shapes) * args.jobs} random jobs of {len(shapes)} shapes" if shapes
+            else f"the {args.sizes} jobs")
     with stage(f"verify {fam.name}: generating, building under Verilator (a new "
-               f"configuration: 15-60 s) and running the {args.sizes} jobs"):
-        report = verify(fam, config, sizes=args.sizes, seed=args.seed, waves=args.waves)
-    return _report(fam, config, report)
+               f"configuration: 15-60 s) and running {jobs} ({bench} bench)"):
+        report = verify(fam, config, backend="verilator" if bench == "cocotb" else "bulk",
+                        sizes=args.sizes, seed=args.seed, waves=args.waves, shapes=shapes,
+                        jobs_per_shape=args.jobs, threads=args.threads)
+    status = _report(fam, config, report)
+    print(f"simulated {report.sim_cycles} cycles in {report.sim_seconds:.3f} s "
+          f"({report.cycles_per_second:,.0f} cycles/s, {bench})")
+    return status
+
+
+def _accelerator_gen(args) -> int:
+    from peforge.sim.accel.cli import cmd_gen
+
+    with stage("gen accelerator: elaborating the tile and writing Verilog"):
+        return cmd_gen(args)
+
+
+def _accelerator_verify(args) -> int:
+    from peforge.sim.accel.cli import cmd_verify
+
+    with stage("verify accelerator: building the tile under Verilator and running its GEMMs"):
+        return cmd_verify(args)
+
+
+def _synth_fpga(fam, config, args) -> int:
+    from peforge.models.params import config_dict, config_hash
+
+    from peforge.sim.eda import fpga
+
+    fpga.target(args.target)
+    if args.timing:
+        return fail("timing: --timing times the Liberty netlist; with --target the Fmax comes "
+                    "from place and route")
+    place = " and placing and routing" if not args.no_place else ""
+    with stage(f"synth {fam.name}: mapping onto {args.target}{place}"):
+        report = fpga.map_family(fam, config, args.target, place=not args.no_place)
+    print(f"{fam.name} {config}")
+    print(fpga.format_fpga(report))
+    if args.json is None:
+        return 0
+    return write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
+                                  "config_hash": config_hash(fam.name, config),
+                                  **report.to_dict()})
 
 
 def cmd_synth(args) -> int:
     from peforge.models.params import config_dict, config_hash
 
-    from peforge.sim.eda import synth
+    from peforge.sim.eda import synth, timing
 
     fam = family(args.family)
     config = family_config(fam, args)
+    if args.target is not None:
+        return _synth_fpga(fam, config, args)
     node = args.node or synth.DEFAULT_NODE
     if node not in synth.NODES:
         return fail(f"node: must be one of {', '.join(synth.NODES)}, got {node!r}")
@@ -128,17 +211,28 @@ def cmd_synth(args) -> int:
     liberty = None if args.no_liberty else args.liberty or synth.default_liberty()
     if liberty is not None and not liberty.is_file():
         return fail(f"liberty: no such file {liberty}")
+    if args.timing and liberty is None:
+        return fail("timing: --timing needs a Liberty library "
+                    + ("(drop --no-liberty)" if args.no_liberty else
+                       "(apt-get install qflow-tech-osu018, or --liberty FILE)"))
+    times = None
+    if args.timing:
+        with stage(f"synth {fam.name}: timing the Liberty netlist with OpenSTA"):
+            times = timing.time_family(fam, config, liberty)
     with stage(f"synth {fam.name}: synthesising with yosys"):
         report = synth.synth_family(fam, config, liberty=liberty, compose_parts=args.compose)
     print(f"{fam.name} {config}")
     print(synth.format_report(report, node))
+    if times is not None:
+        print(timing.format_timing(times))
     if liberty is None and not args.no_liberty:
         print("  Liberty area    none (apt-get install qflow-tech-osu018, or --liberty FILE)")
     if args.json is None:
         return 0
     return write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
                                   "config_hash": config_hash(fam.name, config),
-                                  **report.to_dict(node)})
+                                  **report.to_dict(node),
+                                  **({"timing": times.to_dict()} if times else {})})
 
 
 def cmd_energy(args) -> int:

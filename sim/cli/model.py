@@ -1,6 +1,7 @@
 """``peforge sim``: cycles, traffic, energy, power and area of a workload on an accelerator built
 from one PE family (the performance model, peforge.sim.perf)."""
 
+import sys
 from pathlib import Path
 
 from peforge.sim.cli.common import fail, family_config
@@ -12,22 +13,31 @@ __all__ = ["add_commands"]
 def add_commands(commands) -> None:
     sim = commands.add_parser(
         "sim", help="predict cycles, energy, power and area of a workload on an accelerator",
-        description="Simulate a workload (an LLM's transformer blocks or a SCALE-Sim topology "
-        "CSV) on an accelerator built from one PE family: cycles, memory traffic, energy by "
-        "component, average power, area and TOPS/W, TOPS/mm2 (45 nm). Family parameters are "
-        "given as in 'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
+        description="Simulate a workload (an LLM's transformer blocks, a SCALE-Sim topology "
+        "CSV, an ONNX model or a HuggingFace config, with its non-GEMM work) on an accelerator "
+        "built from one PE family: cycles, memory traffic, roofline, energy by component, "
+        "average power, area and TOPS/W, TOPS/mm2 (45 nm). Family parameters are given as in "
+        "'peforge gen FAMILY' (e.g. --rows 128 --cols 128).")
     source = sim.add_mutually_exclusive_group(required=True)
     source.add_argument("--family", help="PE family of the accelerator")
     source.add_argument("--config", type=Path, help="accelerator YAML file")
     work = sim.add_mutually_exclusive_group(required=True)
-    work.add_argument("--workload", help="a model name (llama2-7b, llama3-8b, bitnet-b1.58-3b, "
-                      "opt-6.7b)")
+    work.add_argument("--workload", help="a shipped model's name (llama2-7b, llama3-8b, "
+                      "bitnet-b1.58-3b, opt-6.7b, gpt2): its transformer blocks' GEMMs")
     work.add_argument("--topology", type=Path, help="SCALE-Sim topology CSV (GEMM or conv)")
+    work.add_argument("--onnx", type=Path, help="ONNX model: its GEMMs and vector work")
+    work.add_argument("--hf-config", metavar="CONFIG", help="HuggingFace config.json of a "
+                      "decoder-only transformer, or a shipped model's name: the whole decoder "
+                      "(blocks, LM head, vector work) for --phase and --seq")
+    sim.add_argument("--dim", action="append", metavar="NAME=N",
+                     help="bind a dynamic dimension of the --onnx model (repeatable)")
+    sim.add_argument("--vector-lanes", type=int, metavar="N",
+                     help="add a vector unit of N lanes that times the non-GEMM work")
     sim.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
     sim.add_argument("--seq", type=int, default=2048, help="sequence (KV cache) length")
-    sim.add_argument("--input-kib", type=int, default=256, help="input SRAM size (KiB)")
-    sim.add_argument("--weight-kib", type=int, default=256, help="weight SRAM size (KiB)")
-    sim.add_argument("--output-kib", type=int, default=64, help="output SRAM size (KiB)")
+    for memory in ("input", "weight", "output"):
+        sim.add_argument(f"--{memory}-kib", type=int, help=f"{memory} SRAM size (KiB; default: "
+                         "sized to the array, see the README)")
     sim.add_argument("--dram-bw", type=float, default=25.6, help="DRAM bytes per cycle")
     sim.add_argument("--dram-latency", type=int, default=100, help="DRAM latency (cycles)")
     sim.add_argument("--dram", default="ddr4-3200",
@@ -41,11 +51,15 @@ def add_commands(commands) -> None:
     sim.add_argument("--engine", default="recurrence", choices=["recurrence", "simpy"],
                      help="simulator of the tile pipeline: the fast recurrence (default) or the "
                      "per-tile simpy reference; both give the same numbers")
+    sim.add_argument("--objective", default="cycles", choices=["cycles", "energy", "edp"],
+                     help="what the mapper minimises per GEMM: cycles (default), energy or "
+                     "energy x cycles; every legal mapping the bound cannot rule out is simulated")
+    sim.add_argument("--cycles-only", action="store_true",
+                     help="cycles, utilisation, DRAM traffic, time and roofline only: no "
+                     "energy, power or area, so no gate-level measurement or Liberty file is "
+                     "needed")
     sim.add_argument("--csv", type=Path, help="also write the table to this CSV file (columns in "
                      "base units: cycles, bytes, ms, pJ, mW, mm2)")
-    sim.add_argument("--cycles-only", action="store_true",
-                     help="cycles, utilisation, DRAM traffic and time only: no energy, power or "
-                     "area, so no gate-level measurement or Liberty file is needed")
     # The family's own options (--rows ...) are parsed once --family is known: see main().
     sim.set_defaults(handler=cmd_sim, family_options=True)
 
@@ -55,22 +69,25 @@ def add_commands(commands) -> None:
 _SHOWN = (("layer", None, "layer"), ("m", None, "m"), ("k", None, "k"), ("n", None, "n"),
           ("count", None, "count"), ("cycles", None, "cycles"),
           ("compute_cycles", None, "compute_cycles"), ("stall_cycles", None, "stall_cycles"),
-          ("utilisation", "%", "utilisation"), ("dram_read_bytes", "B", "dram_read"),
+          ("utilisation", "%", "utilisation"),
+          ("compute_bound_cycles", None, "compute_bound_cycles"),
+          ("dram_bound_cycles", None, "dram_bound_cycles"),
+          ("roofline_ratio", None, "roofline_ratio"), ("dram_read_bytes", "B", "dram_read"),
           ("dram_write_bytes", "B", "dram_write"), ("time_ms", "ms", "time"),
           ("energy_pj", "pJ", "energy"), ("power_mw", "mW", "power"),
-          ("tops_per_w", None, "TOPS/W"), ("mapping", None, "mapping"))
-
-#: What ``--cycles-only`` computes (no energy, power, area or TOPS/W).
-_CYCLE_COLUMNS = ("layer", "m", "k", "n", "count", "macs", "cycles", "compute_cycles",
-                  "stall_cycles", "utilisation", "dram_read_bytes", "dram_write_bytes",
-                  "time_ms", "mapping")
+          ("tops_per_w", None, "TOPS/W"), ("mapping", None, "mapping"),
+          ("mappings_simulated", None, "mappings_simulated"),
+          ("mappings_pruned", None, "mappings_pruned"))
 
 
 def cmd_sim(args, family_args) -> int:
     from peforge.sim.eda.energy import EnergyError
-    from peforge.sim.perf.accelerator import Accelerator, Dram, Sram, load_accelerator
-    from peforge.sim.perf.model import simulate_workload
-    from peforge.sim.perf.workloads import load_scalesim_topology, workload_gemms
+    from peforge.sim.perf.accelerator import (Accelerator, Dram, Sram, VectorUnit,
+                                              load_accelerator)
+    from peforge.sim.perf.model import ENERGY_COLUMNS
+    from peforge.sim.perf.vector import simulate_model, vector_summary
+    from peforge.sim.perf.workloads import load_workload
+    from peforge.sim.perf.workloads.onnx_graph import parse_dims
 
     if args.config is not None:
         try:
@@ -85,29 +102,27 @@ def cmd_sim(args, family_args) -> int:
             output_sram=Sram(args.output_kib),
             dram=Dram(name=args.dram, bytes_per_cycle=args.dram_bw,
                       latency_cycles=args.dram_latency),
-            timing=args.timing, stats=args.stats)
-    if args.topology is not None:
-        if not args.topology.is_file():
-            what = "a folder, not a file" if args.topology.is_dir() else "no such file"
-            return fail(f"topology: {args.topology}: {what}")
-        try:
-            gemms = load_scalesim_topology(args.topology)
-        except (OSError, UnicodeDecodeError) as error:
-            return fail(f"topology: cannot read {args.topology}: "
-                        f"{getattr(error, 'strerror', None) or error}")
-    else:
-        gemms = workload_gemms(args.workload, phase=args.phase, seq=args.seq)
+            timing=args.timing, stats=args.stats,
+            vector=VectorUnit(args.vector_lanes) if args.vector_lanes is not None else None)
+    # The readers name the option and file of what they refuse (one line, ValueError).
+    workload = load_workload(workload=args.workload, topology=args.topology, onnx=args.onnx,
+                             hf_config=args.hf_config, phase=args.phase, seq=args.seq,
+                             dims=parse_dims(args.dim), compat=accel.timing != "rtl")
+    for line in workload.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    try:
+        table = simulate_model(accel, workload, engine=args.engine, objective=args.objective,
+                               energy=not args.cycles_only)
+    except EnergyError as error:
+        return fail(f"{error} (or --cycles-only: cycles without energy)")
     if args.cycles_only:
-        table = _cycle_table(accel, gemms, args.engine)
-    else:
-        try:
-            table = simulate_workload(accel, gemms, engine=args.engine)
-        except EnergyError as error:
-            return fail(f"{error} (or --cycles-only: cycles without energy)")
-    print(_format_table(table))
-    total = table.iloc[-1]
-    print("\n".join(_cycle_summary(accel, total) if args.cycles_only
-                    else _cost_summary(accel, total)))
+        table = table.drop(columns=[name for name in ENERGY_COLUMNS if name in table])
+    gemms = table[table["part"] != "vector"].iloc[:len(workload.gemms) + 1]
+    print(_format_table(gemms))
+    summary = [_roofline_summary(gemms.iloc[-1]), *vector_summary(accel, table)]
+    if not args.cycles_only:
+        summary += _cost_summary(accel, gemms.iloc[-1])
+    print("\n".join(summary))
     if args.csv is not None:
         try:
             table.to_csv(args.csv, index=False)
@@ -117,35 +132,9 @@ def cmd_sim(args, family_args) -> int:
     return 0
 
 
-def _cycle_table(accel, gemms, engine: str):
-    """The cycle columns of :func:`peforge.sim.perf.model.simulate_workload`'s table (one row per
-    GEMM and a ``total`` row) from the cycle model alone: no energy look-up."""
-    import pandas as pd
-
-    from peforge.sim.perf.model import simulate_gemm
-
-    rows = []
-    for gemm in gemms:
-        result = simulate_gemm(accel, gemm, engine=engine)
-        rows.append({"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n,
-                     "count": gemm.count, "macs": gemm.macs, "cycles": result.cycles,
-                     "compute_cycles": result.compute_cycles,
-                     "dram_read_bytes": result.dram_read_bytes,
-                     "dram_write_bytes": result.dram_write_bytes, "mapping": str(result.mapping)})
-    sums = ("macs", "cycles", "compute_cycles", "dram_read_bytes", "dram_write_bytes")
-    rows.append({"layer": "total", **{name: sum(row[name] for row in rows) for name in sums},
-                 "mapping": ""})
-    table = pd.DataFrame(rows)
-    table["stall_cycles"] = table.cycles - table.compute_cycles
-    table["utilisation"] = table.macs / (accel.pes * table.cycles)
-    table["time_ms"] = table.cycles / (accel.clock_mhz * 1e3)
-    table[["m", "k", "n", "count"]] = table[["m", "k", "n", "count"]].astype("Int64")
-    return table[list(_CYCLE_COLUMNS)]
-
-
 def _format_table(table) -> str:
     """``table`` as printed: the :data:`_SHOWN` columns it has, each magnitude in the unit its
-    largest value reads best in (named in the header), 4 significant digits."""
+    largest value reads best in (named in the header), numbers as :func:`_number`."""
     import pandas as pd
 
     from peforge.sim.cli.units import unit_for
@@ -167,15 +156,22 @@ def _format_table(table) -> str:
 
 
 def _number(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    """4 significant digits; whole digits from 10,000 up (a cycle bound of 8.77e8 prints as
+    877000000, in the same digits as the cycle counts beside it)."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
-def _cycle_summary(accel, total) -> list[str]:
-    from peforge.sim.cli.units import readable
-
-    return [f"cycles only (no energy, power or area): {total.cycles} cycles, "
-            f"{readable(total.time_ms, 'ms')} at {accel.clock_mhz:g} MHz, utilisation "
-            f"{total.utilisation:.1%} of {accel.pes} PEs"]
+def _roofline_summary(total) -> str:
+    """The line under the ``sim`` table: how far the total is from its roofline, and which bound
+    (cycles in the table's digits, :func:`_number`)."""
+    compute, dram = float(total.compute_bound_cycles), float(total.dram_bound_cycles)
+    return (f"roofline: {int(total.cycles)} cycles = {total.roofline_ratio:.3g} x the "
+            f"{'DRAM' if dram > compute else 'compute'} bound (compute {_number(compute)}, DRAM "
+            f"{_number(dram)} cycles); utilisation {total.utilisation:.1%}; "
+            f"{int(total.mappings_simulated)} mappings simulated, {int(total.mappings_pruned)} "
+            f"pruned")
 
 
 def _cost_summary(accel, total) -> list[str]:

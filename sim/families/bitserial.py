@@ -1,34 +1,46 @@
-"""The bit-serial mixture-of-datatype family record (BitMoD-style, INT8 activations).
-
-A job is one GEMM: ``a`` (M x K INT8 activations), ``codes`` (K x N weight codes) and per group of
-``group`` weights along K of one column (``ceil(K/group) x N`` each) ``type_index`` (into the
-configuration's ``wtypes``), ``selector`` and ``scale_code`` -- the fields of
-:class:`peforge.models.numerics.bitmod.QuantizedWeights`.
-"""
+"""The bit-serial mixture-of-datatype family (BitMoD-style, INT8 activations)."""
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from peforge.hw.bitserial.top import BitserialArray
 from peforge.hw.bitserial.driver import BitserialDriver
-from peforge.models.numerics.bitmod import SCALE_CODE_MAX, quantize
-from peforge.models.bitserial import (ACT_BITS, BitserialConfig, gemm_cycles, golden_gemm,
-                                      job_cycles)
+from peforge.models.numerics.bitmod import SCALE_CODE_MAX
+from peforge.models.numerics.bitmod_quant import quantize
+from peforge.models.bitserial import (ACT_BITS, DEQUANT_CYCLES, BitserialConfig, gemm_cycles,
+                                      golden_gemm, job_cycles)
 from peforge.models.integer import int_range, random_ints
 from peforge.models.operand_stats import VERIFY, OperandStats
 
-from peforge.sim.families import Family
+from peforge.sim.families import Family, Job
 
-__all__ = ["FAMILY", "random_job", "extreme_job", "quantized_job"]
-
-JOB_WEIGHTS = ("codes", "type_index", "selector", "scale_code")
+__all__ = ["FAMILY", "Bitserial", "BitserialJob", "random_job", "extreme_job", "quantized_job"]
 
 
-async def run_job(ports, config: BitserialConfig, job: dict) -> tuple[dict, int]:
-    return await BitserialDriver.from_config(config).gemm(
-        ports, job["a"], *(job[name] for name in JOB_WEIGHTS))
+@dataclass(frozen=True, eq=False)
+class BitserialJob(Job):
+    """One GEMM: ``a`` (M x K INT8 activations), ``codes`` (K x N weight codes) and per group of
+    ``group`` weights along K of one column (``ceil(K/group) x N`` each) ``type_index`` (into the
+    configuration's ``wtypes``), ``selector`` and ``scale_code``: the fields of
+    :class:`peforge.models.numerics.bitmod_quant.QuantizedWeights`."""
+
+    a: np.ndarray
+    codes: np.ndarray
+    type_index: np.ndarray
+    selector: np.ndarray
+    scale_code: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.a.shape[0], self.a.shape[1], self.codes.shape[1]
+
+    def weights(self) -> tuple[np.ndarray, ...]:
+        """``(codes, type_index, selector, scale_code)``, the order of the golden model and
+        the driver."""
+        return self.codes, self.type_index, self.selector, self.scale_code
 
 
 def _groups(config: BitserialConfig, k: int) -> int:
@@ -52,12 +64,12 @@ def _fp_selectors(config: BitserialConfig, type_index: np.ndarray, choose) -> np
 
 
 def random_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int, n: int,
-               type_index=None, stats: OperandStats = VERIFY) -> dict:
+               type_index=None, stats: OperandStats = VERIFY) -> BitserialJob:
     """Activations drawn by ``stats``. Verification (the default) and ``uniform``: random
     selectors, codes (any used code) and scale codes, and the groups' types ``type_index``
     (``ceil(k/group) x n`` indices into ``config.wtypes``), random when None. Gaussian and zero
     statistics: real weights of :meth:`~peforge.models.operand_stats.OperandStats.reals`
-    quantised by :func:`~peforge.models.numerics.bitmod.quantize` (``k`` a multiple of ``group``; the
+    quantised by :func:`~peforge.models.numerics.bitmod_quant.quantize` (``k`` a multiple of ``group``; the
     quantiser picks the types, so ``type_index`` must be None)."""
     if stats.kind not in ("verify", "uniform"):
         if type_index is not None:
@@ -71,14 +83,13 @@ def random_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int
     type_index = np.asarray(type_index)
     if type_index.shape != (groups, n):
         raise ValueError(f"type_index: must have shape {(groups, n)}, got {type_index.shape}")
-    return {
-        "a": stats.ints(rng, (m, k), *int_range(ACT_BITS, True)),
-        "codes": _codes_for(config, type_index, k,
-                            lambda wtype, count: rng.choice(wtype.codes, size=count)),
-        "type_index": type_index,
-        "selector": _fp_selectors(config, type_index, lambda shape: rng.integers(0, 4, shape)),
-        "scale_code": rng.integers(0, SCALE_CODE_MAX, size=(groups, n), endpoint=True),
-    }
+    return BitserialJob(
+        a=stats.ints(rng, (m, k), *int_range(ACT_BITS, True)),
+        codes=_codes_for(config, type_index, k,
+                         lambda wtype, count: rng.choice(wtype.codes, size=count)),
+        type_index=type_index,
+        selector=_fp_selectors(config, type_index, lambda shape: rng.integers(0, 4, shape)),
+        scale_code=rng.integers(0, SCALE_CODE_MAX, size=(groups, n), endpoint=True))
 
 
 def _extreme(wtype, sign: int) -> tuple[int, int]:
@@ -88,35 +99,34 @@ def _extreme(wtype, sign: int) -> tuple[int, int]:
                key=lambda pair: sign * wtype.values[pair[0]][wtype.codes.index(pair[1])])
 
 
-def extreme_job(config: BitserialConfig, m: int, k: int, n: int, act: int, sign: int) -> dict:
+def extreme_job(config: BitserialConfig, m: int, k: int, n: int, act: int,
+                sign: int) -> BitserialJob:
     """Activations all ``act``, every weight the extreme value of sign ``sign`` of its group's
     type (types rotate over groups and columns), scale codes 255."""
     groups = _groups(config, k)
     type_index = np.add.outer(np.arange(groups), np.arange(n)) % len(config.weight_types)
     extremes = [_extreme(wtype, sign) for wtype in config.weight_types]
-    return {
-        "a": np.full((m, k), act, dtype=np.int64),
-        "codes": _codes_for(config, type_index, k, lambda wtype, count: np.full(
+    return BitserialJob(
+        a=np.full((m, k), act, dtype=np.int64),
+        codes=_codes_for(config, type_index, k, lambda wtype, count: np.full(
             count, extremes[config.weight_types.index(wtype)][1])),
-        "type_index": type_index,
-        "selector": np.array([[extremes[t][0] for t in row] for row in type_index]),
-        "scale_code": np.full((groups, n), SCALE_CODE_MAX, dtype=np.int64),
-    }
+        type_index=type_index,
+        selector=np.array([[extremes[t][0] for t in row] for row in type_index]),
+        scale_code=np.full((groups, n), SCALE_CODE_MAX, dtype=np.int64))
 
 
 def quantized_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int, n: int,
-                  heavy_tailed: bool) -> dict:
-    """Weights from :func:`peforge.models.numerics.bitmod.quantize` of Gaussian or Student-t (3 degrees
+                  heavy_tailed: bool) -> BitserialJob:
+    """Weights from :func:`peforge.models.numerics.bitmod_quant.quantize` of Gaussian or Student-t (3 degrees
     of freedom) samples; ``k`` must be a multiple of ``group``."""
     w = rng.standard_t(3, size=(k, n)) if heavy_tailed else rng.standard_normal((k, n))
     return _quantized(config, random_ints(rng, (m, k), ACT_BITS, True), w)
 
 
-def _quantized(config: BitserialConfig, a: np.ndarray, w: np.ndarray) -> dict:
+def _quantized(config: BitserialConfig, a: np.ndarray, w: np.ndarray) -> BitserialJob:
     """The job of activations ``a`` and real weights ``w`` quantised to the configuration."""
     q = quantize(w, config.wtypes.split(","), config.group)
-    return {"a": a, "codes": q.codes, "type_index": q.type_index, "selector": q.selector,
-            "scale_code": q.scale_code}
+    return BitserialJob(a, q.codes, q.type_index, q.selector, q.scale_code)
 
 
 def job_shapes(config: BitserialConfig, sizes: str) -> list[tuple[int, int, int]]:
@@ -130,7 +140,7 @@ def job_shapes(config: BitserialConfig, sizes: str) -> list[tuple[int, int, int]
 
 
 def make_jobs(config: BitserialConfig, rng: np.random.Generator,
-              sizes: str = "quick") -> list[dict]:
+              sizes: str = "quick") -> list[BitserialJob]:
     """Random jobs over :func:`job_shapes`; a job whose groups each have one random type in all
     columns (so consecutive groups of a tile take different cycles per slot); extreme jobs
     (largest positive and negative sums, all zero) and quantised Gaussian and Student-t weights
@@ -147,36 +157,17 @@ def make_jobs(config: BitserialConfig, rng: np.random.Generator,
     return jobs
 
 
-def energy_config(config: BitserialConfig) -> BitserialConfig:
-    """At most 2 x 2 PEs and groups of at most 128 weights, same lanes and types, for activity
-    runs."""
-    return dataclasses.replace(config, rows=min(config.rows, 2), cols=min(config.cols, 2),
-                               group=min(config.group, 128))
+class Bitserial(Family):
+    """BitMoD-style bit-serial arrays (:mod:`peforge.models.bitserial`): the pace of a job
+    depends on its groups' weight types (:meth:`job_cycles`) and that of a GEMM on its weights'
+    width (:meth:`gemm_cycles`)."""
 
-
-FAMILY = Family(
-    name="bitserial",
-    summary="BitMoD-style bit-serial R x C array: INT8 activations x mixed fp3/fp4/int3..8 "
-            "weight groups, one term per cycle, bit-serial 8-bit group dequantiser",
-    config=BitserialConfig,
-    generator=BitserialArray.from_config,
-    golden=lambda config, job: golden_gemm(config, job["a"], *(job[k] for k in JOB_WEIGHTS)),
-    cycles=gemm_cycles,
-    width_cycles=gemm_cycles,
-    job_timing=lambda config, job: job_cycles(config, job["a"].shape[0], job["type_index"]),
-    job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["codes"].shape[1]),
-    run_job=run_job,
-    make_jobs=make_jobs,
-    random_job=random_job,
-    latency="ceil(M/rows) * sum over the ceil(N/cols) column tiles of ((group/lanes) * sum_g T_g "
-            "+ 8 + rows + 1), g over the ceil(K/group) groups, T_g = most bit-serial terms of "
-            "group g's types in the tile's columns (fp3/fp4/int3/int4 2, int6 3, int8 4); at "
-            "most ceil(M/rows)*ceil(N/cols) * (ceil(K/group)*(group/lanes)*terms + 8 + rows + 1), "
-            "terms = most terms of the allowed wtypes",
-    energy_config=energy_config,
-    # One tile over one group.
-    energy_shape=lambda config: (config.rows, config.group, config.cols),
-    port_docs={
+    name = "bitserial"
+    summary = ("BitMoD-style bit-serial R x C array: INT8 activations x mixed fp3/fp4/int3..8 "
+               "weight groups, one term per cycle, bit-serial 8-bit group dequantiser")
+    config = BitserialConfig
+    job_type = BitserialJob
+    port_docs = {
         "i_stream__payload": "input slot {a[rows][lanes] int8, code[cols][lanes], wtype[cols], "
                              "selector[cols], scale[cols], group_last, last} (LSB first)",
         "i_stream__valid": "input slot offered",
@@ -185,7 +176,49 @@ FAMILY = Family(
         "o_stream__payload": "output beat {c_raw[cols], c_scaled[cols], last}: one row of the "
                              "tile before and after the group-scale dequantisation",
         "o_stream__valid": "output beat present (no backpressure)",
-    },
-    # One weight lane of one PE is a (bit-serial) MAC unit.
-    pes=lambda config: config.rows * config.cols * config.lanes,
-)
+    }
+
+    def generator(self, config: BitserialConfig) -> BitserialArray:
+        return BitserialArray.from_config(config)
+
+    def golden(self, config: BitserialConfig, job: BitserialJob) -> dict:
+        return golden_gemm(config, job.a, *job.weights())
+
+    def gemm_cycles(self, config: BitserialConfig, m, k, n, w_bits=None):
+        """Every group at the pace of weights ``w_bits`` wide (None: of the widest allowed
+        type, the slowest case)."""
+        return gemm_cycles(config, m, k, n, w_bits)
+
+    def job_cycles(self, config: BitserialConfig, job: BitserialJob) -> int:
+        """Exact: each group at the pace of its types in each tile's columns."""
+        return job_cycles(config, job.a.shape[0], job.type_index)
+
+    def latency(self, config: BitserialConfig) -> str:
+        """The slowest case (:meth:`gemm_cycles` with ``w_bits`` None)."""
+        slot = config.group // config.lanes * config.terms
+        return (f"ceil(M/{config.rows}) * ceil(N/{config.cols}) * "
+                f"(ceil(K/{config.group}) * {slot} + {DEQUANT_CYCLES + config.rows + 1})")
+
+    random_job = staticmethod(random_job)
+    make_jobs = staticmethod(make_jobs)
+
+    async def run_job(self, ports, config: BitserialConfig,
+                      job: BitserialJob) -> tuple[dict, int]:
+        return await BitserialDriver.from_config(config).gemm(ports, job.a, *job.weights())
+
+    def pes(self, config: BitserialConfig) -> int:
+        """One weight lane of one PE is a (bit-serial) MAC unit."""
+        return config.rows * config.cols * config.lanes
+
+    def energy_config(self, config: BitserialConfig) -> BitserialConfig:
+        """At most 2 x 2 PEs and groups of at most 128 weights, same lanes and types, for
+        activity runs."""
+        return dataclasses.replace(config, rows=min(config.rows, 2), cols=min(config.cols, 2),
+                                   group=min(config.group, 128))
+
+    def energy_shape(self, config: BitserialConfig) -> tuple[int, int, int]:
+        """One tile over one group."""
+        return config.rows, config.group, config.cols
+
+
+FAMILY = Bitserial()

@@ -1,23 +1,31 @@
-"""The LUT tensor-core family record."""
+"""The LUT tensor-core family."""
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
 from peforge.hw.lut.top import LutArray
 from peforge.hw.lut.driver import LutDriver
 from peforge.models.integer import int_range
-from peforge.models.lut import LutConfig, golden_lut_gemm, lut_cycles
+from peforge.models.lut import LutConfig, gemm_cycles, golden_gemm
 from peforge.models.operand_stats import VERIFY, OperandStats
 
-from peforge.sim.families import Family
+from peforge.sim.families import Family, Job
 
-__all__ = ["FAMILY"]
+__all__ = ["FAMILY", "Lut", "LutJob"]
 
 
-async def run_job(ports, config: LutConfig, job: dict) -> tuple[dict, int]:
-    c, cycles = await LutDriver(config).gemm(ports, job["a"], job["w"])
-    return {"c": c}, cycles
+@dataclass(frozen=True, eq=False)
+class LutJob(Job):
+    """``C = A @ W``: ``a`` (M x K signed activations) and ``w`` (K x N weight codes)."""
+
+    a: np.ndarray
+    w: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.a.shape[0], self.a.shape[1], self.w.shape[1]
 
 
 def job_shapes(config: LutConfig, sizes: str) -> list[tuple[int, int, int]]:
@@ -37,13 +45,13 @@ def _random_codes(config: LutConfig, rng: np.random.Generator, shape,
 
 
 def random_job(config: LutConfig, rng: np.random.Generator, m: int, k: int, n: int,
-               stats: OperandStats = VERIFY) -> dict:
+               stats: OperandStats = VERIFY) -> LutJob:
     """Signed activations and weight codes drawn by ``stats`` (verification: uniform)."""
-    return {"a": stats.ints(rng, (m, k), *int_range(config.abits, True)),
-            "w": _random_codes(config, rng, (k, n), stats)}
+    return LutJob(stats.ints(rng, (m, k), *int_range(config.abits, True)),
+                  _random_codes(config, rng, (k, n), stats))
 
 
-def make_jobs(config: LutConfig, rng: np.random.Generator, sizes: str = "quick") -> list[dict]:
+def make_jobs(config: LutConfig, rng: np.random.Generator, sizes: str = "quick") -> list[LutJob]:
     """Random jobs over the shapes of :func:`job_shapes`, then corner jobs on a ragged two-tile
     shape: every pair of extreme activation and extreme code, zeros, and random mixes of the
     extreme activations with random codes (largest table entries of both signs)."""
@@ -53,36 +61,22 @@ def make_jobs(config: LutConfig, rng: np.random.Generator, sizes: str = "quick")
     m, k, n = config.m + 1, 2 * config.k + 1, config.n + 1
     for a_value, w_value in ((a_low, w_low), (a_high, w_high), (a_low, w_high), (a_high, w_low),
                              (0, 0)):
-        jobs.append({"a": np.full((m, k), a_value, dtype=np.int64),
-                     "w": np.full((k, n), w_value, dtype=np.int64)})
-    jobs.append({"a": rng.choice([a_low, a_high], size=(m, k)),
-                 "w": _random_codes(config, rng, (k, n))})
+        jobs.append(LutJob(np.full((m, k), a_value, dtype=np.int64),
+                           np.full((k, n), w_value, dtype=np.int64)))
+    jobs.append(LutJob(rng.choice([a_low, a_high], size=(m, k)),
+                       _random_codes(config, rng, (k, n))))
     return jobs
 
 
-def energy_config(config: LutConfig) -> LutConfig:
-    """At most 8 tile columns (each row's tables are then shared by 8 columns, not up to 128),
-    same rows, group, weights and activations, for activity runs."""
-    return dataclasses.replace(config, n=min(config.n, 8))
+class Lut(Family):
+    """LUT tensor-core tiles (:mod:`peforge.models.lut`)."""
 
-
-FAMILY = Family(
-    name="lut",
-    summary="LUT tensor-core M x N tile: symmetrised activation tables looked up by low-bit "
-            "weight bit-planes (unsigned, signed, ternary), one plane per cycle",
-    config=LutConfig,
-    generator=LutArray.from_config,
-    golden=lambda config, job: {"c": golden_lut_gemm(config, job["a"], job["w"])},
-    cycles=lut_cycles,
-    job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["w"].shape[1]),
-    run_job=run_job,
-    make_jobs=make_jobs,
-    random_job=random_job,
-    energy_config=energy_config,
-    # One tile over 64 activation groups.
-    energy_shape=lambda config: (config.m, 64 * config.k, config.n),
-    latency="ceil(M/m)*ceil(N/n) * (ceil(K/k)*wbits + m - 1) + 2",
-    port_docs={
+    name = "lut"
+    summary = ("LUT tensor-core M x N tile: symmetrised activation tables looked up by low-bit "
+               "weight bit-planes (unsigned, signed, ternary), one plane per cycle")
+    config = LutConfig
+    job_type = LutJob
+    port_docs = {
         "i_stream__payload": "input beat {a[m][k] activations (a group's first plane only), "
                              "idx[n] {j[k-1], negate} folded weight indices of one bit-plane, "
                              "last} (LSB first)",
@@ -90,9 +84,45 @@ FAMILY = Family(
         "i_stream__ready": "input beat accepted when valid and ready",
         "o_stream__payload": "output beat {data[n] results of acc_bits - 1 bits, last}",
         "o_stream__valid": "output beat present (no backpressure)",
-    },
-    # A cell's lookup covers k weights of one bit-plane per cycle: k (bit-serial) MAC units.
-    pes=lambda config: config.m * config.n * config.k,
-    # Tiles stream back to back; the precompute and final drain (2 cycles) count once.
-    pipeline_overlap=lambda config: 2,
-)
+    }
+
+    def generator(self, config: LutConfig) -> LutArray:
+        return LutArray.from_config(config)
+
+    def golden(self, config: LutConfig, job: LutJob) -> dict:
+        return {"c": golden_gemm(config, job.a, job.w)}
+
+    def gemm_cycles(self, config: LutConfig, m, k, n, w_bits=None):
+        return gemm_cycles(config, m, k, n)
+
+    def latency(self, config: LutConfig) -> str:
+        return (f"ceil(M/{config.m}) * ceil(N/{config.n}) * "
+                f"(ceil(K/{config.k}) * {config.wbits} + {config.m - 1}) + 2")
+
+    random_job = staticmethod(random_job)
+    make_jobs = staticmethod(make_jobs)
+
+    async def run_job(self, ports, config: LutConfig, job: LutJob) -> tuple[dict, int]:
+        c, cycles = await LutDriver(config).gemm(ports, job.a, job.w)
+        return {"c": c}, cycles
+
+    def pes(self, config: LutConfig) -> int:
+        """A cell's lookup covers k weights of one bit-plane per cycle: k (bit-serial) MAC
+        units."""
+        return config.m * config.n * config.k
+
+    def pipeline_overlap(self, config: LutConfig) -> int:
+        """Tiles stream back to back; the precompute and final drain (2 cycles) count once."""
+        return 2
+
+    def energy_config(self, config: LutConfig) -> LutConfig:
+        """At most 8 tile columns (each row's tables are then shared by 8 columns, not up to
+        128), same rows, group, weights and activations, for activity runs."""
+        return dataclasses.replace(config, n=min(config.n, 8))
+
+    def energy_shape(self, config: LutConfig) -> tuple[int, int, int]:
+        """One tile over 64 activation groups."""
+        return config.m, 64 * config.k, config.n
+
+
+FAMILY = Lut()

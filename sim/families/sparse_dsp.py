@@ -1,6 +1,7 @@
-"""The sparse DSP chain family record (FlightLLM's configurable sparse DSP chain)."""
+"""The sparse DSP chain family (FlightLLM's configurable sparse DSP chain)."""
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,21 +12,30 @@ from peforge.models.numerics.nm_sparse import compress, pad_k
 from peforge.models.operand_stats import VERIFY, OperandStats
 from peforge.models.sparse_dsp import ACT_BITS, SparseDspConfig, gemm_cycles, golden_gemm
 
-from peforge.sim.families import Family
+from peforge.sim.families import Family, Job
 
-__all__ = ["FAMILY", "sparse_job"]
-
-
-async def run_job(ports, config: SparseDspConfig, job: dict) -> tuple[dict, int]:
-    c, cycles = await SparseDspDriver(config).gemm(ports, job["a"], job["values"], job["indices"])
-    return {"c": c}, cycles
+__all__ = ["FAMILY", "SparseDsp", "SparseJob", "sparse_job"]
 
 
-def sparse_job(config: SparseDspConfig, a, w) -> dict:
+@dataclass(frozen=True, eq=False)
+class SparseJob(Job):
+    """``C = A @ W``: ``a`` (R x K INT8 activations) and ``W`` (K x C) compressed to its N:M
+    pattern, ``values`` and ``indices`` (:func:`peforge.models.numerics.nm_sparse.compress`)."""
+
+    a: np.ndarray
+    values: np.ndarray
+    indices: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.a.shape[0], self.a.shape[1], self.values.shape[1]
+
+
+def sparse_job(config: SparseDspConfig, a, w) -> SparseJob:
     """A job from activations ``a`` (R x K) and dense weights ``w`` (K x C): ``w`` is
     magnitude-pruned to the configuration's pattern and compressed."""
     values, indices = compress(pad_k(w, config.pattern), config.pattern)
-    return {"a": np.asarray(a, dtype=np.int64), "values": values, "indices": indices}
+    return SparseJob(np.asarray(a, dtype=np.int64), values, indices)
 
 
 def job_shapes(config: SparseDspConfig, sizes: str) -> list[tuple[int, int, int]]:
@@ -39,7 +49,7 @@ def job_shapes(config: SparseDspConfig, sizes: str) -> list[tuple[int, int, int]
 
 
 def random_job(config: SparseDspConfig, rng: np.random.Generator, r: int, k: int,
-               c: int, stats: OperandStats = VERIFY) -> dict:
+               c: int, stats: OperandStats = VERIFY) -> SparseJob:
     """INT8 activations and dense weights drawn by ``stats`` (verification: uniform), then
     pruned by :func:`sparse_job`."""
     return sparse_job(config, stats.ints(rng, (r, k), *int_range(ACT_BITS, True)),
@@ -47,7 +57,7 @@ def random_job(config: SparseDspConfig, rng: np.random.Generator, r: int, k: int
 
 
 def make_jobs(config: SparseDspConfig, rng: np.random.Generator,
-              sizes: str = "quick") -> list[dict]:
+              sizes: str = "quick") -> list[SparseJob]:
     """Random jobs over :func:`job_shapes`, then extreme-value jobs on a ragged two-pass shape:
     every operand at its minimum, at its maximum, minimum times maximum, zeros, and random signs
     of the extremes."""
@@ -62,30 +72,15 @@ def make_jobs(config: SparseDspConfig, rng: np.random.Generator,
     return jobs
 
 
-def energy_config(config: SparseDspConfig) -> SparseDspConfig:
-    """A chain of ``max(4, M)`` slices (at most the configuration's; a multiple of the
-    pattern's ``M``) with the same slices and pattern, for activity runs."""
-    return dataclasses.replace(config, chain=min(config.chain, max(4, config.pattern.m)))
+class SparseDsp(Family):
+    """FlightLLM's sparse DSP chain (:mod:`peforge.models.sparse_dsp`)."""
 
-
-FAMILY = Family(
-    name="sparse-dsp",
-    summary="FlightLLM sparse DSP chain: L cascaded DSP48-like slices, N:M sparse MUXes, "
-            "reduction groups",
-    config=SparseDspConfig,
-    generator=SparseDspChain.from_config,
-    golden=lambda config, job: {"c": golden_gemm(config, job["a"], job["values"], job["indices"])},
-    cycles=gemm_cycles,
-    job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["values"].shape[1]),
-    run_job=run_job,
-    make_jobs=make_jobs,
-    random_job=random_job,
-    energy_config=energy_config,
-    # Four activation rows over 16 windows, one pass of output columns.
-    energy_shape=lambda config: (4, 16 * config.chain, config.segments),
-    latency="R*ceil(C/S)*ceil(K/chain) + areg + mreg + chain*preg + 1 for an R x K x C GEMM; "
-            "S = M/N columns per beat for a sparse N:M pattern, 1 when dense",
-    port_docs={
+    name = "sparse-dsp"
+    summary = ("FlightLLM sparse DSP chain: L cascaded DSP48-like slices, N:M sparse MUXes, "
+               "reduction groups")
+    config = SparseDspConfig
+    job_type = SparseJob
+    port_docs = {
         "i_stream__payload": "input beat {a[chain] INT8 window, w[chain] weights, "
                              "idx[chain] log2(M)-bit MUX selects, n_log2 = log2(N), last} "
                              "(LSB first; no idx, n_log2 when dense and M does not divide chain)",
@@ -94,9 +89,43 @@ FAMILY = Family(
         "o_stream__payload": "output beat {data[G] accumulators}, G = M (1 when dense and M "
                              "does not divide chain); column g of the pass is data[(g+1)*N-1]",
         "o_stream__valid": "output beat present (no backpressure)",
-    },
-    pes=lambda config: config.chain,
-    # The chain is always ready: a following GEMM's beats stream on while this one's last
-    # window fills the pipeline and drains, so only the beats add up.
-    pipeline_overlap=lambda config: config.areg + config.mreg + config.chain * config.preg + 1,
-)
+    }
+
+    def generator(self, config: SparseDspConfig) -> SparseDspChain:
+        return SparseDspChain.from_config(config)
+
+    def golden(self, config: SparseDspConfig, job: SparseJob) -> dict:
+        return {"c": golden_gemm(config, job.a, job.values, job.indices)}
+
+    def gemm_cycles(self, config: SparseDspConfig, m, k, n, w_bits=None):
+        return gemm_cycles(config, m, k, n)
+
+    def latency(self, config: SparseDspConfig) -> str:
+        return (f"M * ceil(N/{config.segments}) * ceil(K/{config.chain}) + {config.latency}")
+
+    random_job = staticmethod(random_job)
+    make_jobs = staticmethod(make_jobs)
+
+    async def run_job(self, ports, config: SparseDspConfig, job: SparseJob) -> tuple[dict, int]:
+        c, cycles = await SparseDspDriver(config).gemm(ports, job.a, job.values, job.indices)
+        return {"c": c}, cycles
+
+    def pes(self, config: SparseDspConfig) -> int:
+        return config.chain
+
+    def pipeline_overlap(self, config: SparseDspConfig) -> int:
+        """The chain is always ready: a following GEMM's beats stream on while this one's last
+        window fills the pipeline and drains, so only the beats add up."""
+        return config.latency
+
+    def energy_config(self, config: SparseDspConfig) -> SparseDspConfig:
+        """A chain of ``max(4, M)`` slices (at most the configuration's; a multiple of the
+        pattern's ``M``) with the same slices and pattern, for activity runs."""
+        return dataclasses.replace(config, chain=min(config.chain, max(4, config.pattern.m)))
+
+    def energy_shape(self, config: SparseDspConfig) -> tuple[int, int, int]:
+        """Four activation rows over 16 windows, one pass of output columns."""
+        return 4, 16 * config.chain, config.segments
+
+
+FAMILY = SparseDsp()

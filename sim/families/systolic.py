@@ -1,26 +1,22 @@
-"""The systolic array family record."""
+"""The systolic array family."""
 
 import dataclasses
 
 import numpy as np
 
+from peforge.hw.common.delays import DelayStage
 from peforge.hw.common.mac import mac_shapes
 from peforge.hw.common.parts import BlackBox, Trimmed
-from peforge.hw.systolic.top import DelayStage, SystolicArray
+from peforge.hw.systolic.top import SystolicArray
 from peforge.hw.systolic.driver import SystolicDriver
 from peforge.models.numerics.floatmac import cancelling_job, random_operands
 from peforge.models.integer import int_range
 from peforge.models.operand_stats import VERIFY, OperandStats
 from peforge.models.systolic import SystolicConfig, gemm_cycles, golden_gemm
 
-from peforge.sim.families import AreaPart, Family
+from peforge.sim.families import AreaPart, Family, GemmJob
 
-__all__ = ["FAMILY"]
-
-
-async def run_job(ports, config: SystolicConfig, job: dict) -> tuple[dict, int]:
-    c, cycles = await SystolicDriver.from_config(config).gemm(ports, job["a"], job["b"])
-    return {"c": c}, cycles
+__all__ = ["FAMILY", "Systolic", "REST_MAX"]
 
 
 def job_shapes(config: SystolicConfig, sizes: str) -> list[tuple[int, int, int]]:
@@ -34,31 +30,32 @@ def job_shapes(config: SystolicConfig, sizes: str) -> list[tuple[int, int, int]]
 
 
 def random_job(config: SystolicConfig, rng: np.random.Generator, m: int, k: int, n: int,
-               stats: OperandStats = VERIFY) -> dict:
+               stats: OperandStats = VERIFY) -> GemmJob:
     """Operands drawn by ``stats``; verification (the default): integer PEs uniform over the
     whole range, float PEs the patterns of :func:`~peforge.models.numerics.floatmac.random_operands`
     (mostly normals near 1, some of anything)."""
     if config.pe != "int":
         fmt = config.mac.fmt
-        return {"a": stats.floats(fmt, rng, (m, k), random_operands),
-                "b": stats.floats(fmt, rng, (k, n), random_operands)}
+        return GemmJob(stats.floats(fmt, rng, (m, k), random_operands),
+                       stats.floats(fmt, rng, (k, n), random_operands))
     low, high = int_range(config.bits, config.signed)
-    return {"a": stats.ints(rng, (m, k), low, high), "b": stats.ints(rng, (k, n), low, high)}
+    return GemmJob(stats.ints(rng, (m, k), low, high), stats.ints(rng, (k, n), low, high))
 
 
-def make_jobs(config: SystolicConfig, rng: np.random.Generator, sizes: str = "quick") -> list[dict]:
+def make_jobs(config: SystolicConfig, rng: np.random.Generator,
+              sizes: str = "quick") -> list[GemmJob]:
     """Random jobs over the shapes of :func:`job_shapes`, then corner jobs on a two-tile shape:
     integer PEs all minimum, all maximum, zeros, and minimum times maximum; float PEs products
     that cancel exactly in pairs."""
     jobs = [random_job(config, rng, *shape) for shape in job_shapes(config, sizes)]
     if config.pe != "int":
         shape = (config.rows + 1, 2 * config.rows + 2, config.cols + 1)
-        return jobs + [cancelling_job(config.mac.fmt, rng, *shape) for _ in range(2)]
+        return jobs + [GemmJob(**cancelling_job(config.mac.fmt, rng, *shape)) for _ in range(2)]
     low, high = int_range(config.bits, config.signed)
     m, k, n = config.rows + 1, config.rows + 1, config.cols + 1
     for a_value, b_value in ((low, low), (high, high), (0, 0), (low, high)):
-        jobs.append({"a": np.full((m, k), a_value, dtype=np.int64),
-                     "b": np.full((k, n), b_value, dtype=np.int64)})
+        jobs.append(GemmJob(np.full((m, k), a_value, dtype=np.int64),
+                            np.full((k, n), b_value, dtype=np.int64)))
     return jobs
 
 
@@ -138,44 +135,63 @@ def area_parts(config: SystolicConfig) -> list[AreaPart]:
     return parts
 
 
-def energy_config(config: SystolicConfig) -> SystolicConfig:
-    """At most 2 x 2 PEs of the same numerics and dataflow, for activity runs."""
-    return dataclasses.replace(config, rows=min(config.rows, 2), cols=min(config.cols, 2))
+class Systolic(Family):
+    """Output- and weight-stationary ``rows x cols`` MAC arrays (:mod:`peforge.models.systolic`)."""
 
-
-def energy_shape(config: SystolicConfig) -> tuple[int, int, int]:
-    """One tile with a long stream: ``os`` K = 128 beats, ``ws`` M = 128 rows."""
-    if config.dataflow == "os":
-        return config.rows, 128, config.cols
-    return 128, config.rows, config.cols
-
-
-FAMILY = Family(
-    name="systolic",
-    summary="output- and weight-stationary R x C MAC arrays with skewed operand feeds; integer, "
-            "L-Mul or exact float PEs",
-    config=SystolicConfig,
-    generator=SystolicArray.from_config,
-    golden=lambda config, job: {"c": golden_gemm(config, job["a"], job["b"])},
-    cycles=gemm_cycles,
-    job_shape=lambda job: (job["a"].shape[0], job["a"].shape[1], job["b"].shape[1]),
-    run_job=run_job,
-    make_jobs=make_jobs,
-    random_job=random_job,
-    latency=("os: ceil(M/rows)*ceil(N/cols) * (K + 2*rows + cols - 2); "
-             "ws: ceil(K/rows)*ceil(N/cols) * (2*rows + M + cols - 2) + 1"),
-    port_docs={
+    name = "systolic"
+    summary = ("output- and weight-stationary R x C MAC arrays with skewed operand feeds; "
+               "integer, L-Mul or exact float PEs")
+    config = SystolicConfig
+    port_docs = {
         "i_stream__payload": "input beat: os {a[rows], b[cols], last}; "
                              "ws {a[rows], load, b[cols], d[cols], last} (LSB first)",
         "i_stream__valid": "input beat offered",
         "i_stream__ready": "input beat accepted when valid and ready",
         "o_stream__payload": "output beat {data[cols] accumulators (fp32 for float PEs), last}",
         "o_stream__valid": "output beat present (no backpressure)",
-    },
-    pes=lambda config: config.rows * config.cols,
-    # ws: the next tile's first beat is accepted on the edge of the previous one's last output.
-    pipeline_overlap=lambda config: 1 if config.dataflow == "ws" else 0,
-    area_parts=area_parts,
-    energy_config=energy_config,
-    energy_shape=energy_shape,
-)
+    }
+
+    def generator(self, config: SystolicConfig) -> SystolicArray:
+        return SystolicArray.from_config(config)
+
+    def golden(self, config: SystolicConfig, job: GemmJob) -> dict:
+        return {"c": golden_gemm(config, job.a, job.b)}
+
+    def gemm_cycles(self, config: SystolicConfig, m, k, n, w_bits=None):
+        return gemm_cycles(config, m, k, n)
+
+    def latency(self, config: SystolicConfig) -> str:
+        r, c = config.rows, config.cols
+        if config.dataflow == "os":
+            return f"ceil(M/{r}) * ceil(N/{c}) * (K + {2 * r + c - 2})"
+        return f"ceil(K/{r}) * ceil(N/{c}) * (M + {2 * r + c - 2}) + 1"
+
+    random_job = staticmethod(random_job)
+    make_jobs = staticmethod(make_jobs)
+
+    async def run_job(self, ports, config: SystolicConfig, job: GemmJob) -> tuple[dict, int]:
+        c, cycles = await SystolicDriver.from_config(config).gemm(ports, job.a, job.b)
+        return {"c": c}, cycles
+
+    def pes(self, config: SystolicConfig) -> int:
+        return config.rows * config.cols
+
+    def pipeline_overlap(self, config: SystolicConfig) -> int:
+        """``ws``: the next tile's first beat is accepted on the edge of the previous one's last
+        output."""
+        return 1 if config.dataflow == "ws" else 0
+
+    area_parts = staticmethod(area_parts)
+
+    def energy_config(self, config: SystolicConfig) -> SystolicConfig:
+        """At most 2 x 2 PEs of the same numerics and dataflow, for activity runs."""
+        return dataclasses.replace(config, rows=min(config.rows, 2), cols=min(config.cols, 2))
+
+    def energy_shape(self, config: SystolicConfig) -> tuple[int, int, int]:
+        """One tile with a long stream: ``os`` K = 128 beats, ``ws`` M = 128 rows."""
+        if config.dataflow == "os":
+            return config.rows, 128, config.cols
+        return 128, config.rows, config.cols
+
+
+FAMILY = Systolic()

@@ -11,10 +11,18 @@ All of it is one frozen, validated configuration (:class:`Accelerator`) that loa
     dram: {name: ddr4-3200, bytes_per_cycle: 25.6, latency_cycles: 100}
     timing: rtl
     stats: gaussian
+    vector: {lanes: 64, softmax: 0.25}    # optional: times the work that is not a GEMM
+
+SRAM sizes not given (a section without ``size_kib``, or no section) follow the array
+(:func:`default_sram_kib`): each SRAM holds two tiles of ``T x T`` elements, A and W at 8 bits
+and outputs at 32 (the widths GEMMs move at), with ``T`` four times the array's side rounded up
+to a power of two (``sqrt(pes)``, at least 16), and never less than 256/256/64 KiB. A 128 x 128
+systolic array gets 512 KiB input and weight SRAMs and a 2 MiB output SRAM; an 8 x 8 array
+256/256/64 KiB.
 
 ``dram.name`` is ``TYPE`` or ``TYPE-RATE`` with a DRAM type of :data:`peforge.sim.perf.memory.DRAM_TYPES`
 (its energy per bit); ``stats`` are the operand statistics of the PE array's energy per MAC
-(:data:`peforge.sim.eda.energy.STATS`). Errors name the offending key
+(:data:`peforge.models.operand_stats.STATS`). Errors name the offending key
 (``dram.bytes_per_cycle: must be > 0, got 0``).
 """
 
@@ -23,11 +31,12 @@ from dataclasses import dataclass, field, fields, replace
 
 import yaml
 
-from peforge.sim.eda.energy import STATS
+from peforge.models.operand_stats import STATS
 from peforge.sim.families import family
 from peforge.sim.perf.memory import dram_type
 
-__all__ = ["Sram", "Dram", "Accelerator", "TIMINGS", "load_accelerator"]
+__all__ = ["Sram", "ArraySizedSram", "Dram", "VectorUnit", "Accelerator", "TIMINGS",
+           "load_accelerator", "default_sram_kib", "MIN_SRAM_KIB"]
 
 #: Compute timing of the array: ``rtl`` is the family's cycle model (equal to the RTL);
 #: ``scalesim-os/ws/is`` reproduce SCALE-Sim 3.0's compute cycles (systolic family only).
@@ -42,17 +51,46 @@ def _positive(prefix: str, name: str, value, *, integer: bool = True, infinite: 
         raise ValueError(f"{prefix}{name}: must be {kind}, got {value!r}")
 
 
+#: The smallest default sizes (KiB) of the input, weight and output SRAMs.
+MIN_SRAM_KIB = {"input_sram": 256, "weight_sram": 256, "output_sram": 64}
+
+#: Bits of an A, W and output element in the default sizing rule.
+_RULE_BITS = {"input_sram": 8, "weight_sram": 8, "output_sram": 32}
+
+
+def default_sram_kib(pes: int) -> dict[str, int]:
+    """The default SRAM sizes (KiB) of an array of ``pes`` PEs (module docstring): two ``T x T``
+    tiles at 8-bit A and W and 32-bit outputs, ``T = 4 * 2**ceil(log2(sqrt(pes)))`` (at least
+    16), and at least :data:`MIN_SRAM_KIB`."""
+    side = 1 << max(2, math.isqrt(pes - 1).bit_length()) if pes > 1 else 4
+    tile = 4 * side
+    return {name: max(MIN_SRAM_KIB[name], -(-2 * tile * tile * bits // 8 // 1024))
+            for name, bits in _RULE_BITS.items()}
+
+
 @dataclass(frozen=True)
 class Sram:
-    """An on-chip buffer: ``size_kib`` KiB, ``banks`` banks of ``width_bytes`` each."""
+    """An on-chip buffer: ``size_kib`` KiB (None: sized by its accelerator, :func:`default_sram_kib`),
+    ``banks`` banks of ``width_bytes`` each."""
 
-    size_kib: int = 256
+    size_kib: int | None = None
     width_bytes: int = 64
     banks: int = 4
 
     def validate(self, prefix: str) -> None:
         for name in ("size_kib", "width_bytes", "banks"):
             _positive(prefix, name, getattr(self, name))
+
+    def __eq__(self, other):
+        # An ArraySizedSram equals the Sram of the same fields: they differ only in what
+        # happens when their accelerator's array changes.
+        if not isinstance(other, Sram):
+            return NotImplemented
+        return (self.size_kib, self.width_bytes, self.banks) == (
+            other.size_kib, other.width_bytes, other.banks)
+
+    def __hash__(self):
+        return hash((self.size_kib, self.width_bytes, self.banks))
 
     @property
     def size_bytes(self) -> int:
@@ -62,6 +100,13 @@ class Sram:
     def bytes_per_cycle(self) -> int:
         """Port bandwidth: one access of ``width_bytes`` per bank per cycle."""
         return self.width_bytes * self.banks
+
+
+class ArraySizedSram(Sram):
+    """An :class:`Sram` whose size was not given but follows its accelerator's array
+    (:func:`default_sram_kib`): it is sized again when the array changes (``replace(accel,
+    pe=...)``). Its fields, and so its stored form, are a plain Sram's, and it equals the Sram of
+    the same fields."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +129,27 @@ class Dram:
 
 
 @dataclass(frozen=True)
+class VectorUnit:
+    """A SIMD unit beside the PE array that runs the work that is not a GEMM
+    (:class:`peforge.sim.perf.workloads.VectorOp`): ``lanes`` lanes, each finishing the given
+    number of elements per cycle of each class of :data:`peforge.sim.perf.workloads.VECTOR_KINDS`
+    (assumed rates, not measured on RTL: peforge has no vector unit RTL). Its timing is
+    :mod:`peforge.sim.perf.vector`."""
+
+    lanes: int = 64
+    elementwise: float = 1.0
+    activation: float = 0.25
+    softmax: float = 0.25
+    norm: float = 0.25
+    reduction: float = 1.0
+
+    def validate(self, prefix: str) -> None:
+        _positive(prefix, "lanes", self.lanes)
+        for name in ("elementwise", "activation", "softmax", "norm", "reduction"):
+            _positive(prefix, name, getattr(self, name), integer=False)
+
+
+@dataclass(frozen=True)
 class Accelerator:
     """One PE array (``family`` with its configuration ``pe``) plus memories, at ``clock_mhz``;
     ``stats`` are the operand statistics its energy per MAC is measured on."""
@@ -93,28 +159,40 @@ class Accelerator:
     clock_mhz: float = 1000.0
     input_sram: Sram = field(default_factory=Sram)
     weight_sram: Sram = field(default_factory=Sram)
-    output_sram: Sram = field(default_factory=lambda: Sram(size_kib=64))
+    output_sram: Sram = field(default_factory=Sram)
     dram: Dram = field(default_factory=Dram)
     timing: str = "rtl"
     stats: str = "gaussian"
+    vector: VectorUnit | None = None
 
     def __post_init__(self):
         fam = family(self.family)
         if not isinstance(self.pe, fam.config):
             raise ValueError(f"pe: must be a {fam.config.__name__}, got {type(self.pe).__name__}")
         _positive("", "clock_mhz", self.clock_mhz, integer=False)
+        if fam.pes is None:
+            raise ValueError(f"family: {self.family} declares no PE count, so it cannot be "
+                             f"modelled yet")
+        defaults = None
         for name in ("input_sram", "weight_sram", "output_sram"):
+            sram = getattr(self, name)
+            if isinstance(sram, Sram) and (sram.size_kib is None
+                                           or type(sram) is ArraySizedSram):
+                defaults = defaults or default_sram_kib(fam.pes(self.pe))
+                object.__setattr__(self, name, ArraySizedSram(defaults[name], sram.width_bytes,
+                                                              sram.banks))
             getattr(self, name).validate(f"{name}.")
         self.dram.validate("dram.")
+        if self.vector is not None:
+            if not isinstance(self.vector, VectorUnit):
+                raise ValueError(f"vector: must be a VectorUnit, got {self.vector!r}")
+            self.vector.validate("vector.")
         if self.timing not in TIMINGS:
             raise ValueError(f"timing: must be one of {', '.join(TIMINGS)}, got {self.timing!r}")
         if self.timing != "rtl" and self.family != "systolic":
             raise ValueError(f"timing: {self.timing} applies to the systolic family only")
         if self.stats not in STATS:
             raise ValueError(f"stats: must be one of {', '.join(STATS)}, got {self.stats!r}")
-        if fam.pes is None:
-            raise ValueError(f"family: {self.family} declares no PE count, so it cannot be "
-                             f"modelled yet")
 
     @property
     def pes(self) -> int:
@@ -132,7 +210,7 @@ def load_accelerator(source) -> Accelerator:
     """An :class:`Accelerator` from a YAML file path or an already parsed mapping.
 
     Keys not given keep the accelerator's defaults, within a memory section too:
-    ``output_sram: {banks: 2}`` keeps the output SRAM's 64 KiB."""
+    ``output_sram: {banks: 2}`` keeps the output SRAM's default size (:func:`default_sram_kib`)."""
     if isinstance(source, dict):
         values = source
     else:
@@ -146,11 +224,13 @@ def load_accelerator(source) -> Accelerator:
     fam = family(values["family"])
     base = Accelerator(fam.name, fam.make_config(**(values.pop("pe", None) or {})))
     for name, cls in (("input_sram", Sram), ("weight_sram", Sram), ("output_sram", Sram),
-                      ("dram", Dram)):
+                      ("dram", Dram), ("vector", VectorUnit)):
         if name in values:
             if not isinstance(values[name], dict):
                 raise ValueError(f"{name}: must be a mapping, got {values[name]!r}")
             _check_keys(cls, values[name], f"{name}.")
-            values[name] = replace(getattr(base, name), **values[name])
+            given = replace(getattr(base, name) or cls(), **values[name])
+            values[name] = (Sram(given.size_kib, given.width_bytes, given.banks)
+                            if cls is Sram and "size_kib" in values[name] else given)
     _check_keys(Accelerator, values, "")
     return replace(base, **values)

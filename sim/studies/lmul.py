@@ -35,8 +35,9 @@ from peforge.models.numerics.lmul import exact_multiply, lmul_multiply
 from peforge.models.lmul import OPERAND_FORMATS
 
 from peforge.sim.eda.synth import synthesize
+from peforge.sim.studies.tables import print_table
 
-__all__ = ["error_table", "area_table", "claims", "write_report", "GAUSSIAN_PAIRS",
+__all__ = ["run", "error_table", "area_table", "claims", "write_report", "GAUSSIAN_PAIRS",
            "LOOSE_FACTOR"]
 
 #: Gaussian operand pairs.
@@ -155,3 +156,13 @@ def write_report(out_dir: Path, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFra
     plt.close(fig)
     claims_path.write_text("\n".join(claims(table)) + "\n")
     return table, area, [csv_path, png_path, area_path, claims_path]
+
+
+def run(out_dir: Path, *, seed: int = 0) -> list[Path]:
+    """``peforge report lmul``: :func:`write_report` into ``out_dir``, printing both tables and
+    the claims."""
+    table, area, paths = write_report(out_dir, seed=seed)
+    for frame in (table, area):
+        print_table(frame)
+    print("\n".join(claims(table)))
+    return paths

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["write_table", "print_table"]
+__all__ = ["write_table", "print_table", "report_table"]
 
 
 def print_table(table: pd.DataFrame) -> None:
@@ -18,3 +18,14 @@ def write_table(table: pd.DataFrame, out: Path, columns: list[str] | None = None
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6g")
     print_table(table if columns is None else table[columns])
+
+
+def report_table(table: pd.DataFrame, out: Path, columns: list[str] | None = None,
+                 claims: list[str] = ()) -> list[Path]:
+    """A study's table: written to ``out`` and printed (:func:`write_table`), then its claim
+    lines; ``[out]``."""
+    write_table(table, out, columns)
+    if claims:
+        print()
+        print("\n".join(claims))
+    return [out]

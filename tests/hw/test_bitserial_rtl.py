@@ -123,7 +123,7 @@ def test_amaranth_accumulators_wrap():
     """k_max = group: the extreme jobs (two int8 groups of -128 * -127) overflow both results."""
     jobs, results = _check("amaranth", rows=2, cols=2, lanes=2, wtypes="int8", group=4, k_max=4)
     extreme = jobs[-6]
-    exact = extreme["a"].astype(object) @ np.full(extreme["codes"].shape, -127, dtype=object)
+    exact = extreme.a.astype(object) @ np.full(extreme.codes.shape, -127, dtype=object)
     assert (results[-6][0]["c_raw"] != exact).all()
 
 
@@ -219,7 +219,7 @@ def test_verify_command_passes():
     # one column's type has (the padded columns are fp4), plus 8 + 2 + 1
     config = BITSERIAL.make_config(rows=2, cols=3, group=16)
     first = BITSERIAL.make_jobs(config, np.random.default_rng(0))[0]
-    terms = TERMS[config.weight_types[first["type_index"][0, 0]].name]
+    terms = TERMS[config.weight_types[first.type_index[0, 0]].name]
     assert f"cycles {4 * terms + 11} = model {4 * terms + 11}" in jobs[0]
 
 

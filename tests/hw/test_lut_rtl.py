@@ -18,6 +18,7 @@ from peforge.hw.lut.top import TablePrecompute
 from peforge.models.numerics.lut_table import precompute_table
 from peforge.sim.rtl.backends.amaranth import AmaranthPorts
 from peforge.sim.families import family
+from peforge.sim.families.lut import LutJob
 from peforge.sim.rtl.flow import generate
 from peforge.sim.rtl.backends.verilator import lint
 
@@ -36,7 +37,7 @@ def _check(backend, sizes="quick", **params):
     assert_jobs_exact(LUT, config, jobs, results)
     if "acc_bits" not in params:
         for job, (outputs, _cycles) in zip(jobs, results):
-            plain = job["a"].astype(object) @ job["w"].astype(object)
+            plain = job.a.astype(object) @ job.w.astype(object)
             assert np.array_equal(np.asarray(outputs["c"], dtype=object), plain)
 
 
@@ -102,7 +103,7 @@ def test_amaranth_tight_accumulator_is_exact(wkind, wbits, abits):
     give exactly A @ W through the RTL."""
     config = LUT.make_config(**_params(2, 3, 4, wkind, wbits, abits, k_max=9))
     (a_low, a_high), (w_low, w_high) = ACT_RANGES[abits], config.weight_format.code_range
-    jobs = [{"a": np.full((2, 9), a, dtype=np.int64), "w": np.full((9, 3), w, dtype=np.int64)}
+    jobs = [LutJob(np.full((2, 9), a, dtype=np.int64), np.full((9, 3), w, dtype=np.int64))
             for a, w in itertools.product((a_low, a_high), (w_low, w_high))]
     results = run_jobs("amaranth", LUT, config, jobs)
     assert_jobs_exact(LUT, config, jobs, results)
@@ -152,7 +153,7 @@ def test_amaranth_input_bubbles(case):
     sim.add_testbench(testbench)
     sim.run()
     for job, out in zip(jobs, outputs):
-        assert out["c"].tolist() == (job["a"] @ job["w"]).tolist()
+        assert out["c"].tolist() == (job.a @ job.w).tolist()
 
 
 # --- Verilator -----------------------------------------------------------------------------
@@ -204,9 +205,10 @@ def test_verify_command_passes_and_reports_cycles():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].startswith("build: ") and "/verilator/lut-" in lines[1]
+    assert lines[1].startswith("build: ") and "/bulk/lut-" in lines[1]
     jobs = [line for line in lines if line.strip().startswith("job")]
     assert len(jobs) == 10 and all(line.endswith("PASS") for line in jobs)
     # 2 x 64, W2, GEMM 1x1x1: 1 precompute + 2 planes + 2 drain rows
     assert "a[1, 1] w[1, 1]" in jobs[0] and "cycles 5 = model 5" in jobs[0]
-    assert lines[-1] == "PASS: 10/10 jobs bit-exact with cycles equal to the model"
+    assert lines[-2] == "PASS: 10/10 jobs bit-exact with cycles equal to the model"
+    assert lines[-1].startswith("simulated ") and lines[-1].endswith("cycles/s, bulk)")

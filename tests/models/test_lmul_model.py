@@ -17,40 +17,14 @@ from peforge.models.numerics.floatfmt import BF16, E4M3, E5M2, FP16, FP32, Float
 from peforge.models.numerics.lmul import (exact_multiply, lmul_constant, lmul_multiply, lmul_offset,
                                  operand_pairs)
 
-from tests.float_reference import NUMPY_TYPES, reference_cast, reference_decode
-
-# lmul.md: l(m) = m for m <= 3, 3 for m = 4, 4 for m > 4.
-OFFSET = {1: 1, 2: 2, 3: 3, 4: 3, 5: 4, 7: 4, 10: 4, 23: 4}
+from tests.float_reference import (LMUL_OFFSET as OFFSET, lmul_reference, reference_cast,
+                                   reference_decode)
 E4M4 = FloatFormat("e4m4", 4, 4)
 
 
 def all_pairs(fmt):
     x, y = np.meshgrid(np.arange(1 << fmt.bits), np.arange(1 << fmt.bits))
     return x.ravel(), y.ravel()
-
-
-def pseudo_log2(v):
-    """Mitchell's log2 of positive normal ``v = (1 + f) 2**E``: ``E + f``."""
-    f, e = np.frexp(v)                       # v = f 2**e, 0.5 <= f < 1
-    return (e - 1) + (2 * f - 1)
-
-
-def lmul_reference(fmt, x_bits, y_bits):
-    """L-Mul products as float64 values, from ml_dtypes' values and the lmul.md policy."""
-    finfo = ml_dtypes.finfo(NUMPY_TYPES[fmt.name])
-    bias = 1 - finfo.minexp
-    x, y = reference_decode(fmt, x_bits), reference_decode(fmt, y_bits)
-    ax, ay = np.abs(x), np.abs(y)
-    normal = (ax >= float(finfo.smallest_normal)) & (ay >= float(finfo.smallest_normal))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u = np.where(normal, pseudo_log2(ax) + pseudo_log2(ay), 0) + 2.0 ** -OFFSET[
-            fmt.man_bits] + bias
-        whole = np.floor(u)
-        value = np.where(u >= 1, np.exp2(whole - bias) * (1 + u - whole), u * 2.0 ** (1 - bias))
-    value = np.where(u < 0, 0.0, np.minimum(value, float(finfo.max)))
-    value = np.where(normal, value, 0.0)
-    value = np.where(np.isfinite(x) & np.isfinite(y), value, np.nan)
-    return np.where(np.signbit(x) ^ np.signbit(y), -value, value)
 
 
 def exact_reference(fmt, out, x_bits, y_bits):

@@ -23,8 +23,6 @@ NM_LIST = "1:2, 2:2, 1:4, 2:4, 4:4, 1:8, 2:8, 4:8, 8:8, 1:16, 2:16, 4:16, 8:16, 
 # --- configuration ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("values, message", [
-    ({"chain": 0}, "chain: must be an integer in 1..32, got 0"),
-    ({"chain": 33}, "chain: must be an integer in 1..32, got 33"),
     ({"nm": "3:4"}, f"nm: must be one of {NM_LIST}, got '3:4'"),
     ({"nm": "2:3"}, f"nm: must be one of {NM_LIST}, got '2:3'"),
     ({"nm": "0:4"}, f"nm: must be one of {NM_LIST}, got '0:4'"),
@@ -32,17 +30,10 @@ NM_LIST = "1:2, 2:2, 1:4, 2:4, 4:4, 1:8, 2:8, 4:8, 8:8, 1:16, 2:16, 4:16, 8:16, 
                                 "(a window holds whole blocks of 4 indexed activations), got 6"),
     ({"chain": 8, "nm": "4:16"}, "chain: must be a multiple of 16 for the sparse pattern 4:16 "
                                  "(a window holds whole blocks of 16 indexed activations), got 8"),
-    ({"bits": 1}, "bits: must be an integer in 2..8, got 1"),
-    ({"bits": 9}, "bits: must be an integer in 2..8, got 9"),
     ({"acc_bits": 15}, "acc_bits: must be in 16..48 for INT8 activations and 8-bit weights "
                        "(a product needs 16), got 15"),
     ({"bits": 4, "acc_bits": 11}, "acc_bits: must be in 12..48 for INT8 activations and 4-bit "
                                   "weights (a product needs 12), got 11"),
-    ({"acc_bits": 49}, "acc_bits: must be an integer in 4..48, got 49"),
-    ({"overflow": "clip"}, "overflow: must be one of wrap, saturate, got 'clip'"),
-    ({"areg": 3}, "areg: must be an integer in 0..2, got 3"),
-    ({"mreg": 2}, "mreg: must be an integer in 0..1, got 2"),
-    ({"preg": -1}, "preg: must be an integer in 0..1, got -1"),
 ])
 def test_config_rejects_bad_fields(values, message):
     with pytest.raises(ValueError) as error:
@@ -224,11 +215,6 @@ def test_golden_rejects_bad_operands():
 ])
 def test_cycle_model_closed_form(params, shape, cycles):
     assert gemm_cycles(SparseDspConfig(**params), *shape) == cycles
-
-
-def test_cycle_model_rejects_empty_gemm():
-    with pytest.raises(ValueError, match="n: GEMM dimensions must be >= 1, got 0"):
-        gemm_cycles(SparseDspConfig(), 4, 4, 0)
 
 
 # --- command line ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The ``peforge`` command line: listing, generation, verification and its error lines."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,9 @@ def test_gen_writes_verilog_and_manifest(tmp_path):
                                           "width": 2 * 24 + 1,
                                           "meaning": ports["o_stream__payload"]["meaning"]}
     assert ports["o_stream__payload"]["meaning"]
-    assert "ws:" in manifest["latency"] and manifest["peforge_version"]
+    # ws: ceil(K/rows) * ceil(N/cols) tiles of 2*rows + M + cols - 2 cycles, plus 1
+    assert manifest["latency"] == "ceil(K/4) * ceil(N/2) * (M + 8) + 1"
+    assert manifest["peforge_version"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"systolic_{digest}.json",
                                                           f"systolic_{digest}.v"]
 
@@ -85,12 +88,34 @@ def test_verify_passes_and_reports_cycles():
     result = peforge("verify", "systolic", "--rows", "2", "--cols", "3", "--dataflow", "ws")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].startswith("build: ") and "/verilator/systolic-" in lines[1]
+    assert lines[1].startswith("build: ") and "/bulk/systolic-" in lines[1]
     jobs = [line for line in lines if line.strip().startswith("job")]
     assert len(jobs) == 8 and all(line.endswith("PASS") for line in jobs)
     # 2 x 3 ws, GEMM 1x1x1: one tile of 2*2 + 1 + 3 - 2 cycles, plus 1
     assert "a[1, 1] b[1, 1]" in jobs[0] and "cycles 7 = model 7" in jobs[0]
-    assert lines[-1] == "PASS: 8/8 jobs bit-exact with cycles equal to the model"
+    assert lines[-2] == "PASS: 8/8 jobs bit-exact with cycles equal to the model"
+    assert re.fullmatch(r"simulated \d+ cycles in [\d.]+ s \([\d,]+ cycles/s, bulk\)", lines[-1])
+
+
+@pytest.mark.verilator
+def test_verify_shapes_and_jobs():
+    result = peforge("verify", "systolic", "--rows", "2", "--cols", "3", "--shape", "5x7x4",
+                     "--shape", "1X1X1", "--jobs", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = [line for line in result.stdout.splitlines() if line.strip().startswith("job")]
+    assert len(jobs) == 4 and all(line.endswith("PASS") for line in jobs)
+    assert "a[5, 7] b[7, 4]" in jobs[0] and "a[1, 1] b[1, 1]" in jobs[3]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shape", "3x4"], "peforge: error: shape: must be MxKxN with positive integers, got '3x4'"),
+    (["--shape", "0x1x1"], "peforge: error: shape: must be MxKxN with positive integers, "
+                           "got '0x1x1'"),
+    (["--jobs", "0"], "peforge: error: jobs: must be >= 1, got 0"),
+])
+def test_verify_rejects_bad_shapes(args, message):
+    result = peforge("verify", "systolic", *args)
+    assert result.returncode == 2 and result.stderr.strip() == message and not result.stdout
 
 
 @pytest.mark.verilator

@@ -30,8 +30,10 @@ def test_cycles_only_needs_no_energy_flow(fresh_machine, capsys, tmp_path):
     assert main([*args, "--cycles-only", "--csv", str(tmp_path / "out.csv")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["layer", "m", "k", "n", "count", "cycles", "compute_cycles",
-                                "stall_cycles", "utilisation[%]", "dram_read[KiB]",
-                                "dram_write[KiB]", "time[ns]", "mapping"]
+                                "stall_cycles", "utilisation[%]", "compute_bound_cycles",
+                                "dram_bound_cycles", "roofline_ratio", "dram_read[KiB]",
+                                "dram_write[KiB]", "time[ns]", "mapping", "mappings_simulated",
+                                "mappings_pruned"]
     # By hand, an OS 1 x 64 array, int8, ideal memory: 3 x 3 output tiles of 1 x 64 (130 =
     # 64 + 64 + 2) and the family's cycle model for each; here checked against that model.
     config = family("systolic").make_config(rows=1, cols=64)
@@ -40,16 +42,20 @@ def test_cycles_only_needs_no_energy_flow(fresh_machine, capsys, tmp_path):
     assert row[:5] == ["g", "3", "10", "130", "1"]
     assert int(row[5]) >= expected and int(row[7]) == int(row[5]) - int(row[6])
     assert int(row[6]) == expected
+    # Roofline: 3 * 10 * 130 MACs over 64 PEs is 60.94 cycles; an infinite DRAM bandwidth
+    # bounds nothing (0 cycles).
+    assert row[9:11] == ["60.94", "0"]
     # One buffer tile holds it all: A 3 x 10 and W 10 x 130 int8 read once (1330 B = 1.299 KiB),
     # 3 x 130 outputs of 24-bit accumulators written as 4 bytes (1560 B = 1.523 KiB);
     # utilisation 3 * 10 * 130 MACs over 64 PEs x the cycles.
-    assert row[9:11] == ["1.299", "1.523"]
+    assert row[12:14] == ["1.299", "1.523"]
     assert float(row[8]) == pytest.approx(100 * 3900 / (64 * int(row[5])), abs=0.01)
-    assert lines[-2].startswith(f"cycles only (no energy, power or area): {row[5]} cycles, ")
-    assert "utilisation" in lines[-2] and "of 64 PEs" in lines[-2]
+    assert lines[-2].startswith(f"roofline: {row[5]} cycles = ")
+    assert "energy" not in "\n".join(lines)
     csv = (tmp_path / "out.csv").read_text().splitlines()
-    assert csv[0] == ("layer,m,k,n,count,macs,cycles,compute_cycles,stall_cycles,utilisation,"
-                      "dram_read_bytes,dram_write_bytes,time_ms,mapping")
+    header = csv[0].split(",")
+    assert {"cycles", "dram_read_bytes", "roofline_ratio", "time_ms"} <= set(header)
+    assert not any(name.startswith(("energy", "power", "area", "tops")) for name in header)
 
 
 def test_cycles_only_equals_the_full_models_cycles(capsys):
@@ -61,6 +67,7 @@ def test_cycles_only_equals_the_full_models_cycles(capsys):
     cycles = [simulate_gemm(accel, gemm).cycles for gemm in gemms]
     assert [int(line.split()[5]) for line in lines[1:4]] == cycles
     assert int(lines[4].split()[1]) == sum(cycles)
+    assert lines[5].startswith(f"roofline: {sum(cycles)} cycles = ")
 
 
 def test_headers_carry_units_and_values_read_in_them(capsys):

@@ -60,7 +60,8 @@ def test_demo_out_naming_a_file_is_refused_before_any_work(tmp_path):
 
 def test_topology_naming_a_folder_is_one_line(tmp_path):
     result = run("sim", "--family", "systolic", "--topology", str(tmp_path), "--cycles-only")
-    assert_one_line_error(result, f"peforge: error: topology: {tmp_path}: a folder, not a file")
+    assert_one_line_error(result, f"peforge: error: topology: {tmp_path} is a folder, not a "
+                          "SCALE-Sim .csv file")
     assert result.stdout == ""
 
 

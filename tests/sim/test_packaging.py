@@ -18,4 +18,7 @@ def test_wheel_holds_package_data(tmp_path):
     shipped_sweeps = {f"peforge/sweeps/{path.name}" for path in (ROOT / "sweeps").glob("*.yaml")}
     assert {"peforge/sim/eda/data/op_energy.json", "peforge/sweeps/demo.yaml"} <= names
     assert shipped_sweeps <= names
+    shipped_models = {f"peforge/sim/perf/workloads/models/{path.name}"
+                      for path in (ROOT / "sim/perf/workloads/models").glob("*.json")}
+    assert len(shipped_models) == 5 and shipped_models <= names
     assert "peforge/sim/rtl/backends/cocotb_bench.py" in names

@@ -3,7 +3,9 @@
 from amaranth import Value
 from amaranth.sim import Simulator
 
-__all__ = ["AmaranthPorts", "run_jobs_amaranth"]
+from peforge.sim.rtl.backends import Backend
+
+__all__ = ["AmaranthPorts", "AmaranthBackend"]
 
 
 class AmaranthPorts:
@@ -34,18 +36,24 @@ class AmaranthPorts:
         await self._ctx.tick()
 
 
-def run_jobs_amaranth(family, config, jobs: list[dict]) -> list[tuple[dict, int]]:
-    """Run ``jobs`` back to back on one simulated instance; ``(outputs, cycles)`` per job."""
-    dut = family.generator(config)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    results = []
+class AmaranthBackend(Backend):
+    """Amaranth's simulator on the generator's component: no build, no Verilog."""
 
-    async def testbench(ctx):
-        ports = AmaranthPorts(ctx, dut)
-        for job in jobs:
-            results.append(await family.run_job(ports, config, job))
+    name = "amaranth"
 
-    sim.add_testbench(testbench)
-    sim.run()
-    return results
+    def run_jobs(self, family, config, jobs, *, waves_dir=None) -> list[tuple[dict, int]]:
+        if waves_dir is not None:
+            raise ValueError("waves: the amaranth backend writes no waves")
+        dut = family.generator(config)
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        results = []
+
+        async def testbench(ctx):
+            ports = AmaranthPorts(ctx, dut)
+            for job in jobs:
+                results.append(await family.run_job(ports, config, job))
+
+        sim.add_testbench(testbench)
+        sim.run()
+        return results

@@ -7,6 +7,7 @@ compares them with the golden and timing models.
 
 import json
 import os
+from importlib import import_module
 from pathlib import Path
 
 import cocotb
@@ -14,7 +15,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from peforge.sim.families import family
+from peforge.sim.families import Family
 
 
 class CocotbPorts:
@@ -42,14 +43,22 @@ class CocotbPorts:
         await RisingEdge(self._dut.clk)
 
 
+def _family(spec: dict) -> Family:
+    """The run's family, found in the module that defines it (so that a family the parent
+    process registered at run time, e.g. a test's, runs too)."""
+    module = import_module(spec["family_module"])
+    return next(value for value in vars(module).values()
+                if isinstance(value, Family) and value.name == spec["family"])
+
+
 @cocotb.test()
 async def run_jobs(dut):
     spec_path = Path(os.environ["PEFORGE_BENCH"])
     spec = json.loads(spec_path.read_text())
-    fam = family(spec["family"])
+    fam = _family(spec)
     config = fam.make_config(**spec["config"])
-    jobs = [{name: np.array(value, dtype=object) for name, value in job.items()}
-            for job in spec["jobs"]]
+    jobs = [fam.job_from_arrays({name: np.array(value, dtype=object)
+                                 for name, value in job.items()}) for job in spec["jobs"]]
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1

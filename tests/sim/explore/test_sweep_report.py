@@ -174,5 +174,6 @@ def test_cli_report_of_a_sweep_file_and_of_a_database(report, tmp_path):
     missing = subprocess.run(peforge + [str(tmp_path / "none.db")], capture_output=True,
                              text=True)
     assert missing.returncode == 2
-    assert missing.stderr == (f"peforge: error: report: must be lmul, a sweep file (.yaml) or a "
+    assert missing.stderr == (f"peforge: error: report: must be a study (lmul, bitserial, lut, sparse-dsp, "
+                              f"numerics, cost), a sweep file (.yaml) or a "
                               f"results database, got '{tmp_path / 'none.db'}'\n")

@@ -1,8 +1,11 @@
-"""Candidate tilings and their ranking (peforge.sim.perf.tiling) against a plain scalar evaluation of
-the documented bound, and the cycle models on numpy arrays against their scalar calls."""
+"""The legal mappings, their traffic and lower bounds (peforge.sim.perf.tiling) against plain
+references (the SRAM rule, a tile-by-tile walk, the simulated cycles), the mapper
+(peforge.sim.perf.mapper) against exhaustive simulation and for monotonicity, and the cycle models
+on numpy arrays against their scalar calls."""
 
 import itertools
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -14,13 +17,15 @@ from peforge.models.lmul import DotConfig, MultiplierConfig
 from peforge.models.lut import LutConfig
 from peforge.models.sparse_dsp import SparseDspConfig
 from peforge.models.systolic import SystolicConfig
-from peforge.sim.perf import model as perf, tiling
+from hypothesis import given, settings, strategies as st
+
+from peforge.sim.perf import mapper, model as perf, tiling
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
 from peforge.sim.families import family
+from peforge.sim.perf.mapper import choose_mapping
 from peforge.sim.perf.model import scalesim_compute_cycles
-from peforge.sim.perf.pipeline import TimeUnits
-from peforge.sim.perf.tiling import (Mapping, MappingError, legal_mappings, mapping_bounds,
-                                ranked_mappings)
+from peforge.sim.perf.pipeline import TimeUnits, simulate_recurrence, tile_steps
+from peforge.sim.perf.tiling import Mapping, MappingError, legal_mappings, lower_bounds
 from peforge.sim.perf.workloads import Gemm, workload_gemms
 
 
@@ -77,11 +82,11 @@ ACCELERATORS = [
 ]
 
 
-# -- the reference: the documented bound, one tiling at a time --------------------------------
+# -- the references: legality, and traffic counted by walking the tiles ----------------------
 
 def reference_legal(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
     """Candidate sizes ``d`` and the powers of two from 16 below it; a tiling fits when twice
-    its A block, W block and output tile fit the input, weight and output SRAMs."""
+    its A block, W block and output tile fit the input, weight and output SRAMs; every order."""
     def sizes(dim):
         return sorted({dim} | {1 << p for p in range(4, dim.bit_length()) if 1 << p < dim})
 
@@ -92,120 +97,197 @@ def reference_legal(accel: Accelerator, gemm: Gemm) -> list[Mapping]:
                 if (2 * tm * tk * (gemm.a_bits / 8) <= accel.input_sram.size_bytes
                         and 2 * tk * tn * (gemm.w_bits / 8) <= accel.weight_sram.size_bytes
                         and 2 * tm * tn * (gemm.out_bits / 8) <= accel.output_sram.size_bytes):
-                    found += [Mapping(tm, tk, tn, "mn"), Mapping(tm, tk, tn, "nm")]
+                    found += [Mapping(tm, tk, tn, order) for order in
+                              ("mnk", "nmk", "mkn", "kmn", "nkm", "knm")]
     return found
 
 
-def reference_busy_terms(accel, gemm, mapping, tile_cycles, overlap) -> list:
-    """Per size class of M, then K, then N (full blocks first): tiles times the longer of a
-    tile's array cycles and its SRAM port cycles."""
-    def classes(dim, size):
-        full, rest = divmod(dim, size)
-        return [(size, full)] + ([(rest, 1)] if rest else [])
+def walked_traffic(gemm: Gemm, mapping: Mapping) -> tuple[Fraction, Fraction, int, int]:
+    """``(dram_read, dram_write, tiles, visits)`` (bytes, and transfers of each kind) by visiting
+    the loop nest tile by tile: a block is loaded when the tile before used another one; an
+    output tile is written when the next tile has another, read back when a tile comes back to
+    it after K block 0."""
+    blocks = {dim: -(-size // tile) for dim, size, tile in (
+        ("m", gemm.m, mapping.tm), ("k", gemm.k, mapping.tk), ("n", gemm.n, mapping.tn))}
+    extent = {"m": (gemm.m, mapping.tm), "k": (gemm.k, mapping.tk), "n": (gemm.n, mapping.tn)}
 
-    terms = []
-    for sm, cm in classes(gemm.m, mapping.tm):
-        for sk, ck in classes(gemm.k, mapping.tk):
-            for sn, cn in classes(gemm.n, mapping.tn):
-                port = max(sm * sk * gemm.a_bits / 8 / accel.input_sram.bytes_per_cycle,
-                           sk * sn * gemm.w_bits / 8 / accel.weight_sram.bytes_per_cycle,
-                           sm * sn * gemm.out_bits / 8 / accel.output_sram.bytes_per_cycle)
-                terms.append(cm * ck * cn * max(tile_cycles(sm, sk, sn) - overlap, port))
-    return terms
+    def size(dim, index):
+        total, tile = extent[dim]
+        return min(tile, total - index * tile)
 
-
-def _sum(start, terms):
-    for term in terms:
-        start += term
-    return start
-
-
-def reference_bound(accel: Accelerator, gemm: Gemm, mapping: Mapping, tile_cycles, overlap):
-    """Busy cycles (the busy terms summed from ``overlap``, in order) or DRAM cycles, whichever
-    is larger."""
-    busy = _sum(overlap, reference_busy_terms(accel, gemm, mapping, tile_cycles, overlap))
-    nm, nk, nn = (-(-dim // size) for dim, size in ((gemm.m, mapping.tm), (gemm.k, mapping.tk),
-                                                   (gemm.n, mapping.tn)))
-    a_bytes = gemm.m * gemm.k * gemm.a_bits / 8
-    w_bytes = gemm.k * gemm.n * gemm.w_bits / 8
-    if mapping.order == "mn":
-        a_loads, w_loads = (1 if nk == 1 else nn), (1 if nk == 1 and nn == 1 else nm)
-    else:
-        a_loads, w_loads = (1 if nk == 1 and nm == 1 else nn), (1 if nk == 1 else nm)
-    dram = (a_bytes * a_loads + w_bytes * w_loads + gemm.m * gemm.n * gemm.out_bits / 8)
-    return max(busy, dram / accel.dram.bytes_per_cycle)
-
-
-def reference_ranked(accel, gemm, tile_cycles, overlap, candidates):
-    """The ``candidates`` first by (bound, larger volume, listing order) within 2% of the best."""
-    legal = reference_legal(accel, gemm)
-    bounds = {mapping: reference_bound(accel, gemm, mapping, tile_cycles, overlap)
-              for mapping in legal}
-    ranked = sorted(legal, key=lambda mp: (bounds[mp], -mp.tm * mp.tk * mp.tn))
-    return [mp for mp in ranked[:candidates] if bounds[mp] <= 1.02 * bounds[ranked[0]]]
+    steps = [dict(zip(mapping.order, index)) for index in
+             itertools.product(*(range(blocks[dim]) for dim in mapping.order))]
+    read = write = Fraction(0)
+    visits = 0
+    for number, at in enumerate(steps):
+        before = steps[number - 1] if number else None
+        after = steps[number + 1] if number + 1 < len(steps) else None
+        m_size, k_size, n_size = size("m", at["m"]), size("k", at["k"]), size("n", at["n"])
+        if before is None or (before["m"], before["k"]) != (at["m"], at["k"]):
+            read += Fraction(m_size * k_size * gemm.a_bits, 8)
+        if before is None or (before["k"], before["n"]) != (at["k"], at["n"]):
+            read += Fraction(k_size * n_size * gemm.w_bits, 8)
+        out = Fraction(m_size * n_size * gemm.out_bits, 8)
+        if at["k"] and (before["m"], before["n"]) != (at["m"], at["n"]):
+            read += out
+        if after is None or (after["m"], after["n"]) != (at["m"], at["n"]):
+            write += out
+            visits += 1
+    return read, write, len(steps), visits
 
 
 ACCEL_IDS = [f"{index}-{accel.family}-{accel.timing}" for index, accel in enumerate(ACCELERATORS)]
 
 
 @pytest.mark.parametrize("accel", ACCELERATORS, ids=ACCEL_IDS)
-def test_legal_mappings_bounds_and_ranking_equal_the_scalar_reference(accel):
+def test_legal_mappings_equal_the_scalar_reference(accel):
     for gemm in GEMMS:
-        tile_cycles, overlap = perf._tile_timing(accel, gemm)
-        legal = reference_legal(accel, gemm)
-        assert legal_mappings(accel, gemm) == legal
-        expected = [reference_bound(accel, gemm, mp, tile_cycles, overlap) for mp in legal]
-        bounds = mapping_bounds(accel, gemm, tile_cycles, overlap)
-        assert bounds.dtype == np.float64 and bounds.tolist() == expected
-        if not legal:
-            with pytest.raises(MappingError, match="^buffers: no tile of a"):
-                ranked_mappings(accel, gemm, tile_cycles, overlap)
-            continue
-        for candidates in (1, 2, 3, len(legal)):
-            ranked = ranked_mappings(accel, gemm, tile_cycles, overlap, candidates)
-            assert ranked == reference_ranked(accel, gemm, tile_cycles, overlap, candidates)
-            assert all(type(value) is int for mp in ranked for value in (mp.tm, mp.tk, mp.tn))
+        assert legal_mappings(accel, gemm) == reference_legal(accel, gemm)
 
 
-def test_the_cases_cover_ties_runners_up_misfits_and_both_bounds():
-    """The reference comparison above meets equal best bounds broken by volume, runners-up
-    inside the 2% window (not tied) and outside it among the first three, GEMMs that fit
-    nowhere, compute- and DRAM-bound winners, and busy cycles whose float sum changes in
-    another order."""
-    seen = set()
-    for accel in ACCELERATORS:
-        for gemm in GEMMS:
-            tile_cycles, overlap = perf._tile_timing(accel, gemm)
-            legal = reference_legal(accel, gemm)
-            if not legal:
-                seen.add("misfit")
-                continue
-            bounds = {mp: reference_bound(accel, gemm, mp, tile_cycles, overlap) for mp in legal}
-            for mp in legal:
-                terms = reference_busy_terms(accel, gemm, mp, tile_cycles, overlap)
-                if _sum(overlap, terms) != _sum(overlap, terms[::-1]):
-                    seen.add("sum order matters")
-            ranked = sorted(legal, key=lambda mp: (bounds[mp], -mp.tm * mp.tk * mp.tn))
-            best = bounds[ranked[0]]
-            if len({mp.tm * mp.tk * mp.tn for mp in legal if bounds[mp] == best}) > 1:
-                seen.add("tie broken by volume")
-            if any(best < bounds[mp] <= 1.02 * best for mp in ranked[1:3]):
-                seen.add("close runner-up")
-            if any(bounds[mp] > 1.02 * best for mp in ranked[1:3]):
-                seen.add("far runner-up")
-            traffic = perf._traffic(gemm, ranked[0])
-            dram = (traffic["dram_read"] + traffic["dram_write"]) / accel.dram.bytes_per_cycle
-            seen.add("dram-bound" if dram >= best else "compute-bound")
-    assert seen == {"misfit", "tie broken by volume", "close runner-up", "far runner-up",
-                    "dram-bound", "compute-bound", "sum order matters"}
+#: Shapes small enough to walk every tile of every candidate.
+WALKED = [Gemm("", 1, 1, 1), Gemm("", 17, 33, 65), Gemm("", 100, 300, 50), Gemm("", 7, 500, 3),
+          Gemm("", 129, 16, 100), Gemm("", 61, 123, 95, a_bits=4, w_bits=3, out_bits=24),
+          Gemm("", 40, 70, 33, out_bits=16)]
 
 
-def test_vectorised_dram_bytes_equal_perf_traffic_on_every_candidate():
-    for gemm in GEMMS:
+def test_closed_form_traffic_equals_walking_the_tiles_in_every_order():
+    for gemm in WALKED:
         grid = tiling._grid_of(gemm)
-        for (index, order), value in np.ndenumerate(grid.dram_bytes):
-            traffic = perf._traffic(gemm, grid.mapping(index, order))
-            assert value == traffic["dram_read"] + traffic["dram_write"]
+        for (index, order), dram_bytes in np.ndenumerate(grid.dram_bytes):
+            mapping = grid.mapping(index, order)
+            read, write, tiles, visits = walked_traffic(gemm, mapping)
+            traffic = mapper.traffic(gemm.shape, mapping)
+            assert (traffic["dram_read"], traffic["dram_write"]) == (read, write), mapping
+            assert dram_bytes == read + write
+            assert grid.transfers[index, order] == tiles + visits
+
+
+def test_orders_flagged_as_repeats_visit_an_earlier_orders_tiles_in_the_same_sequence():
+    flagged = 0
+    for gemm in WALKED:
+        grid = tiling._grid_of(gemm)
+        for index in range(grid.repeats.shape[0]):
+            sequences = [list(tile_steps(gemm, grid.mapping(index, order)))
+                         for order in range(len(tiling.ORDERS))]
+            for order, sequence in enumerate(sequences):
+                earlier = sequence in sequences[:order]
+                assert grid.repeats[index, order] == earlier, (gemm, index, order)
+                flagged += earlier
+    assert flagged > 100
+
+
+def test_the_orders_differ_in_traffic():
+    """On a GEMM of several blocks in every dimension each order moves a different volume: A
+    resident orders read A once and spill outputs, W resident ones read W once."""
+    gemm = Gemm("", 64, 64, 64)
+    volumes = {order: mapper.traffic(gemm.shape, Mapping(16, 32, 16, order)) for order in
+               tiling.ORDERS}
+    a_total = w_total = 64 * 64
+    o_total = 64 * 64 * 4
+    # 4 x 2 x 4 blocks (m, k, n)
+    assert volumes["mnk"]["dram_read"] == 4 * a_total + 4 * w_total
+    assert volumes["mkn"]["dram_read"] == a_total + 4 * w_total + o_total
+    assert volumes["mkn"]["dram_write"] == 2 * o_total
+    assert volumes["knm"]["dram_read"] == 4 * a_total + w_total + o_total
+
+
+@pytest.mark.parametrize("accel", ACCELERATORS[:8], ids=ACCEL_IDS[:8])
+def test_lower_bounds_never_exceed_the_simulated_cycles(accel):
+    tight = 0
+    for gemm in WALKED + [Gemm("", 1, 4096, 4096), Gemm("", 256, 4096, 11008)]:
+        tile_cycles, overlap = perf._tile_timing(accel, gemm)
+        fitting, bounds, _repeats = lower_bounds(accel, gemm, tile_cycles, overlap)
+        grid = tiling._grid_of(gemm)
+        for (row, order), bound in np.ndenumerate(bounds):
+            mapping = grid.mapping(fitting[row], order)
+            cycles, _compute = simulate_recurrence(accel, gemm, mapping, tile_cycles, overlap)
+            assert bound <= cycles * (1 + 1e-12), (gemm, mapping, bound, cycles)
+            tight += bound > 0.9 * cycles
+    assert tight > 0
+
+
+def exhaustive(accel, gemm):
+    """The best (cycles, listing index) over every legal mapping, each simulated."""
+    tile_cycles, overlap = perf._tile_timing(accel, gemm)
+    legal = legal_mappings(accel, gemm)
+    scored = [(simulate_recurrence(accel, gemm, mapping, tile_cycles, overlap)[0], index)
+              for index, mapping in enumerate(legal)]
+    cycles, index = min(scored)
+    return legal[index], cycles, len(legal)
+
+
+@pytest.mark.parametrize("accel", ACCELERATORS, ids=ACCEL_IDS)
+def test_branch_and_bound_finds_the_exhaustive_optimum(accel):
+    for gemm in WALKED + [Gemm("", 1, 4096, 4096), Gemm("", 33, 4097, 31)]:
+        if not legal_mappings(accel, gemm):
+            with pytest.raises(MappingError, match="^buffers: no tile of a"):
+                perf.simulate_gemm(accel, gemm)
+            continue
+        tile_cycles, overlap = perf._tile_timing(accel, gemm)
+        choice = choose_mapping(accel, gemm, tile_cycles, overlap, "recurrence")
+        mapping, cycles, legal = exhaustive(accel, gemm)
+        assert (choice.mapping, choice.cycles) == (mapping, cycles)
+        assert choice.simulated + choice.pruned == legal and choice.simulated >= 1
+
+
+@pytest.mark.parametrize("output_kib, bandwidth, shape, order", [
+    (4, 8.0, (512, 512, 2048), "mkn"),  # A resident: A read once, W many times, sums spill
+    (2, 2.0, (2048, 512, 64), "nkm"),  # W resident
+])
+def test_the_mapper_beats_k_innermost_with_a_resident_operand(output_kib, bandwidth, shape,
+                                                               order):
+    """With a 4 KiB weight SRAM and a small output SRAM, tiles are thin: reading the large
+    operand once and spilling partial sums beats every K-innermost mapping."""
+    accel = Accelerator("systolic", SystolicConfig(rows=16, cols=16),
+                        input_sram=Sram(size_kib=64), weight_sram=Sram(size_kib=4),
+                        output_sram=Sram(size_kib=output_kib),
+                        dram=Dram(bytes_per_cycle=bandwidth))
+    gemm = Gemm("", *shape)
+    result = perf.simulate_gemm(accel, gemm)
+    assert result.mapping.order == order
+    tile_cycles, overlap = perf._tile_timing(accel, gemm)
+    k_innermost = min(simulate_recurrence(accel, gemm, mapping, tile_cycles, overlap)[0]
+                      for mapping in legal_mappings(accel, gemm) if mapping.order[-1] == "k")
+    assert result.cycles < k_innermost
+
+
+def test_a_gemm_too_large_to_map_exactly_is_refused():
+    accel = Accelerator("systolic", SystolicConfig())
+    with pytest.raises(MappingError, match=r"^gemm: 4000000000x4000000000x4000000000 is "
+                                           r"6.4e\+28 MACs, at or above the 2\*\*62"):
+        perf.simulate_gemm(accel, Gemm("huge", 4 * 10**9, 4 * 10**9, 4 * 10**9))
+    # Just below the limit the grid is exact: a single row of a huge GEMM maps and runs.
+    result = perf.simulate_gemm(accel, Gemm("row", 1, 2**20, 2**20))
+    assert result.dram_read_bytes >= 2**40
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_more_sram_or_dram_bandwidth_never_costs_cycles(data):
+    """On random accelerators and GEMMs, growing any one SRAM or the DRAM bandwidth never
+    increases the chosen mapping's cycles (the choice is optimal over a superset, and each
+    mapping's cycles are monotone in every transfer time)."""
+    name = data.draw(st.sampled_from(["systolic", "lut", "sparse-dsp", "bitserial"]))
+    kib = st.sampled_from([1, 2, 4, 8, 32, 128])
+    accel = Accelerator(name, family(name).config(), input_sram=Sram(size_kib=data.draw(kib)),
+                        weight_sram=Sram(size_kib=data.draw(kib)),
+                        output_sram=Sram(size_kib=data.draw(kib)),
+                        dram=Dram(bytes_per_cycle=data.draw(st.sampled_from([0.5, 3.2, 25.6])),
+                                  latency_cycles=data.draw(st.sampled_from([0, 7, 100]))))
+    gemm = Gemm("g", *(data.draw(st.integers(1, 300)) for _ in range(3)))
+    try:
+        base = perf.simulate_gemm(accel, gemm).cycles
+    except MappingError:
+        return
+    factor = data.draw(st.sampled_from([2, 3, 16]))
+    grown = [replace(accel, **{name: replace(getattr(accel, name), size_kib=getattr(
+                 accel, name).size_kib * factor)}) for name in ("input_sram", "weight_sram",
+                                                                 "output_sram")]
+    grown.append(replace(accel, dram=replace(accel.dram, bytes_per_cycle=accel.dram.bytes_per_cycle
+                                             * factor)))
+    for bigger in grown:
+        assert perf.simulate_gemm(bigger, gemm).cycles <= base, bigger
 
 
 @pytest.mark.parametrize("accel", ACCELERATORS[:4], ids=ACCEL_IDS[:4])
@@ -306,3 +388,26 @@ def test_legal_key_is_equal_exactly_when_the_same_tilings_fit():
         seen.setdefault(tiling.legal_key(accel, gemm), set()).add(legal)
     assert all(len(sets) == 1 for sets in seen.values())
     assert len({next(iter(sets)) for sets in seen.values()}) == len(seen) > 3
+
+
+@pytest.mark.parametrize("objective", ["energy", "edp"])
+def test_energy_objectives_find_the_exhaustive_optimum(objective):
+    """The energy bound (PE and DRAM energy, leakage over the bound cycles) prunes soundly: the
+    choice is the best of every legal mapping simulated and costed."""
+    accel = Accelerator("systolic", SystolicConfig(rows=8, cols=8), input_sram=Sram(16),
+                        weight_sram=Sram(8), output_sram=Sram(8), dram=Dram(bytes_per_cycle=4.0))
+    for gemm in (Gemm("", 64, 128, 96), Gemm("", 1, 512, 300), Gemm("", 100, 30, 70)):
+        tile_cycles, overlap = perf._tile_timing(accel, gemm)
+        energy = perf._energy_terms(accel, gemm)[3]
+        scores = []
+        for index, mapping in enumerate(legal_mappings(accel, gemm)):
+            cycles = simulate_recurrence(accel, gemm, mapping, tile_cycles, overlap)[0]
+            pj = energy(mapping, cycles)
+            scores.append((pj if objective == "energy" else pj * cycles, index, mapping))
+        best = min(scores)
+        result = perf.simulate_gemm(accel, gemm, objective=objective)
+        assert result.mapping == best[2]
+        assert result.simulated < len(scores)
+    cycles_choice = perf.simulate_gemm(accel, Gemm("", 64, 128, 96))
+    assert cycles_choice.cycles <= perf.simulate_gemm(accel, Gemm("", 64, 128, 96),
+                                                      objective="energy").cycles

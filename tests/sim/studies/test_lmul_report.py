@@ -89,8 +89,9 @@ def test_cli_report_writes_tables_png_and_claims(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["report", "nosuch"], "peforge: error: report: must be lmul, a sweep file (.yaml) or a "
-                           "results database, got 'nosuch'"),
+    (["report", "nosuch"], "peforge: error: report: must be a study (lmul, bitserial, lut, "
+                           "sparse-dsp, numerics, cost), a sweep file (.yaml) or a results database, got "
+                           "'nosuch'"),
     (["gen", "lmul", "--format", "e3m4"],
      "peforge: error: format: must be one of e4m3, e5m2, fp16, bf16, got 'e3m4'"),
     (["gen", "lmul-dot", "--lanes", "65"],

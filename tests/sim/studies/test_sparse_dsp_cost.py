@@ -1,5 +1,5 @@
 """Cost table of the sparse DSP chain's N:M modes vs the no-MUX dense chain
-(sim/sparse_dsp_cost.py), on a chain of 4 slices: MUX widths 2 and 4."""
+(peforge.sim.studies.sparse_dsp), on a chain of 4 slices: MUX widths 2 and 4."""
 
 import gc
 import math
@@ -7,10 +7,9 @@ import warnings
 
 import pytest
 
-from peforge.hw.sparse_dsp.top import SparseDspChain
+from peforge.hw.sparse_dsp.top import SparseDspChain, SparseMux
 from peforge.sim.eda import synth
-from peforge.sim.studies.sparse_dsp import (PAPER_EFFICIENCY_GAIN, MuxRemoved, SparseMux, claims,
-                                         cost_table)
+from peforge.sim.studies.sparse_dsp import PAPER_EFFICIENCY_GAIN, MuxRemoved, claims, cost_table
 
 needs_osu018 = pytest.mark.skipif(
     synth.default_liberty() is None,

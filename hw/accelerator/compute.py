@@ -1,0 +1,204 @@
+"""Runs buffer tiles on the PE array: feeds it from the scratchpads, accumulates its results.
+
+Feeder: a tile of ``sm x sk x sn`` is ``ceil(sm/rows) x ceil(sn/cols)`` array tiles (rows of
+blocks outer), each ``sk`` beats of (A column ``k`` of the rows' block, W row ``k`` of the
+columns' block), ``last`` on the ``sk``-th: the family driver's beats
+(:mod:`peforge.hw.systolic.driver`), read from the scratchpads one cycle ahead (each read port
+holds its data while the array stalls, so beats leave back to back). Rows and columns beyond the
+tile's edge carry whatever the slot holds: their results are never written back.
+
+Accumulator: each result row (one per cycle on ``o_stream``) is added to its output word, read
+the cycle it arrives and written the next (the first K step writes it as is). A tile is
+``finished`` the cycle its last row is written.
+"""
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from peforge.hw.systolic.top import ValidStream, stream_layouts
+from peforge.hw.accelerator.walker import DIM_BITS
+
+__all__ = ["TileCompute"]
+
+
+class TileCompute(wiring.Component):
+    """Feeder and accumulator of one PE array (systolic ``os``).
+
+    Ports
+    -----
+    start : In(1)
+        Take a tile (only while ``idle``): ``sm, sk, sn`` : In(16), ``first_k`` : In(1), slot
+        bases ``a_base, w_base, c_base`` : In(32) (words), ``a_row_words, w_row_words,
+        c_groups`` : In(16).
+    idle : Out(1)
+        The feeder has issued every beat of its tile.
+    a_addr : Out(32), a_en : Out(1), a_data : In(rows x axi bits)
+        Input lanes' read ports (one address for all lanes).
+    w_addr : Out(32), w_en : Out(1), w_data : In(banks x axi bits)
+        Weight banks' read ports (one address for all banks).
+    c_raddr : Out(32), c_ren : Out(1), c_rdata : In(cols x acc bits)
+    c_waddr : Out(32), c_wen : Out(1), c_wdata : Out(cols x acc bits)
+        Output scratchpad ports for accumulation.
+    i_stream : Out(array input stream); o_stream : In(array result stream)
+    started, finished : Out(1)
+        A tile's first beat was accepted; its last row was written.
+    busy : Out(1)
+        The array is on a tile this cycle (first beat in to last row out).
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        pe = cfg.accel.pe
+        self.in_layout, self.out_layout = stream_layouts(pe.rows, pe.cols, pe.dataflow, pe.mac)
+        lane_bits = cfg.axi_data_bits
+        super().__init__({
+            "start": In(1), "sm": In(DIM_BITS), "sk": In(DIM_BITS), "sn": In(DIM_BITS),
+            "first_k": In(1), "a_base": In(32), "w_base": In(32), "c_base": In(32),
+            "a_row_words": In(DIM_BITS), "w_row_words": In(DIM_BITS), "c_groups": In(DIM_BITS),
+            "idle": Out(1),
+            "a_addr": Out(32), "a_en": Out(1), "a_data": In(cfg.rows * lane_bits),
+            "w_addr": Out(32), "w_en": Out(1), "w_data": In(cfg.weight_banks * lane_bits),
+            "c_raddr": Out(32), "c_ren": Out(1), "c_rdata": In(cfg.cols * cfg.acc_bits),
+            "c_waddr": Out(32), "c_wen": Out(1), "c_wdata": Out(cfg.cols * cfg.acc_bits),
+            "i_stream": Out(stream.Signature(self.in_layout)),
+            "o_stream": In(ValidStream(self.out_layout)),
+            "started": Out(1), "finished": Out(1), "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        self._feeder(m)
+        self._accumulator(m)
+        return m
+
+    def _feeder(self, m):
+        cfg = self.cfg
+        rows, cols, op_bits = cfg.rows, cfg.cols, cfg.accel.pe.bits
+        per_word = cfg.beat_bytes // cfg.op_bytes          # A elements per lane word
+        banks = cfg.weight_banks
+        segments = max(1, cfg.beat_bytes // (cols * cfg.op_bytes))  # W rows of cols per word
+        active, pending, first = Signal(), Signal(), Signal()
+        si, sj, kk = Signal(DIM_BITS), Signal(DIM_BITS), Signal(DIM_BITS)
+        sub_rows, sub_cols, depth = Signal(DIM_BITS), Signal(DIM_BITS), Signal(DIM_BITS)
+        a_row_base, w_k_base, w_base, a_row_words, w_row_words = (
+            Signal(32, name=name) for name in ("a_row_base", "w_k_base", "w_base_word",
+                                               "a_row_words_q", "w_row_words_q"))
+        a_sel, w_sel, last, beat_first = (Signal(range(per_word)), Signal(range(segments)),
+                                          Signal(), Signal())
+        advance, fire = Signal(), Signal()
+        m.d.comb += [advance.eq(active & (~pending | self.i_stream.ready)),
+                     fire.eq(self.i_stream.valid & self.i_stream.ready),
+                     self.idle.eq(~active), self.started.eq(fire & beat_first)]
+        with m.If(self.start):
+            m.d.sync += [active.eq(1), first.eq(1), si.eq(0), sj.eq(0), kk.eq(0),
+                         sub_rows.eq((self.sm + rows - 1) >> exact_log2(rows)),
+                         sub_cols.eq((self.sn + cols - 1) >> exact_log2(cols)),
+                         depth.eq(self.sk), a_row_base.eq(self.a_base),
+                         w_k_base.eq(self.w_base), w_base.eq(self.w_base),
+                         a_row_words.eq(self.a_row_words), w_row_words.eq(self.w_row_words)]
+        with m.Elif(advance):
+            m.d.sync += [a_sel.eq(kk[:exact_log2(per_word)] if per_word > 1 else 0),
+                         w_sel.eq(sj[:exact_log2(segments)] if segments > 1 else 0),
+                         last.eq(kk + 1 == depth), beat_first.eq(first), first.eq(0),
+                         kk.eq(kk + 1), w_k_base.eq(w_k_base + w_row_words)]
+            with m.If(kk + 1 == depth):
+                m.d.sync += [kk.eq(0), sj.eq(sj + 1), w_k_base.eq(w_base)]
+                with m.If(sj + 1 == sub_cols):
+                    m.d.sync += [sj.eq(0), si.eq(si + 1),
+                                 a_row_base.eq(a_row_base + a_row_words)]
+                    with m.If(si + 1 == sub_rows):
+                        m.d.sync += active.eq(0)
+        with m.If(advance):
+            m.d.sync += pending.eq(1)
+        with m.Elif(self.i_stream.ready):
+            m.d.sync += pending.eq(0)
+        m.d.comb += [self.a_en.eq(advance), self.w_en.eq(advance),
+                     self.a_addr.eq(a_row_base + (kk >> exact_log2(per_word))),
+                     self.w_addr.eq((w_k_base >> exact_log2(banks))
+                                    + (sj >> exact_log2(segments)))]
+
+        lane_bits = cfg.axi_data_bits
+        payload = self.i_stream.payload
+        for i in range(rows):
+            lane = self.a_data[i * lane_bits:(i + 1) * lane_bits]
+            m.d.comb += payload.a[i].eq(lane.word_select(a_sel, op_bits))
+        row = self.w_data.word_select(w_sel, cols * op_bits) if segments > 1 else \
+            self.w_data[:cols * op_bits]
+        for j in range(cols):
+            m.d.comb += payload.b[j].eq(row[j * op_bits:(j + 1) * op_bits])
+        m.d.comb += [payload.last.eq(last), self.i_stream.valid.eq(pending)]
+
+        # Busy from a tile's first beat accepted to its last result row (inclusive).
+        on_tile = Signal()
+        self._last_row = Signal()
+        with m.If(self.started):
+            m.d.sync += on_tile.eq(1)
+        with m.Elif(self._last_row):
+            m.d.sync += on_tile.eq(0)
+        m.d.comb += self.busy.eq(on_tile | self.started)
+
+    def _accumulator(self, m):
+        cfg = self.cfg
+        rows, cols, acc_bits = cfg.rows, cfg.cols, cfg.acc_bits
+        # The result side's tile, and the one the feeder took after it (if any).
+        fields = (("sub_rows", DIM_BITS), ("sub_cols", DIM_BITS), ("first_k", 1),
+                  ("c_base", 32), ("c_groups", DIM_BITS))
+        current = {name: Signal(width, name=f"out_{name}") for name, width in fields}
+        queued = {name: Signal(width, name=f"queued_{name}") for name, width in fields}
+        incoming = dict(zip((name for name, _ in fields), (
+            (self.sm + rows - 1) >> exact_log2(rows), (self.sn + cols - 1) >> exact_log2(cols),
+            self.first_k, self.c_base, self.c_groups)))
+        out_active, queue_full = Signal(), Signal()
+        q, oj, oi = Signal(DIM_BITS), Signal(DIM_BITS), Signal(DIM_BITS)
+        si_base, q_off = Signal(32), Signal(32)
+        row_in = self.o_stream.valid
+        tile_end = row_in & (q == rows - 1) & (oj + 1 == current["sub_cols"]) \
+            & (oi + 1 == current["sub_rows"])
+        m.d.comb += self._last_row.eq(tile_end)
+
+        def take(record):
+            m.d.sync += [current[name].eq(record[name]) for name, _ in fields]
+            m.d.sync += [q.eq(0), oj.eq(0), oi.eq(0), si_base.eq(record["c_base"]),
+                         q_off.eq(0), out_active.eq(1)]
+
+        with m.If(row_in):
+            m.d.sync += [q.eq(q + 1), q_off.eq(q_off + current["c_groups"])]
+            with m.If(q == rows - 1):
+                m.d.sync += [q.eq(0), q_off.eq(0), oj.eq(oj + 1)]
+                with m.If(oj + 1 == current["sub_cols"]):
+                    m.d.sync += [oj.eq(0), oi.eq(oi + 1),
+                                 si_base.eq(si_base + (current["c_groups"]
+                                                       << exact_log2(rows)))]
+        with m.If(tile_end):
+            with m.If(queue_full):
+                take(queued)
+                m.d.sync += queue_full.eq(self.start)
+            with m.Elif(self.start):
+                take(incoming)
+            with m.Else():
+                m.d.sync += out_active.eq(0)
+        with m.Elif(self.start):
+            with m.If(out_active):
+                m.d.sync += queue_full.eq(1)
+            with m.Else():
+                take(incoming)
+        with m.If(self.start & (out_active & ~tile_end | queue_full & tile_end)):
+            m.d.sync += [queued[name].eq(incoming[name]) for name, _ in fields]
+
+        # Read the row's word as it arrives, add and write it the next cycle.
+        stage_valid, stage_first, stage_last = Signal(), Signal(), Signal()
+        stage_addr = Signal(32)
+        stage_data = Signal(cols * acc_bits)
+        address = si_base + q_off + oj
+        m.d.comb += [self.c_raddr.eq(address), self.c_ren.eq(row_in & ~current["first_k"])]
+        m.d.sync += [stage_valid.eq(row_in), stage_first.eq(current["first_k"]),
+                     stage_last.eq(tile_end), stage_addr.eq(address),
+                     stage_data.eq(Cat(*self.o_stream.payload.data))]
+        sums = Cat(*((self.c_rdata[j * acc_bits:(j + 1) * acc_bits]
+                      + stage_data[j * acc_bits:(j + 1) * acc_bits])[:acc_bits]
+                     for j in range(cols)))
+        m.d.comb += [self.c_wen.eq(stage_valid), self.c_waddr.eq(stage_addr),
+                     self.c_wdata.eq(Mux(stage_first, stage_data, sums)),
+                     self.finished.eq(stage_valid & stage_last)]

@@ -1,0 +1,97 @@
+"""End-to-end check of an accelerator tile: GEMMs on the RTL against the golden model and the
+performance model (``peforge verify accelerator``, ``bench/accelerator_fidelity.py``).
+
+Each GEMM runs under the mapping the model picks for it (:func:`peforge.sim.perf.model.simulate_gemm`
+on :func:`peforge.sim.accel.predict.rtl_view`), or, where the tile's layout cannot take that one
+(:func:`peforge.hw.accelerator.layout.descriptor_problems`), the model's first legal tiling
+that it can; the model then predicts that mapping (:func:`peforge.sim.accel.predict.predict`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from peforge.hw.accelerator.config import AccelConfig
+from peforge.hw.accelerator.layout import descriptor_problems
+from peforge.sim.families import family
+from peforge.sim.perf.model import simulate_gemm
+from peforge.sim.perf.tiling import MappingError, legal_mappings
+
+from peforge.sim.accel.flow import build_tile, place, run_gemms
+from peforge.sim.accel.predict import model_gemm, predict, rtl_view
+
+__all__ = ["verify_shapes", "choose_mapping", "GemmCheck", "verify_accelerator"]
+
+
+def verify_shapes(cfg: AccelConfig) -> list[tuple[int, int, int]]:
+    """GEMM shapes for an ``rows x cols`` array: one tile, ragged edges, split K, M or N of 1,
+    several tiles in both outer dimensions."""
+    r, c = cfg.rows, cfg.cols
+    return [(1, 1, 1), (r, r, c), (r + 1, 3, c + 1), (1, 4 * r + 1, 1), (2 * r - 1, 40, 1),
+            (1, 24, 2 * c + 1), (3 * r, 8, c), (r, 5, 3 * c), (32, 32, 32), (33, 20, 17),
+            (48, 16, 64), (64, 64, 64), (5, 100, 7), (100, 3, 5), (2 * r + 3, 2 * r + 3, 2 * c + 3),
+            (7, 7, 7), (16, 1, 16), (20, 24, 20), (64, 8, 3), (3, 8, 64)]
+
+
+def choose_mapping(cfg: AccelConfig, m: int, k: int, n: int):
+    """The model's mapping for the GEMM, or its first legal one the tile's layout takes."""
+    accel, gemm = rtl_view(cfg), model_gemm(cfg, m, k, n)
+    chosen = simulate_gemm(accel, gemm).mapping
+    for mapping in [chosen] + legal_mappings(accel, gemm):
+        if not descriptor_problems(cfg, place(cfg, m, k, n, mapping.tm, mapping.tk, mapping.tn,
+                                              mapping.order)):
+            return mapping
+    raise MappingError(f"no tiling of {m}x{k}x{n} fits the tile's scratchpads")
+
+
+@dataclass(frozen=True)
+class GemmCheck:
+    """One GEMM on the RTL and in the model."""
+
+    m: int
+    k: int
+    n: int
+    mapping: str
+    exact: bool
+    rtl: dict
+    model: dict
+
+    @property
+    def row(self) -> dict:
+        rtl, model = self.rtl, self.model
+        return {"shape": f"{self.m}x{self.k}x{self.n}", "mapping": self.mapping,
+                "bit_exact": self.exact, "rtl_cycles": rtl["cycles"],
+                "model_cycles": model["cycles"], "cycles_diff": rtl["cycles"] - model["cycles"],
+                "rtl_busy_cycles": rtl["busy_cycles"],
+                "model_compute_cycles": model["compute_cycles"],
+                "rtl_stall_cycles": rtl["cycles"] - rtl["busy_cycles"],
+                "model_stall_cycles": model["cycles"] - model["compute_cycles"],
+                "rtl_dram_read_bytes": rtl["dram_read_bytes"],
+                "model_dram_read_bytes": model["dram_read"],
+                "rtl_dram_write_bytes": rtl["dram_write_bytes"],
+                "model_dram_write_bytes": model["dram_write"],
+                "utilisation": rtl["utilisation"]}
+
+
+def verify_accelerator(cfg: AccelConfig, shapes=None, *, seed: int = 0) -> list[GemmCheck]:
+    """Run ``shapes`` (default :func:`verify_shapes`) on the tile; one check per GEMM."""
+    fam, pe = family(cfg.accel.family), cfg.accel.pe
+    rng = np.random.default_rng(seed)
+    shapes = verify_shapes(cfg) if shapes is None else shapes
+    runs, mappings = [], []
+    for m, k, n in shapes:
+        mapping = choose_mapping(cfg, m, k, n)
+        job = fam.random_job(pe, rng, m, k, n)
+        runs.append((place(cfg, m, k, n, mapping.tm, mapping.tk, mapping.tn, mapping.order),
+                     job.a, job.b))
+        mappings.append(mapping)
+    results = run_gemms(cfg, build_tile(cfg), runs)
+    checks = []
+    for (m, k, n), mapping, (_, a, w), result in zip(shapes, mappings, runs, results):
+        exact = result.c is not None and bool(
+            (result.c == fam.golden(pe, {"a": a, "b": w})["c"]).all())
+        rtl = dict(result.counters)
+        rtl["utilisation"] = m * k * n / (fam.pes(pe) * rtl["cycles"])
+        checks.append(GemmCheck(m, k, n, str(mapping), exact, rtl,
+                                predict(cfg, m, k, n, mapping)))
+    return checks

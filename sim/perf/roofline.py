@@ -1,0 +1,49 @@
+"""The roofline of a GEMM on an accelerator: how fast it could run at best, and how close it is.
+
+- ``performed_macs``: the multiply-accumulates the array performs. A family whose configuration
+  has an ``N:M`` sparsity ``pattern`` (sparse-dsp) skips the pruned weights: it performs ``N/M``
+  of the dense ``m*k*n``; every other family performs them all. Utilisation counts these against
+  the array's peak of one MAC per PE per cycle (``performed_macs / (pes * cycles)``, never above
+  1 for a family that keeps the pace of one MAC per PE per cycle at best);
+- ``compute_bound_cycles``: ``performed_macs / pes``, every PE busy every cycle;
+- ``dram_bound_cycles``: the compulsory traffic, A and W read once and the output written once,
+  at ``dram.bytes_per_cycle`` (0 for an ideal DRAM);
+- ``roofline_ratio``: cycles over the larger bound (1 is on the roofline).
+
+A workload's total adds the GEMMs' bounds; its ratio is its cycles over the larger sum.
+"""
+
+from fractions import Fraction
+from functools import lru_cache
+
+from peforge.sim.perf.accelerator import Accelerator
+from peforge.sim.perf.workloads import Gemm
+
+__all__ = ["density", "gemm_bounds", "ratio"]
+
+
+def density(accel: Accelerator) -> Fraction:
+    """The fraction of the dense MACs the accelerator's array performs (module docstring)."""
+    return _density(accel.pe)
+
+
+@lru_cache(maxsize=1024)
+def _density(pe) -> Fraction:
+    pattern = getattr(pe, "pattern", None)
+    return Fraction(pattern.n, pattern.m) if pattern is not None else Fraction(1)
+
+
+def gemm_bounds(accel: Accelerator, gemm: Gemm) -> dict:
+    """``performed_macs``, ``compute_bound_cycles`` and ``dram_bound_cycles`` of ``gemm`` (its
+    ``count`` included; floats, exact up to 2**53)."""
+    fraction = _density(accel.pe)
+    performed = gemm.macs * fraction.numerator / fraction.denominator
+    compulsory = gemm.count * (gemm.m * gemm.k * gemm.a_bits + gemm.k * gemm.n * gemm.w_bits
+                               + gemm.m * gemm.n * gemm.out_bits) / 8
+    return {"performed_macs": performed, "compute_bound_cycles": performed / accel.pes,
+            "dram_bound_cycles": compulsory / accel.dram.bytes_per_cycle}
+
+
+def ratio(cycles: int, bounds: dict) -> float:
+    """Cycles over the larger of the compute and DRAM bounds."""
+    return cycles / max(bounds["compute_bound_cycles"], bounds["dram_bound_cycles"])

@@ -1,0 +1,75 @@
+"""The PE array's cycles per tile under an accelerator's timing mode: the family's cycle model
+(``rtl``) or SCALE-Sim 3.0's fold count (``scalesim-os/ws/is``)."""
+
+from functools import lru_cache
+
+import numpy as np
+
+from peforge.models.integer import ceil_div
+
+from peforge.sim.families import family
+from peforge.sim.perf.accelerator import Accelerator
+from peforge.sim.perf.workloads import Gemm
+
+__all__ = ["scalesim_compute_cycles", "TileCycles", "tile_timing"]
+
+
+def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> int:
+    """SCALE-Sim 3.0's compute cycles of an ``m x k x n`` GEMM on a ``rows x cols`` array.
+
+    SCALE-Sim folds the GEMM onto the array and counts ``folds * fold_cycles - 1``: output-
+    stationary folds over M and N with ``rows + cols + k - 2`` cycles each; weight-stationary
+    over K and N with ``2*rows + cols + m - 2``; input-stationary over K and M with
+    ``2*rows + cols + n - 2``. ``m``, ``k``, ``n`` may be integer arrays that broadcast: the
+    cycles of each shape.
+    """
+    if dataflow == "os":
+        folds, fold = ceil_div(m, rows) * ceil_div(n, cols), rows + cols + k - 2
+    elif dataflow == "ws":
+        folds, fold = ceil_div(k, rows) * ceil_div(n, cols), 2 * rows + cols + m - 2
+    elif dataflow == "is":
+        folds, fold = ceil_div(k, rows) * ceil_div(m, cols), 2 * rows + cols + n - 2
+    else:
+        raise ValueError(f"dataflow: must be one of os, ws, is, got {dataflow!r}")
+    return folds * fold - 1
+
+
+def tile_timing(accel: Accelerator, gemm: Gemm) -> tuple["TileCycles", int]:
+    """``(cycles(m, k, n), overlap)`` of the array for ``gemm``'s tiles under the accelerator's
+    timing mode (:class:`TileCycles`). ``rtl``: the family's cycle model for weights
+    ``gemm.w_bits`` wide (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose
+    pace depends on the weight width uses it: a bit-serial array runs a GEMM of 4-bit or
+    narrower weights at 2 terms per slot when it allows a type that wide)."""
+    return _tile_cycles(accel.family, accel.pe, accel.timing, gemm.w_bits)
+
+
+class TileCycles:
+    """The array's cycles of one tile, ``(m, k, n) -> int``, or of integer arrays that broadcast;
+    the ints are remembered per tile size (a sweep asks for the same few sizes of one PE array
+    thousands of times). One object per PE array, timing and weight width
+    (:func:`_tile_cycles`), so tilings of the same array can share work keyed by it."""
+
+    def __init__(self, cycles):
+        self._cycles = cycles
+        self._known = {}
+
+    def __call__(self, m, k, n):
+        if isinstance(m, np.ndarray):
+            return self._cycles(m, k, n)
+        key = (m, k, n)
+        cycles = self._known.get(key)
+        if cycles is None:
+            cycles = self._known[key] = self._cycles(m, k, n)
+        return cycles
+
+
+@lru_cache(maxsize=1024)
+def _tile_cycles(family_name: str, pe, timing: str, w_bits: int) -> tuple[TileCycles, int]:
+    if timing == "rtl":
+        fam = family(family_name)
+        return (TileCycles(lambda m, k, n: fam.gemm_cycles(pe, m, k, n, w_bits)),
+                fam.pipeline_overlap(pe))
+    # SCALE-Sim's "- 1" is once per run, so it is the (negative) overlap of the stream.
+    dataflow = timing.removeprefix("scalesim-")
+    return TileCycles(lambda m, k, n: scalesim_compute_cycles(dataflow, pe.rows, pe.cols,
+                                                              m, k, n)), -1

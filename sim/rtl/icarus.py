@@ -1,0 +1,95 @@
+"""A second simulator: the family drivers through cocotb on Icarus Verilog (Debian ``iverilog``),
+so the generated Verilog is not checked only by the simulator it was tuned on.
+
+Runs the same cocotb test module as the Verilator bench
+(:mod:`peforge.sim.rtl.backends.cocotb_bench`); builds are cached per Verilog text like
+Verilator builds.
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+
+from peforge.models.params import config_dict
+from peforge.sim.cache import cache_dir
+from peforge.sim.rtl.backends.verilator import BenchError, ToolchainError, _plain
+from peforge.sim.rtl.harness import stream_widths
+
+__all__ = ["icarus_version", "icarus_wrapper", "run_jobs_icarus"]
+
+#: Time unit and precision: the bench's 10 ns clock needs a precision finer than Icarus's
+#: default of 1 s.
+TIMESCALE = ("1ns", "1ps")
+
+
+def icarus_version() -> str:
+    """``iverilog -V``'s first line; ToolchainError with the install line when missing."""
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        raise ToolchainError("Icarus Verilog is not installed (Debian: apt-get install iverilog)")
+    proc = subprocess.run(["iverilog", "-V"], capture_output=True, text=True)
+    return proc.stdout.splitlines()[0] if proc.stdout else "unknown"
+
+
+def icarus_wrapper(verilog: str, top: str) -> str:
+    """``verilog`` plus a module ``<top>_icarus`` with the top's stream ports that instantiates it.
+
+    Icarus's VPI reads a top-level output driven by a constant ``assign`` (e.g. a ``ready`` that
+    is always high) as ``z``; through a wrapper's port it reads the driven value."""
+    in_width, out_width = stream_widths(verilog, top)
+    ports = [("input", 1, "clk"), ("input", 1, "rst"), ("input", 1, "i_stream__valid"),
+             ("input", in_width, "i_stream__payload"), ("output", 1, "i_stream__ready"),
+             ("output", 1, "o_stream__valid"), ("output", out_width, "o_stream__payload")]
+    lines = [f"module {top}_icarus({', '.join(name for _, _, name in ports)});"]
+    lines += [f"  {direction} {f'[{width - 1}:0] ' if width > 1 else ''}{name};"
+              for direction, width, name in ports]
+    lines.append(f"  {top} dut({', '.join(f'.{name}({name})' for _, _, name in ports)});")
+    return verilog + "\n".join(lines) + "\nendmodule\n"
+
+
+def run_jobs_icarus(family, config, jobs: list, verilog: str) -> list[tuple[dict, int]]:
+    """Run ``jobs`` back to back on Icarus; ``(outputs, cycles)`` per job."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    top = f"{family.top_name}_icarus"
+    verilog = icarus_wrapper(verilog, family.top_name)
+    key = hashlib.sha256("\0".join([verilog, top, icarus_version(), *TIMESCALE]).encode())
+    build_dir = cache_dir() / "icarus" / f"{top}-{key.hexdigest()[:16]}"
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    runner = get_runner("icarus")
+    with FileLock(str(build_dir) + ".lock"):
+        if not (build_dir / "sim.vvp").exists():
+            build_dir.mkdir(exist_ok=True)
+            source = build_dir / f"{top}.v"
+            source.write_text(verilog)
+            try:
+                runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir,
+                             timescale=TIMESCALE, log_file=build_dir / "build.log")
+            except RuntimeError:
+                raise BenchError(f"Icarus build of {top} failed; see {build_dir / 'build.log'}") \
+                    from None
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
+    spec = run_dir / "jobs.json"
+    spec.write_text(json.dumps({"family": family.name, "family_module": type(family).__module__,
+                                "config": config_dict(config),
+                                "jobs": [_plain(job.arrays()) for job in jobs]}))
+    results_xml = runner.test(
+        test_module="peforge.sim.rtl.backends.cocotb_bench", hdl_toplevel=top,
+        hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
+        results_xml=str(run_dir / "results.xml"), extra_env={"PEFORGE_BENCH": str(spec)},
+        log_file=run_dir / "sim.log")
+    _tests, failed = get_results(Path(results_xml))
+    outcome = run_dir / "outcome.json"
+    if failed or not outcome.exists():
+        raise BenchError(f"Icarus simulation of {top} failed; see {run_dir / 'sim.log'}")
+    results = [({name: np.array(value, dtype=object) for name, value in out.items()}, cycles)
+               for out, cycles in json.loads(outcome.read_text())]
+    shutil.rmtree(run_dir)
+    return results
+
