@@ -107,6 +107,18 @@ def test_progress_lines_on_request(tmp_path):
     assert quiet.stderr == ""  # not a terminal: no progress lines
 
 
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_generated_files_get_the_users_umask(tmp_path, umask, mode):
+    # 0666 less the umask, as ``touch`` would make them (not mkstemp's fixed 0600).
+    result = subprocess.run([sys.executable, "-m", "peforge.sim.cli", "gen", "systolic", "--rows",
+                             "2", "--cols", "2", "--out", str(tmp_path)], capture_output=True,
+                            text=True, preexec_fn=lambda: os.umask(umask))
+    assert result.returncode == 0, result.stderr
+    written = sorted(tmp_path.iterdir())
+    assert [path.suffix for path in written] == [".json", ".v"]
+    assert [path.stat().st_mode & 0o777 for path in written] == [mode, mode]
+
+
 # -- results list|show -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
