@@ -2,9 +2,11 @@
 holds per kind of entry (its top-level folders: verilator builds, synth and energy results, ...)
 and removing entries by kind and age.
 
-An entry is one child of a kind's folder; its ``.lock`` file (empty, it serialises the processes
-that build the entry) stays. ``clean`` takes each entry's lock without waiting and skips an entry
-in use. Sizes are the bytes of the entries' files."""
+An entry is one child ``<name>-<key>[suffix]`` of a kind's folder (peforge.sim.cache.entry_path);
+a child folder without a ``-`` in its name is a kind of its own below it (``energy/netlist``),
+and ``--kind energy`` takes those too. An entry's ``.lock`` file (empty, it serialises the
+processes that build the entry) stays. ``clean`` takes each entry's lock without waiting and
+skips an entry in use. Sizes are the bytes of the entries' files."""
 
 import shutil
 import time
@@ -52,8 +54,13 @@ def _days(text: str) -> float:
     return days
 
 
+def _is_kind(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and "-" not in path.name
+
+
 def _entries(kind_dir: Path) -> list[Path]:
-    return sorted(path for path in kind_dir.iterdir() if path.suffix != ".lock")
+    return sorted(path for path in kind_dir.iterdir()
+                  if path.suffix != ".lock" and not _is_kind(path))
 
 
 def _size(path: Path) -> int:
@@ -62,21 +69,29 @@ def _size(path: Path) -> int:
     return sum(child.lstat().st_size for child in path.rglob("*"))
 
 
-def _kinds(root: Path) -> list[Path]:
-    return sorted(path for path in root.iterdir() if path.is_dir() and not path.is_symlink()) \
-        if root.is_dir() else []
+def _kinds(root: Path) -> dict[str, Path]:
+    """The kinds below ``root`` by name (``energy``, ``energy/netlist``), sorted."""
+    if not root.is_dir():
+        return {}
+    kinds, pending = {}, [path for path in root.iterdir()
+                          if path.is_dir() and not path.is_symlink()]
+    while pending:
+        kind = pending.pop()
+        kinds[kind.relative_to(root).as_posix()] = kind
+        pending += [path for path in kind.iterdir() if _is_kind(path)]
+    return dict(sorted(kinds.items()))
 
 
 def cmd_info(_args) -> int:
     root = _cache_dir()
     total = 0
     print(f"cache {root}")
-    for kind in _kinds(root):
+    for name, kind in _kinds(root).items():
         entries = _entries(kind)
         size = sum(map(_size, entries))
         total += size
-        print(f"  {kind.name:<12} {len(entries):6} entries {readable(size, 'B'):>12}")
-    print(f"  {'total':<12} {'':6}         {readable(total, 'B'):>12}")
+        print(f"  {name:<16} {len(entries):6} entries {readable(size, 'B'):>12}")
+    print(f"  {'total':<16} {'':6}         {readable(total, 'B'):>12}")
     return 0
 
 
@@ -84,13 +99,15 @@ def cmd_clean(args) -> int:
     from filelock import FileLock, Timeout
 
     root = _cache_dir()
-    kinds = {kind.name: kind for kind in _kinds(root)}
+    kinds = _kinds(root)
     for name in args.kind or ():
         if name not in kinds:
             return fail(f"kind: must be one of {', '.join(kinds) or '(the cache is empty)'}, "
                         f"got {name!r}")
     cutoff = time.time() - args.older_than * 86400
-    chosen = [entry for name, kind in kinds.items() if not args.kind or name in args.kind
+    chosen = [entry for name, kind in kinds.items()
+              if not args.kind or any(name == wanted or name.startswith(wanted + "/")
+                                      for wanted in args.kind)
               for entry in _entries(kind) if entry.lstat().st_mtime <= cutoff]
     if not args.yes:
         size = sum(map(_size, chosen))

@@ -191,8 +191,14 @@ def cache(tmp_path):
     (root / "energy").mkdir()
     (root / "energy" / "old.json").write_bytes(b"y" * 100)
     (root / "energy" / "new.json").write_bytes(b"z" * 24)
+    # A kind below a kind (peforge.sim.cache's energy/netlist), one entry of 2 files.
+    (root / "energy" / "netlist" / "top-2").mkdir(parents=True)
+    (root / "energy" / "netlist" / "top-2" / "netlist.json").write_bytes(b"n" * 1000)
+    (root / "energy" / "netlist" / "top-2" / "cells.v").write_bytes(b"c" * 48)
+    (root / "energy" / "netlist" / "top-2.lock").write_bytes(b"")
     ten_days_ago = time.time() - 10 * 86400
-    os.utime(root / "energy" / "old.json", (ten_days_ago, ten_days_ago))
+    for old in (root / "energy" / "old.json", root / "energy" / "netlist" / "top-2"):
+        os.utime(old, (ten_days_ago, ten_days_ago))
     return root
 
 
@@ -201,28 +207,34 @@ def test_cache_info_sizes_each_kind(cache):
     assert result.returncode == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines()]
     assert lines[0] == ["cache", str(cache)]
-    # energy: 100 + 24 bytes; verilator: one entry of 3000 bytes, 2.93 KiB.
+    # energy: 100 + 24 bytes; energy/netlist: one entry, a folder of 1000 + 48 bytes of files;
+    # verilator: one entry of 3000 bytes, 2.93 KiB; all 4172 bytes, 4.074 KiB.
     assert lines[1] == ["energy", "2", "entries", "124", "B"]
-    assert lines[2] == ["verilator", "1", "entries", "2.93", "KiB"]
-    assert lines[3] == ["total", "3.051", "KiB"]
+    assert lines[2] == ["energy/netlist", "1", "entries", "1.023", "KiB"]
+    assert lines[3] == ["verilator", "1", "entries", "2.93", "KiB"]
+    assert lines[4] == ["total", "4.074", "KiB"]
 
 
 def test_cache_clean_needs_yes_and_picks_by_kind_and_age(cache):
     env = {"PEFORGE_CACHE": str(cache)}
     dry = run("cache", "clean", "--older-than", "5", env=env)
-    assert dry.returncode == 0 and dry.stdout.startswith("would remove 1 entries (100 B)")
+    # old.json (100 B) and the netlist entry (1048 B): 1148 B = 1.121 KiB.
+    assert dry.returncode == 0 and dry.stdout.startswith("would remove 2 entries (1.121 KiB)")
     assert (cache / "energy" / "old.json").exists()
     done = run("cache", "clean", "--kind", "energy", "--older-than", "5", "--yes", env=env)
-    assert done.returncode == 0 and done.stdout.startswith("removed 1 entries (100 B)")
-    assert sorted(p.name for p in (cache / "energy").iterdir()) == ["new.json"]
+    assert done.returncode == 0 and done.stdout.startswith("removed 2 entries (1.121 KiB)")
+    assert sorted(p.name for p in (cache / "energy").iterdir()) == ["netlist", "new.json"]
+    assert sorted(p.name for p in (cache / "energy" / "netlist").iterdir()) == ["top-2.lock"]
     assert (cache / "verilator" / "top-1" / "Vtop").exists()
     run("cache", "clean", "--yes", env=env)
     assert sorted(p.name for p in (cache / "verilator").iterdir()) == ["top-1.lock"]
-    assert not list((cache / "energy").iterdir())
+    # The kinds' folders stay, with the locks of the entries that were removed.
+    assert [p.name for p in (cache / "energy").iterdir()] == ["netlist"]
 
 
 @pytest.mark.parametrize("args, start", [
-    (["--kind", "nosuch"], "peforge: error: kind: must be one of energy, verilator, got 'nosuch'"),
+    (["--kind", "nosuch"], "peforge: error: kind: must be one of energy, energy/netlist, "
+                           "verilator, got 'nosuch'"),
     (["--older-than", "-1"], "peforge: error: argument --older-than: must be a number of days"),
     (["--older-than", "nan"], "peforge: error: argument --older-than: must be a number of days"),
 ])
