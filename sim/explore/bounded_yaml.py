@@ -46,19 +46,21 @@ def _children(node) -> list[tuple[str, object]]:
 
 class YamlNodes:
     """The composed node tree of the YAML file at ``path`` (``root``), checked as the module
-    docstring says; :meth:`value` builds the Python value of a node."""
+    docstring says; :meth:`value` builds the Python value of a node. ``document`` names what
+    the file is in messages (``sweep``, ``config``) and ``needs`` says what an empty one lacks."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Path, *, document: str = "sweep",
+                 needs: str = "a sweep needs workloads and families"):
+        self.path, self.document = Path(path), document
         with open(self.path, "rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
-            raise SweepError(f"{self.path}:1: sweep: the file is larger than {MAX_FILE_BYTES} "
-                             f"bytes: not a sweep file")
+            raise SweepError(f"{self.path}:1: {document}: the file is larger than "
+                             f"{MAX_FILE_BYTES} bytes: not a {document} file")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise SweepError(f"{self.path}:1: sweep: not UTF-8 text (byte {error.start})") \
+            raise SweepError(f"{self.path}:1: {document}: not UTF-8 text (byte {error.start})") \
                 from None
         try:
             self.loader = yaml.SafeLoader(text)
@@ -71,13 +73,26 @@ class YamlNodes:
         except RecursionError:
             raise SweepError(f"{self.path}:1: not valid YAML: nested too deeply") from None
         if self.root is None:
-            raise SweepError(f"{self.path}:1: sweep: the file is empty (or only comments): a "
-                             f"sweep needs workloads and families")
+            raise SweepError(f"{self.path}:1: {document}: the file is empty (or only comments): "
+                             f"{needs}")
         self._sizes: dict[int, int] = {}
         self._check(self.root, "")
 
     def error(self, node, key: str, message: str) -> SweepError:
         return SweepError(f"{self.path}:{_line(node)}: {key}: {' '.join(message.splitlines())}")
+
+    def find(self, *keys: str):
+        """The value node at the mapping keys ``keys`` below the root (``find("pe", "rows")``),
+        or None where a key is missing."""
+        node = self.root
+        for key in keys:
+            if not isinstance(node, yaml.MappingNode):
+                return None
+            node = next((value for key_node, value in node.value
+                         if isinstance(key_node, yaml.ScalarNode) and key_node.value == key), None)
+            if node is None:
+                return None
+        return node
 
     def value(self, node, key: str = "value"):
         """The Python value of ``node`` (a plain value, list or mapping)."""
@@ -93,7 +108,7 @@ class YamlNodes:
         try:
             total = self._size(root, set(), key)
         except RecursionError:
-            raise self.error(root, key or "sweep", "nested too deeply") from None
+            raise self.error(root, key or self.document, "nested too deeply") from None
         if total <= MAX_NODES:
             return
         node, where = root, key
@@ -104,7 +119,7 @@ class YamlNodes:
                 break
             label, node = big[0]
             where = f"{where}.{label}" if where and not label.startswith("[") else where + label
-        raise self.error(node, where or "sweep", f"holds {self._sizes[id(node)]} values once its "
+        raise self.error(node, where or self.document, f"holds {self._sizes[id(node)]} values once its "
                          f"aliases are expanded, more than {MAX_NODES}")
 
     def _size(self, node, path: set, key: str) -> int:
@@ -114,10 +129,10 @@ class YamlNodes:
             return self._sizes[id(node)]
         if node.tag not in _PLAIN_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise self.error(node, key or "sweep", f"the tag {tag} is not allowed: plain "
+            raise self.error(node, key or self.document, f"the tag {tag} is not allowed: plain "
                              "values, lists and mappings only")
         if id(node) in path:
-            raise self.error(node, key or "sweep", "an alias contains itself")
+            raise self.error(node, key or self.document, "an alias contains itself")
         path.add(id(node))
         total = 1
         for label, child in _children(node):

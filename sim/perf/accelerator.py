@@ -210,19 +210,41 @@ def load_accelerator(source) -> Accelerator:
     """An :class:`Accelerator` from a YAML file path or an already parsed mapping.
 
     Keys not given keep the accelerator's defaults, within a memory section too:
-    ``output_sram: {banks: 2}`` keeps the output SRAM's default size (:func:`default_sram_kib`)."""
+    ``output_sram: {banks: 2}`` keeps the output SRAM's default size (:func:`default_sram_kib`).
+    A file is read bounded and plain (:class:`peforge.sim.explore.bounded_yaml.YamlNodes`: no
+    alias bomb is built, no ``!!python`` tag); its errors are ValueError ``FILE:LINE: field:
+    message`` (OSError when it cannot be opened)."""
     if isinstance(source, dict):
-        values = source
-    else:
-        with open(source) as handle:
-            values = yaml.safe_load(handle)
-        if not isinstance(values, dict):
-            raise ValueError(f"config: {source} must hold a mapping of keys")
-    values = dict(values)
+        return _from_mapping(source)
+    from peforge.sim.explore.bounded_yaml import YamlNodes
+
+    nodes = YamlNodes(source, document="config", needs="an accelerator needs its family")
+    values = nodes.value(nodes.root, "config")
+    if not isinstance(values, dict):
+        raise nodes.error(nodes.root, "config", f"must hold a mapping of keys, got {values!r}")
+    try:
+        return _from_mapping(values)
+    except ValueError as error:
+        message = str(error)
+        # The field is the message's first word (``dram.name``, or a family parameter's name,
+        # which lives under ``pe``).
+        keys = message.split(":")[0].split(".")
+        node = nodes.find(*keys) or nodes.find("pe", *keys) or nodes.find(keys[0]) or nodes.root
+        raise ValueError(f"{source}:{node.start_mark.line + 1}: "
+                         f"{' '.join(message.splitlines())}") from None
+
+
+def _from_mapping(source: dict) -> Accelerator:
+    values = dict(source)
     if "family" not in values:
         raise ValueError("family: missing (the PE family of the accelerator)")
+    if not isinstance(values["family"], str):
+        raise ValueError(f"family: must be a family name, got {values['family']!r}")
     fam = family(values["family"])
-    base = Accelerator(fam.name, fam.make_config(**(values.pop("pe", None) or {})))
+    pe = values.pop("pe", None) or {}
+    if not isinstance(pe, dict) or not all(isinstance(key, str) for key in pe):
+        raise ValueError(f"pe: must be a mapping of {fam.name}'s parameters, got {pe!r}")
+    base = Accelerator(fam.name, fam.make_config(**pe))
     for name, cls in (("input_sram", Sram), ("weight_sram", Sram), ("output_sram", Sram),
                       ("dram", Dram), ("vector", VectorUnit)):
         if name in values:
