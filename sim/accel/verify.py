@@ -18,6 +18,7 @@ from peforge.sim.families import family
 from peforge.sim.perf.model import simulate_gemm, simulate_mapping
 from peforge.sim.perf.tiling import MappingError, legal_mappings
 
+from peforge.sim.accel.energy import rtl_sram_bytes, sram_energy_pj
 from peforge.sim.accel.flow import build_tile, place, run_gemms
 from peforge.sim.accel.predict import model_gemm, predict, rtl_view
 
@@ -53,8 +54,11 @@ def choose_mapping(cfg: AccelConfig, m: int, k: int, n: int):
 
 @dataclass(frozen=True)
 class GemmCheck:
-    """One GEMM on the RTL and in the model."""
+    """One GEMM on the RTL and in the model; :attr:`row` also charges the SRAM traffic of each
+    (the RTL's counters, the model's bytes) at the same unit costs
+    (:mod:`peforge.sim.accel.energy`)."""
 
+    cfg: AccelConfig
     m: int
     k: int
     n: int
@@ -77,6 +81,8 @@ class GemmCheck:
                 "model_dram_read_bytes": model["dram_read"],
                 "rtl_dram_write_bytes": rtl["dram_write_bytes"],
                 "model_dram_write_bytes": model["dram_write"],
+                "rtl_sram_pj": sram_energy_pj(self.cfg, rtl_sram_bytes(self.cfg, rtl)),
+                "model_sram_pj": sram_energy_pj(self.cfg, model),
                 "utilisation": rtl["utilisation"]}
 
 
@@ -99,6 +105,6 @@ def verify_accelerator(cfg: AccelConfig, shapes=None, *, seed: int = 0) -> list[
         exact = result.c is not None and bool((result.c == fam.golden(pe, job)["c"]).all())
         rtl = dict(result.counters)
         rtl["utilisation"] = m * k * n / (fam.pes(pe) * rtl["cycles"])
-        checks.append(GemmCheck(m, k, n, str(mapping), exact, rtl,
+        checks.append(GemmCheck(cfg, m, k, n, str(mapping), exact, rtl,
                                 predict(cfg, m, k, n, mapping)))
     return checks

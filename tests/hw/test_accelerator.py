@@ -262,3 +262,20 @@ def test_cli_verify_runs_twenty_gemms(tmp_path, capsys):
     # Rows of whole AXI beats: 32x32x32 under the model's mapping, cycles equal to the model's.
     row = next(line.split() for line in lines if line.split()[0] == "32x32x32")
     assert row[2] == "yes" and row[5] == "0"
+
+
+def test_sram_energy_charges_the_rtl_word_counts():
+    from peforge.sim.accel.energy import rtl_sram_bytes, sram_energy_pj
+    from peforge.sim.perf.memory import sram_cost
+
+    cfg = accel_config()          # 64-bit AXI: 8-byte lane and bank words; 4 x 28-bit outputs
+    counters = {"input_sram_reads": 12, "input_sram_writes": 3, "weight_sram_reads": 5,
+                "weight_sram_writes": 2, "output_sram_reads": 4, "output_sram_writes": 8}
+    assert rtl_sram_bytes(cfg, counters) == {
+        "input_sram_read": 96, "input_sram_write": 24, "weight_sram_read": 40,
+        "weight_sram_write": 16, "output_sram_read": 56, "output_sram_write": 112}
+    cost = sram_cost(4096, 64, 4)  # each scratchpad: 4 KiB, the Sram default ports
+    only_input_reads = dict.fromkeys(rtl_sram_bytes(cfg, counters), 0) | {"input_sram_read": 96}
+    assert sram_energy_pj(cfg, only_input_reads) == pytest.approx(96 * cost.read_pj_per_byte)
+    assert sram_energy_pj(cfg, rtl_sram_bytes(cfg, counters)) == pytest.approx(
+        (96 + 40 + 56) * cost.read_pj_per_byte + (24 + 16 + 112) * cost.write_pj_per_byte)
