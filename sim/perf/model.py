@@ -20,7 +20,9 @@ event times exactly, by a simpy reference and by a fast recurrence that agree):
   its reduction is done) and frees its slot.
 
 Each DRAM transfer takes ``latency_cycles + bytes / bytes_per_cycle``, one at a time, in exact
-arithmetic; a GEMM's cycles are rounded up to a whole cycle once, at its end. Stalls are
+arithmetic (with ``dram.beat_bytes``, each block row counts as whole beats of the DMA,
+:func:`peforge.sim.perf.pipeline.block_bits`); a GEMM's cycles are rounded up to a whole cycle
+once, at its end. :func:`simulate_mapping` simulates one given mapping without a search. Stalls are
 whatever the simulation adds to the array's compute cycles (DRAM waits and SRAM port limits).
 Events are per tile, not per cycle.
 
