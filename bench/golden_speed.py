@@ -33,7 +33,7 @@ import pandas as pd
 
 from peforge.models.bitserial import BitserialConfig, golden_gemm as bitserial_golden
 from peforge.models.lut import LutConfig, golden_gemm as lut_golden
-from peforge.models.numerics.bitmod import quantize
+from peforge.models.numerics.bitmod_quant import quantize
 from peforge.models.numerics.fast_gemm import float_mac_gemm, wrapped_int_gemm
 from peforge.models.numerics.floatmac import FloatMac, random_operands
 from peforge.models.numerics.nm_sparse import compress, decompress
