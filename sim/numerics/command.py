@@ -13,8 +13,8 @@ def add_parser(commands) -> None:
                           "(repeatable)")
     numerics.add_argument("--gemms", default=None, metavar="SET",
                           help="all, attention, projections, ffn, weights or a comma list of "
-                          "qkv,out,ffn_up,ffn_down,scores,context (default: all; weights for "
-                          "weight-quantising families)")
+                          "qkv,out,ffn_up,ffn_down,scores,context (an ONNX model: all, weights, "
+                          "attention; default: all; weights for weight-quantising families)")
     numerics.add_argument("--sentences", type=int, default=None, metavar="N",
                           help="the first N (3..24) of the 24 shipped sentences (default all)")
     numerics.add_argument("--model", default=None, metavar="PATH",
