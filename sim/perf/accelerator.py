@@ -29,8 +29,6 @@ systolic array gets 512 KiB input and weight SRAMs and a 2 MiB output SRAM; an 8
 import math
 from dataclasses import dataclass, field, fields, replace
 
-import yaml
-
 from peforge.models.operand_stats import STATS
 from peforge.sim.families import family
 from peforge.sim.perf.memory import dram_type
