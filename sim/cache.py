@@ -24,7 +24,7 @@ from pathlib import Path
 from filelock import FileLock
 
 __all__ = ["CacheError", "cache_dir", "content_key", "entry_path", "cached_json",
-           "cached_folder"]
+           "cached_report", "cached_folder"]
 
 
 class CacheError(RuntimeError):
@@ -87,6 +87,15 @@ def cached_json(path: Path, compute: Callable[[], dict]) -> tuple[dict, bool]:
             json.dump(data, handle, indent=1)
         os.replace(tmp, path)
     return data, False
+
+
+def cached_report(path: Path, compute: Callable[[], dict], report_type):
+    """:func:`cached_json` read as ``report_type.from_dict(data)``, its ``cached`` attribute
+    saying whether it came from the cache."""
+    data, cached = cached_json(path, compute)
+    report = report_type.from_dict(data)
+    report.cached = cached
+    return report
 
 
 def cached_folder(path: Path, complete: str, fill: Callable[[Path], None], *,

@@ -23,7 +23,15 @@ from peforge.hw.common.streams import ValidStream
 __all__ = ["SystolicArray", "OutputStationaryPE", "WeightStationaryPE", "stream_layouts"]
 
 
-class OutputStationaryPE(wiring.Component):
+class _MacPE(wiring.Component):
+    """A PE around one MAC unit of ``numerics``; a subclass gives ``signature_of(numerics)``."""
+
+    def __init__(self, numerics):
+        self._mac = mac_unit(numerics)
+        super().__init__(self.signature_of(numerics))
+
+
+class OutputStationaryPE(_MacPE):
     """One output-stationary PE: forwards ``a`` right and ``b`` down, accumulates ``a * b``.
 
     Ports
@@ -38,10 +46,6 @@ class OutputStationaryPE(wiring.Component):
     acc_in : In(acc); acc : Out(acc)
         Accumulator chain for draining; ``acc`` is the register itself.
     """
-
-    def __init__(self, numerics):
-        self._mac = mac_unit(numerics)
-        super().__init__(self.signature_of(numerics))
 
     @staticmethod
     def signature_of(numerics) -> wiring.Signature:
@@ -66,7 +70,7 @@ class OutputStationaryPE(wiring.Component):
         return m
 
 
-class WeightStationaryPE(wiring.Component):
+class WeightStationaryPE(_MacPE):
     """One weight-stationary PE: holds a weight, forwards ``a`` right and the partial sum down.
 
     Ports
@@ -79,10 +83,6 @@ class WeightStationaryPE(wiring.Component):
     psum_in : In(acc); psum_out : Out(acc)
         ``psum_out`` registers ``psum_in + a_in * w`` every cycle.
     """
-
-    def __init__(self, numerics):
-        self._mac = mac_unit(numerics)
-        super().__init__(self.signature_of(numerics))
 
     @staticmethod
     def signature_of(numerics) -> wiring.Signature:

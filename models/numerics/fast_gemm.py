@@ -4,12 +4,17 @@ The golden models state each PE's arithmetic plainly and are fast enough for ver
 a transformer's forward pass runs thousands of larger GEMMs. These functions give the same bits
 by other means, and tests/models/test_fast_gemm.py holds them equal to the goldens:
 
-- :func:`float_mac_gemm` equals :meth:`peforge.models.numerics.floatmac.FloatMac.gemm`: products
-  of a k-slab at once (a table of every product for 8-bit formats, the multiplier itself on whole
-  slabs otherwise), widened to fp32 through a table, then added in k order by numpy's float32
-  adder (IEEE RNE with subnormals, as the golden's ``fp32_add``). NaNs become the canonical NaN at
-  the end; a NaN stays NaN through any later add, so the result is the same as canonicalising
-  after every step.
+- :func:`float_mac_gemm` equals :meth:`peforge.models.numerics.floatmac.FloatMac.gemm`. It walks k
+  in order, as the golden does, and for each k forms the (M, N) products of column k of A and row
+  k of B at once (an array that stays in cache), widens them to fp32 and adds them with numpy's
+  float32 adder (IEEE RNE with subnormals, as the golden's ``fp32_add``). The products come from
+  one table lookup per product where the format allows: for 8-bit formats a table of all 65,536
+  products, indexed by ``(x << 8) + y``; for 16-bit L-Mul a table indexed by the sum of two
+  per-operand keys, since an L-Mul product depends on its operands only through the sum of their
+  ``{exponent, fraction}`` fields, their signs and whether each is zero/subnormal or Inf/NaN.
+  16-bit exact products are the float32 product (exact: 11- or 8-bit significands) rounded once
+  to fp16 or bf16. NaNs become the canonical NaN at the end; a NaN stays NaN through any later
+  add, so the result is the same as canonicalising after every step.
 - :func:`wrapped_int_gemm` equals an integer MAC array's ``wrap(A @ W)``: the exact product by a
   float64 BLAS matmul where every partial sum is below 2**53 in magnitude, by int64 otherwise.
 """
@@ -19,76 +24,112 @@ from functools import lru_cache
 import numpy as np
 
 from peforge.models.integer import wrap
-from peforge.models.numerics.floatfmt import decode
+from peforge.models.numerics.floatfmt import FloatFormat, decode
 from peforge.models.numerics.floatmac import CANONICAL_NAN, FloatMac
+from peforge.models.numerics.lmul import lmul_constant
 
 __all__ = ["float_mac_gemm", "wrapped_int_gemm", "exact_int_matmul"]
 
-#: Elements of one slab of products (m x k-slab x n) held at once.
-_SLAB_ELEMENTS = 1 << 22
-
 
 @lru_cache(maxsize=8)
-def _widen_table(mac: FloatMac) -> np.ndarray:
-    """fp32 value of every bit pattern of the operand format."""
-    fmt = mac.fmt
+def _widen_table(fmt: FloatFormat) -> np.ndarray:
+    """fp32 value of every bit pattern of ``fmt``."""
     return decode(fmt, np.arange(1 << fmt.bits)).astype(np.float32)
 
 
 @lru_cache(maxsize=8)
 def _product_table(mac: FloatMac) -> np.ndarray:
-    """fp32 value of the product of every pair of 8-bit patterns, index ``(x << 8) | y``."""
+    """fp32 value of the product of every pair of 8-bit patterns, index ``(x << 8) + y``."""
     codes = np.arange(1 << mac.fmt.bits)
     products = mac.multiply(codes[:, None], codes[None, :])
-    return _widen_table(mac)[products.astype(np.int64)].ravel()
+    return _widen_table(mac.fmt)[products.astype(np.int64)].ravel()
 
 
-def _products(mac: FloatMac, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """fp32 products ``a[:, s, None] * b[None, s, :]`` of a slab, shape (m, slab, n)."""
-    if mac.fmt.bits <= 8:
-        return _product_table(mac)[(a[:, :, None] << mac.fmt.bits) | b[None, :, :]]
-    if mac.exact and mac.format in _HALF_ROUNDING:
-        return _exact_half_products(mac, a, b)
-    return _widen_table(mac)[mac.multiply(a[:, :, None], b[None, :, :]).astype(np.int64)]
+def _lmul_keys(fmt: FloatFormat, bits: np.ndarray) -> np.ndarray:
+    """L-Mul keys of operand patterns; the sum of two keys indexes :func:`_lmul_table`.
 
-
-def _round_fp16(p32: np.ndarray) -> np.ndarray:
-    """fp16 of float32 values (numpy's cast: RNE, subnormals, overflow to Inf), as fp32."""
-    with np.errstate(over="ignore"):
-        return p32.astype(np.float16).astype(np.float32)
-
-
-def _round_bf16(p32: np.ndarray) -> np.ndarray:
-    """bf16 of finite float32 values by RNE on the pattern's top 16 bits, as fp32."""
-    bits = p32.view(np.uint32)
-    rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)
-    return rounded.view(np.float32)
-
-
-#: 16-bit formats whose exact products round from float32 in one step, and the smallest float32
-#: magnitude for which that holds (below it the float32 product was itself rounded).
-_HALF_ROUNDING = {"fp16": (_round_fp16, 0.0), "bf16": (_round_bf16, 2.0 ** -126)}
-
-
-def _exact_half_products(mac: FloatMac, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact-multiply products of fp16 or bf16 patterns, as the multiplier rounds them.
-
-    The product of two 11- or 8-bit significands fits float32's 24 bits, so the float32 product
-    is exact wherever it is a normal number (all fp16 products are); rounding it to the format
-    then rounds once, as the golden does from float64. The few bf16 products in float32's
-    subnormal range, and NaNs (the golden's signed canonical NaN), take the golden's own path.
+    With ``E = 2**(bits-1)`` (every ``{exponent, fraction}`` field ``em`` is below it), a normal
+    operand's key is ``em`` (at least ``2**m``), a zero or subnormal's ``2E`` and an Inf or NaN's
+    ``3E``, plus ``8E`` for a negative sign. Magnitude sums then fall in disjoint ranges: below
+    ``2E`` two normals; ``[2E, 3E)`` a normal and a flushed operand; ``4E`` two flushed; ``(3E,
+    4E)``, ``5E`` and ``6E`` an Inf or NaN with anything. The sign part sums to 0, 8E or 16E.
     """
-    round_half, tiny = _HALF_ROUNDING[mac.format]
-    table = _widen_table(mac)
-    x, y = table[a][:, :, None], table[b][None, :, :]
-    with np.errstate(over="ignore", invalid="ignore"):
-        products = round_half(x * y)
-    redo = np.isnan(products) | ((np.abs(x * y) < tiny) & (x * y != 0))
-    if redo.any():
-        where = np.nonzero(redo)
-        golden = mac.multiply(a[where[0], where[1]], b[where[1], where[2]])
-        products[where] = table[golden.astype(np.int64)]
-    return products
+    e = 1 << (fmt.bits - 1)
+    em = bits & (fmt.sign_mask - 1)
+    key = np.where(em > fmt.max_finite, 3 * e, np.where(em >> fmt.man_bits == 0, 2 * e, em))
+    return (key + np.where(bits & fmt.sign_mask, 8 * e, 0)).astype(np.int32)
+
+
+@lru_cache(maxsize=8)
+def _lmul_table(fmt: FloatFormat) -> np.ndarray:
+    """fp32 L-Mul product for every sum of two :func:`_lmul_keys` (22E + 1 entries)."""
+    e = 1 << (fmt.bits - 1)
+    s = np.arange(7 * e)
+    mag = np.clip(s - lmul_constant(fmt), 0, fmt.max_finite)
+    values = np.where(s < 2 * e, _widen_table(fmt)[mag], 0.0)
+    values = np.where((s > 3 * e) & (s != 4 * e), np.nan, values).astype(np.float32)
+    # sign part 0 or 16E: positive; 8E: negative (the sign of zeros and NaNs kept as -).
+    return np.concatenate([values, np.full(e, np.nan, np.float32), -values,
+                           np.full(e, np.nan, np.float32), values[:6 * e + 1]])
+
+
+class _TableSteps:
+    """Products of step k as ``table[key_a[:, k] + key_b[k]]``."""
+
+    def __init__(self, table, key_a, key_b):
+        self.table, self.key_a, self.key_b = table, np.ascontiguousarray(key_a.T), key_b
+        self.index = np.empty((key_a.shape[0], key_b.shape[1]), np.int32)
+
+    def __call__(self, k: int, out: np.ndarray) -> None:
+        np.add(self.key_a[k][:, None], self.key_b[k][None, :], out=self.index)
+        self.table.take(self.index, out=out)
+
+
+class _ExactHalfSteps:
+    """Exact fp16 or bf16 products of step k: the float32 product rounded once (RNE) to the
+    format. It is exact wherever it is a float32 normal (all fp16 products are); bf16 products
+    below that range, and NaNs (the golden's signed canonical NaN), take the golden's own path,
+    checked per step only if the operands can give one."""
+
+    def __init__(self, mac: FloatMac, a, b):
+        table = _widen_table(mac.fmt)
+        self.mac, self.a, self.b = mac, a, b
+        self.x, self.y = np.ascontiguousarray(table[a].T), table[b]
+        self.half = np.empty(self.x.shape[1:] + self.y.shape[1:], np.float16)
+        self.carry = np.empty(self.half.shape, np.uint32)
+        self.may_redo = not (np.isfinite(self.x).all() and np.isfinite(self.y).all())
+        if mac.format == "bf16":
+            smallest = [np.abs(v[v != 0]).min(initial=np.inf) for v in (self.x, self.y)]
+            self.may_redo |= float(smallest[0]) * float(smallest[1]) < 2.0 ** -126
+
+    def __call__(self, k: int, out: np.ndarray) -> None:
+        np.multiply(self.x[k][:, None], self.y[k][None, :], out=out)
+        if self.may_redo:
+            exact = out.copy()
+        if self.mac.format == "fp16":
+            np.copyto(self.half, out, casting="same_kind")     # RNE, subnormals, overflow to Inf
+            np.copyto(out, self.half)
+        else:                       # bf16: RNE on the top 16 bits of the pattern
+            bits = out.view(np.uint32)
+            np.right_shift(bits, 16, out=self.carry)
+            self.carry &= 1
+            self.carry += 0x7FFF
+            bits += self.carry
+            bits &= np.uint32(0xFFFF0000)
+        if self.may_redo:
+            redo = np.isnan(out) | ((np.abs(exact) < 2.0 ** -126) & (exact != 0)
+                                    if self.mac.format == "bf16" else False)
+            rows, cols = np.nonzero(redo)
+            golden = self.mac.multiply(self.a[rows, k], self.b[k, cols])
+            out[rows, cols] = _widen_table(self.mac.fmt)[golden.astype(np.int64)]
+
+
+def _steps(mac: FloatMac, a: np.ndarray, b: np.ndarray):
+    if mac.fmt.bits <= 8:
+        return _TableSteps(_product_table(mac), a << mac.fmt.bits, b)
+    if not mac.exact:
+        return _TableSteps(_lmul_table(mac.fmt), _lmul_keys(mac.fmt, a), _lmul_keys(mac.fmt, b))
+    return _ExactHalfSteps(mac, a, b)
 
 
 def float_mac_gemm(mac: FloatMac, a, b) -> np.ndarray:
@@ -104,12 +145,12 @@ def float_mac_gemm(mac: FloatMac, a, b) -> np.ndarray:
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     (m, k), (_, n) = a.shape, b.shape
     acc = np.zeros((m, n), np.float32)
-    slab = max(1, _SLAB_ELEMENTS // max(1, m * n))
+    products = np.empty_like(acc)
+    steps = _steps(mac, a, b)
     with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, k, slab):
-            products = _products(mac, a[:, start:start + slab], b[start:start + slab])
-            for step in range(products.shape[1]):
-                acc += products[:, step, :]
+        for step in range(k):
+            steps(step, products)
+            acc += products
     bits = acc.view(np.uint32).astype(np.int64)
     return np.where(np.isnan(acc), CANONICAL_NAN, bits)
 

@@ -11,8 +11,10 @@ What is modelled, cycle by cycle (:class:`DramShaper`):
   due or a W beat is offered, a credit grows by that many bytes per cycle (capped at one beat;
   it empties when the channel idles), and each R or W beat spends one whole beat, so ``n``
   beats take ``n * beat / rate`` cycles when that is whole; an ideal DRAM (``inf``) or one at
-  least as wide as the bus passes a beat per cycle; an ideal DRAM
-  (``inf``) or one at least as wide as the bus passes a beat per cycle;
+  least as wide as the bus passes a beat per cycle. R and B are held back by their channels'
+  ``pause``; W by the sink's ``full`` (:meth:`DramShaper._hold_w`), because cocotbext-axi's
+  ``StreamSink`` reads ``pause`` just after a clock edge while it is awake, a cycle before
+  the shaper has decided, which let W beats pass in pairs (one cycle short on an odd count);
 - bursts are served in order (one ID); the address channels are never paused, and the RAM
   queues up to :data:`QUEUE_LIMIT` requests and beats per channel.
 
@@ -62,7 +64,18 @@ class DramShaper:
         for channel in (ram.read_if.ar_channel, ram.read_if.r_channel, ram.write_if.aw_channel,
                         ram.write_if.w_channel, ram.write_if.b_channel):
             channel.queue_occupancy_limit = QUEUE_LIMIT
+        self._w_hold = True
+        w_sink = ram.write_if.w_channel
+        w_full = w_sink.full
+        w_sink.full = lambda: self._w_hold or w_full()
         cocotb.start_soon(self._run())
+
+    def _hold_w(self, hold: bool) -> None:
+        """Hold the W channel back at the next edge (the sink's ``full``, which it reads at the
+        edge itself) and wake the sink when that changes, as a ``pause`` change would."""
+        if hold != self._w_hold:
+            self._w_hold = hold
+            self.ram.write_if.w_channel.wake_event.set()
 
     def _fires(self, valid: str, ready: str) -> bool:
         return bool(self._signals[valid].value) and bool(self._signals[ready].value)
@@ -92,5 +105,5 @@ class DramShaper:
                 self.credit = max(Fraction(0), gained - self.beat * (r_beat + w_beat))
             flowing = self.rate is None or min(self.beat, self.credit + self.rate) >= self.beat
             self.ram.read_if.r_channel.pause = not (flowing and read_due)
-            self.ram.write_if.w_channel.pause = not flowing
+            self._hold_w(not flowing)
             self.ram.write_if.b_channel.pause = not write_due

@@ -2,17 +2,16 @@
 
 :func:`rtl_view` is the one place where the model is told what the RTL is: the accelerator with
 its DRAM as the tile sees it (:mod:`peforge.sim.accel.dram`): at most one AXI beat per cycle,
-and each DMA command's fixed cost (:data:`TRANSFER_OVERHEAD`, on top of the DRAM's latency)
-folded into the latency; :data:`CONTROL_CYCLES` is the tile's fixed start and finish cost. :func:`predict` runs the model's own pipeline engines
-(:mod:`peforge.sim.perf.pipeline`) and traffic rule (:func:`peforge.sim.perf.model._traffic`) on
-it.
+every block row moved in whole AXI beats (``dram.beat_bytes``), and each DMA command's fixed
+cost (:data:`TRANSFER_OVERHEAD`, on top of the DRAM's latency) folded into the latency;
+:data:`CONTROL_CYCLES` is the tile's fixed start and finish cost. :func:`predict` runs the
+model on it under the tile's mapping (:func:`peforge.sim.perf.model.simulate_mapping`).
 """
 
 import math
 from dataclasses import replace
 
-from peforge.sim.perf import model as perf_model
-from peforge.sim.perf.pipeline import ENGINES
+from peforge.sim.perf.model import SRAMS, simulate_mapping
 from peforge.sim.perf.tiling import Mapping
 from peforge.sim.perf.workloads import Gemm
 
@@ -32,12 +31,13 @@ CONTROL_CYCLES = -4
 
 
 def rtl_view(cfg: AccelConfig):
-    """``cfg``'s accelerator with the DRAM the tile sees: ``min(rate, beat)`` bytes per cycle
-    and the latency plus :data:`TRANSFER_OVERHEAD`."""
+    """``cfg``'s accelerator with the DRAM the tile sees: ``min(rate, beat)`` bytes per cycle,
+    rows in whole beats and the latency plus :data:`TRANSFER_OVERHEAD`."""
     dram = cfg.accel.dram
     rate = dram.bytes_per_cycle
     rate = cfg.beat_bytes if math.isinf(rate) or rate > cfg.beat_bytes else rate
     return replace(cfg.accel, dram=replace(dram, bytes_per_cycle=rate,
+                                           beat_bytes=cfg.beat_bytes,
                                            latency_cycles=dram.latency_cycles
                                            + TRANSFER_OVERHEAD))
 
@@ -49,11 +49,10 @@ def model_gemm(cfg: AccelConfig, m: int, k: int, n: int) -> Gemm:
 
 def predict(cfg: AccelConfig, m: int, k: int, n: int, mapping: Mapping,
             engine: str = "recurrence") -> dict:
-    """Cycles, compute cycles, DRAM and SRAM bytes the model predicts for the tile."""
-    accel = rtl_view(cfg)
-    gemm = model_gemm(cfg, m, k, n)
-    tile_cycles, overlap = perf_model._tile_timing(accel, gemm)
-    cycles, compute = ENGINES[engine](accel, gemm, mapping, tile_cycles, overlap)
-    traffic = perf_model._traffic_bytes(gemm.shape, mapping)
-    names = [name.removesuffix("_bytes") for name in perf_model._COUNTED[2:]]
-    return {"cycles": cycles + CONTROL_CYCLES, "compute_cycles": compute, **dict(zip(names, traffic))}
+    """Cycles, compute cycles, DRAM and SRAM bytes the model predicts for the tile: ``cycles``,
+    ``compute_cycles``, ``dram_read``, ``dram_write`` and ``<sram>_sram_read``/``_write``."""
+    result = simulate_mapping(rtl_view(cfg), model_gemm(cfg, m, k, n), mapping, engine=engine)
+    names = ["dram_read", "dram_write",
+             *(f"{sram}_sram_{way}" for sram in SRAMS for way in ("read", "write"))]
+    return {"cycles": result.cycles + CONTROL_CYCLES, "compute_cycles": result.compute_cycles,
+            **{name: getattr(result, f"{name}_bytes") for name in names}}

@@ -3,8 +3,9 @@ performance model (``peforge verify accelerator``, ``bench/accelerator_fidelity.
 
 Each GEMM runs under the mapping the model picks for it (:func:`peforge.sim.perf.model.simulate_gemm`
 on :func:`peforge.sim.accel.predict.rtl_view`), or, where the tile's layout cannot take that one
-(:func:`peforge.hw.accelerator.layout.descriptor_problems`), the model's first legal tiling
-that it can; the model then predicts that mapping (:func:`peforge.sim.accel.predict.predict`).
+(:func:`peforge.hw.accelerator.layout.descriptor_problems`), the fastest by the model of the
+legal tilings it can take (the first of equals); the model then predicts that mapping
+(:func:`peforge.sim.accel.predict.predict`).
 """
 
 from dataclasses import dataclass
@@ -14,9 +15,10 @@ import numpy as np
 from peforge.hw.accelerator.config import AccelConfig
 from peforge.hw.accelerator.layout import descriptor_problems
 from peforge.sim.families import family
-from peforge.sim.perf.model import simulate_gemm
+from peforge.sim.perf.model import simulate_gemm, simulate_mapping
 from peforge.sim.perf.tiling import MappingError, legal_mappings
 
+from peforge.sim.accel.energy import rtl_sram_bytes, sram_energy_pj
 from peforge.sim.accel.flow import build_tile, place, run_gemms
 from peforge.sim.accel.predict import model_gemm, predict, rtl_view
 
@@ -34,20 +36,29 @@ def verify_shapes(cfg: AccelConfig) -> list[tuple[int, int, int]]:
 
 
 def choose_mapping(cfg: AccelConfig, m: int, k: int, n: int):
-    """The model's mapping for the GEMM, or its first legal one the tile's layout takes."""
+    """The model's mapping for the GEMM, or the fastest legal one the tile's layout takes."""
     accel, gemm = rtl_view(cfg), model_gemm(cfg, m, k, n)
+
+    def runnable(mapping):
+        return not descriptor_problems(cfg, place(cfg, m, k, n, mapping.tm, mapping.tk,
+                                                  mapping.tn, mapping.order))
+
     chosen = simulate_gemm(accel, gemm).mapping
-    for mapping in [chosen] + legal_mappings(accel, gemm):
-        if not descriptor_problems(cfg, place(cfg, m, k, n, mapping.tm, mapping.tk, mapping.tn,
-                                              mapping.order)):
-            return mapping
-    raise MappingError(f"no tiling of {m}x{k}x{n} fits the tile's scratchpads")
+    if runnable(chosen):
+        return chosen
+    candidates = [mapping for mapping in legal_mappings(accel, gemm) if runnable(mapping)]
+    if not candidates:
+        raise MappingError(f"no tiling of {m}x{k}x{n} fits the tile's scratchpads")
+    return min(candidates, key=lambda mapping: simulate_mapping(accel, gemm, mapping).cycles)
 
 
 @dataclass(frozen=True)
 class GemmCheck:
-    """One GEMM on the RTL and in the model."""
+    """One GEMM on the RTL and in the model; :attr:`row` also charges the SRAM traffic of each
+    (the RTL's counters, the model's bytes) at the same unit costs
+    (:mod:`peforge.sim.accel.energy`)."""
 
+    cfg: AccelConfig
     m: int
     k: int
     n: int
@@ -70,6 +81,8 @@ class GemmCheck:
                 "model_dram_read_bytes": model["dram_read"],
                 "rtl_dram_write_bytes": rtl["dram_write_bytes"],
                 "model_dram_write_bytes": model["dram_write"],
+                "rtl_sram_pj": sram_energy_pj(self.cfg, rtl_sram_bytes(self.cfg, rtl)),
+                "model_sram_pj": sram_energy_pj(self.cfg, model),
                 "utilisation": rtl["utilisation"]}
 
 
@@ -78,20 +91,20 @@ def verify_accelerator(cfg: AccelConfig, shapes=None, *, seed: int = 0) -> list[
     fam, pe = family(cfg.accel.family), cfg.accel.pe
     rng = np.random.default_rng(seed)
     shapes = verify_shapes(cfg) if shapes is None else shapes
-    runs, mappings = [], []
+    runs, mappings, jobs = [], [], []
     for m, k, n in shapes:
         mapping = choose_mapping(cfg, m, k, n)
         job = fam.random_job(pe, rng, m, k, n)
         runs.append((place(cfg, m, k, n, mapping.tm, mapping.tk, mapping.tn, mapping.order),
                      job.a, job.b))
         mappings.append(mapping)
+        jobs.append(job)
     results = run_gemms(cfg, build_tile(cfg), runs)
     checks = []
-    for (m, k, n), mapping, (_, a, w), result in zip(shapes, mappings, runs, results):
-        exact = result.c is not None and bool(
-            (result.c == fam.golden(pe, {"a": a, "b": w})["c"]).all())
+    for (m, k, n), mapping, job, result in zip(shapes, mappings, jobs, results):
+        exact = result.c is not None and bool((result.c == fam.golden(pe, job)["c"]).all())
         rtl = dict(result.counters)
         rtl["utilisation"] = m * k * n / (fam.pes(pe) * rtl["cycles"])
-        checks.append(GemmCheck(m, k, n, str(mapping), exact, rtl,
+        checks.append(GemmCheck(cfg, m, k, n, str(mapping), exact, rtl,
                                 predict(cfg, m, k, n, mapping)))
     return checks

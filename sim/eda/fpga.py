@@ -32,7 +32,7 @@ from pathlib import Path
 
 from peforge.hw.common.verilog import to_verilog
 from peforge.sim.eda.synth import run_yosys
-from peforge.sim.cache import cache_dir, cached_json
+from peforge.sim.cache import cache_dir, cached_report
 
 __all__ = ["Target", "TARGETS", "FpgaReport", "FpgaError", "map_fpga", "map_family",
            "format_fpga", "FLOW_VERSION", "SEED"]
@@ -166,10 +166,7 @@ def map_fpga(verilog: str, top: str, name: str, *, place: bool = True) -> FpgaRe
         shutil.rmtree(work)
         return report.to_dict()
 
-    data, cached = cached_json(result, run)
-    report = FpgaReport.from_dict(data)
-    report.cached = cached
-    return report
+    return cached_report(result, run, FpgaReport)
 
 
 def map_family(family, config, name: str, *, place: bool = True) -> FpgaReport:

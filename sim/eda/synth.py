@@ -26,7 +26,7 @@ from pathlib import Path
 from peforge.hw.common.parts import BLACKBOX_PREFIX, blackbox_module
 from peforge.hw.common.verilog import to_verilog
 
-from peforge.sim.cache import cached_json, content_key, entry_path
+from peforge.sim.cache import cached_report, content_key, entry_path
 
 __all__ = ["AreaReport", "Node", "NODES", "DEFAULT_NODE", "SynthError", "synthesize",
            "synth_family", "compose", "default_liberty", "format_report", "synth_script",
@@ -262,10 +262,7 @@ def synthesize(verilog: str, top: str, *, liberty: Path | None = None) -> AreaRe
         shutil.rmtree(work)
         return report.to_dict()
 
-    data, cached = cached_json(result, run)
-    report = AreaReport.from_dict(data)
-    report.cached = cached
-    return report
+    return cached_report(result, run, AreaReport)
 
 
 def _read_results(work: Path, top: str, liberty: Path | None, lib_sha: str) -> AreaReport:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from peforge.hw.common.verilog import to_verilog
 from peforge.sim.eda.synth import run_yosys
-from peforge.sim.cache import cache_dir, cached_json
+from peforge.sim.cache import cache_dir, cached_report
 
 __all__ = ["TimingReport", "TimingError", "time_design", "time_family", "netlist_script",
            "sta_script", "format_timing", "sta_command", "FLOW_VERSION", "PERIOD_NS",
@@ -196,10 +196,7 @@ def time_design(verilog: str, top: str, liberty: Path) -> TimingReport:
         shutil.rmtree(work)
         return report.to_dict()
 
-    data, cached = cached_json(result, run)
-    report = TimingReport.from_dict(data)
-    report.cached = cached
-    return report
+    return cached_report(result, run, TimingReport)
 
 
 def time_family(family, config, liberty: Path) -> TimingReport:

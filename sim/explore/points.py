@@ -17,10 +17,11 @@ from pathlib import Path
 
 from peforge.sim.explore.results import PointKeys, utc_now
 from peforge.sim.families import family
+from peforge.sim.numerics.accuracy import ACCURACY_METRICS, accuracy_metrics
 from peforge.sim.perf.accelerator import Accelerator, load_accelerator
 from peforge.sim.perf.model import METRIC_COLUMNS, workload_totals
 
-__all__ = ["LEVELS", "LEVEL_COLUMNS", "metric_units", "build_accelerator", "flat_config", "Task",
+__all__ = ["LEVELS", "LEVEL_COLUMNS", "OPTIONAL_METRICS", "metric_units", "build_accelerator", "flat_config", "Task",
            "make_task", "evaluate_point", "evaluate_points", "model_version"]
 
 LEVELS = ("model", "synth", "verify")
@@ -35,10 +36,15 @@ LEVEL_COLUMNS = {
 }
 
 
+#: Metrics evaluated only for a sweep that names them (in a constraint or an objective), at any
+#: level: what the point's PE arithmetic does to a real model
+#: (:mod:`peforge.sim.numerics.accuracy`; families without whole-GEMM numerics fail them).
+OPTIONAL_METRICS = ACCURACY_METRICS
+
 #: Packages whose code and data decide a point's metrics: the performance model, synthesis and
-#: energy, the numerics, the families and their generators.
+#: energy, the numerics, the families and their generators, the whole-model numerics.
 MODEL_PACKAGES = ("peforge.sim.perf", "peforge.sim.eda", "peforge.models", "peforge.sim.families",
-                  "peforge.hw")
+                  "peforge.hw", "peforge.sim.numerics")
 
 
 @cache
@@ -56,11 +62,12 @@ def model_version() -> str:
 
 
 def metric_units(level: str = "verify") -> dict[str, str]:
-    """Metric columns a sweep at ``level`` stores (the model's plus each level's up to it)."""
+    """Metric columns a sweep at ``level`` can store (the model's plus each level's up to it,
+    and the :data:`OPTIONAL_METRICS`)."""
     units = dict(METRIC_COLUMNS)
     for name in LEVELS[:LEVELS.index(level) + 1]:
         units.update(LEVEL_COLUMNS[name])
-    return units
+    return {**units, **OPTIONAL_METRICS}
 
 
 def build_accelerator(values: dict) -> Accelerator:
@@ -143,25 +150,29 @@ class Task:
     workloads: tuple  # of peforge.sim.explore.spec.WorkloadSpec
     keys: tuple[str, ...]
     level: str
+    optional: tuple[str, ...] = ()   # of OPTIONAL_METRICS
 
 
 @lru_cache(maxsize=64)
-def _keys(workloads: tuple, level: str) -> PointKeys:
-    """The key maker of a sweep's points (their workloads and level are the same)."""
-    return PointKeys([workload.key_fields() for workload in workloads], level)
+def _keys(workloads: tuple, level: str, optional: tuple) -> PointKeys:
+    """The key maker of a sweep's points (their workloads, level and optional metrics are the
+    same); rows with optional metrics have keys of their own (level ``model+accuracy_cosine``)."""
+    return PointKeys([workload.key_fields() for workload in workloads],
+                     "+".join((level, *optional)))
 
 
-def make_task(values: dict, workloads, level: str) -> Task:
-    """The task of point ``values`` on ``workloads`` at ``level``: its accelerator (or the
-    configuration's error), stored configuration and keys."""
+def make_task(values: dict, workloads, level: str, optional=()) -> Task:
+    """The task of point ``values`` on ``workloads`` at ``level``, with the
+    :data:`OPTIONAL_METRICS` ``optional`` too: its accelerator (or the configuration's error),
+    stored configuration and keys."""
     try:
         accel = build_accelerator(values)
         config, error = flat_config(accel), None
     except ValueError as exc:
         accel, config, error = None, dict(values), f"config: {exc}"
-    workloads = tuple(workloads)
-    point, keys = _keys(workloads, level)(config)
-    return Task(values, accel, error, config, point, workloads, keys, level)
+    workloads, optional = tuple(workloads), tuple(sorted(optional))
+    point, keys = _keys(workloads, level, optional)(config)
+    return Task(values, accel, error, config, point, workloads, keys, level, optional)
 
 
 def _level_metrics(accel: Accelerator, level: str) -> dict:
@@ -199,6 +210,9 @@ def evaluate_point(task: Task) -> list[dict]:
     if level_error is None:
         try:
             level_metrics = _level_metrics(task.accel, task.level)
+            if task.optional:
+                level_metrics.update(accuracy_metrics(task.accel.family, task.accel.pe,
+                                                      model_version()))
         except Exception as error:  # noqa: BLE001 - any failure of a point is stored, not raised
             level_error = f"{type(error).__name__}: {error}"
     for workload in task.workloads:

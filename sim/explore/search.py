@@ -137,7 +137,8 @@ def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = No
                 open_executor(executor, scheduler, plan.workers, connect_timeout) as pool:
             runner = Runner(store, run, pool, plan.workers, progress, retry_failed)
             if search == "grid":
-                runner.evaluate((make_task(values, sweep.workloads, level)
+                runner.evaluate((make_task(values, sweep.workloads, level,
+                                           sweep.optional_metrics)
                                  for values in sweep.points()), sweep.size)
             else:
                 _optuna_search(sweep, runner, store, level, budget, seed, population)
@@ -186,7 +187,7 @@ def _optuna_search(sweep: Sweep, runner: Runner, store: ResultStore, level: str,
                         values[axis.key] = axis.values[index]
             values.update({axis.key: axis.values[0] for axis in sweep.axes[name]
                            if len(axis.values) == 1})
-            task = make_task(values, sweep.workloads, level)
+            task = make_task(values, sweep.workloads, level, sweep.optional_metrics)
             trials.append((trial, task))
             if task.point not in seen and task.point not in {t.point for t in tasks}:
                 tasks.append(task)

@@ -43,7 +43,7 @@ import yaml
 
 from peforge.models.params import check_param
 from peforge.sim.explore.bounded_yaml import MAX_NODES, SweepError, YamlNodes
-from peforge.sim.explore.points import build_accelerator, metric_units
+from peforge.sim.explore.points import OPTIONAL_METRICS, build_accelerator, metric_units
 from peforge.sim.families import UnknownFamily, family
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
 from peforge.sim.perf.workloads import workload_gemms
@@ -158,6 +158,13 @@ class Sweep:
             for values in product(*(axis.values for axis in nested)):
                 chosen = dict(zip((axis.key for axis in nested), values))
                 yield {"family": name, **{axis.key: chosen[axis.key] for axis in axes}}
+
+    @property
+    def optional_metrics(self) -> tuple[str, ...]:
+        """The :data:`~peforge.sim.explore.points.OPTIONAL_METRICS` its constraints and
+        objectives name (evaluated for this sweep's points only)."""
+        named = {c.metric for c in self.constraints} | set(self.objectives)
+        return tuple(sorted(named & set(OPTIONAL_METRICS)))
 
     @property
     def size(self) -> int:

@@ -5,34 +5,32 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(commands) -> None:
     numerics = commands.add_parser(
-        "numerics", help="run all-MiniLM-L6-v2 with its GEMMs on a PE family's golden arithmetic "
-        "and compare it with float32")
+        "numerics", help="run a text encoder (all-MiniLM-L6-v2 or an ONNX file) with its GEMMs "
+        "on a PE family's golden arithmetic and compare it with float32")
     numerics.add_argument("--arith", action="append", required=True, metavar="SPEC",
                           help="family[:key=value[+key=value...]] or fp32, e.g. "
                           "systolic:pe=lmul+format=e4m3, bitserial:wtypes=fp4, sparse-dsp:nm=2:4 "
                           "(repeatable)")
     numerics.add_argument("--gemms", default=None, metavar="SET",
                           help="all, attention, projections, ffn, weights or a comma list of "
-                          "qkv,out,ffn_up,ffn_down,scores,context (default: all; weights for "
-                          "weight-quantising families)")
+                          "qkv,out,ffn_up,ffn_down,scores,context (an ONNX model: all, weights, "
+                          "attention; default: all; weights for weight-quantising families)")
     numerics.add_argument("--sentences", type=int, default=None, metavar="N",
                           help="the first N (3..24) of the 24 shipped sentences (default all)")
-    numerics.add_argument("--model", default=None, metavar="DIR",
-                          help="a sentence-transformers BERT folder (default: the packaged "
-                          "all-MiniLM-L6-v2)")
+    numerics.add_argument("--model", default=None, metavar="PATH",
+                          help="an ONNX text encoder (.onnx, tokenizer.json beside it; GEMM "
+                          "sets all, weights, attention) or a sentence-transformers BERT folder "
+                          "(default: the packaged all-MiniLM-L6-v2)")
 
 
 def run(args) -> int:
-    from peforge.sim.numerics.arith import parse_arith
-    from peforge.sim.numerics.encoder import load_minilm
-    from peforge.sim.numerics.study import checked, measure
+    from peforge.sim.numerics.encoder import load_model
+    from peforge.sim.numerics.study import checked, default_gemms, measure
 
-    runs = []
-    for spec in args.arith:                 # every spec checked before anything runs
-        default = "weights" if parse_arith(spec).weights_only else "all"
-        runs.append((spec, args.gemms or default))
-        checked(*runs[-1], args.sentences)
-    model = load_minilm(args.model)
+    runs = [(spec, args.gemms or default_gemms(spec)) for spec in args.arith]
+    model = load_model(args.model)
+    for spec, gemms in runs:                 # every spec checked before anything runs
+        checked(spec, gemms, args.sentences, model)
     print(f"{'arith':<34} {'gemms':<11} {'bits/w':>6} {'cos mean':>9} {'cos worst':>9} "
           f"{'spearman':>8} {'gemm err':>8} {'w rel mse':>9}")
     for spec, gemms in runs:

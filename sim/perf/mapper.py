@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from peforge.sim.perf.accelerator import Accelerator
-from peforge.sim.perf.pipeline import simulator
+from peforge.sim.perf.pipeline import block_bits, simulator, size_classes
 from peforge.sim.perf.tiling import (ORDERS, OPERAND_DIMS, Mapping, _grid_of, fitting_mask,
                                      grid_bounds, no_fit_error, passes)
 from peforge.sim.perf.workloads import Gemm
@@ -51,7 +51,14 @@ class Choice:
     pruned: int
 
 
-def traffic(shape: tuple[int, ...], mapping: Mapping) -> dict[str, float]:
+def _row_bytes(rows: int, total: int, size: int, bits: int, beat_bits: int) -> float:
+    """Bytes the DMA moves for ``rows`` rows of ``total`` elements cut into blocks of ``size``
+    (:func:`peforge.sim.perf.pipeline.block_bits` of each block)."""
+    return sum(count * block_bits(rows, cols, bits, beat_bits)
+               for cols, count in size_classes(total, size)) / 8
+
+
+def traffic(shape: tuple[int, ...], mapping: Mapping, beat_bits: int = 0) -> dict[str, float]:
     """DRAM bytes (``dram_read``, ``dram_write``) and the bytes read and written in each SRAM
     (``input_sram_read`` ...) of one GEMM of ``shape`` (:attr:`Gemm.shape`) under ``mapping``,
     exact (fractional for narrow operands).
@@ -59,13 +66,17 @@ def traffic(shape: tuple[int, ...], mapping: Mapping) -> dict[str, float]:
     Each operand's DRAM loads are its passes (:func:`peforge.sim.perf.tiling.passes`); the array
     reads its A block on every tile (``nn`` times A in all) and W likewise (``nm`` times); the
     output tile is written every K step and read back every K step after the first, plus once
-    per write-back, and a spilled tile is written again by its read from DRAM."""
+    per write-back, and a spilled tile is written again by its read from DRAM. With
+    ``beat_bits`` (a DMA of whole beats, :class:`~peforge.sim.perf.accelerator.Dram`), what
+    is read from DRAM, and written into the SRAMs by those reads, is each block row rounded up
+    to whole beats; writes to DRAM are strobed: their bytes exactly."""
     m, k, n, a_bits, w_bits, out_bits = shape
     blocks = {"m": -(-m // mapping.tm), "k": -(-k // mapping.tk), "n": -(-n // mapping.tn)}
     count = {operand: passes(mapping.order, blocks, dims) for operand, dims in OPERAND_DIMS.items()}
     a_total, w_total, o_total = m * k * a_bits / 8, k * n * w_bits / 8, m * n * out_bits / 8
-    a_loads, w_loads = a_total * count["a"], w_total * count["w"]
-    spills = o_total * (count["out"] - 1)
+    a_loads = _row_bytes(m, k, mapping.tk, a_bits, beat_bits) * count["a"]
+    w_loads = _row_bytes(k, n, mapping.tn, w_bits, beat_bits) * count["w"]
+    spills = _row_bytes(m, n, mapping.tn, out_bits, beat_bits) * (count["out"] - 1)
     return {"dram_read": a_loads + w_loads + spills, "dram_write": o_total * count["out"],
             "input_sram_write": a_loads, "input_sram_read": blocks["n"] * a_total,
             "weight_sram_write": w_loads, "weight_sram_read": blocks["m"] * w_total,
@@ -158,7 +169,7 @@ def _search(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int, engine: s
     if objective == "cycles":
         key = (gemm.shape, engine, tile_cycles, overlap, accel.input_sram.bytes_per_cycle,
                accel.weight_sram.bytes_per_cycle, accel.output_sram.bytes_per_cycle,
-               accel.dram.bytes_per_cycle, accel.dram.latency_cycles)
+               accel.dram.bytes_per_cycle, accel.dram.latency_cycles, accel.dram.beat_bytes)
         search = _searches.get(key)
         if search is not None:
             return search

@@ -20,7 +20,9 @@ event times exactly, by a simpy reference and by a fast recurrence that agree):
   its reduction is done) and frees its slot.
 
 Each DRAM transfer takes ``latency_cycles + bytes / bytes_per_cycle``, one at a time, in exact
-arithmetic; a GEMM's cycles are rounded up to a whole cycle once, at its end. Stalls are
+arithmetic (with ``dram.beat_bytes``, each block row counts as whole beats of the DMA,
+:func:`peforge.sim.perf.pipeline.block_bits`); a GEMM's cycles are rounded up to a whole cycle
+once, at its end. :func:`simulate_mapping` simulates one given mapping without a search. Stalls are
 whatever the simulation adds to the array's compute cycles (DRAM waits and SRAM port limits).
 Events are per tile, not per cycle.
 
@@ -58,10 +60,11 @@ from peforge.sim.perf.mapper import OBJECTIVES, choose_mapping
 from peforge.sim.perf.pipeline import ENGINES
 from peforge.sim.perf.timing import _tile_cycles, scalesim_compute_cycles
 from peforge.sim.perf.timing import tile_timing as _tile_timing
-from peforge.sim.perf.tiling import Mapping, MappingError, legal_key, legal_mappings
+from peforge.sim.perf.tiling import Mapping, MappingError, legal_mappings
 from peforge.sim.perf.workloads import Gemm
 
-__all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_workload",
+__all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_mapping",
+           "simulate_workload",
            "workload_rows", "workload_totals", "clear_caches", "OBJECTIVES",
            "accelerator_costs", "legal_mappings", "scalesim_compute_cycles", "MappingError",
            "METRIC_COLUMNS", "ENERGY_COLUMNS", "SRAMS"]
@@ -155,6 +158,21 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, engine: str = "recurrence",
     return _counted(_simulate_shape(accel, gemm.shape, objective, engine), gemm)
 
 
+def simulate_mapping(accel: Accelerator, gemm: Gemm, mapping: Mapping, *,
+                     engine: str = "recurrence") -> GemmResult:
+    """Simulate ``gemm`` under the given ``mapping``, no search (``simulated`` 1, ``pruned``
+    0): what a fixed schedule, such as the generated accelerator tile's, takes. The mapping is
+    not checked against the SRAM sizes. ``engine`` as :func:`simulate_gemm`."""
+    _check(engine, "cycles")
+    shape_gemm = _shape_gemm(gemm.shape)
+    tile_cycles, overlap = _tile_timing(accel, shape_gemm)
+    cycles, compute = ENGINES[engine](accel, shape_gemm, mapping, tile_cycles, overlap)
+    cycles, compute = _layer_timing(accel, shape_gemm, cycles, compute)
+    result = GemmResult(shape_gemm, mapping, 1, 0, cycles, compute,
+                        *_traffic_bytes(gemm.shape, mapping, accel.dram.beat_bytes))
+    return _counted(result, gemm)
+
+
 def _check(engine: str, objective: str) -> None:
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -178,7 +196,7 @@ def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], objective: str, 
     tile_cycles, overlap = _tile_timing(accel, gemm)
     key = (shape, objective, engine, tile_cycles, overlap, accel.input_sram.bytes_per_cycle,
            accel.weight_sram.bytes_per_cycle, accel.output_sram.bytes_per_cycle,
-           accel.dram.bytes_per_cycle, accel.dram.latency_cycles,
+           accel.dram.bytes_per_cycle, accel.dram.latency_cycles, accel.dram.beat_bytes,
            tiling._legal_key(shape, accel.input_sram.size_bytes, accel.weight_sram.size_bytes,
                              accel.output_sram.size_bytes),
            None if objective == "cycles" else accel)
@@ -224,7 +242,8 @@ def _energy_terms(accel: Accelerator, gemm: Gemm):
     costs = accelerator_costs(accel)
 
     def score(mapping, cycles):
-        counted = dict(zip(_COUNTED, (cycles, 0, *_traffic_bytes(gemm.shape, mapping))))
+        counted = dict(zip(_COUNTED, (cycles, 0, *_traffic_bytes(gemm.shape, mapping,
+                                                                  accel.dram.beat_bytes))))
         return _sums(costs, gemm.macs, counted, accel.clock_mhz)["energy_pj"]
 
     return (gemm.macs * costs.pj_per_mac, costs.dram_pj_per_byte,
@@ -235,14 +254,19 @@ def _simulate_mappings(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int
                        objective: str, engine: str) -> GemmResult:
     terms = None if objective == "cycles" else _energy_terms(accel, gemm)
     choice = choose_mapping(accel, gemm, tile_cycles, overlap, engine, objective, terms)
-    cycles, compute = choice.cycles, choice.compute_cycles
-    if accel.timing != "rtl":
-        # SCALE-Sim's layer at once; the tiled pipeline's stalls on top.
-        layer = scalesim_compute_cycles(accel.timing.removeprefix("scalesim-"), accel.pe.rows,
-                                        accel.pe.cols, gemm.m, gemm.k, gemm.n)
-        cycles, compute = layer + cycles - compute, layer
+    cycles, compute = _layer_timing(accel, gemm, choice.cycles, choice.compute_cycles)
     return GemmResult(gemm, choice.mapping, choice.simulated, choice.pruned, cycles, compute,
-                      *_traffic_bytes(gemm.shape, choice.mapping))
+                      *_traffic_bytes(gemm.shape, choice.mapping, accel.dram.beat_bytes))
+
+
+def _layer_timing(accel: Accelerator, gemm: Gemm, cycles: int, compute: int) -> tuple[int, int]:
+    """``(cycles, compute_cycles)`` of the tiled pipeline under the accelerator's timing mode:
+    as they are (``rtl``), or SCALE-Sim's layer at once with the pipeline's stalls on top."""
+    if accel.timing == "rtl":
+        return cycles, compute
+    layer = scalesim_compute_cycles(accel.timing.removeprefix("scalesim-"), accel.pe.rows,
+                                    accel.pe.cols, gemm.m, gemm.k, gemm.n)
+    return layer + cycles - compute, layer
 
 
 @lru_cache(maxsize=1024)
@@ -253,10 +277,12 @@ def _shape_gemm(shape: tuple[int, ...]) -> Gemm:
 
 
 @lru_cache(maxsize=16384)
-def _traffic_bytes(shape: tuple[int, ...], mapping: Mapping) -> tuple[int, ...]:
-    """:func:`peforge.sim.perf.mapper.traffic` in whole bytes, in the order of
+def _traffic_bytes(shape: tuple[int, ...], mapping: Mapping,
+                   beat_bytes: int | None = None) -> tuple[int, ...]:
+    """:func:`peforge.sim.perf.mapper.traffic` in whole bytes (rows in whole DMA beats of
+    ``beat_bytes``, :class:`~peforge.sim.perf.accelerator.Dram`), in the order of
     :class:`GemmResult`'s fields."""
-    traffic = mapper.traffic(shape, mapping)
+    traffic = mapper.traffic(shape, mapping, 8 * (beat_bytes or 0))
     return tuple(round(traffic[name.removesuffix("_bytes")]) for name in _COUNTED[2:])
 
 

@@ -15,7 +15,9 @@ on one DRAM channel (:mod:`peforge.sim.perf.model` describes the model):
   again when the write has finished.
 
 The channel serves requests one at a time in the order they are made; a transfer of ``b``
-bytes takes ``latency_cycles + b / bytes_per_cycle``.
+bytes takes ``latency_cycles + b / bytes_per_cycle``. With a DRAM of ``beat_bytes``
+(:class:`~peforge.sim.perf.accelerator.Dram`) each row of a block counts as whole beats
+(:func:`block_bits`).
 
 Times are exact. Every duration is a whole number of units of ``1 / per_cycle`` cycle
 (:class:`TimeUnits`: ``per_cycle`` is a multiple of the denominators of the DRAM's bytes per
@@ -45,7 +47,15 @@ from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.workloads import Gemm
 
 __all__ = ["TimeUnits", "simulate_events", "simulate_recurrence", "ENGINES",
-           "tile_steps", "step_loads", "size_classes"]
+           "tile_steps", "step_loads", "size_classes", "block_bits"]
+
+
+def block_bits(rows: int, cols: int, bits: int, beat_bits: int = 0) -> int:
+    """Bits a block of ``rows x cols`` elements of ``bits`` takes on the DRAM channel: exactly
+    its bits (``beat_bits`` 0), or each row rounded up to whole beats of ``beat_bits``."""
+    if not beat_bits:
+        return rows * cols * bits
+    return rows * -(-cols * bits // beat_bits) * beat_bits
 
 
 @dataclass(frozen=True)
@@ -62,22 +72,26 @@ class TimeUnits:
         Units of the DRAM's fixed latency per transfer.
     port_per_bit : tuple of int
         Units one bit takes on the input, weight and output SRAM's ports.
+    beat_bits : int
+        Bits of the DMA's beat, each block row's granularity on the channel (0: exact bits).
     """
 
     per_cycle: int
     dram_per_bit: int
     latency: int
     port_per_bit: tuple[int, int, int]
+    beat_bits: int = 0
 
     @classmethod
     def of(cls, accel: Accelerator) -> "TimeUnits":
         return cls._of(accel.dram.bytes_per_cycle, accel.dram.latency_cycles,
                        (accel.input_sram.bytes_per_cycle, accel.weight_sram.bytes_per_cycle,
-                        accel.output_sram.bytes_per_cycle))
+                        accel.output_sram.bytes_per_cycle), accel.dram.beat_bytes or 0)
 
     @classmethod
     @lru_cache(maxsize=256)
-    def _of(cls, bandwidth: float, latency: int, ports: tuple[int, int, int]) -> "TimeUnits":
+    def _of(cls, bandwidth: float, latency: int, ports: tuple[int, int, int],
+            beat_bytes: int) -> "TimeUnits":
         if math.isinf(bandwidth):
             per_cycle = math.lcm(*(8 * port for port in ports))
             dram_per_bit = 0
@@ -86,7 +100,7 @@ class TimeUnits:
             per_cycle = math.lcm(8 * bandwidth.numerator, *(8 * port for port in ports))
             dram_per_bit = per_cycle * bandwidth.denominator // (8 * bandwidth.numerator)
         return cls(per_cycle, dram_per_bit, latency * per_cycle,
-                   tuple(per_cycle // (8 * port) for port in ports))
+                   tuple(per_cycle // (8 * port) for port in ports), 8 * beat_bytes)
 
     def transfer(self, bits: int) -> int:
         """A DRAM transfer of ``bits``: latency plus the bits at the channel's rate."""
@@ -130,22 +144,22 @@ def tile_steps(gemm: Gemm, mapping):
                step == len(positions) - 1 or outputs[step + 1] != outputs[step])
 
 
-def step_loads(gemm: Gemm, steps) -> list[int]:
-    """DRAM bits each tile loads before it can run: its A block unless the previous tile used
-    the same one, likewise its W block, and its output tile's partial sums when it comes back
-    to an output tile left before its last K step."""
+def step_loads(gemm: Gemm, steps, beat_bits: int = 0) -> list[int]:
+    """DRAM bits each tile loads before it can run (:func:`block_bits` of ``beat_bits``): its A
+    block unless the previous tile used the same one, likewise its W block, and its output
+    tile's partial sums when it comes back to an output tile left before its last K step."""
     loads = []
     previous_a = previous_w = None
     for i, kk, j, (tm, tk, tn), first_k, new_output, _write in steps:
         load = 0
         if (i, kk) != previous_a:
-            load += tm * tk * gemm.a_bits
+            load += block_bits(tm, tk, gemm.a_bits, beat_bits)
             previous_a = (i, kk)
         if (kk, j) != previous_w:
-            load += tk * tn * gemm.w_bits
+            load += block_bits(tk, tn, gemm.w_bits, beat_bits)
             previous_w = (kk, j)
         if new_output and not first_k:
-            load += tm * tn * gemm.out_bits
+            load += block_bits(tm, tn, gemm.out_bits, beat_bits)
         loads.append(load)
     return loads
 
@@ -178,7 +192,7 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
     env = simpy.Environment()
     output_slots = simpy.Container(env, capacity=2, init=2)
     steps = list(tile_steps(gemm, mapping))
-    loads = step_loads(gemm, steps)
+    loads = step_loads(gemm, steps, units.beat_bits)
     dram_free = 0
 
     def transfer(bits):
@@ -206,7 +220,8 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
             yield env.timeout(units.busy((gemm.a_bits, gemm.w_bits, gemm.out_bits), sizes,
                                          tile_cycles(*sizes) - overlap, first_k))
             if write:
-                env.process(write_back(sizes[0] * sizes[2] * gemm.out_bits))
+                env.process(write_back(block_bits(sizes[0], sizes[2], gemm.out_bits,
+                                                  units.beat_bits)))
 
     env.process(compute())
     env.run()
@@ -322,12 +337,12 @@ def _changed(order: str, blocks: dict, flags: tuple[bool, bool, bool]) -> set | 
 
 @lru_cache(maxsize=4096)
 def _loop_nest(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int, tm: int,
-               tk: int, tn: int, order: str) -> tuple[tuple, tuple]:
+               tk: int, tn: int, order: str, beat_bits: int = 0) -> tuple[tuple, tuple]:
     """The loop nest of a GEMM shape under a tiling as runs of equal tiles: ``(program,
     tiles)``, the program over indices into ``tiles``, each ``(tm, tk, tn, first_k, write,
-    load_bits)``, the loops in ``order``; loads and write-backs follow :func:`step_loads` and
-    :func:`tile_steps`: what changes from one tile to the next depends only on which loops are
-    at their first or last block."""
+    load_bits)``, the loops in ``order``; loads (:func:`block_bits` of ``beat_bits``) and
+    write-backs follow :func:`step_loads` and :func:`tile_steps`: what changes from one tile to
+    the next depends only on which loops are at their first or last block."""
     runs = {"m": _runs(size_classes(m, tm)), "k": _runs(size_classes(k, tk)),
             "n": _runs(size_classes(n, tn))}
     blocks = {dim: sum(count for _size, count, _first, _last in dim_runs)
@@ -346,11 +361,11 @@ def _loop_nest(m: int, k: int, n: int, a_bits: int, w_bits: int, out_bits: int, 
                 first_k = {outer: o_first, middle: d_first, inner: i_first}["k"]
                 load = 0
                 if before is None or before & {"m", "k"}:
-                    load += size["m"] * size["k"] * a_bits
+                    load += block_bits(size["m"], size["k"], a_bits, beat_bits)
                 if before is None or before & {"k", "n"}:
-                    load += size["k"] * size["n"] * w_bits
+                    load += block_bits(size["k"], size["n"], w_bits, beat_bits)
                 if before is not None and before & {"m", "n"} and not first_k:
-                    load += size["m"] * size["n"] * out_bits
+                    load += block_bits(size["m"], size["n"], out_bits, beat_bits)
                 write = after is None or bool(after & {"m", "n"})
                 spec = (size["m"], size["k"], size["n"], first_k, write, load)
                 d_body += _repeated(i_count, [tiles.setdefault(spec, len(tiles))])
@@ -372,11 +387,12 @@ def simulate_recurrence(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, ov
 @lru_cache(maxsize=65536)
 def _recurrence(units: TimeUnits, shape: tuple[int, ...], mapping, tile_cycles,
                 overlap: int) -> tuple[int, int]:
-    program, specs = _loop_nest(*shape, mapping.tm, mapping.tk, mapping.tn, mapping.order)
+    program, specs = _loop_nest(*shape, mapping.tm, mapping.tk, mapping.tn, mapping.order,
+                                units.beat_bits)
     widths, out_bits = shape[3:], shape[5]
     tiles = [(units.transfer(load) if load else None,
               units.busy(widths, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap, first_k),
-              units.transfer(tm * tn * out_bits) if write else None)
+              units.transfer(block_bits(tm, tn, out_bits, units.beat_bits)) if write else None)
              for tm, tk, tn, first_k, write, load in specs]
     _issued, now, dram, write_back = _run(program, tiles, (0, 0, 0, None), {})
     # The last tile ends its output tile's last visit: its write-back ends the GEMM.

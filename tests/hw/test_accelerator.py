@@ -13,7 +13,7 @@ from peforge.hw.accelerator.config import AccelConfig
 from peforge.hw.accelerator.layout import descriptor_problems
 from peforge.models.systolic import gemm_cycles
 from peforge.sim.accel.flow import generate, place, run_gemms, build_tile
-from peforge.sim.families import family
+from peforge.sim.families import GemmJob, family
 from peforge.sim.perf.accelerator import load_accelerator
 from peforge.sim.perf.pipeline import tile_steps, step_loads
 from peforge.sim.perf.tiling import Mapping
@@ -138,7 +138,7 @@ def test_gemms_bit_exact_and_counted(ideal_runs):
     for d, a, w, r in legal:
         label = f"{d.m}x{d.k}x{d.n} tile {d.tm}x{d.tk}x{d.tn}/{d.order}"
         assert not r.illegal, label
-        assert (r.c == fam.golden(pe, {"a": a, "b": w})["c"]).all(), label
+        assert (r.c == fam.golden(pe, GemmJob(a, w))["c"]).all(), label
         mapping = Mapping(d.tm, d.tk, d.tn, "mnk" if d.order == 0 else "nmk")
         tiles = list(tile_steps(Gemm("", d.m, d.k, d.n), mapping))
         # The array's busy cycles: the family's cycle model of each tile, back to back.
@@ -167,45 +167,68 @@ def test_illegal_descriptor_flagged_without_dram_traffic(ideal_runs):
         assert r.counters["dram_read_bytes"] == r.counters["dram_write_bytes"] == 0
 
 
-#: GEMMs whose rows are whole AXI beats (64-bit AXI, int8, 4x4 array): reads and writes move
-#: exactly the model's bytes, so the model's cycles must be the RTL's.
+#: GEMMs whose rows are whole AXI beats (64-bit AXI, int8, 4x4 array).
 ALIGNED = [(16, 16, 16, 16, 16, 16, "mnk"), (32, 32, 32, 16, 16, 16, "mnk"),
            (32, 32, 32, 16, 16, 16, "nmk"), (32, 16, 48, 16, 16, 16, "mnk"),
            (48, 16, 16, 16, 16, 16, "nmk"), (16, 64, 16, 16, 32, 16, "mnk"),
            (32, 8, 32, 16, 8, 16, "mnk"), (32, 8, 32, 16, 8, 16, "nmk")]
 
+#: GEMMs with ragged rows: A, W or C rows that end inside an AXI beat, which the DMA reads (and
+#: the DRAM channel times) as whole beats.
+RAGGED = [(100, 3, 5, 16, 3, 5, "mnk"), (11, 11, 11, 11, 11, 11, "mnk"),
+          (7, 7, 7, 7, 7, 7, "mnk"), (64, 8, 3, 64, 8, 3, "mnk"), (3, 8, 64, 3, 8, 64, "mnk"),
+          (34, 20, 18, 32, 20, 16, "nmk"), (1, 17, 3, 1, 17, 3, "mnk")]
 
-def _model_agrees(dram):
+#: Ragged GEMMs whose C takes an odd number of W beats (5x3x5: 15, 1x24x9: 5, 3x1x1: 3): on a
+#: DRAM slower than the bus, W beats must pass one per beat time, not in pairs.
+ODD_WRITES = [(5, 3, 5, 5, 3, 5, "mnk"), (1, 24, 9, 1, 24, 9, "mnk"), (3, 1, 1, 3, 1, 1, "mnk")]
+
+
+def _model_agrees(dram, gemms, axi_data_bits=64):
+    """Each GEMM on the RTL: C bit-exact, and its cycles, busy cycles and DRAM bytes those the
+    model predicts, by both engines."""
     from peforge.sim.accel.predict import predict
 
-    cfg = accel_config(dram)
+    cfg = accel_config(dram, axi_data_bits)
     fam = family("systolic")
     rng = np.random.default_rng(3)
-    runs = []
-    for m, k, n, tm, tk, tn, order in ALIGNED:
-        job = fam.random_job(cfg.accel.pe, rng, m, k, n)
-        runs.append((place(cfg, m, k, n, tm, tk, tn, order), job.a, job.b))
-    for (m, k, n, tm, tk, tn, order), (_, a, w), r in zip(ALIGNED, runs,
-                                                          run_gemms(cfg, build_tile(cfg), runs)):
+    runs, jobs = [], []
+    for m, k, n, tm, tk, tn, order in gemms:
+        jobs.append(fam.random_job(cfg.accel.pe, rng, m, k, n))
+        runs.append((place(cfg, m, k, n, tm, tk, tn, order), jobs[-1].a, jobs[-1].b))
+    for (m, k, n, tm, tk, tn, order), job, r in zip(gemms, jobs,
+                                                   run_gemms(cfg, build_tile(cfg), runs)):
         label = f"{m}x{k}x{n} {tm}x{tk}x{tn}/{order} {dram}"
-        assert (r.c == fam.golden(cfg.accel.pe, {"a": a, "b": w})["c"]).all(), label
+        assert (r.c == fam.golden(cfg.accel.pe, job)["c"]).all(), label
         model = predict(cfg, m, k, n, Mapping(tm, tk, tn, order))
+        assert predict(cfg, m, k, n, Mapping(tm, tk, tn, order), engine="simpy") == model
         assert r.counters["cycles"] == model["cycles"], label
         assert r.counters["busy_cycles"] == model["compute_cycles"], label
         assert r.counters["dram_read_bytes"] == model["dram_read"], label
         assert r.counters["dram_write_bytes"] == model["dram_write"], label
 
 
+IDEAL = {"bytes_per_cycle": math.inf, "latency_cycles": 0}
+
+
 @pytest.mark.verilator
 def test_model_predicts_every_cycle_ideal_dram():
-    _model_agrees({"bytes_per_cycle": math.inf, "latency_cycles": 0})
+    _model_agrees(IDEAL, ALIGNED[:3] + RAGGED[:4])
+
+
+@pytest.mark.verilator
+def test_model_predicts_every_cycle_ragged_rows_stalled_dram():
+    # 4 bytes per cycle on a 64-bit bus: a beat every 2 cycles.
+    _model_agrees({"bytes_per_cycle": 4, "latency_cycles": 50}, RAGGED[:4] + ODD_WRITES[:2])
 
 
 @pytest.mark.verilator
 @pytest.mark.slow
-@pytest.mark.parametrize("rate, latency", [(4, 50), (4, 0), (8, 50), (math.inf, 50)])
-def test_model_predicts_every_cycle_stalled_dram(rate, latency):
-    _model_agrees({"bytes_per_cycle": rate, "latency_cycles": latency})
+@pytest.mark.parametrize("rate, latency, bits", [(4, 50, 64), (4, 0, 64), (8, 50, 64),
+                                                 (math.inf, 50, 64), (16, 50, 128)])
+def test_model_predicts_every_cycle_stalled_dram(rate, latency, bits):
+    _model_agrees({"bytes_per_cycle": rate, "latency_cycles": latency},
+                  ALIGNED + RAGGED + ODD_WRITES, bits)
 
 
 def test_cli_gen_writes_verilog_and_manifest(tmp_path, capsys):
@@ -239,3 +262,20 @@ def test_cli_verify_runs_twenty_gemms(tmp_path, capsys):
     # Rows of whole AXI beats: 32x32x32 under the model's mapping, cycles equal to the model's.
     row = next(line.split() for line in lines if line.split()[0] == "32x32x32")
     assert row[2] == "yes" and row[5] == "0"
+
+
+def test_sram_energy_charges_the_rtl_word_counts():
+    from peforge.sim.accel.energy import rtl_sram_bytes, sram_energy_pj
+    from peforge.sim.perf.memory import sram_cost
+
+    cfg = accel_config()          # 64-bit AXI: 8-byte lane and bank words; 4 x 28-bit outputs
+    counters = {"input_sram_reads": 12, "input_sram_writes": 3, "weight_sram_reads": 5,
+                "weight_sram_writes": 2, "output_sram_reads": 4, "output_sram_writes": 8}
+    assert rtl_sram_bytes(cfg, counters) == {
+        "input_sram_read": 96, "input_sram_write": 24, "weight_sram_read": 40,
+        "weight_sram_write": 16, "output_sram_read": 56, "output_sram_write": 112}
+    cost = sram_cost(4096, 64, 4)  # each scratchpad: 4 KiB, the Sram default ports
+    only_input_reads = dict.fromkeys(rtl_sram_bytes(cfg, counters), 0) | {"input_sram_read": 96}
+    assert sram_energy_pj(cfg, only_input_reads) == pytest.approx(96 * cost.read_pj_per_byte)
+    assert sram_energy_pj(cfg, rtl_sram_bytes(cfg, counters)) == pytest.approx(
+        (96 + 40 + 56) * cost.read_pj_per_byte + (24 + 16 + 112) * cost.write_pj_per_byte)

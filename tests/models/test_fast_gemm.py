@@ -43,6 +43,21 @@ def test_every_8bit_product_exhaustively(fmt, exact):
 
 
 @pytest.mark.parametrize("fmt", ["fp16", "bf16"])
+@pytest.mark.parametrize("exact", [False, True])
+def test_every_16bit_pattern_against_corner_patterns(fmt, exact):
+    """K = 1: all 65,536 patterns of A's column times a row of corner and random patterns (zeros,
+    subnormals, one, the largest finite, Inf, NaN, both signs) checks every product kind of the
+    L-Mul key table and of the exact rounding (ties, subnormals, overflow) against the golden."""
+    from peforge.models.numerics.lmul import operand_pairs
+
+    mac = FloatMac(fmt, exact)
+    corners = np.unique(np.concatenate(operand_pairs(mac.fmt, 24, seed=5)).astype(np.int64))
+    codes = np.arange(1 << 16)
+    assert np.array_equal(float_mac_gemm(mac, codes[:, None], corners[None, :]),
+                          mac.gemm(codes[:, None], corners[None, :]))
+
+
+@pytest.mark.parametrize("fmt", ["fp16", "bf16"])
 def test_exact_16bit_products_near_the_range_ends(fmt):
     """bf16 products below float32's normal range and fp16/bf16 products that overflow, where a
     float32 shortcut would round twice: equal to the golden."""

@@ -44,7 +44,7 @@ from peforge.sim.perf.workloads.gemm import (Gemm, VectorOp, Workload, conv_shap
                                              matmul_shape, positive_int)
 from peforge.sim.perf.workloads.onnx_fold import infer_folded
 
-__all__ = ["load_onnx", "GEMM_OPS", "VECTOR_OPS", "LAYOUT_OPS", "ELEMENT_BITS"]
+__all__ = ["load_onnx", "read_onnx", "GEMM_OPS", "VECTOR_OPS", "LAYOUT_OPS", "ELEMENT_BITS"]
 
 GEMM_OPS = ("MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "Conv", "ConvInteger",
             "QLinearConv", "ConvTranspose", "Einsum")
@@ -249,7 +249,9 @@ def _bind(model, dims: dict, label: str) -> None:
                          f"(they have: {', '.join(sorted(used)) or 'none'})")
 
 
-def _read(source) -> tuple[onnx.ModelProto, str]:
+def read_onnx(source) -> tuple[onnx.ModelProto, str]:
+    """``(model, label)`` of an .onnx file (or a ModelProto); ValueError naming the file and why
+    it cannot be read."""
     if isinstance(source, onnx.ModelProto):
         return source, source.graph.name or "model"
     path = Path(source)
@@ -297,7 +299,7 @@ def load_onnx(source, *, dims: dict | None = None, name: str | None = None) -> W
     for key, value in dims.items():
         if not positive_int(value):
             raise ValueError(f"dim: {key} must be a positive integer, got {value!r}")
-    model, label = _read(source)
+    model, label = read_onnx(source)
     model = onnx.ModelProto.FromString(model.SerializeToString())
     _bind(model, dims, label)
     model = infer_folded(model, label)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from peforge.models.bitserial import BitserialConfig, golden_gemm as bitserial_golden
-from peforge.models.numerics.bitmod import quantize
+from peforge.models.numerics.bitmod_quant import quantize
 from peforge.models.numerics.floatfmt import decode, encode, float_format
 from peforge.models.numerics.floatmac import FloatMac
 from peforge.sim.numerics.arith import ArithError, parse_arith
@@ -160,3 +160,24 @@ def test_lmul_attention_claim_on_three_sentences(model):
     ((claim, holds),) = judge(found)
     assert claim.claim == "L-Mul in attention is almost lossless"
     assert holds and found[f"{spec}@attention"].cosine_mean >= 0.99
+
+
+def test_report_on_three_sentences_writes_table_claims_and_plot(tmp_path):
+    """write_report on a two-spec subset: one row per spec, each claim whose measurements are
+    there judged by its criterion on the table's own numbers, and a PNG plot."""
+    import pandas as pd
+
+    from peforge.sim.numerics.study import write_report
+
+    specs = (("systolic:pe=lmul+format=e4m3", "attention"), ("sparse-dsp:nm=2:4", "weights"))
+    csv, claims, plot = write_report(tmp_path, count=3, specs=specs)
+    table = pd.read_csv(csv)
+    assert list(table["arith"]) == [spec for spec, _ in specs] and set(table["sentences"]) == {3}
+    lmul, sparse = table["cosine_mean"]
+    lines = claims.read_text().splitlines()
+    assert lines[0] == "all-MiniLM-L6-v2, 3 sentences, against float32"
+    verdict = {line.split(": ", 2)[2]: line.split(":")[0] for line in lines[1::2]}
+    assert verdict == {"L-Mul in attention is almost lossless":
+                       "holds" if lmul >= 0.99 and table["spearman"][0] >= 0.99 else "fails",
+                       "2:4 sparsity costs little": "holds" if sparse >= 0.99 else "fails"}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,6 +2,7 @@
 
 import math
 import random
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -11,6 +12,7 @@ from peforge.sim.perf import model as perf
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
 from peforge.sim.families import family
 from peforge.sim.perf.pipeline import ENGINES, TimeUnits, simulate_events, simulate_recurrence
+from peforge.sim.perf.tiling import Mapping
 from peforge.sim.perf.workloads import Gemm
 
 BIG = Sram(size_kib=1 << 20, width_bytes=1 << 20)
@@ -30,7 +32,8 @@ def _random_accelerator(rng: random.Random) -> Accelerator:
 
     dram = (Dram(bytes_per_cycle=math.inf, latency_cycles=0) if ideal else
             Dram(bytes_per_cycle=rng.choice([math.inf, 0.5, 3.2, 12.8, 25.6, 1000.0]),
-                 latency_cycles=rng.choice([0, 7, 100])))
+                 latency_cycles=rng.choice([0, 7, 100]),
+                 beat_bytes=rng.choice([None, None, 8, 64])))
     return Accelerator(name, fam.config(), input_sram=sram(), weight_sram=sram(),
                        output_sram=sram(), dram=dram)
 
@@ -149,3 +152,29 @@ def test_results_shared_by_sram_sizes_equal_results_computed_afresh():
             alone.append(perf.simulate_gemm(accel, gemm))
     assert shared == alone
     assert len({result.mapping for result in alone}) > 3
+
+
+def test_whole_beat_rows_hand_count():
+    # One 5x3x5 tile of int8, 8-byte beats at 8 bytes per cycle: A is 5 rows of 3 bytes (5
+    # beats), W 3 rows of 5 bytes (3 beats), C 5 rows of 20 bytes (3 beats each, 15 in all).
+    from peforge.sim.perf.mapper import traffic
+
+    shape, mapping = (5, 3, 5, 8, 8, 32), Mapping(5, 3, 5, "mnk")
+    moved = traffic(shape, mapping, 64)
+    assert (moved["dram_read"], moved["dram_write"]) == (64, 100)
+    assert (moved["input_sram_write"], moved["weight_sram_write"]) == (40, 24)
+    assert traffic(shape, mapping)["dram_read"] == 30
+    gemm = Gemm("g", 5, 3, 5)
+    exact = Accelerator("systolic", SystolicConfig(rows=4, cols=4),
+                        dram=Dram(bytes_per_cycle=8, latency_cycles=0))
+    beats = replace(exact, dram=replace(exact.dram, beat_bytes=8))
+    tile_cycles, _ = perf._tile_timing(exact, gemm)
+    for engine in ENGINES:
+        # Load, compute, write back, none overlapping: 8 + T + 15 cycles against
+        # ceil(30 / 8 + T + 100 / 8).
+        assert perf.simulate_mapping(beats, gemm, mapping, engine=engine).cycles == \
+            tile_cycles(5, 3, 5) + 23
+        assert perf.simulate_mapping(exact, gemm, mapping, engine=engine).cycles == \
+            tile_cycles(5, 3, 5) + 17
+    with pytest.raises(ValueError, match=r"^dram.beat_bytes: must be a positive integer, got 0$"):
+        replace(exact, dram=replace(exact.dram, beat_bytes=0))

@@ -1,0 +1,40 @@
+"""SRAM energy of a GEMM on the accelerator tile from the RTL's own access counters.
+
+The tile counts its scratchpad accesses in words (:data:`peforge.hw.accelerator.regs.COUNTERS`):
+an input lane word and a weight bank word are one AXI beat, a weight row read reads every bank,
+an output word is ``cols`` accumulators. :func:`rtl_sram_bytes` turns the counts into bytes
+read and written per scratchpad; :func:`sram_energy_pj` charges bytes at the unit costs the
+performance model uses for the same SRAMs (:func:`peforge.sim.perf.memory.sram_cost`: 45 nm, the
+accelerator's sizes, port widths and banks), so the RTL's counts and the model's predicted bytes
+(:func:`peforge.sim.accel.predict.predict`) are charged alike.
+"""
+
+from peforge.hw.accelerator.config import AccelConfig
+from peforge.sim.perf.costs import SRAMS
+from peforge.sim.perf.memory import sram_cost
+
+__all__ = ["rtl_sram_bytes", "sram_energy_pj"]
+
+
+def rtl_sram_bytes(cfg: AccelConfig, counters: dict) -> dict[str, float]:
+    """Bytes read and written per scratchpad (``input_sram_read`` ...) from the tile's word
+    counters (an output word of ``cols * acc_bits`` bits may be a fractional number of bytes)."""
+    beat, output_word = cfg.beat_bytes, cfg.cols * cfg.acc_bits / 8
+    return {"input_sram_read": counters["input_sram_reads"] * beat,
+            "input_sram_write": counters["input_sram_writes"] * beat,
+            "weight_sram_read": counters["weight_sram_reads"] * cfg.weight_banks * beat,
+            "weight_sram_write": counters["weight_sram_writes"] * beat,
+            "output_sram_read": counters["output_sram_reads"] * output_word,
+            "output_sram_write": counters["output_sram_writes"] * output_word}
+
+
+def sram_energy_pj(cfg: AccelConfig, sram_bytes: dict) -> float:
+    """pJ of the scratchpad traffic ``sram_bytes`` (keys as :func:`rtl_sram_bytes`) at the
+    model's per-byte read and write energies of the accelerator's SRAMs."""
+    total = 0.0
+    for name in SRAMS:
+        sram = getattr(cfg.accel, f"{name}_sram")
+        cost = sram_cost(sram.size_bytes, sram.width_bytes, sram.banks)
+        total += (sram_bytes[f"{name}_sram_read"] * cost.read_pj_per_byte
+                  + sram_bytes[f"{name}_sram_write"] * cost.write_pj_per_byte)
+    return total

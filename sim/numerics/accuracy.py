@@ -1,0 +1,63 @@
+"""Accuracy metrics of a design point, for sweeps: what its PE arithmetic does to a real model.
+
+``accuracy_cosine`` is the mean cosine to float32 of all-MiniLM-L6-v2's sentence embeddings over
+the first :data:`SENTENCES` shipped sentences, with every GEMM the arithmetic runs on it (all for
+the systolic PEs; the weight GEMMs for the weight quantisers: bitserial, LUT, sparse-dsp), as
+``peforge numerics`` measures it (:func:`peforge.sim.numerics.study.measure`). It depends only on
+the parameters the arithmetic reads (:data:`ARITH_PARAMETERS`), not on the array's shape, so
+the points of a sweep share one measurement per arithmetic, kept in the peforge cache (keyed by
+the spec and the caller's model version).
+"""
+
+from functools import lru_cache
+
+from peforge.sim.numerics.arith import SUPPORTED, ArithError
+
+__all__ = ["ACCURACY_METRICS", "SENTENCES", "ARITH_PARAMETERS", "arith_spec", "accuracy_metrics"]
+
+#: Metric name -> what it is (the sweep metric columns).
+ACCURACY_METRICS = {"accuracy_cosine": "mean cosine to float32 of all-MiniLM-L6-v2 sentence "
+                    "embeddings on the PE's arithmetic (6 shipped sentences; 1 = lossless)"}
+
+SENTENCES = 6
+
+#: Per family, the configuration parameters its numerics reads (the rest is the array's shape).
+ARITH_PARAMETERS = {
+    "systolic": ("pe", "format", "bits", "signed", "k_max", "acc_bits"),
+    "bitserial": ("wtypes", "group", "k_max"),
+    "lut": ("wkind", "wbits", "abits", "k_max", "acc_bits"),
+    "sparse-dsp": ("nm", "bits", "acc_bits", "overflow"),
+}
+
+
+def arith_spec(family: str, config) -> str:
+    """The ``peforge numerics`` spec of a PE configuration, e.g. ``systolic:pe=int+bits=8+...``;
+    ArithError for a family numerics cannot run."""
+    if family not in ARITH_PARAMETERS:
+        raise ArithError(f"accuracy: family {family} computes no whole GEMM in numerics (it "
+                         f"has accuracy metrics on {', '.join(SUPPORTED)})")
+    items = []
+    for name in ARITH_PARAMETERS[family]:
+        value = getattr(config, name)
+        if value is not None:
+            items.append(f"{name}={str(value).lower() if isinstance(value, bool) else value}")
+    return f"{family}:{'+'.join(items)}"
+
+
+@lru_cache(maxsize=64)
+def _measured(spec: str, version: str) -> dict:
+    from peforge.sim.cache import content_key, entry_path, cached_json
+    from peforge.sim.numerics.study import default_gemms, measure
+
+    def run() -> dict:
+        m = measure(spec, default_gemms(spec), SENTENCES)
+        return {"accuracy_cosine": m.cosine_mean}
+
+    path = entry_path("numerics", "accuracy", content_key(spec, version), ".json")
+    return cached_json(path, run)[0]
+
+
+def accuracy_metrics(family: str, config, version: str) -> dict:
+    """``{metric: value}`` of :data:`ACCURACY_METRICS` for a PE configuration (computed once per
+    spec and ``version``, then read from the cache)."""
+    return dict(_measured(arith_spec(family, config), version))

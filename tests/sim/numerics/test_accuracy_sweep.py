@@ -1,0 +1,79 @@
+"""The accuracy metric in sweeps: accuracy_cosine as an objective next to the model's metrics."""
+
+import textwrap
+
+import pytest
+
+from peforge.sim.explore.points import build_accelerator, make_task
+from peforge.sim.explore.results import ResultStore
+from peforge.sim.explore.search import run_sweep
+from peforge.sim.explore.spec import load_sweep
+from peforge.sim.numerics.accuracy import SENTENCES, arith_spec
+from peforge.sim.numerics.arith import ArithError
+from peforge.sim.numerics.study import measure
+
+SWEEP = """\
+name: accuracy
+workloads:
+  workload: layers.csv
+families:
+  systolic:
+    pe.bits: [4, 8]
+    pe.rows: [4, 8]
+  lmul:
+    pe.lanes: [4]
+objectives: {accuracy_cosine: max, energy_pj: min}
+"""
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("accuracy")
+    (tmp_path / "layers.csv").write_text("layer, M, N, K\ng1, 64, 96, 128\n")
+    (tmp_path / "s.yaml").write_text(textwrap.dedent(SWEEP))
+    sweep = load_sweep(tmp_path / "s.yaml")
+    run_sweep(sweep, tmp_path / "r.db", workers=1, quiet=True)
+    with ResultStore(tmp_path / "r.db") as store:
+        return sweep, store.table()
+
+
+def test_spec_of_a_configuration_names_the_arithmetic_parameters_only():
+    small = build_accelerator({"family": "systolic", "pe.rows": 4, "pe.bits": 4})
+    large = build_accelerator({"family": "systolic", "pe.rows": 32, "pe.bits": 4})
+    assert arith_spec("systolic", small.pe) == arith_spec("systolic", large.pe) == (
+        "systolic:pe=int+format=bf16+bits=4+signed=true+k_max=4096+acc_bits=20")
+    sparse = build_accelerator({"family": "sparse-dsp", "pe.nm": "1:4"})
+    assert arith_spec("sparse-dsp", sparse.pe) == "sparse-dsp:nm=1:4+bits=8+acc_bits=48+overflow=wrap"
+    with pytest.raises(ArithError, match="family lmul computes no whole GEMM"):
+        arith_spec("lmul", build_accelerator({"family": "lmul"}).pe)
+
+
+def test_sweep_stores_the_accuracy_of_each_points_arithmetic(swept):
+    """Each ok row's accuracy_cosine is the mean cosine `peforge numerics` measures for the
+    point's spec (same for both array sizes); int8 is far closer to float32 than int4."""
+    sweep, table = swept
+    assert sweep.optional_metrics == ("accuracy_cosine",)
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == 4
+    for bits in (4, 8):
+        rows = ok[ok["pe.bits"] == bits]
+        spec = arith_spec("systolic", build_accelerator({"family": "systolic",
+                                                         "pe.bits": bits}).pe)
+        expected = measure(spec, "all", SENTENCES).cosine_mean
+        assert list(rows["accuracy_cosine"]) == [expected, expected]
+    assert (ok[ok["pe.bits"] == 8]["accuracy_cosine"].iloc[0]
+            > 0.98 > 0.5 > ok[ok["pe.bits"] == 4]["accuracy_cosine"].iloc[0])
+
+
+def test_a_family_without_numerics_fails_its_points_with_the_reason(swept):
+    _sweep, table = swept
+    (error,) = table[table["family"] == "lmul"]["error"]
+    assert error.startswith("ArithError: accuracy: family lmul computes no whole GEMM")
+
+
+def test_rows_with_the_accuracy_metric_have_keys_of_their_own(swept):
+    sweep, _table = swept
+    values = next(sweep.points())
+    plain = make_task(values, sweep.workloads, "model")
+    with_accuracy = make_task(values, sweep.workloads, "model", sweep.optional_metrics)
+    assert plain.point != with_accuracy.point and set(plain.keys).isdisjoint(with_accuracy.keys)
