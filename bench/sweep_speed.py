@@ -20,10 +20,11 @@ point (those of the GEMM shapes and tilings kept): the cost of a sweep whose poi
 array, no SRAM ports, no DRAM and no set of fitting tilings.
 
 The profile evaluates every ``--profile-stride``-th point of the sweep in grid order in this
-process under cProfile and splits the time into bounding the legal mappings
-(:func:`peforge.sim.perf.tiling.lower_bounds`), the recurrence (``peforge.sim.perf.pipeline._recurrence``,
-which the mapper calls directly, with how many of its calls its cache answered), the unit costs
-(:func:`peforge.sim.perf.costs.accelerator_costs`) and the rest; the parent's own work per point
+process under cProfile and splits the time into bounding every mapping of a shape's grid (once
+per shape, PE array, SRAM ports and DRAM, ``peforge.sim.perf.tiling._grid_bounds``), the
+recurrence (``peforge.sim.perf.pipeline._recurrence``, with how many of its
+calls its cache answered), the unit costs (:func:`peforge.sim.perf.costs.accelerator_costs`)
+and the rest; the parent's own work per point
 (building and hashing the configuration, storing the rows in one transaction, as a sweep stores a
 chunk) is timed separately.
 
@@ -56,7 +57,7 @@ TARGET_POINTS_PER_MIN = 100_000
 
 #: Profiled functions: label -> (file suffix, function name) as pstats names them.
 PROFILED = {
-    "lower bounds of the legal mappings (tiling.lower_bounds)": ("tiling.py", "lower_bounds"),
+    "bounds of every mapping of a grid (tiling._grid_bounds)": ("tiling.py", "_grid_bounds"),
     "the recurrence of the mappings not pruned (pipeline._recurrence)":
         ("pipeline.py", "_recurrence"),
     "unit costs: PE energy look-up, SRAMs, DRAM (perf.accelerator_costs)":

@@ -20,7 +20,6 @@ from peforge.sim.families import family
 from peforge.sim.numerics.accuracy import ACCURACY_METRICS, accuracy_metrics
 from peforge.sim.perf.accelerator import Accelerator, load_accelerator
 from peforge.sim.perf.model import METRIC_COLUMNS, workload_totals
-from peforge.sim.perf.workloads import workload_gemms
 
 __all__ = ["LEVELS", "LEVEL_COLUMNS", "OPTIONAL_METRICS", "metric_units", "build_accelerator", "flat_config", "Task",
            "make_task", "evaluate_point", "evaluate_points", "model_version"]
@@ -221,8 +220,7 @@ def evaluate_point(task: Task) -> list[dict]:
             outcomes.append((level_error, None))
             continue
         try:
-            total = workload_totals(task.accel, workload_gemms(
-                workload.workload, phase=workload.phase, seq=workload.seq))
+            total = workload_totals(task.accel, workload.gemms())
             metrics = {**{name: float(total[name]) for name in METRIC_COLUMNS}, **level_metrics}
         except Exception as error:  # noqa: BLE001
             outcomes.append((f"{type(error).__name__}: {error}", None))

@@ -105,20 +105,30 @@ class Constraint:
 
 @dataclass(frozen=True)
 class WorkloadSpec:
-    """A workload of a sweep: a model name (or CSV path), a phase and a sequence length."""
+    """A workload of a sweep: a model name (or CSV path), a phase and a sequence length; for an
+    ONNX model, ``dims``: its dynamic dimensions bound, ``((name, size), ...)`` sorted."""
 
     workload: str
     phase: str
     seq: int
     digest: str | None = None  # a topology CSV's: sha256 of its bytes, 16 hex digits
+    dims: tuple[tuple[str, int], ...] = ()
 
     def key_fields(self) -> dict:
-        """What a result key holds of the workload: ``workload``, ``phase``, ``seq`` and, for a
-        topology CSV, ``topology_sha256`` (its content: an edited file gives new keys)."""
+        """What a result key holds of the workload: ``workload``, ``phase``, ``seq``, for a
+        topology CSV or ONNX file ``topology_sha256`` (its content: an edited file gives new
+        keys) and, when given, the bound ``dims``."""
         fields_ = {"workload": self.workload, "phase": self.phase, "seq": self.seq}
         if self.digest is not None:
             fields_["topology_sha256"] = self.digest
+        if self.dims:
+            fields_["dims"] = dict(self.dims)
         return fields_
+
+    def gemms(self) -> list:
+        """The workload's GEMMs (:func:`peforge.sim.perf.workloads.workload_gemms`)."""
+        return workload_gemms(self.workload, phase=self.phase, seq=self.seq,
+                              dims=dict(self.dims) or None)
 
     @property
     def label(self) -> str:
@@ -139,10 +149,15 @@ class Sweep:
     objectives: dict = field(default_factory=lambda: {"cycles": "min"})
 
     def points(self) -> Iterator[dict]:
-        """Every point of the grid: ``{"family": name, key: value, ...}``."""
+        """Every point of the grid: ``{"family": name, key: value, ...}``, the keys in the
+        order of the sweep's axes. Within a family the PE array's axes (``pe.``) vary slowest:
+        consecutive points, which a sweep hands to one worker in one chunk, share a PE array and
+        so the mapper's work on it (:mod:`peforge.sim.perf.mapper`)."""
         for name, axes in self.axes.items():
-            for values in product(*(axis.values for axis in axes)):
-                yield {"family": name, **{axis.key: value for axis, value in zip(axes, values)}}
+            nested = sorted(axes, key=lambda axis: not axis.key.startswith("pe."))
+            for values in product(*(axis.values for axis in nested)):
+                chosen = dict(zip((axis.key for axis in nested), values))
+                yield {"family": name, **{axis.key: chosen[axis.key] for axis in axes}}
 
     @property
     def optional_metrics(self) -> tuple[str, ...]:
@@ -311,11 +326,15 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
                            "unknown key (known: workload, phase, seq)")
     if "workload" not in items:
         raise reader.error(node, "workloads.workload", "missing (a model name or a CSV file)")
-    if isinstance(items["workload"][1], yaml.MappingNode):  # {onnx: PATH}: an ONNX model
+    dims = ()
+    if isinstance(items["workload"][1], yaml.MappingNode):  # {onnx: PATH, dims: {...}}
         source = reader.mapping(items["workload"][1], "workloads.workload")
-        if set(source) != {"onnx"}:
+        if "onnx" not in source or not set(source) <= {"onnx", "dims"}:
             raise reader.error(items["workload"][1], "workloads.workload",
-                               "a mapping is {onnx: PATH} (an ONNX model)")
+                               "a mapping is {onnx: PATH} or {onnx: PATH, dims: {NAME: SIZE}} "
+                               "(an ONNX model)")
+        if "dims" in source:
+            dims = _read_dims(reader, source["dims"][1])
         items = {**items, "workload": source["onnx"]}
     lists = {name: reader.values(items[name][1], f"workloads.{name}") if name in items
              else default for name, default in (("workload", None), ("phase", ("prefill",)),
@@ -337,8 +356,9 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
             raise reader.error(items["seq"][1], "workloads.seq",
                                f"must be a positive integer, got {seq!r}")
+        spec = WorkloadSpec(workload, phase, seq, dims=dims)
         try:
-            workload_gemms(workload, phase=phase, seq=seq)
+            spec.gemms()
             if workload.endswith((".csv", ".onnx")) and workload not in digests:
                 digests[workload] = sha256(Path(workload).read_bytes()).hexdigest()[:16]
         except OSError as error:
@@ -346,10 +366,26 @@ def _read_workloads(reader: _Reader, node) -> tuple[WorkloadSpec, ...]:
                                f"cannot read {workload}: {error.strerror or error}") from None
         except ValueError as error:
             name = str(error).split(":")[0]
+            # An unbound dimension of an ONNX model is bound in the file, not on a command line.
+            message = re.sub(r"give --dim (\S+)=N$", r"bind it with dims: {\1: N}",
+                             str(error).split(": ", 1)[-1])
             raise reader.error(items.get(name, items["workload"])[1], f"workloads.{name}",
-                               str(error).split(": ", 1)[-1]) from None
-        specs.append(WorkloadSpec(workload, phase, seq, digests.get(workload)))
+                               message) from None
+        specs.append(WorkloadSpec(workload, phase, seq, digests.get(workload), dims))
     return tuple(specs)
+
+
+def _read_dims(reader: _Reader, node) -> tuple[tuple[str, int], ...]:
+    """An ONNX workload's ``dims: {NAME: SIZE}``: names of its dynamic dimensions, each bound to
+    a positive integer."""
+    dims = {}
+    for name, (_key, value_node) in reader.mapping(node, "workloads.workload.dims").items():
+        value = reader.value(value_node, f"workloads.workload.dims.{name}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise reader.error(value_node, f"workloads.workload.dims.{name}",
+                               f"must be a positive integer, got {value!r}")
+        dims[name] = value
+    return tuple(sorted(dims.items()))
 
 
 def load_sweep(path) -> Sweep:

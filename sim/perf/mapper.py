@@ -26,11 +26,11 @@ import numpy as np
 
 from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.pipeline import block_bits, simulator, size_classes
-from peforge.sim.perf.tiling import (ORDERS, OPERAND_DIMS, Mapping, _grid_of, lower_bounds,
-                                     no_fit_error, passes)
+from peforge.sim.perf.tiling import (ORDERS, OPERAND_DIMS, Mapping, _grid_of, fitting_mask,
+                                     grid_bounds, no_fit_error, passes)
 from peforge.sim.perf.workloads import Gemm
 
-__all__ = ["OBJECTIVES", "MARGIN", "Choice", "choose_mapping", "traffic"]
+__all__ = ["OBJECTIVES", "MARGIN", "Choice", "choose_mapping", "clear_searches", "traffic"]
 
 #: What the mapper minimises.
 OBJECTIVES = ("cycles", "energy", "edp")
@@ -84,54 +84,119 @@ def traffic(shape: tuple[int, ...], mapping: Mapping, beat_bits: int = 0) -> dic
             "output_sram_read": (blocks["k"] - 1) * o_total + o_total * count["out"]}
 
 
+class _Search:
+    """The ranking of every mapping of one GEMM shape's grid, fitting the SRAMs or not, by its
+    key (the bound of the objective, an order that repeats an earlier one's tiles at infinity),
+    and the scores of the mappings simulated so far: what :func:`choose_mapping` shares between
+    accelerators that differ only in their SRAM sizes (which decide which entries it may take).
+
+    ``entries``: flat indices ``tiling * len(ORDERS) + order``, ascending by key and then by
+    index (the listing order: ties go to the mapping listed first); ``tilings``: the tiling of
+    each; ``scaled``: their keys times ``1 - MARGIN``, the pruning test's left-hand side."""
+
+    def __init__(self, keys: np.ndarray, repeats: np.ndarray, score):
+        keys = np.where(repeats, np.inf, keys).ravel()
+        self.entries = np.argsort(keys, kind="stable").astype(np.int32)
+        self.tilings = self.entries // len(ORDERS)
+        self.scaled = keys[self.entries] * (1 - MARGIN)
+        self._score = score
+        self._known: dict[int, tuple] = {}
+
+    def score(self, entry: int) -> tuple:
+        """``((score, entry), cycles, compute_cycles)`` of the mapping at flat index ``entry``,
+        simulated once."""
+        known = self._known.get(entry)
+        if known is None:
+            known = self._known[entry] = self._score(entry)
+        return known
+
+
+#: How many searches :func:`choose_mapping` keeps (a few tens of kB each): more than a sweep's
+#: PE arrays times DRAMs times GEMM shapes in one family, the set a sweep over SRAM sizes
+#: revisits (``sweeps/large.yaml``: 75 x 4 x 5).
+SEARCHES_KEPT = 4096
+
+#: The searches of the ``cycles`` objective by all their ranking and scores depend on.
+_searches: dict[tuple, _Search] = {}
+
+
+def clear_searches() -> None:
+    """Forget the shared searches (:class:`_Search`)."""
+    _searches.clear()
+
+
 def choose_mapping(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int, engine: str,
                    objective: str = "cycles", energy=None) -> Choice:
     """The optimal mapping of ``gemm`` (``count`` ignored) for ``objective`` (module docstring).
 
     ``energy``: for the energy objectives, ``(fixed_pj, dram_pj_per_byte, leakage_pj_per_cycle,
     score)`` with ``score(mapping, cycles) -> pJ`` the exact energy of a simulated mapping.
-    Raises :class:`~peforge.sim.perf.tiling.MappingError` when no tiling fits the buffers."""
-    fitting, bounds, repeats = lower_bounds(accel, gemm, tile_cycles, overlap)
-    if not fitting.size:
+    Raises :class:`~peforge.sim.perf.tiling.MappingError` when no tiling fits the buffers.
+
+    For ``cycles`` the ranking and the simulated mappings are kept per GEMM shape, tile cycles,
+    SRAM ports and DRAM, so accelerators that differ in their SRAM sizes rank once and simulate
+    a mapping once; which mappings are simulated and pruned is the same as searching alone."""
+    fits = fitting_mask(accel, gemm)
+    search = _search(accel, gemm, tile_cycles, overlap, engine, objective, energy)
+    selected = fits[search.tilings]
+    start = int(selected.argmax())
+    if not selected[start]:
         raise no_fit_error(gemm)
-    grid = _grid_of(gemm)
-    cycle_bounds = bounds.ravel()
-    if objective == "cycles":
-        keys = cycle_bounds
-    else:
-        fixed_pj, dram_pj, leakage_pj, score_pj = energy
-        energies = fixed_pj + grid.dram_bytes[fitting].ravel() * dram_pj + leakage_pj * cycle_bounds
-        keys = energies if objective == "energy" else energies * cycle_bounds
-    # An order that repeats an earlier one's tile sequence ties it and is listed after it.
-    keys = np.where(repeats.ravel(), np.inf, keys)
-    simulate = simulator(engine, accel, gemm, tile_cycles, overlap)
-    orders = len(ORDERS)
-
-    def run(index):
-        mapping = grid.mapping(fitting[index // orders], index % orders)
-        cycles, compute = simulate(mapping)
-        if objective == "cycles":
-            score = cycles
-        else:
-            score = score_pj(mapping, cycles)
-            score = score if objective == "energy" else score * cycles
-        # Ties: the first listed (tilings ascending, then ORDERS).
-        return (score, int(fitting[index // orders]) * orders + index % orders), mapping, cycles, \
-            compute
-
-    first = int(np.argmin(keys))
-    best = run(first)
-    candidates = np.flatnonzero(keys * (1 - MARGIN) <= best[0][0])
-    candidates = candidates[np.argsort(keys[candidates], kind="stable")]
+    best = search.score(int(search.entries[start]))
     simulated = 1
-    for index in candidates.tolist():
-        if index == first:
-            continue
-        if keys[index] * (1 - MARGIN) > best[0][0]:
+    # The fitting mappings whose bound may beat the first, best bound first; the best only
+    # improves.
+    end = int(np.searchsorted(search.scaled, best[0][0], side="right"))
+    following = start + 1 + np.flatnonzero(selected[start + 1:end])
+    for entry, bound in zip(search.entries[following].tolist(),
+                            search.scaled[following].tolist()):
+        if bound > best[0][0]:
             break
-        found = run(index)
+        found = search.score(entry)
         simulated += 1
         if found[0] < best[0]:
             best = found
-    _key, mapping, cycles, compute = best
-    return Choice(mapping, cycles, compute, simulated, keys.size - simulated)
+    (_score, entry), cycles, compute = best
+    mapping = _grid_of(gemm).mapping(entry // len(ORDERS), entry % len(ORDERS))
+    return Choice(mapping, cycles, compute, simulated,
+                  len(ORDERS) * int(np.count_nonzero(fits)) - simulated)
+
+
+def _search(accel: Accelerator, gemm: Gemm, tile_cycles, overlap: int, engine: str,
+            objective: str, energy) -> _Search:
+    """The :class:`_Search` of ``gemm`` on ``accel``: shared for ``cycles``, else its own."""
+    key = None
+    if objective == "cycles":
+        key = (gemm.shape, engine, tile_cycles, overlap, accel.input_sram.bytes_per_cycle,
+               accel.weight_sram.bytes_per_cycle, accel.output_sram.bytes_per_cycle,
+               accel.dram.bytes_per_cycle, accel.dram.latency_cycles, accel.dram.beat_bytes)
+        search = _searches.get(key)
+        if search is not None:
+            return search
+    grid = _grid_of(gemm)
+    bounds = grid_bounds(accel, gemm, tile_cycles, overlap)
+    if objective == "cycles":
+        keys = bounds
+    else:
+        fixed_pj, dram_pj, leakage_pj, score_pj = energy
+        energies = fixed_pj + grid.dram_bytes * dram_pj + leakage_pj * bounds
+        keys = energies if objective == "energy" else energies * bounds
+    simulate = simulator(engine, accel, gemm, tile_cycles, overlap)
+    orders = len(ORDERS)
+
+    def score(entry):
+        mapping = grid.mapping(entry // orders, entry % orders)
+        cycles, compute = simulate(mapping)
+        if objective == "cycles":
+            value = cycles
+        else:
+            value = score_pj(mapping, cycles)
+            value = value if objective == "energy" else value * cycles
+        return (value, entry), cycles, compute
+
+    search = _Search(keys, grid.repeats, score)
+    if key is not None:
+        if len(_searches) >= SEARCHES_KEPT:
+            _searches.clear()
+        _searches[key] = search
+    return search

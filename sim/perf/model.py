@@ -46,20 +46,21 @@ type's energy per bit; leakage is the array's and SRAMs' leakage power over the 
 three SRAMs, not the DMA engine, controller or wiring) is the same on every row.
 """
 
-from dataclasses import dataclass, replace
+import itertools
+from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
 
 import pandas as pd
 
 from peforge.sim.perf import mapper, pipeline, roofline, tiling
-from peforge.sim.perf.accelerator import Accelerator, Dram
+from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.costs import SRAMS, AcceleratorCosts, _array_energy, accelerator_costs
 from peforge.sim.perf.mapper import OBJECTIVES, choose_mapping
 from peforge.sim.perf.pipeline import ENGINES
 from peforge.sim.perf.timing import _tile_cycles, scalesim_compute_cycles
 from peforge.sim.perf.timing import tile_timing as _tile_timing
-from peforge.sim.perf.tiling import Mapping, MappingError, legal_key, legal_mappings
+from peforge.sim.perf.tiling import Mapping, MappingError, legal_mappings
 from peforge.sim.perf.workloads import Gemm
 
 __all__ = ["Mapping", "GemmResult", "AcceleratorCosts", "simulate_gemm", "simulate_mapping",
@@ -154,8 +155,7 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, engine: str = "recurrence",
     sweep over them simulates once; nor do its SRAM sizes beyond which tilings they admit
     (:func:`peforge.sim.perf.tiling.legal_key`)."""
     _check(engine, objective)
-    return _counted(_simulate_shape(_search_part(accel, objective), gemm.shape, objective,
-                                    engine), gemm)
+    return _counted(_simulate_shape(accel, gemm.shape, objective, engine), gemm)
 
 
 def simulate_mapping(accel: Accelerator, gemm: Gemm, mapping: Mapping, *,
@@ -186,41 +186,32 @@ def _counted(result: GemmResult, gemm: Gemm) -> GemmResult:
                       *(getattr(result, name) * gemm.count for name in _COUNTED))
 
 
-def _search_part(accel: Accelerator, objective: str) -> Accelerator:
-    """What the mapper's choice depends on: for cycles, :func:`_timing_part`; else all of it."""
-    return _timing_part(accel) if objective == "cycles" else accel
-
-
-@lru_cache(maxsize=1024)
-def _timing_part(accel: Accelerator) -> Accelerator:
-    """``accel`` with the fields that do not change its cycles set to their defaults."""
-    default = Accelerator.__dataclass_fields__
-    return replace(accel, clock_mhz=default["clock_mhz"].default,
-                   stats=default["stats"].default,
-                   dram=replace(accel.dram, name=Dram.__dataclass_fields__["name"].default))
-
-
-@lru_cache(maxsize=4096)
 def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], objective: str, engine: str
                     ) -> GemmResult:
+    """The result of one GEMM (``count`` 1) of ``shape``, kept by all it depends on: the PE
+    array's tile cycles (one object per array and timing), the SRAM ports, the DRAM's bandwidth
+    and latency, which tilings fit the SRAMs (not the sizes themselves) and, for the energy
+    objectives, the whole accelerator (its unit costs)."""
     gemm = _shape_gemm(shape)
     tile_cycles, overlap = _tile_timing(accel, gemm)
-    # All a result depends on: the PE array's tile cycles (one object per array), the SRAM
-    # ports, the DRAM, which tilings fit the SRAMs (not the sizes themselves) and, for the
-    # energy objectives, the unit costs.
     key = (shape, objective, engine, tile_cycles, overlap, accel.input_sram.bytes_per_cycle,
            accel.weight_sram.bytes_per_cycle, accel.output_sram.bytes_per_cycle,
            accel.dram.bytes_per_cycle, accel.dram.latency_cycles, accel.dram.beat_bytes,
-           legal_key(accel, gemm),
+           tiling._legal_key(shape, accel.input_sram.size_bytes, accel.weight_sram.size_bytes,
+                             accel.output_sram.size_bytes),
            None if objective == "cycles" else accel)
     result = _results_by_inputs.get(key)
     if result is None:
-        if len(_results_by_inputs) >= 65536:
-            _results_by_inputs.clear()
-        result = _results_by_inputs[key] = _simulate_mappings(accel, gemm, tile_cycles,
-                                                              overlap, objective, engine)
+        if len(_results_by_inputs) >= RESULTS_KEPT:
+            for old in list(itertools.islice(_results_by_inputs, RESULTS_KEPT // 2)):
+                del _results_by_inputs[old]
+        result = _results_by_inputs[key] = _simulate_mappings(
+            accel, gemm, tile_cycles, overlap, objective, engine)
     return result
 
+
+#: How many shapes' results :func:`_simulate_shape` keeps; when full it forgets the older half.
+RESULTS_KEPT = 65536
 
 #: :func:`_simulate_shape`'s results by all they depend on (its ``key``): accelerators whose
 #: SRAM sizes differ but admit the same tilings share them.
@@ -233,11 +224,12 @@ def clear_caches(*, shapes: bool = True) -> None:
     the disk cache of :mod:`peforge.sim.eda.energy`). ``shapes=False`` keeps what depends only on
     GEMM shapes and tilings (their candidate grids and loop nests, which every point of a sweep
     shares) and forgets what depends on an accelerator."""
-    for cached in (_simulate_shape, _timing_part, _tile_cycles, _array_energy,
-                   pipeline._recurrence, tiling._busy, tiling._fitting_parts,
+    for cached in (_tile_cycles, _array_energy, _accelerator_costs,
+                   pipeline._recurrence, tiling._busy, tiling._grid_bounds, tiling._fits,
                    tiling._fitting_sizes, tiling._legal_key):
         cached.cache_clear()
     _results_by_inputs.clear()
+    mapper.clear_searches()
     if shapes:
         for cached in (_shape_gemm, _traffic_bytes, pipeline._loop_nest, pipeline._tile_classes,
                        tiling._grid, tiling._mapping):
@@ -334,8 +326,7 @@ def _derived(row: dict, accel: Accelerator, costs: AcceleratorCosts | None) -> d
 
 
 def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) -> dict:
-    """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on the search part of an
-    accelerator, each shape simulated once, times the GEMMs' counts of that shape; and the
+    """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on ``accel``, each shape simulated once, times the GEMMs' counts of that shape; and the
     mappings simulated and pruned, summed over the shapes."""
     counts: dict[tuple, int] = {}
     for gemm in gemms:
@@ -352,25 +343,22 @@ def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) ->
             "mappings_pruned": pruned}
 
 
-def _bounds(accel: Accelerator, gemms) -> dict:
-    """The roofline bounds of ``gemms`` together (:func:`peforge.sim.perf.roofline.gemm_bounds`
-    summed)."""
-    total = dict.fromkeys(("performed_macs", "compute_bound_cycles", "dram_bound_cycles"), 0.0)
-    for gemm in gemms:
-        for name, value in roofline.gemm_bounds(accel, gemm).items():
-            total[name] += value
-    return total
-
-
 def _total(accel: Accelerator, costs, gemms, counted: dict) -> dict:
     total = {**_sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz),
-             **_bounds(accel, gemms), "mappings_simulated": counted["mappings_simulated"],
+             **roofline.workload_bounds(accel, gemms),
+             "mappings_simulated": counted["mappings_simulated"],
              "mappings_pruned": counted["mappings_pruned"]}
     return {**total, **_derived(total, accel, costs)}
 
 
 def _costs(accel: Accelerator, energy: bool) -> AcceleratorCosts | None:
-    return accelerator_costs(accel) if energy else None
+    return _accelerator_costs(accel) if energy else None
+
+
+@lru_cache(maxsize=256)
+def _accelerator_costs(accel: Accelerator) -> AcceleratorCosts:
+    """:func:`accelerator_costs`, once per accelerator (a sweep's point asks per workload)."""
+    return accelerator_costs(accel)
 
 
 def workload_totals(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence",
@@ -378,7 +366,7 @@ def workload_totals(accel: Accelerator, gemms: list[Gemm], *, engine: str = "rec
     """The ``total`` row of :func:`simulate_workload`: its metrics (:data:`METRIC_COLUMNS`), what
     a sweep stores. The energies are those of the whole workload's MACs, traffic and cycles."""
     _check(engine, objective)
-    counted = _workload_counted(_search_part(accel, objective), gemms, engine, objective)
+    counted = _workload_counted(accel, gemms, engine, objective)
     return _total(accel, _costs(accel, energy), gemms, counted)
 
 
@@ -387,18 +375,17 @@ def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recur
     """The rows of :func:`simulate_workload` as dicts: one per GEMM, and the ``total`` row's
     metrics (:func:`workload_totals`)."""
     _check(engine, objective)
-    search = _search_part(accel, objective)
     costs = _costs(accel, energy)
     rows = []
     for gemm in gemms:
-        result = _counted(_simulate_shape(search, gemm.shape, objective, engine), gemm)
+        result = _counted(_simulate_shape(accel, gemm.shape, objective, engine), gemm)
         row = {"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
                **_sums(costs, gemm.macs, {name: getattr(result, name) for name in _COUNTED},
                        accel.clock_mhz),
                **roofline.gemm_bounds(accel, gemm), "mappings_simulated": result.simulated,
                "mappings_pruned": result.pruned, "mapping": str(result.mapping)}
         rows.append({**row, **_derived(row, accel, costs)})
-    totals = _total(accel, costs, gemms, _workload_counted(search, gemms, engine, objective))
+    totals = _total(accel, costs, gemms, _workload_counted(accel, gemms, engine, objective))
     return rows, totals
 
 

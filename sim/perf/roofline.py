@@ -19,7 +19,7 @@ from functools import lru_cache
 from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.workloads import Gemm
 
-__all__ = ["density", "gemm_bounds", "ratio"]
+__all__ = ["density", "gemm_bounds", "workload_bounds", "ratio"]
 
 
 def density(accel: Accelerator) -> Fraction:
@@ -36,12 +36,37 @@ def _density(pe) -> Fraction:
 def gemm_bounds(accel: Accelerator, gemm: Gemm) -> dict:
     """``performed_macs``, ``compute_bound_cycles`` and ``dram_bound_cycles`` of ``gemm`` (its
     ``count`` included; floats, exact up to 2**53)."""
+    return dict(zip(BOUNDS, _bounds(_rates(accel), gemm)))
+
+
+def workload_bounds(accel: Accelerator, gemms) -> dict:
+    """The bounds of :func:`gemm_bounds` of ``gemms`` together: summed in order from 0.0."""
+    rates = _rates(accel)
+    performed = compute = dram = 0.0
+    for gemm in gemms:
+        one = _bounds(rates, gemm)
+        performed += one[0]
+        compute += one[1]
+        dram += one[2]
+    return dict(zip(BOUNDS, (performed, compute, dram)))
+
+
+#: The names of a GEMM's or a workload's bounds, in :func:`_bounds`'s order.
+BOUNDS = ("performed_macs", "compute_bound_cycles", "dram_bound_cycles")
+
+
+def _rates(accel: Accelerator) -> tuple[int, int, int, float]:
+    """What the bounds depend on: the density as a fraction, PEs, DRAM bytes per cycle."""
     fraction = _density(accel.pe)
-    performed = gemm.macs * fraction.numerator / fraction.denominator
+    return fraction.numerator, fraction.denominator, accel.pes, accel.dram.bytes_per_cycle
+
+
+def _bounds(rates: tuple[int, int, int, float], gemm: Gemm) -> tuple[float, float, float]:
+    numerator, denominator, pes, bandwidth = rates
+    performed = gemm.macs * numerator / denominator
     compulsory = gemm.count * (gemm.m * gemm.k * gemm.a_bits + gemm.k * gemm.n * gemm.w_bits
                                + gemm.m * gemm.n * gemm.out_bits) / 8
-    return {"performed_macs": performed, "compute_bound_cycles": performed / accel.pes,
-            "dram_bound_cycles": compulsory / accel.dram.bytes_per_cycle}
+    return performed, performed / pes, compulsory / bandwidth
 
 
 def ratio(cycles: int, bounds: dict) -> float:

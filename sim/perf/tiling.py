@@ -55,7 +55,7 @@ from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.workloads import Gemm
 
 __all__ = ["Mapping", "MappingError", "ORDERS", "passes", "legal_mappings", "legal_key",
-           "lower_bounds", "LIMIT_MACS"]
+           "fitting_mask", "lower_bounds", "grid_bounds", "LIMIT_MACS"]
 
 #: Loop orders, outermost loop first, in the order :func:`legal_mappings` lists them.
 ORDERS = ("mnk", "nmk", "mkn", "kmn", "nkm", "knm")
@@ -279,14 +279,27 @@ def _sizes(accel: Accelerator) -> tuple[int, int, int]:
 
 
 @lru_cache(maxsize=4096)
+def _fits(shape: tuple[int, ...], input_bytes: int, weight_bytes: int, output_bytes: int
+          ) -> np.ndarray:
+    """Per tiling of the flattened ``(tm, tn, tk)`` grid, whether its double-buffered blocks
+    fit SRAMs of these sizes (bool, read-only)."""
+    grid = _grid(*shape)
+    fits = ((grid.o_buffer <= output_bytes) & (grid.a_buffer <= input_bytes)
+            & (grid.w_buffer <= weight_bytes))
+    return _frozen(fits.reshape(-1))[0]
+
+
+@lru_cache(maxsize=4096)
 def _fitting_sizes(shape: tuple[int, ...], input_bytes: int, weight_bytes: int,
                    output_bytes: int) -> np.ndarray:
     """Indices (ascending) of the tilings of the flattened ``(tm, tn, tk)`` grid that fit SRAMs
     of these sizes (read-only)."""
-    grid = _grid(*shape)
-    fits = ((grid.o_buffer <= output_bytes) & (grid.a_buffer <= input_bytes)
-            & (grid.w_buffer <= weight_bytes))
-    return _frozen(np.flatnonzero(fits))[0]
+    return _frozen(np.flatnonzero(_fits(shape, input_bytes, weight_bytes, output_bytes)))[0]
+
+
+def fitting_mask(accel: Accelerator, gemm: Gemm) -> np.ndarray:
+    """Per tiling of ``gemm``'s flattened grid, whether it fits ``accel``'s SRAMs (read-only)."""
+    return _fits(_grid_of(gemm).key, *_sizes(accel))
 
 
 def legal_key(accel: Accelerator, gemm: Gemm) -> int:
@@ -339,33 +352,37 @@ def _busy(shape: tuple[int, ...], tile_cycles, overlap: int, ports: tuple[int, i
 
 
 def lower_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(fitting, bounds, repeats)``: the indices of the tilings that fit the SRAMs, the lower
     bound (cycles, float64, module docstring) of each in every order, ``(fitting, ORDERS)``, and
     which of those orders repeat an earlier one's tile sequence (:attr:`_Grid.repeats`: the same
     cycles and traffic, never better in the listing order).
     ``tile_cycles(m, k, n)`` is the array's cycles of one tile, called with integer arrays that
     broadcast; ``overlap`` the cycles by which consecutive tiles overlap."""
+    grid = _grid_of(gemm)
+    fitting = _fitting_sizes(grid.key, *_sizes(accel))
+    return (fitting, grid_bounds(accel, gemm, tile_cycles, overlap)[fitting],
+            grid.repeats[fitting])
+
+
+def grid_bounds(accel: Accelerator, gemm: Gemm, tile_cycles: Callable, overlap: int
+                ) -> np.ndarray:
+    """The lower bound (:func:`lower_bounds`) of every tiling of ``gemm``'s grid, fitting the
+    SRAMs or not, in every order, ``(tilings, ORDERS)`` (read-only): it depends on the SRAM
+    ports and the DRAM, not on the SRAM sizes, so a sweep over the sizes computes it once."""
     ports = (accel.input_sram.bytes_per_cycle, accel.weight_sram.bytes_per_cycle,
              accel.output_sram.bytes_per_cycle)
-    fitting, busy, dram_bytes, transfers, edge_bytes, repeats = _fitting_parts(
-        _grid_of(gemm).key, tile_cycles, overlap, ports, _sizes(accel))
-    bandwidth, latency = accel.dram.bytes_per_cycle, accel.dram.latency_cycles
-    edges = 2 * latency + edge_bytes / bandwidth
-    dram = latency * transfers + dram_bytes / bandwidth + overlap
-    return fitting, np.maximum(busy + edges, dram), repeats
+    return _grid_bounds(_grid_of(gemm).key, tile_cycles, overlap, ports,
+                        accel.dram.bytes_per_cycle, accel.dram.latency_cycles)
 
 
-@lru_cache(maxsize=4096)
-def _fitting_parts(shape: tuple[int, ...], tile_cycles, overlap: int,
-                   ports: tuple[int, int, int], sizes: tuple[int, int, int]):
-    """``(fitting, busy, dram_bytes, transfers, edge_bytes, repeats)`` of the tilings that fit
-    SRAMs of ``sizes`` bytes (read-only)."""
+@lru_cache(maxsize=256)
+def _grid_bounds(shape: tuple[int, ...], tile_cycles, overlap: int,
+                 ports: tuple[int, int, int], bandwidth: float, latency: int) -> np.ndarray:
     grid = _grid(*shape)
-    fitting = _fitting_sizes(shape, *sizes)
-    return _frozen(fitting, _busy(shape, tile_cycles, overlap, ports)[fitting],
-                   grid.dram_bytes[fitting], grid.transfers[fitting], grid.edge_bytes[fitting],
-                   grid.repeats[fitting])
+    edges = 2 * latency + grid.edge_bytes / bandwidth
+    dram = latency * grid.transfers + grid.dram_bytes / bandwidth + overlap
+    return _frozen(np.maximum(_busy(shape, tile_cycles, overlap, ports) + edges, dram))[0]
 
 
 def no_fit_error(gemm: Gemm) -> MappingError:

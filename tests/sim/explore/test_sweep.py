@@ -123,6 +123,14 @@ def test_ranges_and_per_family_axes(tmp_path):
     }
     assert sweep.size == 2 * 4 * 3 + 2 * 4 + 4 == len(list(sweep.points()))
     assert sweep.name == "s"
+    # Within a family the PE array's axes vary slowest (consecutive points share an array),
+    # and every point's keys keep the file's order.
+    systolic = [point for point in sweep.points() if point["family"] == "systolic"]
+    assert [(p["pe.bits"], p["pe.rows"]) for p in systolic[:4]] == [(4, 16)] * 4
+    assert [p["weight_sram.size_kib"] for p in systolic[:5]] == [64, 128, 256, 512, 64]
+    assert systolic[4]["pe.rows"] == 40
+    assert list(systolic[0]) == ["family", "pe.bits", "weight_sram.size_kib", "pe.rows"]
+    assert len({tuple(p.items()) for p in sweep.points()}) == sweep.size
 
 
 def test_build_accelerator_applies_keys_over_the_defaults():

@@ -279,3 +279,39 @@ def test_sweep_files_take_an_onnx_workload(tmp_path):
     (tmp_path / "bad.yaml").write_text(body.replace("{onnx: fc.onnx}", "{tflite: fc.onnx}"))
     with pytest.raises(ValueError, match=r"workloads.workload: a mapping is \{onnx: PATH\}"):
         load_sweep(tmp_path / "bad.yaml")
+
+
+def test_sweep_files_bind_an_onnx_models_dynamic_dimensions(tmp_path):
+    from peforge.sim.explore.search import run_sweep
+    from peforge.sim.explore.spec import load_sweep
+    from peforge.sim.explore.results import ResultStore
+
+    onnx.save(model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")],
+                    [("x", F, ["seq", 32])], [("y", F, None)], [init("w", [32, 8])]),
+              tmp_path / "fc.onnx")
+    body = ("name: onnx\nworkloads:\n  workload: {onnx: fc.onnx, dims: {seq: 16}}\n"
+            "families:\n  systolic:\n    pe.rows: [4]\nobjectives: {cycles: min}\n")
+    (tmp_path / "s.yaml").write_text(body)
+    sweep = load_sweep(tmp_path / "s.yaml")
+    assert sweep.workloads[0].key_fields()["dims"] == {"seq": 16}
+    run_sweep(sweep, tmp_path / "r.db", workers=1, quiet=True)
+    with ResultStore(tmp_path / "r.db") as store:
+        (macs,) = store.table()["macs"]
+    assert macs == 16 * 32 * 8
+    # Another binding is another workload: new keys, a new row.
+    (tmp_path / "s.yaml").write_text(body.replace("seq: 16", "seq: 48"))
+    run_sweep(load_sweep(tmp_path / "s.yaml"), tmp_path / "r.db", workers=1, quiet=True)
+    with ResultStore(tmp_path / "r.db") as store:
+        assert sorted(store.table()["macs"]) == [16 * 32 * 8, 48 * 32 * 8]
+    for text, message in [
+            ("{onnx: fc.onnx}", r"s.yaml:3: workloads.onnx: \S+fc.onnx: dimension 'seq' of input "
+                                r"'x' is unbound: bind it with dims: \{seq: N\}$"),
+            ("{onnx: fc.onnx, dims: {seq: 0}}",
+             r"s.yaml:3\S*: workloads.workload.dims.seq: must be a positive integer, got 0$"),
+            ("{onnx: fc.onnx, dims: {seq: 2.5}}",
+             r"workloads.workload.dims.seq: must be a positive integer, got 2.5"),
+            ("{onnx: fc.onnx, shapes: {seq: 4}}",
+             r"workloads.workload: a mapping is \{onnx: PATH\} or \{onnx: PATH, dims:")]:
+        (tmp_path / "s.yaml").write_text(body.replace("{onnx: fc.onnx, dims: {seq: 16}}", text))
+        with pytest.raises(ValueError, match=message):
+            load_sweep(tmp_path / "s.yaml")
