@@ -6,12 +6,15 @@
     same harness executable toggling the clock with no testbench activity. Designs: 8 x 8, 32 x 32
     and 128 x 128 int8 output-stationary systolic arrays and each other family's default.
 
-Writes reports/bench/verify_speed.csv; the target is bulk >= 25% of raw on every design.
-Usage: python bench/verify_speed.py [--quick] [--threads N] [--no-cocotb-above PES]
+Writes reports/bench/verify_speed.csv, one row per (design, threads): a run replaces the rows of
+the designs and thread count it measured and keeps the others, with the machine's load average at
+the time. The target is bulk >= 25% of raw on every design.
+Usage: python bench/verify_speed.py [--quick] [--threads N] [--no-cocotb-above PES] [--only TEXT]
 """
 
 import argparse
 import csv
+import os
 import time
 from pathlib import Path
 
@@ -61,7 +64,8 @@ def measure(label, fam, config, bulk_shape, cocotb_shape, *, threads, cocotb):
            "bulk_cycles": run.cycles, "bulk_passes": run.passes,
            "bulk_cycles_per_s": round(bulk), "bulk_end_to_end_cycles_per_s":
            round(run.cycles / end_to_end), "raw_cycles_per_s": round(raw),
-           "bulk_over_raw": round(bulk / raw, 3), "cocotb_cycles_per_s": ""}
+           "bulk_over_raw": round(bulk / raw, 3), "cocotb_cycles_per_s": "",
+           "load_1min": round(os.getloadavg()[0], 1)}
     if cocotb:
         # the difference of two runs, so the simulator's start-up does not count
         build_dir = build(verilog, fam.top_name)
@@ -77,11 +81,20 @@ def measure(label, fam, config, bulk_shape, cocotb_shape, *, threads, cocotb):
 
 
 def _write(rows):
+    """Merge ``rows`` into the report: same (design, threads) replaced, others kept."""
+    fields = list(rows[0])
+    kept = []
+    if OUT.exists():
+        with open(OUT, newline="") as handle:
+            kept = [row for row in csv.DictReader(handle)
+                    if row.keys() == set(fields) and
+                    (row["design"], int(row["threads"])) not in
+                    {(new["design"], new["threads"]) for new in rows}]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with open(OUT, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(sorted(kept + rows, key=lambda row: (row["design"], int(row["threads"]))))
 
 
 def main():
@@ -90,15 +103,21 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="Verilator --threads")
     parser.add_argument("--no-cocotb-above", type=int, default=1024, metavar="PES",
                         help="skip the cocotb run (its -O0 build) above this many PEs")
+    parser.add_argument("--only", default="", metavar="TEXT",
+                        help="measure only the designs whose label contains TEXT")
     args = parser.parse_args()
     rows = []
     for label, fam, config, bulk_shape, cocotb_shape in designs(args.quick):
+        if args.only not in label:
+            continue
         cocotb = fam.pes is None or fam.pes(config) <= args.no_cocotb_above
         row = measure(label, fam, config, bulk_shape, cocotb_shape, threads=args.threads,
                       cocotb=cocotb)
         rows.append(row)
         print(", ".join(f"{key} {value}" for key, value in row.items()), flush=True)
         _write(rows)  # after every design, so a long run that is stopped keeps its rows
+    if not rows:
+        parser.error(f"--only: no design label contains {args.only!r}")
     print(f"wrote {OUT}")
     worst = min(rows, key=lambda row: row["bulk_over_raw"])
     print(f"worst bulk / raw: {worst['bulk_over_raw']} ({worst['design']}); target >= 0.25")

@@ -21,6 +21,7 @@ import numpy as np
 from peforge.models.bitserial import BitserialConfig
 
 from peforge.hw.bitserial.top import stream_layouts
+from peforge.hw.common.beats import BeatCodec
 from peforge.hw.common.driver import Ports, run_stream
 
 __all__ = ["BitserialDriver"]
@@ -33,6 +34,7 @@ class BitserialDriver:
     def __init__(self, config: BitserialConfig):
         self.config = config
         self.in_layout, self.out_layout = stream_layouts(config)
+        self.in_codec, self.out_codec = BeatCodec(self.in_layout), BeatCodec(self.out_layout)
 
     @classmethod
     def from_config(cls, config: BitserialConfig) -> "BitserialDriver":
@@ -59,10 +61,10 @@ class BitserialDriver:
         def take(bits):
             row, nt = rows_out.popleft()
             if row < m:
-                beat = self.out_layout.from_bits(bits)
+                beat = self.out_codec.unpack(bits)
                 width = min(c, n - nt)
                 for name, result in results.items():
-                    result[row, nt:nt + width] = list(getattr(beat, name))[:width]
+                    result[row, nt:nt + width] = beat[name][:width]
 
         cycles = await run_stream(ports, beats, len(rows_out), take)
         return results, cycles
@@ -89,7 +91,7 @@ class BitserialDriver:
                         last=int(g == groups - 1 and s == slots - 1))
 
     def _pack(self, **fields) -> int:
-        return self.in_layout.const(fields).as_value().value
+        return self.in_codec.pack(fields)
 
 
 def _padded(x: np.ndarray, rows: int, cols: int, fill: int = 0) -> np.ndarray:

@@ -9,6 +9,7 @@ from collections import deque
 
 import numpy as np
 
+from peforge.hw.common.beats import BeatCodec
 from peforge.hw.common.driver import Ports, run_stream
 from peforge.hw.lmul.top import dot_layouts, multiplier_layouts
 
@@ -28,17 +29,18 @@ class MultiplierDriver:
     def __init__(self, config):
         self.lanes = config.lanes
         self.in_layout, self.out_layout = multiplier_layouts(config)
+        self.in_codec, self.out_codec = BeatCodec(self.in_layout), BeatCodec(self.out_layout)
 
     async def multiply(self, ports: Ports, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
         """Products of the 1-D pattern arrays ``a`` and ``b``, and the cycles taken."""
         if a.shape != b.shape or a.ndim != 1:
             raise ValueError(f"b: must have a's shape {a.shape} (1-D), got {b.shape}")
-        beats = [self.in_layout.const({"a": xa, "b": xb}).as_value().value
+        beats = [self.in_codec.pack({"a": xa, "b": xb})
                  for xa, xb in zip(_chunks(a, self.lanes), _chunks(b, self.lanes))]
         products = []
 
         def take(bits):
-            products.extend(int(p) for p in self.out_layout.from_bits(bits).p)
+            products.extend(self.out_codec.unpack(bits)["p"])
 
         cycles = await run_stream(ports, iter(beats), len(beats), take)
         return np.array(products[:len(a)], dtype=object), cycles
@@ -51,6 +53,7 @@ class DotDriver:
     def __init__(self, config):
         self.lanes = config.lanes
         self.in_layout, self.out_layout = dot_layouts(config)
+        self.in_codec, self.out_codec = BeatCodec(self.in_layout), BeatCodec(self.out_layout)
 
     async def gemm(self, ports: Ports, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
         """fp32 patterns of ``a @ b`` (operand patterns) and the cycles taken."""
@@ -63,11 +66,11 @@ class DotDriver:
                 for j in range(n):
                     pairs = list(zip(_chunks(a[i], self.lanes), _chunks(b[:, j], self.lanes)))
                     for step, (xa, xb) in enumerate(pairs):
-                        yield self.in_layout.const(
-                            {"a": xa, "b": xb, "last": step == len(pairs) - 1}).as_value().value
+                        yield self.in_codec.pack(
+                            {"a": xa, "b": xb, "last": step == len(pairs) - 1})
 
         results = deque()
         cycles = await run_stream(ports, beats(), m * n,
                                   lambda bits: results.append(
-                                      int(self.out_layout.from_bits(bits).data)))
+                                      self.out_codec.unpack(bits)["data"]))
         return np.array(results, dtype=object).reshape(m, n), cycles

@@ -14,6 +14,7 @@ import numpy as np
 from peforge.models.lut import LutConfig
 from peforge.models.numerics.lut_table import fold_index
 
+from peforge.hw.common.beats import BeatCodec
 from peforge.hw.common.driver import Ports, run_stream
 from peforge.hw.lut.top import stream_layouts
 
@@ -27,6 +28,7 @@ class LutDriver:
         self.config = config
         self.in_layout, self.out_layout = stream_layouts(config.m, config.n, config.k,
                                                          config.abits, config.acc_bits)
+        self.in_codec, self.out_codec = BeatCodec(self.in_layout), BeatCodec(self.out_layout)
 
     async def gemm(self, ports: Ports, a, w) -> tuple[np.ndarray, int]:
         """Run ``a @ w`` (activations, weight codes) on the design behind ``ports``; return the
@@ -47,7 +49,7 @@ class LutDriver:
         def take(bits):
             row, nt = rows_out.popleft()
             if row < rows:
-                values = list(self.out_layout.from_bits(bits).data)
+                values = self.out_codec.unpack(bits)["data"]
                 result[row, nt:nt + tn] = values[:min(tn, cols - nt)]
 
         beats = self._beats(a, j, negate, tiles)
@@ -68,4 +70,4 @@ class LutDriver:
                         last=int(g == groups - 1 and b == planes - 1))
 
     def _pack(self, **fields) -> int:
-        return self.in_layout.const(fields).as_value().value
+        return self.in_codec.pack(fields)

@@ -14,6 +14,7 @@ import numpy as np
 
 from peforge.models.sparse_dsp import SparseDspConfig, slice_operands, window_activations
 
+from peforge.hw.common.beats import BeatCodec
 from peforge.hw.common.driver import Ports, run_stream
 from peforge.hw.sparse_dsp.top import stream_layouts
 
@@ -28,6 +29,7 @@ class SparseDspDriver:
         self.config = config
         self.in_layout, self.out_layout = stream_layouts(config.chain, config.mux, config.bits,
                                                          config.acc_bits)
+        self.in_codec, self.out_codec = BeatCodec(self.in_layout), BeatCodec(self.out_layout)
 
     async def gemm(self, ports: Ports, a, values, indices) -> tuple[np.ndarray, int]:
         """Run the GEMM on the design behind ``ports``; return ``(C, cycles)``, ``C`` of shape
@@ -48,11 +50,11 @@ class SparseDspDriver:
                           "last": w == windows - 1}
                 if config.mux > 1:
                     fields.update(idx=_ints(mux_indices[p, w]), n_log2=n_log2)
-                yield self.in_layout.const(fields).as_value().value
+                yield self.in_codec.pack(fields)
 
         def take(bits):
             r, p = pending.popleft()
-            data = self.out_layout.from_bits(bits).data
+            data = self.out_codec.unpack(bits)["data"]
             for g in range(min(s, columns - p * s)):
                 result[r, p * s + g] = data[(g + 1) * n - 1]
 

@@ -15,6 +15,7 @@ from collections import deque
 
 import numpy as np
 
+from peforge.hw.common.beats import BeatCodec
 from peforge.hw.common.driver import Ports, run_stream
 from peforge.hw.systolic.top import stream_layouts
 
@@ -27,6 +28,7 @@ class SystolicDriver:
     def __init__(self, rows: int, cols: int, dataflow: str, numerics):
         self.rows, self.cols, self.dataflow, self.numerics = rows, cols, dataflow, numerics
         self.in_layout, self.out_layout = stream_layouts(rows, cols, dataflow, numerics)
+        self.in_codec, self.out_codec = BeatCodec(self.in_layout), BeatCodec(self.out_layout)
 
     @classmethod
     def from_config(cls, config) -> "SystolicDriver":
@@ -53,7 +55,7 @@ class SystolicDriver:
         def take(bits):
             row, nt = rows_out.popleft()
             if row < m:
-                values = list(self.out_layout.from_bits(bits).data)
+                values = self.out_codec.unpack(bits)["data"]
                 result[row, nt:nt + c] = values[:min(c, n - nt)]
 
         cycles = await run_stream(ports, beats, expected, take)
@@ -87,7 +89,7 @@ class SystolicDriver:
                                  last=row == m - 1)
 
     def _pack(self, **fields) -> int:
-        return self.in_layout.const({name: _ints(v) for name, v in fields.items()}).as_value().value
+        return self.in_codec.pack(fields)
 
 
 def _padded(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -96,8 +98,4 @@ def _padded(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
     x = x[:rows, :cols]
     out[:x.shape[0], :x.shape[1]] = x
     return out
-
-
-def _ints(value):
-    return [int(v) for v in value] if isinstance(value, list) else int(value)
 

@@ -19,13 +19,20 @@ from filelock import FileLock
 from peforge.models.params import config_dict
 from peforge.sim.cache import cache_dir
 from peforge.sim.rtl.backends.verilator import BenchError, ToolchainError, _plain
-from peforge.sim.rtl.harness import stream_widths
 
-__all__ = ["icarus_version", "icarus_wrapper", "run_jobs_icarus"]
+__all__ = ["icarus_version", "run_jobs_icarus"]
 
 #: Time unit and precision: the bench's 10 ns clock needs a precision finer than Icarus's
 #: default of 1 s.
 TIMESCALE = ("1ns", "1ps")
+
+#: Language generation, placed after the runner's own ``-g2012`` (the last ``-g`` wins). Yosys's
+#: Verilog makes each ``always @*`` block run at time 0 by reading a ``reg ... = 0`` that never
+#: changes; under IEEE 1800 (``-g2012``) such an initialiser raises no event, so a combinational
+#: output whose inputs hold their reset value through reset (e.g. ``o_stream__valid`` of an FSM
+#: that stays in state 0) reads ``x`` until an input changes. Under IEEE 1364-2005 the initialiser
+#: is an event and every block runs once at time 0, as in Verilator.
+LANGUAGE = "-g2005"
 
 
 def icarus_version() -> str:
@@ -36,30 +43,14 @@ def icarus_version() -> str:
     return proc.stdout.splitlines()[0] if proc.stdout else "unknown"
 
 
-def icarus_wrapper(verilog: str, top: str) -> str:
-    """``verilog`` plus a module ``<top>_icarus`` with the top's stream ports that instantiates it.
-
-    Icarus's VPI reads a top-level output driven by a constant ``assign`` (e.g. a ``ready`` that
-    is always high) as ``z``; through a wrapper's port it reads the driven value."""
-    in_width, out_width = stream_widths(verilog, top)
-    ports = [("input", 1, "clk"), ("input", 1, "rst"), ("input", 1, "i_stream__valid"),
-             ("input", in_width, "i_stream__payload"), ("output", 1, "i_stream__ready"),
-             ("output", 1, "o_stream__valid"), ("output", out_width, "o_stream__payload")]
-    lines = [f"module {top}_icarus({', '.join(name for _, _, name in ports)});"]
-    lines += [f"  {direction} {f'[{width - 1}:0] ' if width > 1 else ''}{name};"
-              for direction, width, name in ports]
-    lines.append(f"  {top} dut({', '.join(f'.{name}({name})' for _, _, name in ports)});")
-    return verilog + "\n".join(lines) + "\nendmodule\n"
-
-
 def run_jobs_icarus(family, config, jobs: list, verilog: str) -> list[tuple[dict, int]]:
     """Run ``jobs`` back to back on Icarus; ``(outputs, cycles)`` per job."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    top = f"{family.top_name}_icarus"
-    verilog = icarus_wrapper(verilog, family.top_name)
-    key = hashlib.sha256("\0".join([verilog, top, icarus_version(), *TIMESCALE]).encode())
+    top = family.top_name
+    key = hashlib.sha256("\0".join([verilog, top, icarus_version(), LANGUAGE, *TIMESCALE])
+                         .encode())
     build_dir = cache_dir() / "icarus" / f"{top}-{key.hexdigest()[:16]}"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     runner = get_runner("icarus")
@@ -70,7 +61,7 @@ def run_jobs_icarus(family, config, jobs: list, verilog: str) -> list[tuple[dict
             source.write_text(verilog)
             try:
                 runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir,
-                             timescale=TIMESCALE, log_file=build_dir / "build.log")
+                             build_args=[LANGUAGE], timescale=TIMESCALE, log_file=build_dir / "build.log")
             except RuntimeError:
                 raise BenchError(f"Icarus build of {top} failed; see {build_dir / 'build.log'}") \
                     from None

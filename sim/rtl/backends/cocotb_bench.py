@@ -60,6 +60,10 @@ async def run_jobs(dut):
     jobs = [fam.job_from_arrays({name: np.array(value, dtype=object)
                                  for name, value in job.items()}) for job in spec["jobs"]]
 
+    # Inputs start at 0 as in Verilator; an undriven input reads z on Icarus, and the first clock
+    # edge after reset would latch it into the output registers.
+    dut.i_stream__valid.value = 0
+    dut.i_stream__payload.value = 0
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
     await ClockCycles(dut.clk, 2)

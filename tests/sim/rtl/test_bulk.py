@@ -46,7 +46,8 @@ def test_fixed_point_takes_one_run_per_dependent_k_block():
     rng = np.random.default_rng(5)
     for dataflow, runs in (("os", 1), ("ws", 3)):
         config = fam.make_config(rows=3, cols=2, dataflow=dataflow)
-        job = {"a": rng.integers(1, 100, (4, 7)), "b": rng.integers(1, 100, (7, 3))}
+        job = fam.job_from_arrays({"a": rng.integers(1, 100, (4, 7)),
+                                   "b": rng.integers(1, 100, (7, 3))})
         bulk = _bulk(fam, config, [job])
         assert bulk.passes == runs
         assert_jobs_exact(fam, config, [job], bulk.results)

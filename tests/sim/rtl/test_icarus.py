@@ -8,7 +8,6 @@ import pytest
 
 from peforge.sim.families import families, family
 from peforge.sim.rtl.flow import generate
-from peforge.sim.rtl.backends.verilator import BenchError
 from peforge.sim.rtl.icarus import run_jobs_icarus
 from tests.conftest import assert_jobs_exact
 from tests.sim.rtl.test_bulk import SMALL
@@ -17,11 +16,6 @@ pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None,
                                 reason="Icarus Verilog not installed (apt-get install iverilog)")
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(raises=BenchError, strict=True,
-                   reason="not yet passing: under Icarus 12 through cocotb the tops' stream "
-                          "outputs read as z or x in the first cycle after reset (bitserial, lmul, "
-                          "lmul-dot seen), even through a wrapper module")
 @pytest.mark.parametrize("name", sorted(families()))
 def test_icarus_matches_the_models(name):
     fam = family(name)
