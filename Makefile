@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.peforge-installed
 
-.PHONY: demo test test-all system lint clean
+.PHONY: demo test test-all system peers lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ SCALESIM := $(PEERS)/scalesim/bin/python
 $(SCALESIM):
 	$(PYTHON) -m venv $(PEERS)/scalesim
 	$(SCALESIM) -m pip install --quiet scalesim==3.0.0
+# ZigZag for bench/mapper_vs_zigzag.py (`make peers`; six: zigzag-dse imports it undeclared)
+ZIGZAG := $(PEERS)/zigzag/bin/python
+$(ZIGZAG):
+	$(PYTHON) -m venv $(PEERS)/zigzag
+	$(ZIGZAG) -m pip install --quiet zigzag-dse==3.9.1 six
+peers: $(SCALESIM) $(ZIGZAG)
 
 # System packages some features need (scripts/system-packages.sh: apt-get when root, else one line).
 system:

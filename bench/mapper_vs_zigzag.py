@@ -24,7 +24,7 @@ peforge's candidate sizes) and ``ratio`` is peforge's cycles over it: the target
 
 Writes ``reports/bench/mapper.csv`` (``--out``). Needs ``ZIGZAG_PYTHON`` (a venv's python with
 ``zigzag-dse``, :mod:`zigzag_runner`); run:
-``ZIGZAG_PYTHON=/tmp/zigzag-venv/bin/python .venv/bin/python bench/mapper_vs_zigzag.py``.
+``make peers`` then ``ZIGZAG_PYTHON=.peers/zigzag/bin/python .venv/bin/python bench/mapper_vs_zigzag.py``.
 """
 
 import argparse
