@@ -104,11 +104,12 @@ def _bilinear(x, y, rows) -> float:
             + (1 - tx) * ty * rows[i][j + 1] + tx * ty * rows[i + 1][j + 1])
 
 
-def _toggle_path_by_hand(lib: Library) -> float:
+def _toggle_path_by_hand(lib: Library) -> tuple[float, float]:
     """Worst of the two edges of DFFPOSX1 CLK->Q -> INVX1 -> DFFPOSX1 D setup, ideal clock (slew
-    0); the Q net loads INVX1's A pin (the output port adds no load), the inverter loads D."""
+    0); the Q net loads INVX1's A pin (the output port adds no load), the inverter loads D. Also
+    the port path: the worst CLK->Q alone (the output port's required time is 0)."""
     flop, inverter, opposite = "DFFPOSX1", "INVX1", {"rise": "fall", "fall": "rise"}
-    paths = []
+    paths, port_paths = [], []
     for q_edge in ("rise", "fall"):
         d_edge = opposite[q_edge]
         q_load = lib.capacitance(inverter, "A", q_edge)
@@ -122,7 +123,8 @@ def _toggle_path_by_hand(lib: Library) -> float:
         setup = lib.table(flop, "D", "setup_rising", f"{d_edge}_constraint",
                           related_pin_transition=0.0, constrained_pin_transition=d_slew)
         paths.append(clock_to_q + inverter_delay + setup)
-    return max(paths)
+        port_paths.append(clock_to_q)
+    return max(paths), max(port_paths)
 
 
 @needs_sta
@@ -133,8 +135,11 @@ def test_toggle_path_matches_the_liberty_tables(tmp_path, monkeypatch):
     assert report.cells == ["DFFPOSX1", "INVX1", "DFFPOSX1"]
     assert (report.start, report.start_kind) == ("state", "register")
     assert (report.end, report.end_kind) == ("state", "register")
-    expected = _toggle_path_by_hand(Library(liberty.read_text()))
+    assert report.scope == "register-to-register"
+    expected, port_expected = _toggle_path_by_hand(Library(liberty.read_text()))
     assert report.critical_ns == pytest.approx(expected, abs=2e-4)
+    assert (report.port_start, report.port_end) == ("state", "q")
+    assert report.port_ns == pytest.approx(port_expected, abs=2e-4)
     assert report.fmax_mhz == pytest.approx(1000 / expected, rel=1e-3)
     assert not report.cached
     again = timing.time_design(to_verilog(Toggle(), "toggle"), "toggle", liberty)
@@ -144,14 +149,19 @@ def test_toggle_path_matches_the_liberty_tables(tmp_path, monkeypatch):
 
 @needs_sta
 def test_int8_systolic_pe_critical_path(tmp_path, monkeypatch):
-    """The reference note (shared/reference/toolchain.md) measured ~5.6 ns for the int8 PE; the
-    1 x 1 array's worst path runs from an operand port into the PE's 27-bit accumulator."""
+    """The reference note (shared/reference/toolchain.md) measured ~5.6 ns for the int8 PE. In a
+    2 x 2 array the register-to-register path runs from a PE's forwarded operand register through
+    its neighbour's multiplier into that neighbour's accumulator; the port paths (the operand
+    ports of the edge PEs) are reported apart and do not set the clock."""
     monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path))
     fam = family("systolic")
-    report = timing.time_family(fam, fam.make_config(rows=1, cols=1), synth.default_liberty())
-    assert 4.5 < report.critical_ns < 6.5
-    assert report.end.startswith("pe_0_0.acc[") and report.end_kind == "register"
-    assert report.cells[-1] == "DFFPOSX1" and len(report.cells) > 20
+    report = timing.time_family(fam, fam.make_config(rows=2, cols=2), synth.default_liberty())
+    assert 4.5 < report.critical_ns < 6.5 and report.scope == "register-to-register"
+    assert re.fullmatch(r"pe_\d_\d\.[ab]_out\[\d+\]", report.start)
+    assert re.fullmatch(r"pe_\d_\d\.acc\[\d+\]", report.end)
+    assert report.start_kind == report.end_kind == "register"
+    assert report.cells[0] == report.cells[-1] == "DFFPOSX1" and len(report.cells) > 20
+    assert report.port_start.startswith("i_stream__payload[") and report.port_ns is not None
 
 
 def test_missing_sta_is_one_clear_error(monkeypatch):
@@ -177,7 +187,9 @@ def test_cli_timing(tmp_path):
     critical = float(re.search(r"critical path\s+([0-9.]+) ns", run.stdout).group(1))
     fmax = float(re.search(r"Fmax\s+([0-9.]+) MHz", run.stdout).group(1))
     assert fmax == pytest.approx(1000 / critical, rel=1e-3)
+    assert re.search(r"from\s+pe_0_0\.acc\[\d+\] \(register\)", run.stdout)
     assert re.search(r"to\s+pe_0_0\.acc\[\d+\] \(register\)", run.stdout)
+    assert re.search(r"port path\s+[0-9.]+ ns, i_stream__payload\[\d+\] -> ", run.stdout)
     bad = subprocess.run([sys.executable, "-m", "peforge.sim.cli", "synth", "systolic",
                           "--timing", "--no-liberty"], capture_output=True, text=True)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
