@@ -42,7 +42,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from peforge.hw.common.verilog import to_verilog
-from peforge.sim.eda.synth import run_yosys
+from peforge.sim.eda.synth import module_stat, run_yosys
 from peforge.sim.cache import cache_dir, cached_report
 
 __all__ = ["TimingReport", "TimingError", "time_design", "time_family", "netlist_script",
@@ -50,7 +50,7 @@ __all__ = ["TimingReport", "TimingError", "time_design", "time_family", "netlist
            "DRIVING_CELL", "OUTPUT_LOAD_PF"]
 
 #: Bump when a script or the reading of its results changes: it is part of every cache key.
-FLOW_VERSION = "2"
+FLOW_VERSION = "3"
 
 #: Clock period given to OpenSTA, ns; the critical path is period - slack, independent of it.
 PERIOD_NS = 100.0
@@ -85,11 +85,18 @@ class TimingReport:
         ``register`` or ``port``.
     cells : list of str
         Library cells along the path, in order (the launch flip-flop first).
+    pins : list of [str, str]
+        The path's pins in order (``instance/pin`` of the netlist, or a port) with the edge
+        there (``rise`` or ``fall``), from the launch flip-flop's clock pin to the capture
+        flip-flop's data pin.
     port_ns : float or None
         The worst path from an input port or to an output port, ns (None: no port is timed);
         ``port_start`` and ``port_end`` its end points, named like ``start`` and ``end``.
     liberty : str
         Liberty file name; ``liberty_sha256`` its content's hash.
+    area_um2 : float
+        Cell area of the netlist timed, um2 (abc's delay-oriented default script; the Liberty
+        area of :mod:`~peforge.sim.eda.synth` comes from an area script and is smaller).
     seconds : float
         Wall time of the yosys and OpenSTA runs (also when read from the cache).
     cached : bool
@@ -106,11 +113,13 @@ class TimingReport:
     start_kind: str
     end_kind: str
     cells: list
+    pins: list
     port_ns: float | None
     port_start: str
     port_end: str
     liberty: str
     liberty_sha256: str
+    area_um2: float = 0.0
     seconds: float = 0.0
     cached: bool = False
 
@@ -138,7 +147,7 @@ def sta_command() -> str:
 
 def netlist_script(top: str) -> str:
     """yosys script reading ``/w/design.v``, ``/w/cells.lib`` and ``/w/abc.constr``, writing
-    the mapped netlist to ``/w/netlist.v``."""
+    the mapped netlist to ``/w/netlist.v`` and its cell area to ``/w/area.json``."""
     return "\n".join([
         "read_verilog -sv /w/design.v",
         f"hierarchy -check -top {top}",
@@ -147,6 +156,7 @@ def netlist_script(top: str) -> str:
         "dfflibmap -liberty /w/cells.lib",
         "abc -liberty /w/cells.lib -constr /w/abc.constr",
         "opt_clean",
+        "tee -o /w/area.json stat -json -liberty /w/cells.lib",
         "write_verilog -noattr -noexpr -simple-lhs /w/netlist.v",
     ]) + "\n"
 
@@ -220,6 +230,7 @@ def time_design(verilog: str, top: str, liberty: Path) -> TimingReport:
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
         report = _read_report(log.read_text(), netlist, top, log, status)
         report.liberty, report.liberty_sha256 = Path(liberty).name, lib_sha
+        report.area_um2 = float(module_stat(work / "area.json", top)["area"])
         report.seconds = round(time.perf_counter() - start, 2)
         shutil.rmtree(work)
         return report.to_dict()
@@ -275,18 +286,19 @@ def _read_path(text: str, q_nets: dict[str, str]) -> dict | None:
         return None
     setup = re.search(r"^\s*(-?[0-9.]+)\s+-?[0-9.]+\s+library setup time", text, re.MULTILINE)
     # Cells of the data path, one per instance: its pin lines up to "data arrival time".
-    cells, last = [], None
+    cells, pins, last = [], [], None
     for match in _PATH_LINE.finditer(text, start.end(), arrival.start()):
         instance = match.group(4).rsplit("/", 1)[0]
         if match.group(5) not in ("in", "out") and instance != last:
             cells.append(match.group(5))
+        pins.append([match.group(4), {"^": "rise", "v": "fall"}[match.group(3)]])
         last = instance
     start_name, start_kind = _name_point(start.group(1), q_nets)
     end_name, end_kind = _name_point(end.group(1), q_nets)
     return dict(critical_ns=round(PERIOD_NS - float(slack.group(1)), 5),
                 arrival_ns=float(arrival.group(1)),
                 setup_ns=-float(setup.group(1)) if setup else 0.0, start=start_name,
-                end=end_name, start_kind=start_kind, end_kind=end_kind, cells=cells)
+                end=end_name, start_kind=start_kind, end_kind=end_kind, cells=cells, pins=pins)
 
 
 _NET = r"(\\\S+ ?(?:\[\d+\])?|[\w$.]+(?:\[\d+\])?)"
