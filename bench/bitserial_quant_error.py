@@ -1,6 +1,6 @@
 """Quantisation error of the BitMoD weight types on Gaussian and Student-t weights.
 
-Quantises one random ``K x N`` matrix per distribution with :func:`peforge.models.numerics.bitmod.quantize`
+Quantises one random ``K x N`` matrix per distribution with :func:`peforge.models.numerics.bitmod_quant.quantize`
 for each type (and a few per-group mixtures) and writes one row per (distribution, types) to
 ``reports/bitserial/quant_error.csv``, also printed as a table:
 
@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from peforge.models.numerics.bitmod import quantize, terms_per_weight
+from peforge.models.numerics.bitmod import terms_per_weight
+from peforge.models.numerics.bitmod_quant import quantize
 
 TYPE_SETS = ["int8", "int6", "int4", "int3", "fp4", "fp3", "fp4,int4", "fp3,int3",
              "fp4,int4,int8"]

@@ -5,6 +5,7 @@ report and print where it is and a summary of the winners."""
 
 from pathlib import Path
 
+from peforge.sim.cli.common import stage
 from peforge.sim.families import families
 from peforge.sweeps import shipped_sweep
 from peforge.sim.rtl.flow import verify, write_design
@@ -22,12 +23,14 @@ DEMO_GEMM = (64, 64, 64)
 
 def run_demo(out_dir: Path) -> int:
     failures = 0
-    for fam in families().values():
+    listed = families()
+    for number, fam in enumerate(listed.values(), 1):
         config = fam.config()
-        verilog_path, manifest_path = write_design(fam, config, out_dir)
+        with stage(f"demo {number}/{len(listed)} {fam.name}: generating and verifying"):
+            verilog_path, manifest_path = write_design(fam, config, out_dir)
+            report = verify(fam, config)
         print(f"[{fam.name}] {config}")
         print(f"  Verilog:  {verilog_path}\n  manifest: {manifest_path}")
-        report = verify(fam, config)
         total_cycles = sum(job.cycles for job in report.jobs)
         status = "PASS" if report.passed else "FAIL"
         print(f"  Verilator: {status}, {len(report.jobs)} GEMM jobs bit-exact and cycle-exact "
@@ -35,7 +38,8 @@ def run_demo(out_dir: Path) -> int:
         m, k, n = DEMO_GEMM
         print(f"  cycle model: a {m}x{k}x{n} GEMM takes {fam.gemm_cycles(config, m, k, n)} cycles")
         failures += not report.passed
-    paths = run_study("lmul")
+    with stage("demo: L-Mul accuracy and area report"):
+        paths = run_study("lmul")
     print("[report lmul] " + " ".join(str(path) for path in paths))
     run_demo_sweep(Path("results") / "demo.db", Path("reports") / "demo")
     print("demo: all families verified" if not failures else f"demo: {failures} families FAILED")

@@ -2,9 +2,9 @@
 YAML (the one ``peforge sim --config`` reads) with an AXI width."""
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from peforge.sim.outputs import write_outputs
 
 __all__ = ["add_options", "cmd_gen", "cmd_verify"]
 
@@ -42,15 +42,12 @@ def cmd_gen(args) -> int:
     stem = f"{manifest['top']}_{config_hash(cfg.accel.family, cfg.accel.pe)}_axi{cfg.axi_data_bits}"
     out = Path(args.out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for suffix, text in ((".v", verilog), (".json", json.dumps(manifest, indent=2) + "\n")):
-            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{stem}")
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.replace(tmp, out / f"{stem}{suffix}")
-            print(f"wrote {out / (stem + suffix)}")
+        paths = write_outputs({out / f"{stem}.v": verilog,
+                               out / f"{stem}.json": json.dumps(manifest, indent=2) + "\n"})
     except OSError as error:
         raise ValueError(f"out: cannot write to {args.out}: {error.strerror or error}") from None
+    for path in paths:
+        print(f"wrote {path}")
     return 0
 
 

@@ -196,7 +196,14 @@ def _family_colours(rows: pd.DataFrame) -> dict:
 
 
 def _axis_label(metric: str, units: dict) -> str:
-    return f"{metric} ({units.get(metric, '')})"
+    """``metric (unit)``, or the metric alone when it names its unit (``cycles``)."""
+    unit = units.get(metric, "")
+    return f"{metric} ({unit})" if unit and unit != metric else metric
+
+
+def _legend_outside(axis, fontsize: int) -> None:
+    """The legend right of ``axis``, outside it, so it hides no data."""
+    axis.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
 
 
 def _pareto_figure(group: pd.DataFrame, spec: dict, colours: dict, units: dict, path: Path):
@@ -220,7 +227,7 @@ def _pareto_figure(group: pd.DataFrame, spec: dict, colours: dict, units: dict, 
             if (values > 0).all() and values.max() > 20 * values.min():
                 getattr(axis, f"set_{name}scale")("log")
         axis.grid(True, alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    _legend_outside(axes[0][-1], 8)
     figure.suptitle(group["workload_label"].iloc[0])
     figure.tight_layout()
     figure.savefig(path, dpi=110, bbox_inches="tight")
@@ -245,7 +252,7 @@ def _bars_figure(pareto: pd.DataFrame, columns: list[str], ylabel: str, title: s
         axis.set_title(label, fontsize=9)
         axis.set_xlabel(ylabel)
         axis.tick_params(axis="y", labelsize=7)
-        axis.legend(fontsize=7, loc="lower right")
+        _legend_outside(axis, 7)
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110, bbox_inches="tight")
@@ -271,7 +278,7 @@ def _roofline_figure(rows: pd.DataFrame, colours: dict, path: Path):
         axis.set_ylabel("utilisation (attained / peak MACs per cycle)")
         axis.set_title(label, fontsize=9)
         axis.grid(True, alpha=0.3, which="both")
-    axes[0][0].legend(fontsize=7)
+    _legend_outside(axes[0][-1], 7)
     figure.tight_layout()
     figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
@@ -302,7 +309,9 @@ def _html_page(name: str, spec: dict, figures: list[Path], pareto: pd.DataFrame,
 <style>body{{font-family:sans-serif;margin:2em;max-width:80em}}
 table.table{{border-collapse:collapse;font-size:0.85em}}
 table.table td,table.table th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}
-figure{{margin:1em 0}} img{{max-width:100%}}</style></head><body>
+figure{{margin:1em 0}} img{{max-width:100%}}
+#pareto{{overflow-x:auto;max-width:100%}}
+table.table th{{white-space:normal;overflow-wrap:anywhere}}</style></head><body>
 <h1>Sweep {html.escape(name)}</h1>
 <p>{spec['points']} points in the space; {rows['point'].nunique()} stored, {len(rows)} rows
 ({(rows['status'] == 'ok').sum()} ok, {len(failed)} failed). Objectives: {objectives}.

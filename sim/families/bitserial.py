@@ -8,7 +8,8 @@ import numpy as np
 
 from peforge.hw.bitserial.top import BitserialArray
 from peforge.hw.bitserial.driver import BitserialDriver
-from peforge.models.numerics.bitmod import SCALE_CODE_MAX, quantize
+from peforge.models.numerics.bitmod import SCALE_CODE_MAX
+from peforge.models.numerics.bitmod_quant import quantize
 from peforge.models.bitserial import (ACT_BITS, DEQUANT_CYCLES, BitserialConfig, gemm_cycles,
                                       golden_gemm, job_cycles)
 from peforge.models.integer import int_range, random_ints
@@ -24,7 +25,7 @@ class BitserialJob(Job):
     """One GEMM: ``a`` (M x K INT8 activations), ``codes`` (K x N weight codes) and per group of
     ``group`` weights along K of one column (``ceil(K/group) x N`` each) ``type_index`` (into the
     configuration's ``wtypes``), ``selector`` and ``scale_code``: the fields of
-    :class:`peforge.models.numerics.bitmod.QuantizedWeights`."""
+    :class:`peforge.models.numerics.bitmod_quant.QuantizedWeights`."""
 
     a: np.ndarray
     codes: np.ndarray
@@ -68,7 +69,7 @@ def random_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int
     selectors, codes (any used code) and scale codes, and the groups' types ``type_index``
     (``ceil(k/group) x n`` indices into ``config.wtypes``), random when None. Gaussian and zero
     statistics: real weights of :meth:`~peforge.models.operand_stats.OperandStats.reals`
-    quantised by :func:`~peforge.models.numerics.bitmod.quantize` (``k`` a multiple of ``group``; the
+    quantised by :func:`~peforge.models.numerics.bitmod_quant.quantize` (``k`` a multiple of ``group``; the
     quantiser picks the types, so ``type_index`` must be None)."""
     if stats.kind not in ("verify", "uniform"):
         if type_index is not None:
@@ -116,7 +117,7 @@ def extreme_job(config: BitserialConfig, m: int, k: int, n: int, act: int,
 
 def quantized_job(config: BitserialConfig, rng: np.random.Generator, m: int, k: int, n: int,
                   heavy_tailed: bool) -> BitserialJob:
-    """Weights from :func:`peforge.models.numerics.bitmod.quantize` of Gaussian or Student-t (3 degrees
+    """Weights from :func:`peforge.models.numerics.bitmod_quant.quantize` of Gaussian or Student-t (3 degrees
     of freedom) samples; ``k`` must be a multiple of ``group``."""
     w = rng.standard_t(3, size=(k, n)) if heavy_tailed else rng.standard_normal((k, n))
     return _quantized(config, random_ints(rng, (m, k), ACT_BITS, True), w)

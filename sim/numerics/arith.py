@@ -12,7 +12,7 @@ How real operands become the PE's operands (all scales float64, all rounding to 
   ``q = clip(rint(x / s))`` to the signed ``b``-bit range (``b`` = the family's activation bits);
 - integer weights (systolic, sparse-dsp): symmetric per output column, the same rule; sparse-dsp
   magnitude-prunes to its N:M pattern first (:func:`~peforge.models.numerics.nm_sparse.prune`);
-- BitMoD weights (bitserial): :func:`~peforge.models.numerics.bitmod.quantize` (per group of
+- BitMoD weights (bitserial): :func:`~peforge.models.numerics.bitmod_quant.quantize` (per group of
   ``group`` weights of a column, its types and 8-bit group scales);
 - LUT weights: signed and unsigned codes per output column, symmetric (signed, ``max|w|`` to
   ``2**(b-1) - 1``) or min-max with an integer zero point (unsigned; the zero point's term
@@ -34,7 +34,7 @@ from functools import cached_property
 import numpy as np
 
 from peforge.models.integer import int_range
-from peforge.models.numerics.bitmod import quantize
+from peforge.models.numerics.bitmod_quant import quantize
 from peforge.models.numerics.fast_gemm import float_mac_gemm, wrapped_int_gemm
 from peforge.models.numerics.floatfmt import decode, encode
 from peforge.models.numerics.lut_table import WeightFormat

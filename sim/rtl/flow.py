@@ -1,8 +1,6 @@
 """Generate and verify a family configuration: the steps behind ``peforge gen`` and ``verify``."""
 
 import json
-import os
-import tempfile
 import time
 from importlib import import_module
 from dataclasses import dataclass, field, fields
@@ -15,6 +13,8 @@ from peforge.hw.common.hierarchy import (HIERARCHICAL_MIN_PES, HIERARCHICAL_TOPS
                                          hierarchical_verilog)
 from peforge.hw.common.verilog import port_table, to_verilog
 from peforge.models.params import config_dict, config_hash
+
+from peforge.sim.outputs import write_outputs
 
 from peforge.sim.rtl.backends import get_backend
 from peforge.sim.rtl.bulk import run_jobs_bulk
@@ -58,29 +58,16 @@ def generate(family, config, *, hierarchical: bool | None = None) -> tuple[str, 
 def write_design(family, config, out_dir: Path) -> tuple[Path, Path]:
     """Write ``<family>_<hash>.v`` and its ``.json`` manifest into ``out_dir``.
 
-    Both files are written under temporary names and renamed, so a failure leaves no partial file.
-    Raises OSError when ``out_dir`` cannot be created or written.
+    Both files are written whole or not at all, with the user's umask
+    (:func:`peforge.sim.outputs.write_outputs`). Raises OSError when ``out_dir`` cannot be created
+    or written.
     """
     verilog, manifest = generate(family, config)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{family.top_name}_{manifest['config_hash']}"
-    targets = [(out_dir / f"{stem}.v", verilog),
-               (out_dir / f"{stem}.json", json.dumps(manifest, indent=2) + "\n")]
-    written = []
-    try:
-        for path, text in targets:
-            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.")
-            written.append(tmp)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-        for (path, _), tmp in zip(targets, written):
-            os.replace(tmp, path)
-    finally:
-        for tmp in written:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return targets[0][0], targets[1][0]
+    verilog_path, manifest_path = write_outputs({
+        Path(out_dir) / f"{stem}.v": verilog,
+        Path(out_dir) / f"{stem}.json": json.dumps(manifest, indent=2) + "\n"})
+    return verilog_path, manifest_path
 
 
 @dataclass

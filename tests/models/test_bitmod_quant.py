@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from peforge.models.numerics import bitmod
+from peforge.models.numerics import bitmod, bitmod_quant
 
 INT_BITS = {"int8": 8, "int6": 6, "int4": 4, "int3": 3}
 FP_MAGNITUDES = {"fp3": (0, 1, 2, 4), "fp4": (0, 1, 2, 3, 4, 6, 8, 12)}
@@ -189,7 +189,7 @@ def make_weights(seed: int, k: int, n: int) -> np.ndarray:
 def test_quantize_matches_brute_force(names):
     w = make_weights(seed=len("".join(names)), k=16, n=6)
     expected = reference_quantize(w, names, group=4)
-    q = bitmod.quantize(w, names, group=4)
+    q = bitmod_quant.quantize(w, names, group=4)
     assert q.type_index.tolist() == expected["type"].tolist()
     assert q.selector.tolist() == expected["sel"].tolist()
     assert q.scale_code.tolist() == expected["s8"].tolist()
@@ -213,7 +213,7 @@ def test_brute_force_cases_use_several_options():
 ])
 def test_ties_go_to_the_lower_magnitude(name, column, values, selector):
     # The column absmax equals the type's smallest largest-magnitude, so the scale is exactly 1.
-    q = bitmod.quantize(np.array(column)[:, None], name, group=len(column))
+    q = bitmod_quant.quantize(np.array(column)[:, None], name, group=len(column))
     assert q.group_scale.tolist() == [[1.0]]
     assert q.values[:, 0].tolist() == values
     assert q.selector.tolist() == [[selector]]
@@ -222,7 +222,7 @@ def test_ties_go_to_the_lower_magnitude(name, column, values, selector):
 def test_group_scales_follow_the_8bit_rule():
     rng = np.random.default_rng(7)
     w = rng.standard_normal((256, 24)) * rng.uniform(0.1, 10, 24)
-    q = bitmod.quantize(w, ["fp4", "int4"], group=32)
+    q = bitmod_quant.quantize(w, ["fp4", "int4"], group=32)
     m_min = 7  # int4's 7 is below fp4's 12 and 16
     np.testing.assert_array_equal(q.channel_scale, np.abs(w).max(axis=0) / m_min)
     group_absmax = np.abs(w.reshape(8, 32, 24)).max(axis=1)
@@ -238,7 +238,7 @@ def test_group_scales_follow_the_8bit_rule():
 
 def test_dequantize_is_values_times_group_scale():
     w = make_weights(seed=5, k=64, n=8)
-    q = bitmod.quantize(w, ["fp3", "int6"], group=16)
+    q = bitmod_quant.quantize(w, ["fp3", "int6"], group=16)
     expected = [[int(q.values[r, c]) * (float(q.channel_scale[c]) * int(q.scale_code[r // 16, c])
                                           / 255) for c in range(8)] for r in range(64)]
     assert q.dequantize().tolist() == expected
@@ -250,8 +250,8 @@ def test_dequantize_is_values_times_group_scale():
 def test_columns_are_quantised_independently():
     w = make_weights(seed=11, k=128, n=16)
     order = np.random.default_rng(0).permutation(16)
-    q = bitmod.quantize(w, ["fp4", "int4"], group=32)
-    p = bitmod.quantize(w[:, order], ["fp4", "int4"], group=32)
+    q = bitmod_quant.quantize(w, ["fp4", "int4"], group=32)
+    p = bitmod_quant.quantize(w[:, order], ["fp4", "int4"], group=32)
     for field in ("codes", "values", "type_index", "selector", "scale_code"):
         np.testing.assert_array_equal(getattr(p, field), getattr(q, field)[:, order])
     np.testing.assert_array_equal(p.channel_scale, q.channel_scale[order])
@@ -262,14 +262,14 @@ def test_error_ordering(distribution):
     rng = np.random.default_rng(2)
     w = (rng.standard_normal((512, 64)) if distribution == "gaussian"
          else rng.standard_t(3, (512, 64)))
-    mse = {name: np.mean((bitmod.quantize(w, name).dequantize() - w) ** 2)
+    mse = {name: np.mean((bitmod_quant.quantize(w, name).dequantize() - w) ** 2)
            for name in ["int8", "int6", "fp4", "int4", "fp3", "int3"]}
     assert sorted(mse, key=mse.get) == ["int8", "int6", "fp4", "int4", "fp3", "int3"]
 
 
 def test_full_size_matrix():
     w = np.random.default_rng(4).standard_normal((4096, 4096)).astype(np.float32)
-    q = bitmod.quantize(w, "fp4")
+    q = bitmod_quant.quantize(w, "fp4")
     assert q.values.shape == (4096, 4096) and q.scale_code.shape == (32, 4096)
     assert 0.005 < np.mean((q.dequantize() - w) ** 2) < 0.015
 
@@ -283,24 +283,24 @@ GROUP = "group: must be an integer in 1..8 that divides K=8, got"
 
 @pytest.mark.parametrize("call, message", [
     (lambda: bitmod.weight_type("fp5"), f"wtype: must be one of {TYPES}, got 'fp5'"),
-    (lambda: bitmod.quantize(W8, ["fp4", "int5"], 8),
+    (lambda: bitmod_quant.quantize(W8, ["fp4", "int5"], 8),
      f"wtype: must be one of {TYPES}, got 'int5'"),
-    (lambda: bitmod.quantize(W8, [], 8), f"wtypes: must name at least one of {TYPES}, got none"),
-    (lambda: bitmod.quantize(W8, ["fp4", "FP4"], 8),
+    (lambda: bitmod_quant.quantize(W8, [], 8), f"wtypes: must name at least one of {TYPES}, got none"),
+    (lambda: bitmod_quant.quantize(W8, ["fp4", "FP4"], 8),
      "wtypes: must not repeat a type, got ['fp4', 'fp4']"),
-    (lambda: bitmod.quantize(np.ones(8), "fp4", 8),
+    (lambda: bitmod_quant.quantize(np.ones(8), "fp4", 8),
      "w: must be a non-empty 2-D (K, N) array, got shape (8,)"),
-    (lambda: bitmod.quantize(np.ones((2, 2, 2)), "fp4", 2),
+    (lambda: bitmod_quant.quantize(np.ones((2, 2, 2)), "fp4", 2),
      "w: must be a non-empty 2-D (K, N) array, got shape (2, 2, 2)"),
-    (lambda: bitmod.quantize(np.ones((0, 4)), "fp4", 1),
+    (lambda: bitmod_quant.quantize(np.ones((0, 4)), "fp4", 1),
      "w: must be a non-empty 2-D (K, N) array, got shape (0, 4)"),
-    (lambda: bitmod.quantize(np.full((8, 2), np.nan), "fp4", 8),
+    (lambda: bitmod_quant.quantize(np.full((8, 2), np.nan), "fp4", 8),
      "w: must be finite, got NaN or infinity"),
-    (lambda: bitmod.quantize(W8, "fp4", 0), f"{GROUP} 0"),
-    (lambda: bitmod.quantize(W8, "fp4", 3), f"{GROUP} 3"),
-    (lambda: bitmod.quantize(W8, "fp4", 16), f"{GROUP} 16"),
-    (lambda: bitmod.quantize(W8, "fp4", 4.0), f"{GROUP} 4.0"),
-    (lambda: bitmod.quantize(W8, "fp4"), f"{GROUP} 128"),
+    (lambda: bitmod_quant.quantize(W8, "fp4", 0), f"{GROUP} 0"),
+    (lambda: bitmod_quant.quantize(W8, "fp4", 3), f"{GROUP} 3"),
+    (lambda: bitmod_quant.quantize(W8, "fp4", 16), f"{GROUP} 16"),
+    (lambda: bitmod_quant.quantize(W8, "fp4", 4.0), f"{GROUP} 4.0"),
+    (lambda: bitmod_quant.quantize(W8, "fp4"), f"{GROUP} 128"),
     (lambda: bitmod.decode(8, "int4"), "codes: must be int4 codes (0..15 except [8]), got 8"),
     (lambda: bitmod.decode([1, 16], "int4"),
      "codes: must be int4 codes (0..15 except [8]), got 16"),
@@ -329,7 +329,7 @@ def test_scale_code_rule_is_the_smallest_nonclipping_code():
     # A single fp4 column: m_min = 12, so an extra-asymmetry group (m_c = 16) with the column's
     # absmax needs ceil(255 * 12 / 16) = ceil(191.25) = 192.
     column = np.array([16.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0])
-    q = bitmod.quantize(column[:, None], "fp4", group=8)
+    q = bitmod_quant.quantize(column[:, None], "fp4", group=8)
     assert q.selector.tolist() == [[2]]
     assert q.scale_code.tolist() == [[192]]
     assert q.channel_scale.tolist() == [16.0 / 12]

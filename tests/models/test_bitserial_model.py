@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from peforge.models.numerics import bitmod
+from peforge.models.numerics import bitmod, bitmod_quant
 from peforge.models.params import config_hash
 from peforge.models.bitserial import (BitserialConfig, gemm_cycles, golden_gemm, job_cycles,
                                       width_terms)
@@ -194,7 +194,7 @@ def test_float_result_is_c_scaled_times_channel_scale(rng):
     """The documented float rule: c_scaled * channel_scale / 255 is A @ the dequantised weights."""
     config = BitserialConfig(wtypes="fp4,int4,int8", lanes=4, group=16)
     w = rng.standard_t(3, size=(48, 5))
-    q = bitmod.quantize(w, ["fp4", "int4", "int8"], 16)
+    q = bitmod_quant.quantize(w, ["fp4", "int4", "int8"], 16)
     a = rng.integers(-128, 128, size=(3, 48))
     out = golden_gemm(config, a, q.codes, q.type_index, q.selector, q.scale_code)
     np.testing.assert_allclose(out["c_scaled"] * q.channel_scale / 255, a @ q.dequantize(),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from peforge.models.bitserial import BitserialConfig, golden_gemm as bitserial_golden
-from peforge.models.numerics.bitmod import quantize
+from peforge.models.numerics.bitmod_quant import quantize
 from peforge.models.numerics.floatfmt import decode, encode, float_format
 from peforge.models.numerics.floatmac import FloatMac
 from peforge.sim.numerics.arith import ArithError, parse_arith

@@ -284,13 +284,16 @@ def test_yaml_config_and_cli_table(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["layer", "m", "k"]
-    assert lines[0].split()[-6:] == ["energy_pj", "power_mw", "tops_per_w", "mapping",
+    # Units in the headers, each column in the unit its largest value reads best in.
+    assert lines[0].split()[-6:] == ["energy[uJ]", "power[W]", "TOPS/W", "mapping",
                                      "mappings_simulated", "mappings_pruned"]
     assert [line.split()[0] for line in lines[1:4]] == ["fc1", "fc2", "total"]
     table = simulate_workload(accel, load_scalesim_topology(topology))
-    assert int(lines[3].split()[5]) == table.loc[2, "cycles"] == table.loc[:1, "cycles"].sum()
+    assert 1e6 <= table.energy_pj.max() < 1e9 and 1e3 <= table.power_mw.max() < 1e6
+    # The total row has no m, k, n, count: its cells are blank, so its cycles come second.
+    assert int(lines[3].split()[1]) == table.loc[2, "cycles"] == table.loc[:1, "cycles"].sum()
     assert lines[4].startswith("roofline: ")
-    assert lines[5].startswith("energy (pJ, 45 nm, gaussian operands): ")
+    assert lines[5].startswith("energy (45 nm, gaussian operands): ")
     assert lines[6].startswith("power ") and "TOPS/W" in lines[6] and "TOPS/mm2" in lines[6]
 
 
@@ -503,16 +506,24 @@ def test_cli_sim_prints_energy_power_area_and_efficiency(measured, capsys, tmp_p
     accel = Accelerator("systolic", SystolicConfig(rows=8, cols=8), clock_mhz=500.0,
                         dram=Dram(name="hbm2"))
     table = simulate_workload(accel, load_scalesim_topology(topology))
-    for column in ("energy_pj", "power_mw", "tops_per_w"):
-        assert float(total[header.index(column)]) == pytest.approx(table[column].iloc[-1],
-                                                                   rel=1e-3)
+    # The total row has no m, k, n, count: its cells are blank, so its values start at cycles.
+    total = total[:1] + [""] * 4 + total[1:]
+    # 64 x 128 x 32 MACs at 0.5 pJ alone are 131 nJ, the whole under 1 mJ: energy in uJ.
+    # and the SRAMs' leakage puts the power above 1 W.
+    assert 1e6 <= table.energy_pj.iloc[-1] < 1e9 and 1e3 <= table.power_mw.iloc[-1] < 1e6
+    for column, header_name, scale in (("energy_pj", "energy[uJ]", 1e6),
+                                       ("power_mw", "power[W]", 1e3), ("tops_per_w", "TOPS/W", 1)):
+        assert float(total[header.index(header_name)]) * scale == pytest.approx(
+            table[column].iloc[-1], rel=1e-3)
     assert lines[3].startswith(f"roofline: {table.cycles.iloc[-1]} cycles = ")
     energy_line, power_line = lines[4], lines[5]
-    assert energy_line.startswith(f"energy (pJ, 45 nm, gaussian operands): "
-                                  f"{table.energy_pj.iloc[-1]:.4g} = PE array ")
+    energy_uj = table.energy_pj.iloc[-1] / 1e6
+    assert energy_line.startswith(f"energy (45 nm, gaussian operands): {energy_uj:.4g} uJ = "
+                                  f"PE array ")
     for part in ("input SRAM", "weight SRAM", "output SRAM", "DRAM (hbm2)", "leakage"):
         assert part in energy_line
-    assert power_line.startswith(f"power {table.power_mw.iloc[-1]:.4g} mW average at 500 MHz; "
+    power_w = table.power_mw.iloc[-1] / 1e3
+    assert power_line.startswith(f"power {power_w:.4g} W average at 500 MHz; "
                                  f"area {table.area_mm2.iloc[0]:.4g} mm2 (PE array ")
 
 
@@ -542,7 +553,9 @@ def test_cycles_only_needs_no_energy_flow_on_a_fresh_machine(fresh_machine, caps
                  "--workload", "llama2-7b", "--phase", "decode", "--seq", "16",
                  "--cycles-only"]) == 0
     out = capsys.readouterr().out
-    assert "roofline_ratio" in out and "energy_pj" not in out
+    header = out.splitlines()[0].split()
+    assert "roofline_ratio" in header and not any(name.startswith(("energy", "power", "TOPS"))
+                                                  for name in header)
     assert out.splitlines()[-1].startswith("roofline: ")
 
 
