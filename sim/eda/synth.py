@@ -268,8 +268,8 @@ def synthesize(verilog: str, top: str, *, liberty: Path | None = None) -> AreaRe
 def _read_results(work: Path, top: str, liberty: Path | None, lib_sha: str) -> AreaReport:
     log = work / "yosys.log"
     try:
-        generic = _module_stat(work / "generic.json", top)
-        cmos = _module_stat(work / "cmos.json", top)
+        generic = module_stat(work / "generic.json", top)
+        cmos = module_stat(work / "cmos.json", top)
         ltp = (work / "ltp.txt").read_text()
     except (OSError, KeyError, ValueError):
         raise SynthError(f"yosys left incomplete results for {top}; see {log}") from None
@@ -290,7 +290,7 @@ def _read_results(work: Path, top: str, liberty: Path | None, lib_sha: str) -> A
                         logic_depth=int(depth.group(1)) if depth else 0)
     if liberty is not None:
         try:
-            lib = _module_stat(work / "liberty.json", top)
+            lib = module_stat(work / "liberty.json", top)
         except (OSError, KeyError, ValueError):
             raise SynthError(f"yosys left no Liberty results for {top}; see {log}") from None
         nand2 = _smallest_nand2((work / "cells.lib").read_text(errors="replace"))
@@ -302,7 +302,8 @@ def _read_results(work: Path, top: str, liberty: Path | None, lib_sha: str) -> A
     return report
 
 
-def _module_stat(path: Path, top: str) -> dict:
+def module_stat(path: Path, top: str) -> dict:
+    """Module ``top`` of a yosys ``stat -json`` file."""
     modules = json.loads(path.read_text())["modules"]
     return modules.get(f"\\{top}") or modules[top]
 

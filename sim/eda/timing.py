@@ -7,15 +7,19 @@ The flow (:func:`time_design`)
        ``write_verilog -noattr -noexpr -simple-lhs``: a netlist of the library's cells.
     2. OpenSTA (Debian's ``opensta`` package, command ``sta``; :func:`sta_script`):
        ``read_liberty``, ``read_verilog``, ``link_design``, an ideal clock of period
-       :data:`PERIOD_NS` on port ``clk``, input and output delays 0, ``report_checks -path_delay
-       max``. The library's typical corner (its only one for OSU018), no wire load.
+       :data:`PERIOD_NS` on port ``clk``, input and output delays 0, and two ``report_checks
+       -path_delay max``: from every flip-flop's clock pin to every flip-flop's data pin (the
+       register-to-register path), and from the inputs or to the outputs (the port path). The
+       library's typical corner (its only one for OSU018), no wire load.
 
 Reading the result
-    ``critical_ns`` is the worst path's data arrival plus the capture flip-flop's setup time:
-    the clock period minus the reported slack (the clock is ideal, so it does not depend on
-    :data:`PERIOD_NS`). ``fmax_mhz`` is ``1000 / critical_ns``. Input and output ports count as
-    registers (delay 0): a PE's ports are its neighbours' registers in the array, so a port path
-    is a register-to-register path of the array.
+    ``critical_ns`` is the worst register-to-register path's data arrival plus the capture
+    flip-flop's setup time: the clock period minus the reported slack (the clock is ideal, so it
+    does not depend on :data:`PERIOD_NS`). ``fmax_mhz`` is ``1000 / critical_ns``. Paths through
+    a port are reported apart (``port_ns``, ``port_start``, ``port_end``): what drives or loads
+    a port lies outside the design, so they do not set its clock. A design with no
+    register-to-register path (``scope`` ``port``) takes its worst port path as the critical
+    path, ports counting as registers with delay 0.
 
     Start and end points are named by Amaranth's signal names where the netlist keeps them: a
     flip-flop by the net on its Q pin (yosys keeps the register's name there, e.g.
@@ -38,7 +42,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from peforge.hw.common.verilog import to_verilog
-from peforge.sim.eda.synth import run_yosys
+from peforge.sim.eda.synth import module_stat, run_yosys
 from peforge.sim.cache import cache_dir, cached_report
 
 __all__ = ["TimingReport", "TimingError", "time_design", "time_family", "netlist_script",
@@ -46,7 +50,7 @@ __all__ = ["TimingReport", "TimingError", "time_design", "time_family", "netlist
            "DRIVING_CELL", "OUTPUT_LOAD_PF"]
 
 #: Bump when a script or the reading of its results changes: it is part of every cache key.
-FLOW_VERSION = "1"
+FLOW_VERSION = "3"
 
 #: Clock period given to OpenSTA, ns; the critical path is period - slack, independent of it.
 PERIOD_NS = 100.0
@@ -68,8 +72,11 @@ class TimingReport:
     ----------
     top : str
         Verilog module timed.
+    scope : str
+        ``register-to-register``, or ``port`` when the design has no such path.
     critical_ns : float
-        Data arrival of the worst path plus the setup time of its capture flip-flop, ns.
+        Data arrival of the worst path of ``scope`` plus the setup time of its capture flip-flop
+        (0 at an output port), ns.
     arrival_ns, setup_ns : float
         The two terms of ``critical_ns``.
     start, end : str
@@ -78,8 +85,18 @@ class TimingReport:
         ``register`` or ``port``.
     cells : list of str
         Library cells along the path, in order (the launch flip-flop first).
+    pins : list of [str, str]
+        The path's pins in order (``instance/pin`` of the netlist, or a port) with the edge
+        there (``rise`` or ``fall``), from the launch flip-flop's clock pin to the capture
+        flip-flop's data pin.
+    port_ns : float or None
+        The worst path from an input port or to an output port, ns (None: no port is timed);
+        ``port_start`` and ``port_end`` its end points, named like ``start`` and ``end``.
     liberty : str
         Liberty file name; ``liberty_sha256`` its content's hash.
+    area_um2 : float
+        Cell area of the netlist timed, um2 (abc's delay-oriented default script; the Liberty
+        area of :mod:`~peforge.sim.eda.synth` comes from an area script and is smaller).
     seconds : float
         Wall time of the yosys and OpenSTA runs (also when read from the cache).
     cached : bool
@@ -87,6 +104,7 @@ class TimingReport:
     """
 
     top: str
+    scope: str
     critical_ns: float
     arrival_ns: float
     setup_ns: float
@@ -95,8 +113,13 @@ class TimingReport:
     start_kind: str
     end_kind: str
     cells: list
+    pins: list
+    port_ns: float | None
+    port_start: str
+    port_end: str
     liberty: str
     liberty_sha256: str
+    area_um2: float = 0.0
     seconds: float = 0.0
     cached: bool = False
 
@@ -124,7 +147,7 @@ def sta_command() -> str:
 
 def netlist_script(top: str) -> str:
     """yosys script reading ``/w/design.v``, ``/w/cells.lib`` and ``/w/abc.constr``, writing
-    the mapped netlist to ``/w/netlist.v``."""
+    the mapped netlist to ``/w/netlist.v`` and its cell area to ``/w/area.json``."""
     return "\n".join([
         "read_verilog -sv /w/design.v",
         f"hierarchy -check -top {top}",
@@ -133,6 +156,7 @@ def netlist_script(top: str) -> str:
         "dfflibmap -liberty /w/cells.lib",
         "abc -liberty /w/cells.lib -constr /w/abc.constr",
         "opt_clean",
+        "tee -o /w/area.json stat -json -liberty /w/cells.lib",
         "write_verilog -noattr -noexpr -simple-lhs /w/netlist.v",
     ]) + "\n"
 
@@ -150,9 +174,23 @@ def sta_script(top: str, work: Path, clocked: bool) -> str:
         clock,
         f"set_input_delay 0 -clock clk {inputs}",
         "set_output_delay 0 -clock clk [all_outputs]",
-        "report_checks -path_delay max -fields {input_pins} -digits 5",
+        *_report_section(REGISTER_SECTION, "-from [all_registers -clock_pins] "
+                         "-to [all_registers -data_pins]" if clocked else None),
+        *_report_section(PORT_SECTION, f"-from {inputs}"),
+        *_report_section(PORT_SECTION, "-to [all_outputs]"),
         "exit",
     ]) + "\n"
+
+
+#: Markers OpenSTA prints before each report, splitting its log into sections.
+REGISTER_SECTION, PORT_SECTION = "peforge: register-to-register", "peforge: port"
+
+
+def _report_section(marker: str, selection: str | None) -> list[str]:
+    if selection is None:
+        return []
+    return [f'puts "{marker}"',
+            f"report_checks -path_delay max {selection} -fields {{input_pins}} -digits 5"]
 
 
 def time_design(verilog: str, top: str, liberty: Path) -> TimingReport:
@@ -192,6 +230,7 @@ def time_design(verilog: str, top: str, liberty: Path) -> TimingReport:
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
         report = _read_report(log.read_text(), netlist, top, log, status)
         report.liberty, report.liberty_sha256 = Path(liberty).name, lib_sha
+        report.area_um2 = float(module_stat(work / "area.json", top)["area"])
         report.seconds = round(time.perf_counter() - start, 2)
         shutil.rmtree(work)
         return report.to_dict()
@@ -211,32 +250,55 @@ _PATH_LINE = re.compile(r"^\s*(-?[0-9.]+)\s+(-?[0-9.]+)\s+([\^v])\s+(\S+)\s+\((\
 
 
 def _read_report(text: str, netlist: str, top: str, log: Path, status: int) -> TimingReport:
+    sections = re.split(rf"^({REGISTER_SECTION}|{PORT_SECTION})$", text, flags=re.MULTILINE)
+    if status != 0 or len(sections) < 3:
+        raise TimingError(f"timing: OpenSTA gave no worst path for {top} (exit {status}); "
+                          f"see {log}")
+    q_nets = _flip_flop_q_nets(netlist)
+    paths = {REGISTER_SECTION: [], PORT_SECTION: []}
+    for marker, body in zip(sections[1::2], sections[2::2]):
+        path = _read_path(body, q_nets)
+        if path is None and "No paths found" not in body:
+            raise TimingError(f"timing: OpenSTA gave no worst path for {top}; see {log}")
+        if path is not None:
+            paths[marker].append(path)
+    port = max(paths[PORT_SECTION], key=lambda found: found["critical_ns"], default=None)
+    if paths[REGISTER_SECTION]:
+        critical, scope = paths[REGISTER_SECTION][0], "register-to-register"
+    elif port is not None:
+        critical, scope = port, "port"
+    else:
+        raise TimingError(f"timing: {top} has no timed path (no registers between ports?)")
+    return TimingReport(top=top, scope=scope, **critical,
+                        port_ns=port["critical_ns"] if port else None,
+                        port_start=port["start"] if port else "",
+                        port_end=port["end"] if port else "", liberty="", liberty_sha256="")
+
+
+def _read_path(text: str, q_nets: dict[str, str]) -> dict | None:
+    """The one path OpenSTA reported in ``text`` as TimingReport fields, None when there is
+    none."""
     start = re.search(r"^Startpoint: (\S+)", text, re.MULTILINE)
     end = re.search(r"^Endpoint: (\S+)", text, re.MULTILINE)
     slack = re.search(r"^\s*(-?[0-9.]+)\s+slack", text, re.MULTILINE)
     arrival = re.search(r"^\s*(-?[0-9.]+)\s+data arrival time", text, re.MULTILINE)
-    if status != 0 or not (start and end and slack and arrival):
-        if "No paths found" in text:
-            raise TimingError(f"timing: {top} has no timed path (no registers between ports?)")
-        raise TimingError(f"timing: OpenSTA gave no worst path for {top} (exit {status}); "
-                          f"see {log}")
-    critical = PERIOD_NS - float(slack.group(1))
-    data_arrival = float(arrival.group(1))
+    if not (start and end and slack and arrival):
+        return None
     setup = re.search(r"^\s*(-?[0-9.]+)\s+-?[0-9.]+\s+library setup time", text, re.MULTILINE)
     # Cells of the data path, one per instance: its pin lines up to "data arrival time".
-    cells, last = [], None
+    cells, pins, last = [], [], None
     for match in _PATH_LINE.finditer(text, start.end(), arrival.start()):
         instance = match.group(4).rsplit("/", 1)[0]
         if match.group(5) not in ("in", "out") and instance != last:
             cells.append(match.group(5))
+        pins.append([match.group(4), {"^": "rise", "v": "fall"}[match.group(3)]])
         last = instance
-    q_nets = _flip_flop_q_nets(netlist)
     start_name, start_kind = _name_point(start.group(1), q_nets)
     end_name, end_kind = _name_point(end.group(1), q_nets)
-    return TimingReport(top=top, critical_ns=round(critical, 5), arrival_ns=data_arrival,
-                        setup_ns=-float(setup.group(1)) if setup else 0.0, start=start_name,
-                        end=end_name, start_kind=start_kind, end_kind=end_kind, cells=cells,
-                        liberty="", liberty_sha256="")
+    return dict(critical_ns=round(PERIOD_NS - float(slack.group(1)), 5),
+                arrival_ns=float(arrival.group(1)),
+                setup_ns=-float(setup.group(1)) if setup else 0.0, start=start_name,
+                end=end_name, start_kind=start_kind, end_kind=end_kind, cells=cells, pins=pins)
 
 
 _NET = r"(\\\S+ ?(?:\[\d+\])?|[\w$.]+(?:\[\d+\])?)"
@@ -282,12 +344,16 @@ def _name_point(point: str, q_nets: dict[str, str]) -> tuple[str, str]:
 
 def format_timing(report: TimingReport) -> str:
     """The report as text lines (what ``peforge synth --timing`` prints)."""
-    return "\n".join([
+    lines = [
         f"  critical path   {report.critical_ns:.3f} ns = arrival {report.arrival_ns:.3f} + "
-        f"setup {report.setup_ns:.3f} (OpenSTA, {report.liberty} typical, ideal clock)"
-        + (" (cached)" if report.cached else ""),
+        f"setup {report.setup_ns:.3f} ({report.scope}; OpenSTA, {report.liberty} typical, "
+        "ideal clock)" + (" (cached)" if report.cached else ""),
         f"  Fmax            {report.fmax_mhz:.1f} MHz",
         f"  from            {report.start} ({report.start_kind})",
         f"  to              {report.end} ({report.end_kind})",
         f"  path            {len(report.cells)} cells: {' '.join(report.cells)}",
-    ])
+    ]
+    if report.port_ns is not None and report.scope != "port":
+        lines.append(f"  port path       {report.port_ns:.3f} ns, {report.port_start} -> "
+                     f"{report.port_end} (not counted: outside drivers and loads)")
+    return "\n".join(lines)

@@ -18,7 +18,7 @@ from pathlib import Path
 from peforge.sim.explore.results import PointKeys, utc_now
 from peforge.sim.families import family
 from peforge.sim.numerics.accuracy import ACCURACY_METRICS, accuracy_metrics
-from peforge.sim.perf.accelerator import Accelerator, load_accelerator
+from peforge.sim.perf.accelerator import AUTO_CLOCK, Accelerator, load_accelerator, with_clock
 from peforge.sim.perf.model import METRIC_COLUMNS, workload_totals
 
 __all__ = ["LEVELS", "LEVEL_COLUMNS", "OPTIONAL_METRICS", "metric_units", "build_accelerator", "flat_config", "Task",
@@ -79,13 +79,16 @@ def build_accelerator(values: dict) -> Accelerator:
     ``pe.`` keys) and the rest (the family and the other keys), each loaded once per distinct
     set of values and process. Each part is validated on its own, in load_accelerator's order
     (family, PE, memories, the other keys), and no check of the rest depends on the PE, so a
-    point gets the same accelerator or the same error as from one load."""
+    point gets the same accelerator or the same error as from one load. ``clock_mhz: auto`` is
+    resolved last, on the point's own PE configuration."""
     pe_part = {key: value for key, value in values.items() if key.partition(".")[0] == "pe"}
-    rest = {key: value for key, value in values.items() if key not in pe_part}
+    auto = values.get("clock_mhz") == AUTO_CLOCK
+    rest = {key: value for key, value in values.items()
+            if key not in pe_part and not (auto and key == "clock_mhz")}
     if "family" in values:
         pe_part = {"family": values["family"], **pe_part}
     pe = _load_part(pe_part).pe
-    return replace(_load_part(rest), pe=pe)
+    return with_clock(replace(_load_part(rest), pe=pe), auto)
 
 
 def _load_part(values: dict) -> Accelerator:

@@ -20,7 +20,8 @@ A sweep file::
     objectives: {cycles: min, dram_read_bytes: min}
 
 An axis is a list, a scalar (one value) or a range: ``{from, to, step}`` (inclusive arithmetic)
-or ``{from, to, times}`` (geometric). Axis keys are the accelerator's (``clock_mhz``, ``timing``,
+or ``{from, to, times}`` (geometric); ``clock_mhz: auto`` clocks each point at its PE array's
+static-timing Fmax (:func:`~peforge.sim.perf.accelerator.auto_clock_mhz`). Axis keys are the accelerator's (``clock_mhz``, ``timing``,
 ``input_sram.size_kib``, ``dram.bytes_per_cycle``, ... : :class:`~peforge.sim.perf.accelerator
 .Accelerator`) and ``pe.<parameter>`` of a family. Keys under a family override the shared ones.
 Every value is checked against its field when the file is read: unknown keys, wrong types, values
@@ -44,6 +45,7 @@ import yaml
 from peforge.models.params import check_param
 from peforge.sim.explore.bounded_yaml import MAX_NODES, SweepError, YamlNodes
 from peforge.sim.explore.points import OPTIONAL_METRICS, build_accelerator, metric_units
+from peforge.sim.perf.accelerator import AUTO_CLOCK
 from peforge.sim.families import UnknownFamily, family
 from peforge.sim.perf.accelerator import Accelerator, Dram, Sram
 from peforge.sim.perf.workloads import workload_gemms
@@ -279,6 +281,8 @@ def _check_value(family_name: str, key: str, value) -> None:
         spec, _default = family(family_name).parameters()[key[3:]]
         check_param(key, spec, value)
         return
+    if key == "clock_mhz" and value == AUTO_CLOCK:
+        return  # timed per point, on the point's own PE configuration
     build_accelerator({"family": family_name, key: value})
 
 

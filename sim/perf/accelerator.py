@@ -24,17 +24,26 @@ systolic array gets 512 KiB input and weight SRAMs and a 2 MiB output SRAM; an 8
 (its energy per bit); ``stats`` are the operand statistics of the PE array's energy per MAC
 (:data:`peforge.models.operand_stats.STATS`). Errors name the offending key
 (``dram.bytes_per_cycle: must be > 0, got 0``).
+
+``clock_mhz: auto`` clocks the accelerator at its PE array's static-timing Fmax
+(:func:`auto_clock_mhz`): OpenSTA's worst register-to-register path on the default Liberty
+(:mod:`peforge.sim.eda.timing`), rounded down to 0.1 MHz, cached per PE configuration.
 """
 
 import math
 from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 
 from peforge.models.operand_stats import STATS
 from peforge.sim.families import family
 from peforge.sim.perf.memory import dram_type
 
 __all__ = ["Sram", "ArraySizedSram", "Dram", "VectorUnit", "Accelerator", "TIMINGS",
-           "load_accelerator", "default_sram_kib", "MIN_SRAM_KIB"]
+           "load_accelerator", "default_sram_kib", "MIN_SRAM_KIB", "AUTO_CLOCK",
+           "auto_clock_mhz", "with_clock"]
+
+#: The ``clock_mhz`` value that asks for the PE array's static-timing Fmax.
+AUTO_CLOCK = "auto"
 
 #: Compute timing of the array: ``rtl`` is the family's cycle model (equal to the RTL);
 #: ``scalesim-os/ws/is`` reproduce SCALE-Sim 3.0's compute cycles (systolic family only).
@@ -263,4 +272,30 @@ def _from_mapping(source: dict) -> Accelerator:
             values[name] = (Sram(given.size_kib, given.width_bytes, given.banks)
                             if cls is Sram and "size_kib" in values[name] else given)
     _check_keys(Accelerator, values, "")
-    return replace(base, **values)
+    auto = values.get("clock_mhz") == AUTO_CLOCK
+    if auto:
+        del values["clock_mhz"]
+    return with_clock(replace(base, **values), auto)
+
+
+def with_clock(accel: Accelerator, auto: bool) -> Accelerator:
+    """``accel`` clocked at :func:`auto_clock_mhz` of its PE array when ``auto``, else itself."""
+    return replace(accel, clock_mhz=auto_clock_mhz(accel.family, accel.pe)) if auto else accel
+
+
+@lru_cache(maxsize=None)
+def auto_clock_mhz(family_name: str, pe) -> float:
+    """Static-timing Fmax of ``family_name``'s configuration ``pe`` on the default Liberty, MHz,
+    rounded down to 0.1 MHz. Raises ValueError naming ``clock_mhz`` when it cannot be timed
+    (no OpenSTA, no Liberty, or a failing step)."""
+    from peforge.sim.eda import synth, timing
+
+    liberty = synth.default_liberty()
+    if liberty is None:
+        raise ValueError("clock_mhz: auto needs a Liberty library for static timing "
+                         "(apt-get install qflow-tech-osu018)")
+    try:
+        report = timing.time_family(family(family_name), pe, liberty)
+    except timing.TimingError as error:
+        raise ValueError(f"clock_mhz: auto: {error}") from None
+    return math.floor(report.fmax_mhz * 10) / 10

@@ -1,6 +1,7 @@
 """Static timing with OpenSTA: a path checked by hand against the Liberty's own delay tables, the
 int8 PE's figure, the cache, and one-line errors."""
 
+import functools
 import re
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import sys
 import pytest
 from amaranth import Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
 from peforge.hw.common.verilog import to_verilog
 from peforge.sim.eda import synth, timing
@@ -63,6 +64,7 @@ class Library:
             elif name == "cell":
                 self.cells[argument] = body
 
+    @functools.cache
     def pin(self, cell: str, pin: str) -> str:
         return next(body for name, argument, body in _groups(self.cells[cell])
                     if name == "pin" and argument == pin)
@@ -71,11 +73,26 @@ class Library:
         return float(re.search(rf"{edge}_capacitance\s*:\s*([0-9.]+)",
                                self.pin(cell, pin)).group(1))
 
-    def table(self, cell: str, pin: str, timing_type: str | None, kind: str, **axes) -> float:
-        """Value of table ``kind`` of the arc into ``pin`` at ``axes`` (template variables)."""
+    def direction(self, cell: str, pin: str) -> str:
+        return re.search(r"direction\s*:\s*(\w+)", self.pin(cell, pin)).group(1)
+
+    def arcs(self, cell: str, pin: str) -> list[tuple[str, str]]:
+        """(related pin, timing sense) of each combinational arc into output ``pin``."""
+        return [(re.search(r'related_pin\s*:\s*"?(\w+)"?', body).group(1),
+                 re.search(r"timing_sense\s*:\s*(\w+)", body).group(1))
+                for name, _argument, body in _groups(self.pin(cell, pin))
+                if name == "timing" and "timing_type" not in body]
+
+    def table(self, cell: str, pin: str, timing_type: str | None, kind: str,
+              related: str | None = None, **axes) -> float:
+        """Value of table ``kind`` of the arc into ``pin`` (from pin ``related``, when given) at
+        ``axes`` (template variables)."""
         for name, _argument, body in _groups(self.pin(cell, pin)):
             found_type = re.search(r"timing_type\s*:\s*(\w+)", body)
             if name != "timing" or (found_type.group(1) if found_type else None) != timing_type:
+                continue
+            found_pin = re.search(r'related_pin\s*:\s*"?(\w+)"?', body)
+            if related is not None and found_pin.group(1) != related:
                 continue
             for table_name, template, table in _groups(body):
                 if table_name == kind:
@@ -104,11 +121,12 @@ def _bilinear(x, y, rows) -> float:
             + (1 - tx) * ty * rows[i][j + 1] + tx * ty * rows[i + 1][j + 1])
 
 
-def _toggle_path_by_hand(lib: Library) -> float:
+def _toggle_path_by_hand(lib: Library) -> tuple[float, float]:
     """Worst of the two edges of DFFPOSX1 CLK->Q -> INVX1 -> DFFPOSX1 D setup, ideal clock (slew
-    0); the Q net loads INVX1's A pin (the output port adds no load), the inverter loads D."""
+    0); the Q net loads INVX1's A pin (the output port adds no load), the inverter loads D. Also
+    the port path: the worst CLK->Q alone (the output port's required time is 0)."""
     flop, inverter, opposite = "DFFPOSX1", "INVX1", {"rise": "fall", "fall": "rise"}
-    paths = []
+    paths, port_paths = [], []
     for q_edge in ("rise", "fall"):
         d_edge = opposite[q_edge]
         q_load = lib.capacitance(inverter, "A", q_edge)
@@ -122,7 +140,126 @@ def _toggle_path_by_hand(lib: Library) -> float:
         setup = lib.table(flop, "D", "setup_rising", f"{d_edge}_constraint",
                           related_pin_transition=0.0, constrained_pin_transition=d_slew)
         paths.append(clock_to_q + inverter_delay + setup)
-    return max(paths)
+        port_paths.append(clock_to_q)
+    return max(paths), max(port_paths)
+
+
+class Parity(wiring.Component):
+    """Eight registered input bits, their parity registered: the one register-to-register logic
+    is an 8-input XOR, by hand ceil(log2 8) = 3 levels of 2-input XOR/XNOR cells."""
+
+    d: In(8)
+    q: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = Signal(8, name="bits", reset_less=True)
+        parity = Signal(name="parity", reset_less=True)
+        m.d.sync += [bits.eq(self.d), parity.eq(bits.xor())]
+        m.d.comb += self.q.eq(parity)
+        return m
+
+
+def _netlist(verilog: str, top: str, work) -> str:
+    """The mapped netlist the timing flow times (its yosys step, run here)."""
+    (work / "design.v").write_text(verilog)
+    (work / "cells.lib").write_bytes(synth.default_liberty().read_bytes())
+    (work / "abc.constr").write_text(f"set_driving_cell {timing.DRIVING_CELL}\n"
+                                     f"set_load {timing.OUTPUT_LOAD_PF}\n")
+    (work / "netlist.ys").write_text(timing.netlist_script(top))
+    assert synth.run_yosys(work / "netlist.ys", work / "yosys.log", work) == 0
+    return (work / "netlist.v").read_text()
+
+
+def _path_by_hand(lib: Library, netlist: str, pins: list) -> float:
+    """Arrival plus setup of the path through ``pins`` (OpenSTA's pins and edges), computed here
+    from the Liberty tables: each arc's delay at the load of its output net (the capacitance of
+    every cell input on it, for the edge there; ports add none) and the slew at its input. As in
+    a timing engine, a net's slew is the worst over every arc that drives it (not only the
+    path's); the clock is ideal (slew 0); setup is read at the capture flip-flop's D slew."""
+    cells = {name: cell for cell, name in
+             re.findall(r"^\s*(\w+)\s+(\w+)\s*\(", netlist, re.MULTILINE)
+             if cell not in ("module", "input", "output", "wire", "assign")}
+    connections = {}
+    for name, body in re.findall(r"^\s*\w+\s+(\w+)\s*\((.*?)\);", netlist,
+                                 re.MULTILINE | re.DOTALL):
+        for pin, net in re.findall(r"\.(\w+)\(\s*(.*?)\s*\)", body):
+            connections.setdefault(net, []).append((name, pin))
+    net_of = {(name, pin): net for net, pins_on in connections.items() for name, pin in pins_on}
+    opposite = {"rise": "fall", "fall": "rise"}
+
+    def load(net: str, edge: str) -> float:
+        return sum(lib.capacitance(cells[name], pin, edge) for name, pin in connections[net]
+                   if lib.direction(cells[name], pin) == "input")
+
+    def lookup(instance: str, in_pin: str, out_pin: str, kind: str, edge: str,
+               in_slew: float) -> float:
+        """Table ``kind`` (``cell`` or ``transition``) of one arc, output edge ``edge``."""
+        clocked = in_pin == "CLK"
+        return lib.table(cells[instance], out_pin, "rising_edge" if clocked else None,
+                         f"cell_{edge}" if kind == "cell" else f"{edge}_transition",
+                         None if clocked else in_pin, input_net_transition=in_slew,
+                         total_output_net_capacitance=load(net_of[(instance, out_pin)], edge))
+
+    @functools.cache
+    def slew(net: str, edge: str) -> float:
+        """Worst slew of ``net`` for ``edge`` over every arc that drives it."""
+        drivers = [(name, pin) for name, pin in connections[net]
+                   if lib.direction(cells[name], pin) == "output"]
+        if not drivers:
+            return 0.0  # an input port: ideal
+        (instance, out_pin), = drivers
+        if out_pin == "Q":
+            return lookup(instance, "CLK", "Q", "transition", edge, 0.0)
+        in_edges = {"positive_unate": [edge], "negative_unate": [opposite[edge]],
+                    "non_unate": ["rise", "fall"]}
+        return max(lookup(instance, related, out_pin, "transition", edge,
+                          slew(net_of[(instance, related)], in_edge))
+                   for related, sense in lib.arcs(cells[instance], out_pin)
+                   for in_edge in in_edges[sense])
+
+    total = 0.0
+    for (source, source_edge), (target, edge) in zip(pins, pins[1:]):
+        (instance, in_pin), (out_instance, out_pin) = source.split("/"), target.split("/")
+        if instance == out_instance:  # else a net: no wire delay
+            in_slew = 0.0 if in_pin == "CLK" else slew(net_of[(instance, in_pin)], source_edge)
+            total += lookup(instance, in_pin, out_pin, "cell", edge, in_slew)
+    capture, edge = pins[-1][0].split("/")[0], pins[-1][1]
+    return total + lib.table(cells[capture], "D", "setup_rising", f"{edge}_constraint",
+                             related_pin_transition=0.0,
+                             constrained_pin_transition=slew(net_of[(capture, "D")], edge))
+
+
+@needs_sta
+def test_parity_path_matches_a_hand_count_and_the_liberty_tables(tmp_path, monkeypatch):
+    monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path))
+    verilog, liberty = to_verilog(Parity(), "parity"), synth.default_liberty()
+    report = timing.time_design(verilog, "parity", liberty)
+    assert report.scope == "register-to-register" and report.end == "parity"
+    assert re.fullmatch(r"bits\[[0-7]\]", report.start)
+    assert report.cells[0] == report.cells[-1] == "DFFPOSX1"
+    assert len(report.cells[1:-1]) == 3
+    assert set(report.cells[1:-1]) <= {"XOR2X1", "XNOR2X1"}
+    (tmp_path / "work").mkdir()
+    expected = _path_by_hand(Library(liberty.read_text()), _netlist(verilog, "parity",
+                                                                    tmp_path / "work"),
+                             report.pins)
+    assert report.critical_ns == pytest.approx(expected, abs=2e-5), expected
+
+
+@needs_sta
+def test_one_pe_array_path_matches_the_liberty_tables(tmp_path, monkeypatch):
+    """The int8 1 x 1 systolic array's register-to-register path (its accumulator's feedback,
+    over 30 cells), walked arc by arc through the Liberty tables."""
+    monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path))
+    fam, liberty = family("systolic"), synth.default_liberty()
+    verilog = to_verilog(fam.generator(fam.make_config(rows=1, cols=1)), fam.top_name)
+    report = timing.time_design(verilog, fam.top_name, liberty)
+    assert report.scope == "register-to-register" and len(report.cells) > 30
+    (tmp_path / "work").mkdir()
+    netlist = _netlist(verilog, fam.top_name, tmp_path / "work")
+    expected = _path_by_hand(Library(liberty.read_text()), netlist, report.pins)
+    assert report.critical_ns == pytest.approx(expected, abs=2e-5), expected
 
 
 @needs_sta
@@ -133,8 +270,11 @@ def test_toggle_path_matches_the_liberty_tables(tmp_path, monkeypatch):
     assert report.cells == ["DFFPOSX1", "INVX1", "DFFPOSX1"]
     assert (report.start, report.start_kind) == ("state", "register")
     assert (report.end, report.end_kind) == ("state", "register")
-    expected = _toggle_path_by_hand(Library(liberty.read_text()))
+    assert report.scope == "register-to-register"
+    expected, port_expected = _toggle_path_by_hand(Library(liberty.read_text()))
     assert report.critical_ns == pytest.approx(expected, abs=2e-4)
+    assert (report.port_start, report.port_end) == ("state", "q")
+    assert report.port_ns == pytest.approx(port_expected, abs=2e-4)
     assert report.fmax_mhz == pytest.approx(1000 / expected, rel=1e-3)
     assert not report.cached
     again = timing.time_design(to_verilog(Toggle(), "toggle"), "toggle", liberty)
@@ -144,14 +284,19 @@ def test_toggle_path_matches_the_liberty_tables(tmp_path, monkeypatch):
 
 @needs_sta
 def test_int8_systolic_pe_critical_path(tmp_path, monkeypatch):
-    """The reference note (shared/reference/toolchain.md) measured ~5.6 ns for the int8 PE; the
-    1 x 1 array's worst path runs from an operand port into the PE's 27-bit accumulator."""
+    """The reference note (shared/reference/toolchain.md) measured ~5.6 ns for the int8 PE. In a
+    2 x 2 array the register-to-register path runs from a PE's forwarded operand register through
+    its neighbour's multiplier into that neighbour's accumulator; the port paths (the operand
+    ports of the edge PEs) are reported apart and do not set the clock."""
     monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path))
     fam = family("systolic")
-    report = timing.time_family(fam, fam.make_config(rows=1, cols=1), synth.default_liberty())
-    assert 4.5 < report.critical_ns < 6.5
-    assert report.end.startswith("pe_0_0.acc[") and report.end_kind == "register"
-    assert report.cells[-1] == "DFFPOSX1" and len(report.cells) > 20
+    report = timing.time_family(fam, fam.make_config(rows=2, cols=2), synth.default_liberty())
+    assert 4.5 < report.critical_ns < 6.5 and report.scope == "register-to-register"
+    assert re.fullmatch(r"pe_\d_\d\.[ab]_out\[\d+\]", report.start)
+    assert re.fullmatch(r"pe_\d_\d\.acc\[\d+\]", report.end)
+    assert report.start_kind == report.end_kind == "register"
+    assert report.cells[0] == report.cells[-1] == "DFFPOSX1" and len(report.cells) > 20
+    assert report.port_start.startswith("i_stream__payload[") and report.port_ns is not None
 
 
 def test_missing_sta_is_one_clear_error(monkeypatch):
@@ -177,7 +322,9 @@ def test_cli_timing(tmp_path):
     critical = float(re.search(r"critical path\s+([0-9.]+) ns", run.stdout).group(1))
     fmax = float(re.search(r"Fmax\s+([0-9.]+) MHz", run.stdout).group(1))
     assert fmax == pytest.approx(1000 / critical, rel=1e-3)
+    assert re.search(r"from\s+pe_0_0\.acc\[\d+\] \(register\)", run.stdout)
     assert re.search(r"to\s+pe_0_0\.acc\[\d+\] \(register\)", run.stdout)
+    assert re.search(r"port path\s+[0-9.]+ ns, i_stream__payload\[\d+\] -> ", run.stdout)
     bad = subprocess.run([sys.executable, "-m", "peforge.sim.cli", "synth", "systolic",
                           "--timing", "--no-liberty"], capture_output=True, text=True)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr

@@ -1,0 +1,78 @@
+"""Static timing of every family's design and a few larger ones: critical path, Fmax, area.
+
+For each design (a family configuration), :func:`peforge.sim.eda.timing.time_family` maps the flat
+design onto the Liberty library (OSU018 by default) and OpenSTA reports the worst
+register-to-register path at the typical corner. Columns: the critical path in ns and the Fmax it
+implies, its start and end registers and its cell count, the worst port path (not counted in
+Fmax), the cell area of the timed (delay-mapped) netlist in um2, and area x delay (um2 x ns:
+lower is better). The L-Mul and exact-multiplier rows stand side by side.
+
+Array families (systolic, bitserial) are timed at 2 x 2, not at their 8 x 8 default: a flat
+delay-oriented abc run of an 8 x 8 array took over 25 minutes on this machine, and an array's
+register-to-register path is one PE plus its neighbour's forwarded operand, the same at any size
+from 2 x 2 up. Writes ``reports/timing/fmax.csv`` and prints it. Cached.
+Run: ``.venv/bin/python bench/timing_table.py [--liberty FILE]``.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from peforge.sim.eda import synth
+from peforge.sim.eda.timing import time_family
+from peforge.sim.families import family
+from peforge.sim.studies.tables import write_table
+
+#: (family, parameters) of each row: each family's default (arrays at 2 x 2), L-Mul next to
+#: exact multiply (and the exact float PE), then larger designs. The 8-lane dot unit takes 6-8
+#: minutes cold (its lanes are summed in one combinational chain), so no wider one is timed.
+DESIGNS = [
+    ("bitserial", {"rows": 2, "cols": 2}),
+    ("lmul", {}),
+    ("lmul", {"exact": True}),
+    ("lmul-dot", {}),
+    ("lmul-dot", {"exact": True}),
+    ("lut", {}),
+    ("sparse-dsp", {}),
+    ("systolic", {"rows": 2, "cols": 2}),
+    ("systolic", {"rows": 2, "cols": 2, "pe": "lmul"}),
+    ("systolic", {"rows": 2, "cols": 2, "pe": "fp"}),
+    ("systolic", {"rows": 4, "cols": 4}),
+    ("sparse-dsp", {"chain": 32}),
+]
+
+SHOWN = ["design", "critical_ns", "fmax_mhz", "start", "end", "path_cells", "port_ns",
+         "area_um2", "area_delay"]
+
+
+def row(name: str, values: dict, liberty: Path) -> dict:
+    fam = family(name)
+    config = fam.make_config(**values)
+    report = time_family(fam, config, liberty)
+    design = name + "".join(f" {key}={value}" for key, value in values.items())
+    return {"design": design, "critical_ns": report.critical_ns,
+            "fmax_mhz": round(report.fmax_mhz, 1), "start": report.start, "end": report.end,
+            "path_cells": len(report.cells), "port_ns": report.port_ns,
+            "area_um2": round(report.area_um2), "scope": report.scope,
+            "area_delay": round(report.area_um2 * report.critical_ns),
+            "seconds": report.seconds}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--liberty", type=Path, default=synth.default_liberty())
+    parser.add_argument("--out", type=Path, default=Path("reports/timing/fmax.csv"))
+    args = parser.parse_args(argv)
+    if args.liberty is None:
+        parser.error("liberty: none installed (apt-get install qflow-tech-osu018, or --liberty)")
+    start = time.perf_counter()
+    rows = [row(name, values, args.liberty) for name, values in DESIGNS]
+    write_table(pd.DataFrame(rows), args.out, SHOWN)
+    print(f"wrote {args.out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
