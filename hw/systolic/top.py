@@ -161,12 +161,17 @@ class SystolicArray(wiring.Component):
             return self._elaborate_output_stationary()
         return self._elaborate_weight_stationary()
 
+    def _pe_grid(self, m):
+        """The ``rows x cols`` PEs, added to ``m`` as ``pe_<row>_<col>``."""
+        pes = [[self.pe(self.numerics) for _ in range(self.cols)] for _ in range(self.rows)]
+        for i, j in _grid(self.rows, self.cols):
+            m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+        return pes
+
     def _elaborate_output_stationary(self):
         m = Module()
         rows, cols = self.rows, self.cols
-        pes = [[self.pe(self.numerics) for _ in range(cols)] for _ in range(rows)]
-        for i, j in _grid(rows, cols):
-            m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+        pes = self._pe_grid(m)
 
         fire = Signal()
         drain = Signal()
@@ -199,9 +204,7 @@ class SystolicArray(wiring.Component):
     def _elaborate_weight_stationary(self):
         m = Module()
         rows, cols = self.rows, self.cols
-        pes = [[self.pe(self.numerics) for _ in range(cols)] for _ in range(rows)]
-        for i, j in _grid(rows, cols):
-            m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+        pes = self._pe_grid(m)
 
         fire = Signal()
         compute = Signal()

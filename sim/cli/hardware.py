@@ -174,8 +174,6 @@ def _accelerator_verify(args) -> int:
 
 
 def _synth_fpga(fam, config, args) -> int:
-    from peforge.models.params import config_dict, config_hash
-
     from peforge.sim.eda import fpga
 
     fpga.target(args.target)
@@ -187,16 +185,21 @@ def _synth_fpga(fam, config, args) -> int:
         report = fpga.map_family(fam, config, args.target, place=not args.no_place)
     print(f"{fam.name} {config}")
     print(fpga.format_fpga(report))
-    if args.json is None:
+    return _write_design_json(args.json, fam, config, report.to_dict())
+
+
+def _write_design_json(path, fam, config, fields: dict) -> int:
+    """``--json``: the design's family, parameters and config hash with ``fields``; 0 without a
+    path."""
+    from peforge.models.params import config_dict, config_hash
+
+    if path is None:
         return 0
-    return write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
-                                  "config_hash": config_hash(fam.name, config),
-                                  **report.to_dict()})
+    return write_json(path, {"family": fam.name, "parameters": config_dict(config),
+                             "config_hash": config_hash(fam.name, config), **fields})
 
 
 def cmd_synth(args) -> int:
-    from peforge.models.params import config_dict, config_hash
-
     from peforge.sim.eda import synth, timing
 
     fam = family(args.family)
@@ -227,12 +230,8 @@ def cmd_synth(args) -> int:
         print(timing.format_timing(times))
     if liberty is None and not args.no_liberty:
         print("  Liberty area    none (apt-get install qflow-tech-osu018, or --liberty FILE)")
-    if args.json is None:
-        return 0
-    return write_json(args.json, {"family": fam.name, "parameters": config_dict(config),
-                                  "config_hash": config_hash(fam.name, config),
-                                  **report.to_dict(node),
-                                  **({"timing": times.to_dict()} if times else {})})
+    return _write_design_json(args.json, fam, config, {
+        **report.to_dict(node), **({"timing": times.to_dict()} if times else {})})
 
 
 def cmd_energy(args) -> int:
