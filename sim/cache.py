@@ -57,12 +57,15 @@ def _check_owner(path: Path) -> None:
 def _private_folder(folder: Path) -> None:
     """Create ``folder`` and the folders between it and the cache root with mode 0700 and refuse
     one that another user owns. Folders below the root that others can enter are made private;
-    the root itself (perhaps a folder the user named, such as ``/tmp``) keeps its mode."""
+    the root itself (perhaps a folder the user named, such as ``/tmp``) keeps its mode, and the
+    folders above it (``~/.cache`` on a fresh machine) are made as ``mkdir -p`` would."""
     root = cache_dir()
     chain = [folder, *folder.parents]
     inside = chain[:chain.index(root) + 1] if root in chain else [folder]
     for path in reversed(inside):
         try:
+            if path == root:
+                path.parent.mkdir(parents=True, exist_ok=True)
             path.mkdir(mode=0o700, exist_ok=True)
         except OSError as error:
             raise CacheError(f"cache: cannot create {path}: {error.strerror or error}") from None

@@ -94,3 +94,13 @@ def test_a_folder_entry_counts_only_when_complete(root):
                        match=r"^cache: filling .*/work-top-k2-\w+ left no netlist.json$"):
         cache.cached_folder(cache.entry_path("energy/netlist", "top", "k2"), "netlist.json",
                             lambda work: None)
+
+
+def test_the_folders_above_a_missing_root_are_created_as_on_a_fresh_machine(tmp_path,
+                                                                            monkeypatch):
+    # a fresh machine has no ~/.cache: the default root's parent must be made too
+    root = tmp_path / "home" / ".cache" / "peforge"
+    monkeypatch.setenv("PEFORGE_CACHE", str(root))
+    path = cache.entry_path("synth", "t", "k", ".json")
+    assert cache.cached_json(path, lambda: {"a": 1}) == ({"a": 1}, False)
+    assert mode(root) == 0o700 and path.is_file()
