@@ -17,8 +17,10 @@ AXI-wide words, the weight scratchpad ``weight_banks`` banks of AXI-wide words, 
 """
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from peforge.sim.perf.accelerator import Accelerator
+from peforge.sim.perf.scratchpads import ScratchpadWords
 
 __all__ = ["AccelConfig", "C_BYTES"]
 
@@ -104,6 +106,16 @@ class AccelConfig:
     def c_parts(self) -> int:
         """AXI beats per output word (``cols`` 32-bit accumulators)."""
         return self.cols * 4 // self.beat_bytes
+
+    @property
+    def scratchpad_words(self) -> ScratchpadWords:
+        """The array block and word widths of the scratchpads, as the model counts their
+        accesses (:mod:`peforge.sim.perf.scratchpads`): an input lane word and a weight bank
+        word are one AXI beat, a weight row read reads every bank, an output word holds
+        ``cols`` accumulators."""
+        return ScratchpadWords(self.rows, self.cols, self.beat_bytes,
+                               self.weight_banks * self.beat_bytes,
+                               Fraction(self.cols * self.acc_bits, 8))
 
     # Depths (words) ---------------------------------------------------------------------------
     @property

@@ -19,13 +19,14 @@ __all__ = ["rtl_sram_bytes", "sram_energy_pj"]
 def rtl_sram_bytes(cfg: AccelConfig, counters: dict) -> dict[str, float]:
     """Bytes read and written per scratchpad (``input_sram_read`` ...) from the tile's word
     counters (an output word of ``cols * acc_bits`` bits may be a fractional number of bytes)."""
-    beat, output_word = cfg.beat_bytes, cfg.cols * cfg.acc_bits / 8
-    return {"input_sram_read": counters["input_sram_reads"] * beat,
+    words, beat = cfg.scratchpad_words, cfg.beat_bytes
+    return {"input_sram_read": counters["input_sram_reads"] * words.input_word_bytes,
             "input_sram_write": counters["input_sram_writes"] * beat,
-            "weight_sram_read": counters["weight_sram_reads"] * cfg.weight_banks * beat,
+            "weight_sram_read": counters["weight_sram_reads"] * words.weight_word_bytes,
             "weight_sram_write": counters["weight_sram_writes"] * beat,
-            "output_sram_read": counters["output_sram_reads"] * output_word,
-            "output_sram_write": counters["output_sram_writes"] * output_word}
+            "output_sram_read": float(counters["output_sram_reads"] * words.output_word_bytes),
+            "output_sram_write": float(counters["output_sram_writes"]
+                                       * words.output_word_bytes)}
 
 
 def sram_energy_pj(cfg: AccelConfig, sram_bytes: dict) -> float:

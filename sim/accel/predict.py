@@ -5,7 +5,8 @@ its DRAM as the tile sees it (:mod:`peforge.sim.accel.dram`): at most one AXI be
 every block row moved in whole AXI beats (``dram.beat_bytes``), and each DMA command's fixed
 cost (:data:`TRANSFER_OVERHEAD`, on top of the DRAM's latency) folded into the latency;
 :data:`CONTROL_CYCLES` is the tile's fixed start and finish cost. :func:`predict` runs the
-model on it under the tile's mapping (:func:`peforge.sim.perf.model.simulate_mapping`).
+model on it under the tile's mapping (:func:`peforge.sim.perf.model.simulate_mapping`), its
+SRAM traffic counted in the tile's scratchpad words.
 """
 
 import math
@@ -50,8 +51,10 @@ def model_gemm(cfg: AccelConfig, m: int, k: int, n: int) -> Gemm:
 def predict(cfg: AccelConfig, m: int, k: int, n: int, mapping: Mapping,
             engine: str = "recurrence") -> dict:
     """Cycles, compute cycles, DRAM and SRAM bytes the model predicts for the tile: ``cycles``,
-    ``compute_cycles``, ``dram_read``, ``dram_write`` and ``<sram>_sram_read``/``_write``."""
-    result = simulate_mapping(rtl_view(cfg), model_gemm(cfg, m, k, n), mapping, engine=engine)
+    ``compute_cycles``, ``dram_read``, ``dram_write`` and ``<sram>_sram_read``/``_write``, the
+    last counted in the tile's scratchpad words (:attr:`AccelConfig.scratchpad_words`)."""
+    result = simulate_mapping(rtl_view(cfg), model_gemm(cfg, m, k, n), mapping, engine=engine,
+                              words=cfg.scratchpad_words)
     names = ["dram_read", "dram_write",
              *(f"{sram}_sram_{way}" for sram in SRAMS for way in ("read", "write"))]
     return {"cycles": result.cycles + CONTROL_CYCLES, "compute_cycles": result.compute_cycles,

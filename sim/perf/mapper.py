@@ -26,6 +26,7 @@ import numpy as np
 
 from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.pipeline import block_bits, simulator, size_classes
+from peforge.sim.perf.scratchpads import ScratchpadWords, word_traffic
 from peforge.sim.perf.tiling import (ORDERS, OPERAND_DIMS, Mapping, _grid_of, fitting_mask,
                                      grid_bounds, no_fit_error, passes)
 from peforge.sim.perf.workloads import Gemm
@@ -58,7 +59,8 @@ def _row_bytes(rows: int, total: int, size: int, bits: int, beat_bits: int) -> f
                for cols, count in size_classes(total, size)) / 8
 
 
-def traffic(shape: tuple[int, ...], mapping: Mapping, beat_bits: int = 0) -> dict[str, float]:
+def traffic(shape: tuple[int, ...], mapping: Mapping, beat_bits: int = 0,
+            words: ScratchpadWords | None = None) -> dict[str, float]:
     """DRAM bytes (``dram_read``, ``dram_write``) and the bytes read and written in each SRAM
     (``input_sram_read`` ...) of one GEMM of ``shape`` (:attr:`Gemm.shape`) under ``mapping``,
     exact (fractional for narrow operands).
@@ -69,7 +71,12 @@ def traffic(shape: tuple[int, ...], mapping: Mapping, beat_bits: int = 0) -> dic
     per write-back, and a spilled tile is written again by its read from DRAM. With
     ``beat_bits`` (a DMA of whole beats, :class:`~peforge.sim.perf.accelerator.Dram`), what
     is read from DRAM, and written into the SRAMs by those reads, is each block row rounded up
-    to whole beats; writes to DRAM are strobed: their bytes exactly."""
+    to whole beats; writes to DRAM are strobed: their bytes exactly.
+
+    ``words`` (with ``beat_bits``): the array's reads and its output writes counted word by
+    word, per array block, as the generated tile makes them
+    (:func:`peforge.sim.perf.scratchpads.word_traffic`), instead of once per tile in
+    elements; spilled partial sums read from DRAM are still written at their bytes."""
     m, k, n, a_bits, w_bits, out_bits = shape
     blocks = {"m": -(-m // mapping.tm), "k": -(-k // mapping.tk), "n": -(-n // mapping.tn)}
     count = {operand: passes(mapping.order, blocks, dims) for operand, dims in OPERAND_DIMS.items()}
@@ -77,6 +84,17 @@ def traffic(shape: tuple[int, ...], mapping: Mapping, beat_bits: int = 0) -> dic
     a_loads = _row_bytes(m, k, mapping.tk, a_bits, beat_bits) * count["a"]
     w_loads = _row_bytes(k, n, mapping.tn, w_bits, beat_bits) * count["w"]
     spills = _row_bytes(m, n, mapping.tn, out_bits, beat_bits) * (count["out"] - 1)
+    if words is not None:
+        if not beat_bits:
+            raise ValueError("words: counting scratchpad words needs the DMA's beat "
+                             "(dram.beat_bytes)")
+        array = word_traffic(words, m, k, n, mapping.tm, mapping.tk, mapping.tn, out_bits,
+                             count["out"], beat_bits // 8)
+        return {"dram_read": a_loads + w_loads + spills, "dram_write": o_total * count["out"],
+                "input_sram_write": a_loads, "input_sram_read": array["input_sram_read"],
+                "weight_sram_write": w_loads, "weight_sram_read": array["weight_sram_read"],
+                "output_sram_write": array["output_sram_write"] + spills,
+                "output_sram_read": array["output_sram_read"]}
     return {"dram_read": a_loads + w_loads + spills, "dram_write": o_total * count["out"],
             "input_sram_write": a_loads, "input_sram_read": blocks["n"] * a_total,
             "weight_sram_write": w_loads, "weight_sram_read": blocks["m"] * w_total,

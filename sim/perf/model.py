@@ -28,7 +28,10 @@ Events are per tile, not per cycle.
 
 SRAM traffic, counted per tile (:func:`peforge.sim.perf.mapper.traffic`): A and W blocks are
 written once per DRAM load and read once per use by the array; the output tile is written every K
-step, read back every K step after the first (accumulation) and once per write-back.
+step, read back every K step after the first (accumulation) and once per write-back. For the
+generated tile (:func:`simulate_mapping` with ``words``) the reads and output writes are those of
+its scratchpad words, per array block (:mod:`peforge.sim.perf.scratchpads`), which is what its
+counters measure.
 
 ``timing="scalesim-<df>"``: compute cycles are SCALE-Sim 3.0's for the whole layer at once
 (:func:`scalesim_compute_cycles` of the GEMM, whatever the memories); the stall estimate is that
@@ -58,6 +61,7 @@ from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.costs import SRAMS, AcceleratorCosts, _array_energy, accelerator_costs
 from peforge.sim.perf.mapper import OBJECTIVES, choose_mapping
 from peforge.sim.perf.pipeline import ENGINES
+from peforge.sim.perf.scratchpads import ScratchpadWords
 from peforge.sim.perf.timing import _tile_cycles, scalesim_compute_cycles
 from peforge.sim.perf.timing import tile_timing as _tile_timing
 from peforge.sim.perf.tiling import Mapping, MappingError, legal_mappings
@@ -159,17 +163,20 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, engine: str = "recurrence",
 
 
 def simulate_mapping(accel: Accelerator, gemm: Gemm, mapping: Mapping, *,
-                     engine: str = "recurrence") -> GemmResult:
+                     engine: str = "recurrence",
+                     words: ScratchpadWords | None = None) -> GemmResult:
     """Simulate ``gemm`` under the given ``mapping``, no search (``simulated`` 1, ``pruned``
     0): what a fixed schedule, such as the generated accelerator tile's, takes. The mapping is
-    not checked against the SRAM sizes. ``engine`` as :func:`simulate_gemm`."""
+    not checked against the SRAM sizes. ``engine`` as :func:`simulate_gemm`; ``words``: count
+    the SRAM traffic word by word per array block (:mod:`peforge.sim.perf.scratchpads`, with
+    ``dram.beat_bytes``) rather than once per tile; the times do not depend on it."""
     _check(engine, "cycles")
     shape_gemm = _shape_gemm(gemm.shape)
     tile_cycles, overlap = _tile_timing(accel, shape_gemm)
     cycles, compute = ENGINES[engine](accel, shape_gemm, mapping, tile_cycles, overlap)
     cycles, compute = _layer_timing(accel, shape_gemm, cycles, compute)
     result = GemmResult(shape_gemm, mapping, 1, 0, cycles, compute,
-                        *_traffic_bytes(gemm.shape, mapping, accel.dram.beat_bytes))
+                        *_traffic_bytes(gemm.shape, mapping, accel.dram.beat_bytes, words))
     return _counted(result, gemm)
 
 
@@ -277,12 +284,12 @@ def _shape_gemm(shape: tuple[int, ...]) -> Gemm:
 
 
 @lru_cache(maxsize=16384)
-def _traffic_bytes(shape: tuple[int, ...], mapping: Mapping,
-                   beat_bytes: int | None = None) -> tuple[int, ...]:
+def _traffic_bytes(shape: tuple[int, ...], mapping: Mapping, beat_bytes: int | None = None,
+                   words: ScratchpadWords | None = None) -> tuple[int, ...]:
     """:func:`peforge.sim.perf.mapper.traffic` in whole bytes (rows in whole DMA beats of
-    ``beat_bytes``, :class:`~peforge.sim.perf.accelerator.Dram`), in the order of
-    :class:`GemmResult`'s fields."""
-    traffic = mapper.traffic(shape, mapping, 8 * (beat_bytes or 0))
+    ``beat_bytes``, :class:`~peforge.sim.perf.accelerator.Dram`; SRAM words of ``words``), in
+    the order of :class:`GemmResult`'s fields."""
+    traffic = mapper.traffic(shape, mapping, 8 * (beat_bytes or 0), words)
     return tuple(round(traffic[name.removesuffix("_bytes")]) for name in _COUNTED[2:])
 
 

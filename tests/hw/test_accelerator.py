@@ -185,8 +185,10 @@ ODD_WRITES = [(5, 3, 5, 5, 3, 5, "mnk"), (1, 24, 9, 1, 24, 9, "mnk"), (3, 1, 1, 
 
 
 def _model_agrees(dram, gemms, axi_data_bits=64):
-    """Each GEMM on the RTL: C bit-exact, and its cycles, busy cycles and DRAM bytes those the
-    model predicts, by both engines."""
+    """Each GEMM on the RTL: C bit-exact, and its cycles, busy cycles, DRAM bytes and the
+    accesses of each scratchpad (its word counters, in bytes) those the model predicts, by both
+    engines."""
+    from peforge.sim.accel.energy import rtl_sram_bytes
     from peforge.sim.accel.predict import predict
 
     cfg = accel_config(dram, axi_data_bits)
@@ -206,6 +208,8 @@ def _model_agrees(dram, gemms, axi_data_bits=64):
         assert r.counters["busy_cycles"] == model["compute_cycles"], label
         assert r.counters["dram_read_bytes"] == model["dram_read"], label
         assert r.counters["dram_write_bytes"] == model["dram_write"], label
+        sram = rtl_sram_bytes(cfg, r.counters)
+        assert sram == {name: model[name] for name in sram}, label
 
 
 IDEAL = {"bytes_per_cycle": math.inf, "latency_cycles": 0}
