@@ -1,22 +1,30 @@
-"""``peforge gen accelerator`` and ``peforge verify accelerator``: the tile of an accelerator
-YAML (the one ``peforge sim --config`` reads) with an AXI width."""
+"""``peforge gen``, ``verify`` and ``energy accelerator``: the tile of an accelerator YAML (the
+one ``peforge sim --config`` reads) with an AXI width."""
 
 import json
 from pathlib import Path
 
 from peforge.sim.outputs import write_outputs
 
-__all__ = ["add_options", "cmd_gen", "cmd_verify"]
+__all__ = ["add_options", "cmd_gen", "cmd_verify", "cmd_energy"]
 
 
-def add_options(parser, *, gen: bool) -> None:
+def add_options(parser, command: str) -> None:
+    """The options of ``peforge COMMAND accelerator`` (``gen``, ``verify`` or ``energy``)."""
     parser.add_argument("--config", required=True, help="accelerator YAML (as for peforge sim)")
     parser.add_argument("--axi-bits", type=int, default=64,
                         help="AXI4 data width, a power of two >= 32 (default 64)")
-    if gen:
+    if command == "gen":
         parser.add_argument("--out", default="rtl_out", help="output folder (default rtl_out/)")
-    else:
+    if command in ("verify", "energy"):
         parser.add_argument("--seed", type=int, default=0, help="operand seed (default 0)")
+    if command == "energy":
+        parser.add_argument("--gemm", required=True, metavar="MxKxN",
+                            help="the GEMM, run under the mapping verify gives it")
+        parser.add_argument("--measure", action="store_true",
+                            help="run the GEMM on the RTL first when it has no measurement")
+        parser.add_argument("--json", type=Path, metavar="PATH",
+                            help="also write the result as JSON")
 
 
 def _config(args):
@@ -63,3 +71,51 @@ def cmd_verify(args) -> int:
     exact = sum(check.exact for check in checks)
     print(f"{exact} of {len(checks)} GEMMs bit-exact")
     return 0 if exact == len(checks) else 1
+
+
+def _gemm(text: str) -> tuple[int, int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise ValueError(f"gemm: must be MxKxN with positive integers, got {text!r}")
+    return tuple(int(part) for part in parts)
+
+
+def cmd_energy(args) -> int:
+    """The GEMM's energy on the tile, its SRAM, DRAM and cycle counts the RTL's when it ran
+    there (``peforge verify accelerator`` or ``--measure``), else the model's."""
+    from peforge.sim.accel.energy import tile_energy
+    from peforge.sim.accel.flow import generate, place
+    from peforge.sim.accel.measured import lookup
+    from peforge.sim.accel.verify import choose_mapping, verify_accelerator
+    from peforge.sim.cli.common import write_json
+    from peforge.sim.perf.costs import SRAMS
+
+    m, k, n = _gemm(args.gemm)
+    cfg = _config(args)
+    mapping = choose_mapping(cfg, m, k, n)
+    descriptor = place(cfg, m, k, n, mapping.tm, mapping.tk, mapping.tn, mapping.order)
+    verilog, _ = generate(cfg)
+    counters = lookup(cfg, verilog, descriptor)
+    if counters is None and args.measure:
+        (check,) = verify_accelerator(cfg, [(m, k, n)], seed=args.seed, verilog=verilog)
+        if not check.exact:
+            raise ValueError(f"gemm: {args.gemm} was not bit-exact on the RTL")
+        counters = lookup(cfg, verilog, descriptor)
+    result = tile_energy(cfg, m, k, n, mapping, counters)
+    source = ("the RTL's counters" if result["source"] == "rtl" else
+              "the model (no RTL measurement: peforge verify accelerator, or --measure)")
+    print(f"{m}x{k}x{n} under {mapping} on {cfg.rows}x{cfg.cols} {cfg.accel.family}, "
+          f"AXI {cfg.axi_data_bits}: counts from {source}")
+    print(f"  cycles          {result['cycles']}")
+    print(f"  PE array        {result['energy_pe_pj']:12.1f} pJ  ({m * k * n} MACs)")
+    for name in SRAMS:
+        print(f"  {name + ' SRAM':<15} {result[f'energy_{name}_sram_pj']:12.1f} pJ  "
+              f"(read {result[f'{name}_sram_read_bytes']:g} B, "
+              f"written {result[f'{name}_sram_write_bytes']:g} B)")
+    print(f"  DRAM            {result['energy_dram_pj']:12.1f} pJ  "
+          f"(read {result['dram_read_bytes']} B, written {result['dram_write_bytes']} B)")
+    print(f"  leakage         {result['energy_leakage_pj']:12.1f} pJ")
+    print(f"  total           {result['energy_pj']:12.1f} pJ")
+    if args.json is None:
+        return 0
+    return write_json(args.json, {"gemm": [m, k, n], "mapping": str(mapping), **result})

@@ -14,12 +14,15 @@ import numpy as np
 
 from peforge.hw.accelerator.config import AccelConfig
 from peforge.hw.accelerator.layout import descriptor_problems
+from peforge.hw.accelerator.top import TOP_NAME
 from peforge.sim.families import family
 from peforge.sim.perf.model import simulate_gemm, simulate_mapping
 from peforge.sim.perf.tiling import MappingError, legal_mappings
+from peforge.sim.rtl.backends.verilator import build
 
 from peforge.sim.accel.energy import rtl_sram_bytes, sram_energy_pj
-from peforge.sim.accel.flow import build_tile, place, run_gemms
+from peforge.sim.accel.flow import generate, place, run_gemms
+from peforge.sim.accel.measured import record
 from peforge.sim.accel.predict import model_gemm, predict, rtl_view
 
 __all__ = ["verify_shapes", "choose_mapping", "GemmCheck", "verify_accelerator"]
@@ -86,8 +89,11 @@ class GemmCheck:
                 "utilisation": rtl["utilisation"]}
 
 
-def verify_accelerator(cfg: AccelConfig, shapes=None, *, seed: int = 0) -> list[GemmCheck]:
-    """Run ``shapes`` (default :func:`verify_shapes`) on the tile; one check per GEMM."""
+def verify_accelerator(cfg: AccelConfig, shapes=None, *, seed: int = 0,
+                       verilog: str | None = None) -> list[GemmCheck]:
+    """Run ``shapes`` (default :func:`verify_shapes`) on the tile; one check per GEMM. The
+    counters of each are recorded (:func:`peforge.sim.accel.measured.record`). ``verilog``:
+    the tile's, when the caller has generated it already."""
     fam, pe = family(cfg.accel.family), cfg.accel.pe
     rng = np.random.default_rng(seed)
     shapes = verify_shapes(cfg) if shapes is None else shapes
@@ -99,10 +105,13 @@ def verify_accelerator(cfg: AccelConfig, shapes=None, *, seed: int = 0) -> list[
                      job.a, job.b))
         mappings.append(mapping)
         jobs.append(job)
-    results = run_gemms(cfg, build_tile(cfg), runs)
+    verilog = verilog or generate(cfg)[0]
+    results = run_gemms(cfg, build(verilog, TOP_NAME), runs)
     checks = []
     for (m, k, n), mapping, job, result in zip(shapes, mappings, jobs, results):
         exact = result.c is not None and bool((result.c == fam.golden(pe, job)["c"]).all())
+        if not result.illegal:
+            record(cfg, verilog, result.descriptor, result.counters)
         rtl = dict(result.counters)
         rtl["utilisation"] = m * k * n / (fam.pes(pe) * rtl["cycles"])
         checks.append(GemmCheck(cfg, m, k, n, str(mapping), exact, rtl,

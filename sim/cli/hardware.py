@@ -32,15 +32,17 @@ def add_commands(commands) -> None:
             add_family_options(sub, fam)
             extra(sub)
             sub.set_defaults(handler=handler)
-        if command in (gen, verify):
+        tile_handlers = {gen: ("gen", _accelerator_gen), verify: ("verify", _accelerator_verify),
+                         energy: ("energy", _accelerator_energy)}
+        if command in tile_handlers:
             from peforge.sim.accel import cli as accel_cli
 
+            name, tile_handler = tile_handlers[command]
             accelerator = per_family.add_parser(
                 "accelerator", help="the whole accelerator tile of an accelerator YAML: PE "
                 "array, scratchpads, DMA, controller, AXI4")
-            accel_cli.add_options(accelerator, gen=command is gen)
-            accelerator.set_defaults(handler=_accelerator_gen if command is gen
-                                     else _accelerator_verify)
+            accel_cli.add_options(accelerator, name)
+            accelerator.set_defaults(handler=tile_handler)
 
     demo = commands.add_parser("demo", help="generate and verify one configuration per family, "
                                "then run and report the demo sweep")
@@ -171,6 +173,13 @@ def _accelerator_verify(args) -> int:
 
     with stage("verify accelerator: building the tile under Verilator and running its GEMMs"):
         return cmd_verify(args)
+
+
+def _accelerator_energy(args) -> int:
+    from peforge.sim.accel.cli import cmd_energy
+
+    with stage("energy accelerator: elaborating the tile, looking up its measurement"):
+        return cmd_energy(args)
 
 
 def _synth_fpga(fam, config, args) -> int:

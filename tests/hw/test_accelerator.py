@@ -266,6 +266,11 @@ def test_cli_verify_runs_twenty_gemms(tmp_path, capsys):
     # Rows of whole AXI beats: 32x32x32 under the model's mapping, cycles equal to the model's.
     row = next(line.split() for line in lines if line.split()[0] == "32x32x32")
     assert row[2] == "yes" and row[5] == "0"
+    # verify recorded the RTL's counters: energy charges that GEMM from them.
+    assert main(["energy", "accelerator", "--config", str(config), "--gemm", "32x32x32"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("counts from the RTL's counters")
+    assert lines[1].split() == ["cycles", row[3]]
 
 
 def test_sram_energy_charges_the_rtl_word_counts():
