@@ -38,8 +38,13 @@ class AcceleratorTile(wiring.Component):
     irq : Out(1)
     """
 
-    def __init__(self, cfg):
-        self.cfg = cfg
+    def __init__(self, cfg, *, array=None, memory=Memory):
+        """``array``: the PE array component (default the family's generator of the
+        configuration); ``memory``: what builds each scratchpad, called as
+        ``memory(shape=, depth=, init=)`` (default :class:`~amaranth.lib.memory.Memory`; the
+        area report passes black boxes, :class:`peforge.hw.common.parts.BlackBoxMemory`)."""
+        self.cfg, self._memory = cfg, memory
+        self._array = array or family(cfg.accel.family).generator(cfg.accel.pe)
         super().__init__({"s_axil": In(AxiLiteSignature(REG_ADDR_BITS)),
                           "m_axi": Out(Axi4Signature(ADDR_BITS, cfg.axi_data_bits)),
                           "irq": Out(1)})
@@ -47,13 +52,12 @@ class AcceleratorTile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        fam = family(cfg.accel.family)
         m.submodules.regs = regs = RegisterFile()
         m.submodules.reader = reader = DmaReader(cfg)
         m.submodules.writer = writer = DmaWriter(cfg)
         m.submodules.compute = compute = TileCompute(cfg)
         m.submodules.controller = controller = Controller(cfg, reader, writer, compute)
-        m.submodules.array = array = fam.generator(cfg.accel.pe)
+        m.submodules.array = array = self._array
 
         wiring.connect(m, wiring.flipped(self.s_axil), regs.bus)
         for name, _, _ in DESCRIPTOR:
@@ -84,7 +88,7 @@ class AcceleratorTile(wiring.Component):
         cfg = self.cfg
         bits = cfg.axi_data_bits
         for lane in range(cfg.rows):
-            m.submodules[f"input_lane{lane}"] = memory = Memory(
+            m.submodules[f"input_lane{lane}"] = memory = self._memory(
                 shape=unsigned(bits), depth=cfg.a_lane_words, init=[])
             write, read = memory.write_port(), memory.read_port()
             m.d.comb += [write.addr.eq(reader.a_word), write.data.eq(reader.data),
@@ -93,14 +97,14 @@ class AcceleratorTile(wiring.Component):
                          compute.a_data[lane * bits:(lane + 1) * bits].eq(read.data)]
         banks, log_banks = cfg.weight_banks, exact_log2(cfg.weight_banks)
         for bank in range(banks):
-            m.submodules[f"weight_bank{bank}"] = memory = Memory(
+            m.submodules[f"weight_bank{bank}"] = memory = self._memory(
                 shape=unsigned(bits), depth=cfg.w_words // banks, init=[])
             write, read = memory.write_port(), memory.read_port()
             m.d.comb += [write.addr.eq(reader.w_word >> log_banks), write.data.eq(reader.data),
                          write.en.eq(reader.w_write & ((reader.w_word & (banks - 1)) == bank)),
                          read.addr.eq(compute.w_addr), read.en.eq(compute.w_en),
                          compute.w_data[bank * bits:(bank + 1) * bits].eq(read.data)]
-        m.submodules.output = memory = Memory(shape=unsigned(cfg.cols * cfg.acc_bits),
+        m.submodules.output = memory = self._memory(shape=unsigned(cfg.cols * cfg.acc_bits),
                                               depth=cfg.c_words, init=[])
         write, accumulate, drain = memory.write_port(), memory.read_port(), memory.read_port()
         m.d.comb += [write.addr.eq(compute.c_waddr), write.data.eq(compute.c_wdata),

@@ -6,15 +6,17 @@ module whose ports are the part's signature. :func:`blackbox_module` declares th
 synthesis tool (``(* blackbox *)``), so the logic around the copies is kept and the copies
 themselves count nothing. :class:`Trimmed` is a part as the top uses it at an edge (outputs that
 nothing reads left open, inputs tied to constants), so synthesis removes what flat synthesis of
-the top would remove there.
+the top would remove there. :class:`BlackBoxMemory` stands in for a memory the same way, so that
+a memory macro can be costed apart from the logic around it.
 """
 
-from amaranth import Module, Value, unsigned
+from amaranth import ClockSignal, Module, Shape, Signal, Value, unsigned
 from amaranth.hdl import Instance
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BlackBox", "Trimmed", "WeightNarrowed", "blackbox_module", "BLACKBOX_PREFIX"]
+__all__ = ["BlackBox", "BlackBoxMemory", "Trimmed", "WeightNarrowed", "blackbox_module",
+           "BLACKBOX_PREFIX"]
 
 #: Every black-box module name starts with this, so a synthesis script can select them all.
 BLACKBOX_PREFIX = "peforge_blackbox_"
@@ -42,6 +44,70 @@ class BlackBox(wiring.Component):
         ports = {("i_" if flow == wiring.In else "o_") + port: value
                  for port, flow, value in _ports(self.signature, self)}
         return Instance(self.module, **ports)
+
+
+class _Port:
+    """A memory port as :class:`BlackBoxMemory` hands it out: ``addr``, ``data`` and ``en``."""
+
+    def __init__(self, addr_bits: int, data_bits: int, name: str):
+        self.addr = Signal(addr_bits, name=f"{name}_addr")
+        self.data = Signal(data_bits, name=f"{name}_data")
+        self.en = Signal(name=f"{name}_en")
+
+
+class BlackBoxMemory(wiring.Component):
+    """A stand-in for :class:`amaranth.lib.memory.Memory` ``(shape=, depth=, init=)`` with the
+    ports a design asks of it (:meth:`write_port`, :meth:`read_port`: ``addr``, ``data``,
+    ``en``, clocked by ``sync``): an instance of the empty module :attr:`module`
+    (``peforge_blackbox_memory_<bits>x<depth>_<W>w<R>r``), declared by :meth:`declaration`.
+
+    Attributes
+    ----------
+    width, depth : int
+        Bits per word and words (``init`` is taken and ignored: a black box holds nothing).
+    """
+
+    def __init__(self, *, shape, depth: int, init=()):
+        self.width, self.depth = Shape.cast(shape).width, depth
+        self._writes, self._reads = [], []
+        super().__init__(wiring.Signature({}))
+
+    def _port(self, ports: list, kind: str) -> _Port:
+        port = _Port(max(1, (self.depth - 1).bit_length()), self.width, f"{kind}{len(ports)}")
+        ports.append(port)
+        return port
+
+    def write_port(self) -> _Port:
+        return self._port(self._writes, "w")
+
+    def read_port(self) -> _Port:
+        """A read port of one cycle latency (``data`` is the word at ``addr`` of the cycle
+        before ``en`` was high)."""
+        return self._port(self._reads, "r")
+
+    @property
+    def module(self) -> str:
+        return (f"{BLACKBOX_PREFIX}memory_{self.width}x{self.depth}_{len(self._writes)}w"
+                f"{len(self._reads)}r")
+
+    def _ports(self):
+        yield "clk", wiring.In, ClockSignal()
+        for kind, ports in (("w", self._writes), ("r", self._reads)):
+            for number, port in enumerate(ports):
+                data_flow = wiring.In if kind == "w" else wiring.Out
+                yield f"{kind}{number}_addr", wiring.In, port.addr
+                yield f"{kind}{number}_en", wiring.In, port.en
+                yield f"{kind}{number}_data", data_flow, port.data
+
+    def declaration(self) -> str:
+        """Verilog of the empty module, marked ``(* blackbox *)``."""
+        ports = list(self._ports())
+        return _declaration(self.module, [(name, flow, 1 if name == "clk" else len(value))
+                                          for name, flow, value in ports])
+
+    def elaborate(self, platform):
+        return Instance(self.module, **{("i_" if flow == wiring.In else "o_") + name: value
+                                        for name, flow, value in self._ports()})
 
 
 class Trimmed(wiring.Component):
@@ -128,10 +194,15 @@ def _forward(m: Module, outer: wiring.Component, part: wiring.Component) -> None
 def blackbox_module(signature: wiring.Signature, name: str) -> str:
     """Verilog declaration of the empty module that :class:`BlackBox` ``(signature, name)``
     instantiates, marked ``(* blackbox *)``."""
-    ports = list(_ports(signature, signature.create()))
-    lines = [f"(* blackbox *)\nmodule {BLACKBOX_PREFIX}{name}({', '.join(p for p, _, _ in ports)});"]
-    for port, flow, value in ports:
-        width = len(Value.cast(value))
+    return _declaration(BLACKBOX_PREFIX + name,
+                        [(port, flow, len(Value.cast(value)))
+                         for port, flow, value in _ports(signature, signature.create())])
+
+
+def _declaration(module: str, ports) -> str:
+    """``(* blackbox *)`` Verilog of the empty ``module`` with ``(name, flow, width)`` ports."""
+    lines = [f"(* blackbox *)\nmodule {module}({', '.join(p for p, _, _ in ports)});"]
+    for port, flow, width in ports:
         vector = f"[{width - 1}:0] " if width > 1 else ""
         lines.append(f"  {'input' if flow == wiring.In else 'output'} {vector}{port};")
     lines.append("endmodule\n")

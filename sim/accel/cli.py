@@ -1,16 +1,17 @@
-"""``peforge gen``, ``verify`` and ``energy accelerator``: the tile of an accelerator YAML (the
-one ``peforge sim --config`` reads) with an AXI width."""
+"""``peforge gen``, ``verify``, ``energy`` and ``synth accelerator``: the tile of an
+accelerator YAML (the one ``peforge sim --config`` reads) with an AXI width."""
 
 import json
 from pathlib import Path
 
 from peforge.sim.outputs import write_outputs
 
-__all__ = ["add_options", "cmd_gen", "cmd_verify", "cmd_energy"]
+__all__ = ["add_options", "cmd_gen", "cmd_verify", "cmd_energy", "cmd_synth"]
 
 
 def add_options(parser, command: str) -> None:
-    """The options of ``peforge COMMAND accelerator`` (``gen``, ``verify`` or ``energy``)."""
+    """The options of ``peforge COMMAND accelerator`` (``gen``, ``verify``, ``energy`` or
+    ``synth``)."""
     parser.add_argument("--config", required=True, help="accelerator YAML (as for peforge sim)")
     parser.add_argument("--axi-bits", type=int, default=64,
                         help="AXI4 data width, a power of two >= 32 (default 64)")
@@ -23,6 +24,7 @@ def add_options(parser, command: str) -> None:
                             help="the GEMM, run under the mapping verify gives it")
         parser.add_argument("--measure", action="store_true",
                             help="run the GEMM on the RTL first when it has no measurement")
+    if command in ("energy", "synth"):
         parser.add_argument("--json", type=Path, metavar="PATH",
                             help="also write the result as JSON")
 
@@ -119,3 +121,19 @@ def cmd_energy(args) -> int:
     if args.json is None:
         return 0
     return write_json(args.json, {"gemm": [m, k, n], "mapping": str(mapping), **result})
+
+
+def cmd_synth(args) -> int:
+    """The tile's area by part (:mod:`peforge.sim.accel.synth`)."""
+    from peforge.sim.accel.synth import NODE, format_tile_area, tile_area
+    from peforge.sim.cli.common import write_json
+
+    cfg = _config(args)
+    area = tile_area(cfg)
+    print(format_tile_area(cfg, area))
+    if args.json is None:
+        return 0
+    return write_json(args.json, {"node": NODE, "area_um2": area.um2,
+                                  "total_um2": area.total_um2, "nand2_eq": area.nand2_eq,
+                                  "memories": [{"name": name, "bytes": size, "area_um2": um2}
+                                               for name, size, um2 in area.memories]})

@@ -33,7 +33,8 @@ def add_commands(commands) -> None:
             extra(sub)
             sub.set_defaults(handler=handler)
         tile_handlers = {gen: ("gen", _accelerator_gen), verify: ("verify", _accelerator_verify),
-                         energy: ("energy", _accelerator_energy)}
+                         energy: ("energy", _accelerator_energy),
+                         synth: ("synth", _accelerator_synth)}
         if command in tile_handlers:
             from peforge.sim.accel import cli as accel_cli
 
@@ -180,6 +181,14 @@ def _accelerator_energy(args) -> int:
 
     with stage("energy accelerator: elaborating the tile, looking up its measurement"):
         return cmd_energy(args)
+
+
+def _accelerator_synth(args) -> int:
+    from peforge.sim.accel.cli import cmd_synth
+
+    with stage("synth accelerator: synthesising the array, the tile's logic and its register "
+               "file and feeder with yosys"):
+        return cmd_synth(args)
 
 
 def _synth_fpga(fam, config, args) -> int:

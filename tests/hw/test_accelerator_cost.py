@@ -1,5 +1,5 @@
 """The accelerator tile's cost: ``peforge energy accelerator`` charging a GEMM from the RTL's
-recorded counters (else the model's prediction)."""
+recorded counters (else the model's prediction), ``peforge synth accelerator`` its area by part."""
 
 import json
 
@@ -12,7 +12,7 @@ from peforge.sim.accel.predict import predict
 from peforge.sim.accel.verify import choose_mapping
 from peforge.sim.cli import main
 from peforge.sim.perf.accelerator import load_accelerator
-from peforge.sim.perf.memory import sram_cost
+from peforge.sim.perf.memory import bank_area_mm2, sram_cost
 
 CONFIG = ("family: systolic\npe: {rows: 4, cols: 4}\ninput_sram: {size_kib: 4}\n"
           "weight_sram: {size_kib: 4}\noutput_sram: {size_kib: 4}\n"
@@ -75,3 +75,34 @@ def test_energy_bad_gemm_is_one_line(tile, capsys):
     assert captured.out == ""
     assert captured.err == "peforge: error: gemm: must be MxKxN with positive integers, " \
                            "got '32x0x3'\n"
+
+
+def test_synth_reports_the_tile_in_parts(tmp_path, capsys):
+    # The default cache: the yosys runs (about a minute of CPU) are kept between test runs.
+    path = tmp_path / "accel.yaml"
+    path.write_text(CONFIG)
+    assert main(["synth", "accelerator", "--config", str(path), "--json",
+                 str(tmp_path / "tile.json")]) == 0
+    tile = json.loads((tmp_path / "tile.json").read_text())
+    parts = tile["area_um2"]
+    assert set(parts) == {"array", "scratchpads", "dma_controller", "feeder", "axi_lite"}
+    assert all(area > 0 for area in parts.values())
+    assert sum(parts.values()) == pytest.approx(tile["total_um2"], rel=1e-12)
+    # The array part is what peforge synth reports for the same array at the same node.
+    assert main(["synth", "systolic", "--rows", "4", "--cols", "4", "--no-liberty", "--node",
+                 "nangate45", "--json", str(tmp_path / "array.json")]) == 0
+    array = json.loads((tmp_path / "array.json").read_text())
+    assert tile["nand2_eq"]["array"] == array["nand2_eq"]
+    assert parts["array"] == pytest.approx(array["area_um2"], rel=1e-12)
+    # Scratchpads, by hand: 4 input lanes of 4 KiB / (4 x 8 bytes) = 128 words of 8 bytes, one
+    # weight bank of 4 KiB, 4096 / 16 = 256 output words of 4 x 28 bits (14 bytes).
+    memories = [(mem["name"], mem["bytes"]) for mem in tile["memories"]]
+    assert memories == [(f"input_lane{lane}", 1024) for lane in range(4)] + [
+        ("weight_bank0", 4096), ("output", 3584)]
+    assert parts["scratchpads"] == pytest.approx(
+        1e6 * (4 * bank_area_mm2(1024) + bank_area_mm2(4096) + bank_area_mm2(3584)))
+    capsys.readouterr()
+    assert main(["synth", "accelerator", "--config", str(path), "--axi-bits", "48"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == \
+        "peforge: error: axi_data_bits: must be a power of two >= 32, got 48\n"
