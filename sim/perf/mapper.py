@@ -84,22 +84,22 @@ def traffic(shape: tuple[int, ...], mapping: Mapping, beat_bits: int = 0,
     a_loads = _row_bytes(m, k, mapping.tk, a_bits, beat_bits) * count["a"]
     w_loads = _row_bytes(k, n, mapping.tn, w_bits, beat_bits) * count["w"]
     spills = _row_bytes(m, n, mapping.tn, out_bits, beat_bits) * (count["out"] - 1)
-    if words is not None:
-        if not beat_bits:
-            raise ValueError("words: counting scratchpad words needs the DMA's beat "
-                             "(dram.beat_bytes)")
+    if words is None:
+        array = {"input_sram_read": blocks["n"] * a_total,
+                 "weight_sram_read": blocks["m"] * w_total,
+                 "output_sram_write": blocks["k"] * o_total,
+                 "output_sram_read": (blocks["k"] - 1) * o_total + o_total * count["out"]}
+    elif not beat_bits:
+        raise ValueError("words: counting scratchpad words needs the DMA's beat "
+                         "(dram.beat_bytes)")
+    else:
         array = word_traffic(words, m, k, n, mapping.tm, mapping.tk, mapping.tn, out_bits,
                              count["out"], beat_bits // 8)
-        return {"dram_read": a_loads + w_loads + spills, "dram_write": o_total * count["out"],
-                "input_sram_write": a_loads, "input_sram_read": array["input_sram_read"],
-                "weight_sram_write": w_loads, "weight_sram_read": array["weight_sram_read"],
-                "output_sram_write": array["output_sram_write"] + spills,
-                "output_sram_read": array["output_sram_read"]}
     return {"dram_read": a_loads + w_loads + spills, "dram_write": o_total * count["out"],
-            "input_sram_write": a_loads, "input_sram_read": blocks["n"] * a_total,
-            "weight_sram_write": w_loads, "weight_sram_read": blocks["m"] * w_total,
-            "output_sram_write": blocks["k"] * o_total + spills,
-            "output_sram_read": (blocks["k"] - 1) * o_total + o_total * count["out"]}
+            "input_sram_write": a_loads, "input_sram_read": array["input_sram_read"],
+            "weight_sram_write": w_loads, "weight_sram_read": array["weight_sram_read"],
+            "output_sram_write": array["output_sram_write"] + spills,
+            "output_sram_read": array["output_sram_read"]}
 
 
 class _Search:
