@@ -24,9 +24,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, CancelledError, ProcessPoolExecutor, wait
+from collections.abc import Iterable, Iterator
+from concurrent.futures import (FIRST_COMPLETED, BrokenExecutor, CancelledError,
+                                ProcessPoolExecutor, wait)
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -278,10 +279,13 @@ _BLOCK = 512
 #: gives up (:class:`PoolError`): a worker killed from outside costs one restart, a point that
 #: kills its worker two (its chunk's loss, then its run alone).
 MAX_RESTARTS = 4
-#: Exceptions of a future or a ``submit`` that mean the pool lost the chunk, not that its points
-#: failed: a dead worker broke the pool (BrokenExecutor is a RuntimeError, as is a submit to a
-#: pool that has shut down), dask cancelled the task, or the system refused a new worker.
-_LOST = (RuntimeError, CancelledError, OSError)
+#: Exceptions of a future that mean the pool lost the chunk, not that its points failed: a dead
+#: worker broke the pool, or dask cancelled the task.
+_LOST = (BrokenExecutor, CancelledError)
+#: Exceptions of a ``submit`` that mean the pool cannot take the chunk: it is broken
+#: (BrokenExecutor, a RuntimeError as a submit to a pool that shut down is), or the system
+#: refused a new worker.
+_REFUSED = (RuntimeError, OSError)
 
 
 class Runner:
@@ -337,8 +341,11 @@ class Runner:
                     handed += len(chunk)
                 try:
                     pending[self.pool.submit(points.evaluate_points, chunk)] = (chunk, single)
-                except _LOST:
-                    (alone.appendleft(chunk[0]) if single else refused.appendleft(chunk))
+                except _REFUSED:
+                    if single:
+                        alone.appendleft(chunk[0])
+                    else:
+                        refused.appendleft(chunk)
                     broken = True
             if not pending and not broken:
                 return
