@@ -56,7 +56,9 @@ def write_json(path: Path, data: dict) -> int:
 
 
 def progress_shown() -> bool:
-    """Progress lines go to stderr when it is a terminal, or when ``PEFORGE_PROGRESS=1``."""
+    """Whether progress (the :func:`stage` lines, the sweep's bar) goes to stderr: always with
+    ``PEFORGE_PROGRESS=1``, never with ``PEFORGE_PROGRESS=0``, else when stderr is a
+    terminal."""
     import os
 
     return os.environ.get("PEFORGE_PROGRESS") == "1" or (

@@ -84,7 +84,7 @@ def _sweep_db(sweep, db: Path | None) -> Path:
 
 
 def cmd_sweep(args) -> int:
-    from peforge.sim.explore.runner import stop_on_sigterm
+    from peforge.sim.explore.runner import PoolError, stop_on_sigterm
     from peforge.sim.explore.search import estimate_seconds, plan_sweep, run_sweep
     from peforge.sim.explore.spec import load_sweep
 
@@ -112,6 +112,10 @@ def cmd_sweep(args) -> int:
                             connect_timeout=args.connect_timeout, **options)
     except sqlite3.Error as error:
         return fail(f"db: {db}: cannot be written (sqlite: {error})")
+    except PoolError as error:
+        fail(f"{error}; the rows stored in {db} are kept (points failed with 'worker:' errors "
+             "run again with --retry-failed)")
+        return 1
     except KeyboardInterrupt as stop:
         signum = getattr(stop, "signum", signal.SIGINT)
         print(f"peforge: error: interrupted ({signal.Signals(signum).name}): the rows stored in "

@@ -4,7 +4,7 @@ from one PE family (the performance model, peforge.sim.perf)."""
 import sys
 from pathlib import Path
 
-from peforge.sim.cli.common import fail, family_config
+from peforge.sim.cli.common import fail, family_config, stage
 from peforge.sim.families import family
 
 __all__ = ["add_commands"]
@@ -111,8 +111,10 @@ def cmd_sim(args, family_args) -> int:
     for line in workload.warnings:
         print(f"warning: {line}", file=sys.stderr)
     try:
-        table = simulate_model(accel, workload, engine=args.engine, objective=args.objective,
-                               energy=not args.cycles_only)
+        with stage(f"sim {accel.family}: mapping and simulating {len(workload.gemms)} GEMMs "
+                   f"({args.engine}{'' if args.cycles_only else ', with energy'})"):
+            table = simulate_model(accel, workload, engine=args.engine,
+                                   objective=args.objective, energy=not args.cycles_only)
     except EnergyError as error:
         return fail(f"{error} (or --cycles-only: cycles without energy)")
     if args.cycles_only:

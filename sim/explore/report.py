@@ -319,7 +319,9 @@ Constraints: {html.escape(', '.join(spec['constraints']) or 'none')}.</p>
 <p id="images-status">images: not checked</p>
 {''.join(f'<p>{html.escape(note)}</p>' for note in notes)}
 <h2>Pareto-optimal designs</h2>
-<div id="pareto">{_html_table(pareto[pareto_columns])}</div>
+<p>Their objectives; every metric of them is in pareto.csv ({len(pareto_columns) - 2}
+columns).</p>
+<div id="pareto">{_html_table(pareto[["workload_label", "design", *spec["objectives"]]])}</div>
 <h2>Runs</h2>
 {_html_table(runs)}
 <h2>Figures</h2>

@@ -10,8 +10,10 @@ transaction per finished chunk; a point whose rows are all stored is skipped, so
 sweep started again carries on. A kill loses at most the chunks in flight: ``2 x workers``
 chunks, each sized for about 0.2 s of work by the chunk before it (longer only where its
 points are slower than those before them; a slow point runs alone, whatever it takes). If a
-worker process of the local pool dies, the pool starts again and the chunks in flight are
-submitted again; a chunk lost twice is stored as failed. (dask restarts its own workers.)
+worker process of the local pool dies, the pool starts again and the points of the chunks in
+flight run again, one at a time and alone in the pool, so that a point lost again (it kills its
+worker) is known and stored as failed; after :data:`MAX_RESTARTS` restarts in a row without a
+finished chunk the sweep ends with :class:`PoolError`. (dask restarts its own workers.)
 """
 
 import asyncio
@@ -22,9 +24,10 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import (FIRST_COMPLETED, BrokenExecutor, CancelledError,
+                                ProcessPoolExecutor, wait)
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -34,7 +37,8 @@ from peforge.sim.explore.points import Task
 from peforge.sim.explore.results import ResultStore
 
 __all__ = ["EXECUTORS", "SweepRun", "Runner", "open_executor", "CHUNK_SECONDS",
-           "CHUNKS_PER_WORKER", "CONNECT_TIMEOUT_S", "Stopped", "stop_on_sigterm"]
+           "CHUNKS_PER_WORKER", "CONNECT_TIMEOUT_S", "MAX_RESTARTS", "PoolError", "Stopped",
+           "stop_on_sigterm"]
 
 EXECUTORS = ("local", "dask")
 
@@ -84,9 +88,10 @@ def _watch_parent(parent: int) -> None:
 
 class _LocalPool:
     """A process pool that can start again: when a worker process dies, the pool is broken and
-    every future still running fails (:class:`~concurrent.futures.process.BrokenProcessPool`),
-    and so does every later ``submit``; :meth:`restart` replaces it with a new one. Its workers
-    start with :func:`_worker_start`."""
+    every future still running fails (:class:`~concurrent.futures.BrokenExecutor`), and so does
+    every later ``submit``; :meth:`restart` replaces it with a new one. Its workers start with
+    :func:`_worker_start`. Ending it never waits on a worker for long: :meth:`restart` and
+    :meth:`kill` kill them at once, :meth:`shutdown` after a grace period."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -99,20 +104,70 @@ class _LocalPool:
     def submit(self, function, *args):
         return self._pool.submit(function, *args)
 
+    def processes(self) -> list:
+        """The pool's worker processes (:class:`multiprocessing.Process`; none before the first
+        submit). ProcessPoolExecutor has no public table of them before Python 3.14; its
+        ``_processes`` has been one since 3.2."""
+        return list((getattr(self._pool, "_processes", None) or {}).values())
+
     def restart(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """End the (broken) pool, its workers killed, and start a new one (OSError when the
+        system refuses the new one's pipes)."""
+        self.kill()
         self._pool = self._start()
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """End the pool once its work is done: the workers are asked to exit and given
+        :data:`_EXIT_S` seconds; those still there are killed. (A worker killed while it
+        waits for work holds the pool's queue lock for good: the others, and the pool's
+        ``shutdown(wait=True)``, would wait forever.)"""
+        self._end(_EXIT_S)
 
     def kill(self) -> None:
-        """End the workers now (an interrupted sweep: their chunks are lost, not awaited)."""
-        # ProcessPoolExecutor has no public way to end its workers before Python 3.14
-        # (terminate_workers); its process table has been ``_processes`` since 3.2.
-        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
-            process.kill()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """End the workers now (an interrupted sweep, a broken pool: their chunks are lost, not
+        awaited)."""
+        self._end(0.0)
+
+    def _end(self, grace: float) -> None:
+        """Shut the pool down in a thread; after ``grace`` seconds kill its workers, which ends
+        the shutdown (the pool's own thread sees them dead)."""
+        processes = self.processes()
+        ending = threading.Thread(target=self._shutdown, daemon=True)
+        ending.start()
+        ending.join(grace)
+        if ending.is_alive():
+            for process in processes:
+                process.kill()
+            ending.join()
+
+    def _shutdown(self) -> None:
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        except (OSError, RuntimeError) as error:  # the workers are killed all the same
+            _log.warning("sweep: ending the worker processes failed (%s)", error)
+
+
+#: Seconds the workers of a finished sweep are given to exit before they are killed.
+_EXIT_S = 3.0
+
+
+class _DaskPool:
+    """dask's executor as the :class:`Runner` sees a pool: dask restarts its own workers, so
+    :meth:`restart` has nothing to do."""
+
+    def __init__(self, executor):
+        self.executor = executor
+
+    def submit(self, function, *args):
+        return self.executor.submit(function, *args)
+
+    def restart(self) -> None:
+        pass
+
+
+class PoolError(RuntimeError):
+    """The worker processes died :data:`MAX_RESTARTS` + 1 times in a row before a chunk
+    finished (they die as they start, or the system refuses new ones)."""
 
 
 class Stopped(KeyboardInterrupt):
@@ -157,7 +212,7 @@ def open_executor(kind: str, scheduler: str | None, workers: int,
         pool.shutdown()
         return
     with _dask_client(scheduler, workers, connect_timeout) as client:
-        yield client.get_executor(pure=False)
+        yield _DaskPool(client.get_executor(pure=False))
 
 
 async def _identity(address: str, timeout: float) -> dict:
@@ -220,6 +275,17 @@ CHUNK_SECONDS = 0.2
 CHUNKS_PER_WORKER = 2
 #: Points read, checked against the database and noted in ``run_points`` at a time.
 _BLOCK = 512
+#: Pool restarts in a row, with no chunk finished by a worker between them, before the sweep
+#: gives up (:class:`PoolError`): a worker killed from outside costs one restart, a point that
+#: kills its worker two (its chunk's loss, then its run alone).
+MAX_RESTARTS = 4
+#: Exceptions of a future that mean the pool lost the chunk, not that its points failed: a dead
+#: worker broke the pool, or dask cancelled the task.
+_LOST = (BrokenExecutor, CancelledError)
+#: Exceptions of a ``submit`` that mean the pool cannot take the chunk: it is broken
+#: (BrokenExecutor, a RuntimeError as a submit to a pool that shut down is), or the system
+#: refused a new worker.
+_REFUSED = (RuntimeError, OSError)
 
 
 class Runner:
@@ -243,66 +309,104 @@ class Runner:
         """Evaluate the ``count`` tasks of ``tasks`` (read as needed) whose rows are not all
         stored yet; the others count as skipped.
 
-        If a worker process of the local pool dies, the pool starts again and the chunks it
-        lost are submitted again; a chunk lost twice is stored as failed (a point that kills
-        its worker, e.g. by running out of memory), so the sweep goes on."""
+        One loop: fill the pool, wait for a chunk, store it; when the pool lost chunks (a worker
+        died: every chunk in flight fails), start it again. The points of a lost chunk then run
+        again one at a time, each alone in the pool: one lost again is stored as failed (a
+        point that kills its worker, e.g. by running out of memory), so the sweep goes on. A
+        chunk the pool refused at once runs again as it was. A chunk that raised anything else
+        is stored as failed with the error. A pool that dies again after :data:`MAX_RESTARTS`
+        restarts in a row without a finished chunk ends the sweep: :class:`PoolError`."""
         in_flight = CHUNKS_PER_WORKER * self.workers
         handed, skipped = 0, self.run.points_skipped
         todo = self._unfinished(tasks)
-        self.pending = {}  # future -> (chunk, how many times it was lost before)
-        lost: list = []
+        pending = {}       # future -> (chunk, whether it is a lost point run again alone)
+        refused = deque()  # chunks the broken pool refused: to submit again as they are
+        alone = deque()    # points of lost chunks: to run again one at a time
+        restarts = 0
         while True:
-            while len(self.pending) < in_flight and not lost:
-                left = count - handed - (self.run.points_skipped - skipped)
-                chunk = list(islice(todo, max(1, min(self.chunk, -(-left // in_flight)))))
-                if not chunk:
-                    break
-                self._submit(chunk, 0, lost)
-                handed += len(chunk)
-            if lost:
-                lost = self._start_again(lost)
-                continue
-            if not self.pending:
-                return
-            finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                chunk, losses = self.pending.pop(future)
+            broken = False
+            # A point run again has the pool to itself: if it is lost again, it was the one.
+            while not broken and not any(single for _, single in pending.values()) and \
+                    len(pending) < (1 if alone else in_flight):
+                if alone:
+                    chunk, single = [alone.popleft()], True
+                elif refused:
+                    chunk, single = refused.popleft(), False
+                else:
+                    left = count - handed - (self.run.points_skipped - skipped)
+                    chunk, single = list(islice(todo, max(1, min(
+                        self.chunk, -(-left // in_flight))))), False
+                    if not chunk:
+                        break
+                    handed += len(chunk)
                 try:
-                    rows = future.result()
-                except BrokenProcessPool:
-                    lost.append((chunk, losses))
-                    continue
-                self._store(rows)
+                    pending[self.pool.submit(points.evaluate_points, chunk)] = (chunk, single)
+                except _REFUSED:
+                    if single:
+                        alone.appendleft(chunk[0])
+                    else:
+                        refused.appendleft(chunk)
+                    broken = True
+            if not pending and not broken:
+                return
+            finished = () if broken else wait(pending, return_when=FIRST_COMPLETED)[0]
+            outcomes = [self._settle(future, *pending.pop(future), alone) for future in finished]
+            if all(outcomes) and not broken:
+                restarts = 0
+                continue
+            # The pool is broken: every other chunk in flight fails with it, unless it finished
+            # first.
+            outcomes += [self._settle(future, chunk, single, alone)
+                         for future, (chunk, single) in pending.items()]
+            pending.clear()
+            restarts = self._restart(0 if any(outcomes) else restarts,
+                                     sum(map(len, refused)) + len(alone))
 
-    def _submit(self, chunk: list[Task], losses: int, lost: list) -> None:
-        """Hand ``chunk`` to the pool; a broken pool refuses it at once, and it joins ``lost``."""
+    def _settle(self, future, chunk: list[Task], single: bool, alone: deque) -> bool:
+        """Store the rows of ``future`` if a worker finished it (True); else (the pool lost
+        ``chunk``: False) queue its points to run ``alone``, or, a ``single`` point lost again,
+        store it as failed. A chunk that raised is stored as failed with the error."""
         try:
-            self.pending[self.pool.submit(points.evaluate_points, chunk)] = (chunk, losses)
-        except BrokenProcessPool:
-            lost.append((chunk, losses))
+            rows = future.result(timeout=0) if future.done() else None
+        except _LOST:
+            rows = None
+        except Exception as error:  # noqa: BLE001 - any failure of a chunk is stored, not raised
+            rows = self._failed(chunk, f"worker: evaluating the chunk raised "
+                                f"{type(error).__name__}: {error}")
+        if rows is not None:
+            self._store(rows)
+            return True
+        if single:
+            self._store(self._failed(chunk, "worker: the process evaluating this point died, "
+                                     "twice"))
+        else:
+            alone.extend(chunk)
+        return False
 
-    def _start_again(self, lost: list) -> list:
-        """Restart the broken pool and submit its lost chunks again, those still pending
-        included (they fail too); store the chunks lost twice as failed. Returns the chunks
-        that the new pool refused at once (it broke again)."""
-        for future, (chunk, losses) in list(self.pending.items()):
-            del self.pending[future]
-            if future.done() and not future.cancelled() and future.exception() is None:
-                self._store(future.result())
-            else:
-                lost.append((chunk, losses))
-        self.pool.restart()
-        _log.warning("sweep: a worker process died; the pool started again and %d points run "
-                     "again", sum(len(chunk) for chunk, losses in lost if not losses))
-        refused: list = []
-        for chunk, losses in lost:
-            if losses:
-                self._store([points.evaluate_point(replace(
-                    task, error="worker: the process evaluating this point died, twice"))
-                    for task in chunk])
-            else:
-                self._submit(chunk, 1, refused)
-        return refused
+    @staticmethod
+    def _failed(chunk: list[Task], error: str) -> list[list[dict]]:
+        return [points.evaluate_point(replace(task, error=error)) for task in chunk]
+
+    def _restart(self, restarts: int, again: int) -> int:
+        """Start the pool again (``again`` points to run again); the restarts in a row, this
+        one included. :class:`PoolError` when ``restarts`` is :data:`MAX_RESTARTS` already;
+        a restart the system refuses (OSError) counts as one."""
+        refusal = None
+        while restarts < MAX_RESTARTS:
+            restarts += 1
+            try:
+                self.pool.restart()
+            except OSError as error:
+                refusal = error
+                _log.warning("sweep: the pool cannot start again (%s)", error)
+                time.sleep(0.1 * restarts)
+                continue
+            _log.warning("sweep: a worker process died; the pool started again and %d points "
+                         "run again", again)
+            return restarts
+        cause = f" (the last restart: {refusal})" if refusal else ""
+        raise PoolError(f"sweep: the worker processes died {MAX_RESTARTS + 1} times in a row "
+                        f"before finishing a chunk; the pool is not started again{cause}")
 
     def _unfinished(self, tasks: Iterable[Task]) -> Iterator[Task]:
         """The tasks whose rows are not all stored, read and noted in blocks of :data:`_BLOCK`

@@ -116,10 +116,14 @@ def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = No
     ``budget``: with ``optuna``, the number of new points to evaluate (required); with ``grid``,
     none. ``workers``: processes of the local pool or of a dask LocalCluster (default: the CPU
     count); with ``scheduler`` the cluster's own workers run the points. ``quiet`` hides the
-    progress bar (it is also hidden when stderr is not a terminal). Stored rows of another
+    progress bar; otherwise it is shown as the other progress lines are
+    (:func:`~peforge.sim.cli.common.progress_shown`: on a terminal, or with
+    ``PEFORGE_PROGRESS=1``; never with ``PEFORGE_PROGRESS=0``). Stored rows of another
     model version (:func:`~peforge.sim.explore.points.model_version`) are evaluated again.
     """
     from tqdm import tqdm
+
+    from peforge.sim.cli.common import progress_shown
 
     plan = plan_sweep(sweep, search=search, budget=budget, level=level, executor=executor,
                       scheduler=scheduler, workers=workers, max_points=max_points)
@@ -132,7 +136,7 @@ def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = No
                          older, store.path)
         store.save_sweep(sweep.name, sweep.describe())
         run = SweepRun(sweep.name, search, level, store.start_run(sweep.name, search, level))
-        with tqdm(total=plan.points, unit="point", disable=True if quiet else None,
+        with tqdm(total=plan.points, unit="point", disable=quiet or not progress_shown(),
                   desc=sweep.name, dynamic_ncols=True) as progress, \
                 open_executor(executor, scheduler, plan.workers, connect_timeout) as pool:
             runner = Runner(store, run, pool, plan.workers, progress, retry_failed)

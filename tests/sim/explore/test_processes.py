@@ -171,7 +171,7 @@ def test_the_local_dask_cluster_is_private():
     before = _listening_ports(here)
     with open_executor("dask", None, 1) as executor:
         assert executor.submit(sum, [1, 2, 3]).result(timeout=60) == 6
-        assert executor._client.scheduler.address.startswith("tls://127.0.0.1:")
+        assert executor.executor._client.scheduler.address.startswith("tls://127.0.0.1:")
         ports = _listening_ports(here) - before
         assert ports and 8787 not in ports
         comms = 0

@@ -177,3 +177,23 @@ def test_cli_report_of_a_sweep_file_and_of_a_database(report, tmp_path):
     assert missing.stderr == (f"peforge: error: report: must be a study (lmul, bitserial, lut, sparse-dsp, "
                               f"numerics, cost), a sweep file (.yaml) or a "
                               f"results database, got '{tmp_path / 'none.db'}'\n")
+
+
+def test_the_pareto_table_fits_a_1200_pixel_page(report, tmp_path):
+    # The page, with a script that writes the widths into the DOM once it has laid out.
+    page = tmp_path / "fit.html"
+    measure = ('<script>window.addEventListener("load", function () {var t = '
+               'document.querySelector("#pareto table"), d = document.documentElement;'
+               'document.body.insertAdjacentHTML("beforeend", "<p id=widths>" + [t.scrollWidth, '
+               'document.getElementById("pareto").clientWidth, d.scrollWidth, d.clientWidth]'
+               '.join(" ") + "</p>");});</script></body>')
+    page.write_text((report[0] / "out" / "index.html").read_text()
+                    .replace("</body>", measure))
+    dom = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                          "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+                          "--window-size=1200,1600", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    table, box, page_width, view = map(int, re.search(r'<p id="widths">([\d ]+)</p>',
+                                                      dom).group(1).split())
+    # The table needs no scrolling in its box, and the page none at all.
+    assert 0 < table <= box and page_width <= view <= 1200, (table, box, page_width, view)
