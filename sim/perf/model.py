@@ -408,18 +408,19 @@ def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recur
 
 
 def _weight_columns(accel: Accelerator, gemm: Gemm, pe) -> dict:
-    """The row's weight columns: ``w_zero_fraction`` and ``w_nm`` of the GEMM's measured weight
-    sparsity (NaN and "" when unknown; ``w_nm`` "dense" when no ``N:M`` holds) and, when the
-    array runs it in another mode than configured (:func:`peforge.sim.perf.timing.run_pe`),
-    a ``note`` saying which and why."""
-    sparsity = gemm.w_sparsity
-    columns = {"w_zero_fraction": float("nan") if sparsity is None else sparsity.zero_fraction,
-               "w_nm": "" if sparsity is None else str(sparsity.pattern or "dense")}
+    """The row's weight columns, where the GEMM's weight sparsity was measured (an ONNX
+    model's: tables of other workloads have none): ``w_zero_fraction`` and ``w_nm`` (its
+    sparsest N:M pattern, "dense" when none holds); and, when the array runs it in another mode
+    than configured (:func:`peforge.sim.perf.timing.run_pe`), a ``note`` saying which and why."""
+    sparsity, columns = gemm.w_sparsity, {}
+    if sparsity is not None:
+        columns = {"w_zero_fraction": sparsity.zero_fraction,
+                   "w_nm": str(sparsity.pattern or "dense")}
     if pe != accel.pe:
         changed = [f.name for f in fields(pe) if getattr(pe, f.name) != getattr(accel.pe, f.name)]
         ran = ", ".join(f"{name}={getattr(pe, name)}" for name in changed)
         configured = ", ".join(f"{name}={getattr(accel.pe, name)}" for name in changed)
-        columns["note"] = (f"runs as {ran}: its weight's measured sparsity does not allow "
+        columns["note"] = (f"runs as {ran}: the weight's measured sparsity does not allow "
                            f"the configured {configured}")
     return columns
 
@@ -429,7 +430,7 @@ def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "r
     """One row per GEMM and a ``total`` row: cycles (compute and stall), utilisation, roofline
     bounds and ratio, the mapping chosen and how many mappings were simulated and pruned, memory
     traffic, time at the accelerator clock, energy by component, average power, area, TOPS/W
-    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`); per GEMM, its weight's measured zero
+    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`); per GEMM of measured weights, their zero
     fraction and N:M pattern, and a note where the array runs it in another mode than
     configured (:func:`_weight_columns`). ``engine`` and ``objective`` as
     :func:`simulate_gemm`; ``energy=False``: cycles only, the energy columns NaN (no energy per
@@ -437,6 +438,6 @@ def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "r
     if objective != "cycles" and not energy:
         raise ValueError(f"objective: {objective} needs the energy model (energy=False given)")
     rows, total = workload_rows(accel, gemms, engine=engine, objective=objective, energy=energy)
-    table = pd.DataFrame([*rows, {"layer": "total", **total, "mapping": "", "w_nm": ""}])
+    table = pd.DataFrame([*rows, {"layer": "total", **total, "mapping": ""}])
     table[["m", "k", "n", "count"]] = table[["m", "k", "n", "count"]].astype("Int64")
     return table

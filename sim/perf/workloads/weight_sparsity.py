@@ -32,6 +32,8 @@ class WeightSparsity:
     zeros, elements : int
         Zero values and all values of the weight's ``K x N`` matrices (each matrix once: a
         weight shared by a batch is counted once; padding is not counted).
+    depth : int
+        ``K``.
     group_nonzeros : tuple of int
         Per ``M`` of :data:`GROUP_SIZES`, in order: the most non-zero values any group of ``M``
         holds (``0..M``).
@@ -39,6 +41,7 @@ class WeightSparsity:
 
     zeros: int
     elements: int
+    depth: int
     group_nonzeros: tuple[int, ...]
 
     def __post_init__(self):
@@ -46,6 +49,8 @@ class WeightSparsity:
                 and isinstance(self.zeros, int) and 0 <= self.zeros <= self.elements):
             raise ValueError(f"zeros, elements: must be integers with 0 <= zeros <= elements "
                              f"and elements >= 1, got {self.zeros!r}, {self.elements!r}")
+        if not isinstance(self.depth, int) or self.depth < 1:
+            raise ValueError(f"depth: must be a positive integer, got {self.depth!r}")
         if len(self.group_nonzeros) != len(GROUP_SIZES) or not all(
                 isinstance(n, int) and 0 <= n <= m
                 for n, m in zip(self.group_nonzeros, GROUP_SIZES)):
@@ -68,11 +73,12 @@ class WeightSparsity:
 
     @property
     def pattern(self) -> NMPattern | None:
-        """The sparsest pattern ``N:M`` (``N`` dividing ``M``, ``N < M``) the weight satisfies:
-        the smallest ``N/M``, then the smallest ``M`` (1:2 implies 2:4); None when it satisfies
-        none (dense). An all-zero weight satisfies 1:16."""
-        candidates = [NMPattern(n, m) for m in GROUP_SIZES for n in range(1, m)
-                      if m % n == 0 and self.most_nonzeros(m) <= n]
+        """The sparsest pattern ``N:M`` (``N`` dividing ``M``, ``N < M``, ``M`` at most ``K``: a
+        longer group is mostly padding) the weight satisfies: the smallest ``N/M``, then the
+        smallest ``M`` (1:2 implies 2:4); None when it satisfies none (dense). An all-zero
+        weight of ``K >= 16`` satisfies 1:16."""
+        candidates = [NMPattern(n, m) for m in GROUP_SIZES if m <= self.depth
+                      for n in range(1, m) if m % n == 0 and self.most_nonzeros(m) <= n]
         return min(candidates, key=lambda p: (Fraction(p.n, p.m), p.m), default=None)
 
 
@@ -91,4 +97,4 @@ def measure_sparsity(w) -> WeightSparsity:
         padded = np.zeros((count, -(-k // m) * m, n), dtype=np.uint8)
         padded[:, :k] = nonzero
         most.append(int(padded.reshape(count, -1, m, n).sum(axis=2).max()))
-    return WeightSparsity(int(w.size - np.count_nonzero(nonzero)), int(w.size), tuple(most))
+    return WeightSparsity(int(w.size - np.count_nonzero(nonzero)), int(w.size), k, tuple(most))
