@@ -157,6 +157,43 @@ def test_convolution_groups_along_k_are_input_channels_at_one_kernel_position():
     assert gemm.w_sparsity == WeightSparsity(4, 8, 2, (2, 2, 2, 2))
 
 
+def test_gemm_einsum_and_transposed_convolution_weights_read_along_their_k():
+    # Gemm transB: W stored N x K = [[1, 0, 0, 2], [0, 3, 0, 0]]; along K column 0 is
+    # (1, 0, 0, 2): one per pair, two per group of 4; column 1 (0, 3, 0, 0). 5 of 8 zero.
+    stored = np.array([[1, 0, 0, 2], [0, 3, 0, 0]], np.float32)
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["y"], name="gemm", transB=1)]
+    assert sparsity_of(model(nodes, [("x", F, [3, 4])], [numpy_helper.from_array(stored, "w")])
+                       ) == WeightSparsity(5, 8, 4, (1, 2, 2, 2))
+    # Einsum ij,kj->ik: K is j, W's last index; each row of W[k, j] has 2 of 4, the first
+    # pair both: 2:4 along j (along k, W's first index, it would read differently)
+    w = np.array([[1, 1, 0, 0], [0, 0, 2, 2], [3, 0, 3, 0]], np.float32)
+    nodes = [helper.make_node("Einsum", ["x", "w"], ["y"], name="ein", equation="ij,kj->ik")]
+    measured = sparsity_of(model(nodes, [("x", F, [5, 4])], [numpy_helper.from_array(w, "w")]))
+    assert measured == WeightSparsity(6, 12, 4, (2, 2, 2, 2)) and str(measured.pattern) == "2:4"
+    # ConvTranspose W[C = 2, M = 2, 1, 2]: K is C, N is M x kernel; rows c0 = (1, 0, 0, 0),
+    # c1 = (1, 1, 0, 0): column 0 holds 2 along K. 5 of 8 zero.
+    w = np.array([[[[1, 0]], [[0, 0]]], [[[1, 1]], [[0, 0]]]], np.float32)
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up")]
+    assert sparsity_of(model(nodes, [("x", F, [1, 2, 3, 3])], [numpy_helper.from_array(w, "w")])
+                       ) == WeightSparsity(5, 8, 2, (2, 2, 2, 2))
+
+
+def test_a_weight_that_cannot_be_evaluated_is_named_in_the_warnings(monkeypatch):
+    from peforge.sim.perf.workloads import onnx_weights
+
+    def refuse(node, values):
+        raise RuntimeError("no kernel")
+    monkeypatch.setattr(onnx_weights, "evaluate_node", refuse)
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "s"], ["wd"], name="dq"),
+             helper.make_node("MatMul", ["x", "wd"], ["y"], name="fc")]
+    inits = [numpy_helper.from_array(np.ones((4, 2), np.int8), "wq"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "s")]
+    workload = load_onnx(model(nodes, [("x", F, [3, 4])], inits))
+    assert workload.gemms[0].w_sparsity is None and workload.warnings == (
+        "onnx: g: weight sparsity not measured, the array assumes its own pattern: fc: node "
+        "'dq' (DequantizeLinear) cannot be evaluated: no kernel",)
+
+
 def test_activations_as_w_have_no_measured_sparsity():
     nodes = [helper.make_node("MatMul", ["q", "k"], ["y"], name="scores")]
     (gemm,) = load_onnx(model(nodes, [("q", F, [4, 8]), ("k", F, [8, 4])], [])).gemms
@@ -240,6 +277,28 @@ def test_bitserial_cycles_follow_the_imported_weight_width(onnx_model, w_bits, c
     assert (gemm.w_bits, gemm.w_sparsity.zeros) == (w_bits, zeros)
     accel = Accelerator("bitserial", family("bitserial").make_config())
     assert simulate_workload(accel, [gemm], energy=False).iloc[0].compute_cycles == cycles
+
+
+def test_peforge_sim_onnx_prints_the_measured_sparsity_per_layer(tmp_path, capsys):
+    import onnx
+    from peforge.sim.cli import main
+
+    # the 2:4 weight, then a dense 8 x 8 one
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="sparse_fc"),
+             helper.make_node("MatMul", ["h", "w2"], ["y"], name="dense_fc")]
+    path = tmp_path / "two.onnx"
+    onnx.save(model(nodes, [("x", F, [4, 64])],
+                    [numpy_helper.from_array(weights_4x64x8(True), "w1"),
+                     numpy_helper.from_array(np.ones((8, 8), np.float32), "w2")]), path)
+    assert main(["sim", "--family", "sparse-dsp", "--onnx", str(path), "--cycles-only"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    rows = {line.split()[0]: dict(zip(header, line.split())) for line in lines[1:3]}
+    assert [(row["w_zeros[%]"], row["w_nm"]) for row in rows.values()] == [
+        ("50", "2:4"), ("0", "dense")]
+    assert rows["sparse_fc"]["compute_cycles"] == "83"
+    assert ("note: 1 GEMM (dense_fc) runs as nm=4:4: the weight's measured sparsity does not "
+            "allow the configured nm=2:4") in lines
 
 
 # -- a real network -----------------------------------------------------------------------------
