@@ -420,7 +420,7 @@ def _weight_columns(accel: Accelerator, gemm: Gemm, pe) -> dict:
         changed = [f.name for f in fields(pe) if getattr(pe, f.name) != getattr(accel.pe, f.name)]
         ran = ", ".join(f"{name}={getattr(pe, name)}" for name in changed)
         configured = ", ".join(f"{name}={getattr(accel.pe, name)}" for name in changed)
-        columns["note"] = (f"runs as {ran}: the weight's measured sparsity does not allow "
+        columns["note"] = (f"run as {ran}: the measured weight sparsity does not allow "
                            f"the configured {configured}")
     return columns
 

@@ -228,7 +228,7 @@ def test_sparse_dsp_runs_a_2_4_weight_sparse_and_a_dense_one_dense(engine):
     assert "note" not in sparse
     dense = sparse_dsp_run(weights_4x64x8(False), engine)
     assert (dense.compute_cycles, dense.performed_macs, dense.w_nm) == (147, 2048, "dense")
-    assert dense.note == ("runs as nm=4:4: the weight's measured sparsity does not allow the "
+    assert dense.note == ("run as nm=4:4: the measured weight sparsity does not allow the "
                           "configured nm=2:4")
 
 
@@ -297,7 +297,7 @@ def test_peforge_sim_onnx_prints_the_measured_sparsity_per_layer(tmp_path, capsy
     assert [(row["w_zeros[%]"], row["w_nm"]) for row in rows.values()] == [
         ("50", "2:4"), ("0", "dense")]
     assert rows["sparse_fc"]["compute_cycles"] == "83"
-    assert ("note: 1 GEMM (dense_fc) runs as nm=4:4: the weight's measured sparsity does not "
+    assert ("note: 1 GEMM (dense_fc) run as nm=4:4: the measured weight sparsity does not "
             "allow the configured nm=2:4") in lines
 
 
