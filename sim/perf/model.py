@@ -335,6 +335,9 @@ def _charged_macs(accel: Accelerator, gemm: Gemm):
     density of the mode the array runs it in over that of its configured mode (the energy per
     MAC is measured in the configured mode; per MAC a slice performs it is taken to be the same
     in every mode: a sparse DSP chain running a dense weight performs twice the MACs of 2:4)."""
+    pe = run_pe(accel, gemm)
+    if pe is accel.pe:
+        return gemm.macs
     fraction = roofline.density(accel, gemm) / roofline.density(accel)
     return gemm.macs if fraction == 1 else gemm.macs * float(fraction)
 
@@ -343,10 +346,14 @@ def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) ->
     """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on ``accel``, each shape
     and array mode (:func:`peforge.sim.perf.timing.run_pe`) simulated once, times the GEMMs'
     counts of that shape and mode; and the mappings simulated and pruned, summed over them."""
-    counts: dict[tuple, int] = {}
+    groups: dict[tuple, list] = {}  # (shape, weight sparsity) -> [a GEMM of it, count]
     for gemm in gemms:
-        key = gemm.shape, run_pe(accel, gemm)
-        counts[key] = counts.get(key, 0) + gemm.count
+        group = groups.setdefault((gemm.shape, gemm.w_sparsity), [gemm, 0])
+        group[1] += gemm.count
+    counts: dict[tuple, int] = {}
+    for (shape, _), (gemm, count) in groups.items():
+        key = shape, run_pe(accel, gemm)
+        counts[key] = counts.get(key, 0) + count
     totals = [0] * len(_COUNTED)
     simulated = pruned = 0
     for (shape, pe), count in counts.items():
@@ -359,8 +366,9 @@ def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) ->
 
 
 def _total(accel: Accelerator, costs, gemms, counted: dict) -> dict:
-    total = {**_sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz,
-                     sum(_charged_macs(accel, gemm) for gemm in gemms)),
+    charged = None if all(gemm.w_sparsity is None for gemm in gemms) else sum(
+        _charged_macs(accel, gemm) for gemm in gemms)
+    total = {**_sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz, charged),
              **roofline.workload_bounds(accel, gemms),
              "mappings_simulated": counted["mappings_simulated"],
              "mappings_pruned": counted["mappings_pruned"]}

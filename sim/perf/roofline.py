@@ -40,14 +40,16 @@ def _density(pe) -> Fraction:
 def gemm_bounds(accel: Accelerator, gemm: Gemm) -> dict:
     """``performed_macs``, ``compute_bound_cycles`` and ``dram_bound_cycles`` of ``gemm`` (its
     ``count`` included; floats, exact up to 2**53)."""
-    return dict(zip(BOUNDS, _bounds(_rates(accel, gemm), gemm)))
+    return dict(zip(BOUNDS, _bounds(_rates(accel, run_pe(accel, gemm)), gemm)))
 
 
 def workload_bounds(accel: Accelerator, gemms) -> dict:
     """The bounds of :func:`gemm_bounds` of ``gemms`` together: summed in order from 0.0."""
+    configured = _rates(accel, accel.pe)
     performed = compute = dram = 0.0
     for gemm in gemms:
-        one = _bounds(_rates(accel, gemm), gemm)
+        pe = run_pe(accel, gemm)
+        one = _bounds(configured if pe is accel.pe else _rates(accel, pe), gemm)
         performed += one[0]
         compute += one[1]
         dram += one[2]
@@ -58,10 +60,10 @@ def workload_bounds(accel: Accelerator, gemms) -> dict:
 BOUNDS = ("performed_macs", "compute_bound_cycles", "dram_bound_cycles")
 
 
-def _rates(accel: Accelerator, gemm: Gemm) -> tuple[int, int, int, float]:
-    """What the bounds of ``gemm`` depend on: the density as a fraction, PEs, DRAM bytes per
-    cycle."""
-    fraction = density(accel, gemm)
+def _rates(accel: Accelerator, pe) -> tuple[int, int, int, float]:
+    """What the bounds depend on, the array run in configuration ``pe``: the density as a
+    fraction, PEs, DRAM bytes per cycle."""
+    fraction = _density(pe)
     return fraction.numerator, fraction.denominator, accel.pes, accel.dram.bytes_per_cycle
 
 

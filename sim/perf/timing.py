@@ -38,7 +38,10 @@ def run_pe(accel: Accelerator, gemm: Gemm):
     """The configuration ``accel``'s PE array runs ``gemm`` in: its family's
     :meth:`~peforge.sim.families.Family.run_config` for the GEMM's measured weight sparsity
     (``accel.pe`` unless the family changes mode: a sparse DSP chain runs a weight that is not
-    sparse to its pattern in dense mode)."""
+    sparse to its pattern in dense mode). Unknown sparsity keeps ``accel.pe`` itself (every
+    family's ``run_config`` does, the contract tests check), without a look-up."""
+    if gemm.w_sparsity is None:
+        return accel.pe
     return _run_pe(accel.family, accel.pe, gemm.w_sparsity)
 
 
