@@ -237,7 +237,7 @@ def _sparsity(graph: _Graph, node, name: str, kn: tuple[int, int]) -> WeightSpar
         matrices = weight_matrices(op, w, zero_point=zero_point,
                                    trans_b=bool(_attr(node, "transB", 0)),
                                    group=_attr(node, "group", 1), terms=terms)
-    except ValueError as error:
+    except (ValueError, IndexError) as error:  # numpy's reshape and broadcast errors
         graph.unmeasured.append(f"{name}: {error}")
         return None
     if matrices.shape[1:] != kn:

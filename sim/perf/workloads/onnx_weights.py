@@ -80,7 +80,7 @@ def weight_matrices(op: str, w: np.ndarray, *, zero_point: np.ndarray | None = N
     w = np.asarray(w)
     if zero_point is not None:
         zero_point = np.asarray(zero_point).astype(np.int64)
-        if op.endswith("Conv") and zero_point.ndim == 1:
+        if op in ("ConvInteger", "QLinearConv") and zero_point.ndim == 1:
             zero_point = zero_point.reshape(-1, *(1,) * (w.ndim - 1))
         w = w.astype(np.int64) - zero_point
     if op in ("MatMul", "MatMulInteger", "QLinearMatMul"):

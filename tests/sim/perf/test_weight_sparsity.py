@@ -133,6 +133,19 @@ def test_integer_operators_count_codes_at_their_zero_point_as_zeros():
     (gemm,) = load_onnx(helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 21)])).gemms
     assert gemm.w_sparsity == WeightSparsity(10, 16, 8, (2, 2, 4, 4))
+    # ConvInteger, zero points 5 and 9 per output channel: codes (5, 1, 5, 2) and (9, 9, 9, 0)
+    # over the 4 input channels: one non-zero per pair, 5 of 8 zero
+    codes = np.array([[5, 1, 5, 2], [9, 9, 9, 0]], np.uint8).reshape(2, 4, 1, 1)
+    inits = [numpy_helper.from_array(codes, "w"),
+             numpy_helper.from_array(np.array([5, 9], np.uint8), "wz")]
+    graph = helper.make_graph(
+        [helper.make_node("ConvInteger", ["x", "w", "", "wz"], ["y"], name="conv")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 4, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, None)], inits)
+    (gemm,) = load_onnx(helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 21)])).gemms
+    assert gemm.w_sparsity == WeightSparsity(5, 8, 4, (1, 2, 2, 2))
+    assert str(gemm.w_sparsity.pattern) == "1:2"
 
 
 def test_convolution_groups_along_k_are_input_channels_at_one_kernel_position():
