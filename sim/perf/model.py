@@ -59,6 +59,7 @@ from peforge.sim.perf.costs import SRAMS, AcceleratorCosts, _array_energy, accel
 from peforge.sim.perf.mapper import OBJECTIVES, choose_mapping
 from peforge.sim.perf.pipeline import ENGINES
 from peforge.sim.perf.timing import _tile_cycles, run_pe, scalesim_compute_cycles
+from peforge.sim.perf.timing import tile_timing as _tile_timing
 from peforge.sim.perf.tiling import Mapping, MappingError, legal_mappings
 from peforge.sim.perf.workloads import Gemm
 
@@ -165,8 +166,7 @@ def simulate_mapping(accel: Accelerator, gemm: Gemm, mapping: Mapping, *,
     not checked against the SRAM sizes. ``engine`` as :func:`simulate_gemm`."""
     _check(engine, "cycles")
     shape_gemm = _shape_gemm(gemm.shape)
-    tile_cycles, overlap = _tile_cycles(accel.family, run_pe(accel, gemm), accel.timing,
-                                        gemm.w_bits)
+    tile_cycles, overlap = _tile_timing(accel, gemm)
     cycles, compute = ENGINES[engine](accel, shape_gemm, mapping, tile_cycles, overlap)
     cycles, compute = _layer_timing(accel, shape_gemm, cycles, compute)
     result = GemmResult(shape_gemm, mapping, 1, 0, cycles, compute,
