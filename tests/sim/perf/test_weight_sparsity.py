@@ -146,6 +146,21 @@ def test_integer_operators_count_codes_at_their_zero_point_as_zeros():
         graph, opset_imports=[helper.make_opsetid("", 21)])).gemms
     assert gemm.w_sparsity == WeightSparsity(5, 8, 4, (1, 2, 2, 2))
     assert str(gemm.w_sparsity.pattern) == "1:2"
+    # QLinearMatMul, B's zero point (input 5) 2: columns (2, 2, 7, 2) and (0, 2, 2, 2) hold one
+    # non-zero each: 6 of 8 zero, 1:4
+    inits = [numpy_helper.from_array(np.array([[2, 0], [2, 2], [7, 2], [2, 2]], np.int8), "b"),
+             numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.uint8), "az"),
+             numpy_helper.from_array(np.array(2, np.int8), "bz")]
+    graph = helper.make_graph(
+        [helper.make_node("QLinearMatMul", ["a", "s", "az", "b", "s", "bz", "s", "az"], ["y"],
+                          name="q")], "g",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, None)], inits)
+    (gemm,) = load_onnx(helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 21)])).gemms
+    assert gemm.w_sparsity == WeightSparsity(6, 8, 4, (1, 1, 1, 1))
+    assert str(gemm.w_sparsity.pattern) == "1:4"
 
 
 def test_convolution_groups_along_k_are_input_channels_at_one_kernel_position():
