@@ -75,7 +75,8 @@ _SHOWN = (("layer", None, "layer"), ("m", None, "m"), ("k", None, "k"), ("n", No
           ("roofline_ratio", None, "roofline_ratio"), ("dram_read_bytes", "B", "dram_read"),
           ("dram_write_bytes", "B", "dram_write"), ("time_ms", "ms", "time"),
           ("energy_pj", "pJ", "energy"), ("power_mw", "mW", "power"),
-          ("tops_per_w", None, "TOPS/W"), ("mapping", None, "mapping"),
+          ("tops_per_w", None, "TOPS/W"), ("w_zero_fraction", "%", "w_zeros"),
+          ("w_nm", None, "w_nm"), ("mapping", None, "mapping"),
           ("mappings_simulated", None, "mappings_simulated"),
           ("mappings_pruned", None, "mappings_pruned"))
 
@@ -121,7 +122,8 @@ def cmd_sim(args, family_args) -> int:
         table = table.drop(columns=[name for name in ENERGY_COLUMNS if name in table])
     gemms = table[table["part"] != "vector"].iloc[:len(workload.gemms) + 1]
     print(_format_table(gemms))
-    summary = [_roofline_summary(gemms.iloc[-1]), *vector_summary(accel, table)]
+    summary = [_roofline_summary(gemms.iloc[-1]), *_mode_notes(gemms),
+               *vector_summary(accel, table)]
     if not args.cycles_only:
         summary += _cost_summary(accel, gemms.iloc[-1])
     print("\n".join(summary))
@@ -174,6 +176,19 @@ def _roofline_summary(total) -> str:
             f"{_number(dram)} cycles); utilisation {total.utilisation:.1%}; "
             f"{int(total.mappings_simulated)} mappings simulated, {int(total.mappings_pruned)} "
             f"pruned")
+
+
+def _mode_notes(gemms) -> list[str]:
+    """One line per distinct ``note`` of the GEMM rows (a mode the array runs them in other
+    than configured), naming up to three of its layers."""
+    if "note" not in gemms:
+        return []
+    lines = []
+    for note, rows in gemms.groupby("note", sort=False):
+        layers = list(rows["layer"])
+        named = ", ".join(layers[:3]) + (f" and {len(layers) - 3} more" if len(layers) > 3 else "")
+        lines.append(f"note: {len(layers)} GEMM{'s' * (len(layers) > 1)} ({named}) {note}")
+    return lines
 
 
 def _cost_summary(accel, total) -> list[str]:

@@ -90,8 +90,9 @@ class Family:
     :meth:`pes`); the others have defaults that a family overrides where it differs:
 
     * a family whose pace depends on its data overrides :meth:`job_cycles` (bit-serial: the
-      groups' weight types), and one whose pace depends on the weight width accepts ``w_bits``
-      in :meth:`gemm_cycles`;
+      groups' weight types), one whose pace depends on the weight width accepts ``w_bits``
+      in :meth:`gemm_cycles`, and one whose mode depends on the weights' measured sparsity
+      overrides :meth:`run_config` (sparse-dsp);
     * a family whose area can be composed from parts synthesised once overrides
       :meth:`area_parts`;
     * :meth:`pipeline_overlap`, :meth:`energy_config` and :meth:`energy_shape` for streaming and
@@ -176,6 +177,13 @@ class Family:
     def job_from_arrays(self, arrays: dict):
         """The job whose :meth:`Job.arrays` are ``arrays``."""
         return self.job_type(**arrays)
+
+    def run_config(self, config, w_sparsity):
+        """The configuration the array runs a GEMM in whose weight has the measured sparsity
+        ``w_sparsity`` (a :class:`~peforge.sim.perf.workloads.weight_sparsity.WeightSparsity`;
+        None: unknown): what the performance model times and charges that GEMM by. Default:
+        ``config`` itself, whatever the weights."""
+        return config
 
     def pipeline_overlap(self, config) -> int:
         """Cycles by which a GEMM streamed right after another overlaps it (the next one's

@@ -100,6 +100,18 @@ class SparseDsp(Family):
     def gemm_cycles(self, config: SparseDspConfig, m, k, n, w_bits=None):
         return gemm_cycles(config, m, k, n)
 
+    def run_config(self, config: SparseDspConfig, w_sparsity) -> SparseDspConfig:
+        """The configured pattern ``N:M`` when the weight satisfies it (at most ``N`` non-zeros
+        in every group of ``M`` along K: the chain skips the zeros) or its sparsity is unknown
+        (the weight is taken as pruned to the pattern, as :func:`sparse_job` prunes it); else
+        dense mode ``M:M`` of the same chain (one output column per beat: the zeros cannot
+        be skipped, and pruning would change the model's results). A weight sparser than the
+        pattern (1:4 on 2:4) runs at the configured pattern: it is the one the driver runs."""
+        pattern = config.pattern
+        if w_sparsity is None or pattern.dense or w_sparsity.satisfies(pattern):
+            return config
+        return dataclasses.replace(config, nm=f"{pattern.m}:{pattern.m}")
+
     def latency(self, config: SparseDspConfig) -> str:
         return (f"M * ceil(N/{config.segments}) * ceil(K/{config.chain}) + {config.latency}")
 

@@ -50,7 +50,7 @@ three SRAMs, not the DMA engine, controller or wiring) is the same on every row.
 """
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from operator import attrgetter
 
@@ -62,7 +62,7 @@ from peforge.sim.perf.costs import SRAMS, AcceleratorCosts, _array_energy, accel
 from peforge.sim.perf.mapper import OBJECTIVES, choose_mapping
 from peforge.sim.perf.pipeline import ENGINES
 from peforge.sim.perf.scratchpads import ScratchpadWords
-from peforge.sim.perf.timing import _tile_cycles, scalesim_compute_cycles
+from peforge.sim.perf.timing import _tile_cycles, run_pe, scalesim_compute_cycles
 from peforge.sim.perf.timing import tile_timing as _tile_timing
 from peforge.sim.perf.tiling import Mapping, MappingError, legal_mappings
 from peforge.sim.perf.workloads import Gemm
@@ -159,7 +159,8 @@ def simulate_gemm(accel: Accelerator, gemm: Gemm, *, engine: str = "recurrence",
     sweep over them simulates once; nor do its SRAM sizes beyond which tilings they admit
     (:func:`peforge.sim.perf.tiling.legal_key`)."""
     _check(engine, objective)
-    return _counted(_simulate_shape(accel, gemm.shape, objective, engine), gemm)
+    return _counted(_simulate_shape(accel, gemm.shape, objective, engine, run_pe(accel, gemm)),
+                    gemm)
 
 
 def simulate_mapping(accel: Accelerator, gemm: Gemm, mapping: Mapping, *,
@@ -172,7 +173,7 @@ def simulate_mapping(accel: Accelerator, gemm: Gemm, mapping: Mapping, *,
     ``dram.beat_bytes``) rather than once per tile; the times do not depend on it."""
     _check(engine, "cycles")
     shape_gemm = _shape_gemm(gemm.shape)
-    tile_cycles, overlap = _tile_timing(accel, shape_gemm)
+    tile_cycles, overlap = _tile_timing(accel, gemm)
     cycles, compute = ENGINES[engine](accel, shape_gemm, mapping, tile_cycles, overlap)
     cycles, compute = _layer_timing(accel, shape_gemm, cycles, compute)
     result = GemmResult(shape_gemm, mapping, 1, 0, cycles, compute,
@@ -193,14 +194,15 @@ def _counted(result: GemmResult, gemm: Gemm) -> GemmResult:
                       *(getattr(result, name) * gemm.count for name in _COUNTED))
 
 
-def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], objective: str, engine: str
-                    ) -> GemmResult:
-    """The result of one GEMM (``count`` 1) of ``shape``, kept by all it depends on: the PE
-    array's tile cycles (one object per array and timing), the SRAM ports, the DRAM's bandwidth
-    and latency, which tilings fit the SRAMs (not the sizes themselves) and, for the energy
-    objectives, the whole accelerator (its unit costs)."""
+def _simulate_shape(accel: Accelerator, shape: tuple[int, ...], objective: str, engine: str,
+                    pe) -> GemmResult:
+    """The result of one GEMM (``count`` 1) of ``shape`` on ``accel``'s array run in
+    configuration ``pe`` (:func:`peforge.sim.perf.timing.run_pe`), kept by all it depends on:
+    the PE array's tile cycles (one object per array configuration, timing and weight width),
+    the SRAM ports, the DRAM's bandwidth and latency, which tilings fit the SRAMs (not the sizes
+    themselves) and, for the energy objectives, the whole accelerator (its unit costs)."""
     gemm = _shape_gemm(shape)
-    tile_cycles, overlap = _tile_timing(accel, gemm)
+    tile_cycles, overlap = _tile_cycles(accel.family, pe, accel.timing, gemm.w_bits)
     key = (shape, objective, engine, tile_cycles, overlap, accel.input_sram.bytes_per_cycle,
            accel.weight_sram.bytes_per_cycle, accel.output_sram.bytes_per_cycle,
            accel.dram.bytes_per_cycle, accel.dram.latency_cycles, accel.dram.beat_bytes,
@@ -293,10 +295,12 @@ def _traffic_bytes(shape: tuple[int, ...], mapping: Mapping, beat_bytes: int | N
     return tuple(round(traffic[name.removesuffix("_bytes")]) for name in _COUNTED[2:])
 
 
-def _sums(costs: AcceleratorCosts | None, macs: int, counted: dict, clock_mhz: float) -> dict:
+def _sums(costs: AcceleratorCosts | None, macs: int, counted: dict, clock_mhz: float,
+          charged_macs=None) -> dict:
     """The summable metrics of one GEMM or of a workload from its MACs and its counted cycles and
     bytes (:data:`_COUNTED`): cycles, traffic, and energy by component (pJ; NaN without
-    ``costs``, a cycles-only table)."""
+    ``costs``, a cycles-only table). The PE array's energy is ``charged_macs`` (default
+    ``macs``, :func:`_charged_macs`) at its energy per MAC."""
     row = {"macs": macs, "cycles": counted["cycles"], "compute_cycles": counted["compute_cycles"],
            "stall_cycles": counted["cycles"] - counted["compute_cycles"],
            "dram_read_bytes": counted["dram_read_bytes"],
@@ -305,7 +309,8 @@ def _sums(costs: AcceleratorCosts | None, macs: int, counted: dict, clock_mhz: f
            "sram_write_bytes": sum(counted[f"{name}_sram_write_bytes"] for name in SRAMS)}
     if costs is None:
         return {**row, **dict.fromkeys(ENERGY_COLUMNS[:7], float("nan"))}
-    energy = {"energy_pe_pj": macs * costs.pj_per_mac}
+    energy = {"energy_pe_pj": (macs if charged_macs is None else charged_macs)
+              * costs.pj_per_mac}
     for name, cost in costs.srams.items():
         energy[f"energy_{name}_sram_pj"] = (
             counted[f"{name}_sram_read_bytes"] * cost.read_pj_per_byte
@@ -332,17 +337,34 @@ def _derived(row: dict, accel: Accelerator, costs: AcceleratorCosts | None) -> d
             "tops_per_mm2": 2 * row["macs"] / (time_ms * 1e9) / costs.area_mm2}
 
 
+def _charged_macs(accel: Accelerator, gemm: Gemm):
+    """The MACs the PE array's energy is charged for on ``gemm``: its dense MACs, times the
+    density of the mode the array runs it in over that of its configured mode (the energy per
+    MAC is measured in the configured mode; per MAC a slice performs it is taken to be the same
+    in every mode: a sparse DSP chain running a dense weight performs twice the MACs of 2:4)."""
+    pe = run_pe(accel, gemm)
+    if pe is accel.pe:
+        return gemm.macs
+    fraction = roofline.density(accel, gemm) / roofline.density(accel)
+    return gemm.macs if fraction == 1 else gemm.macs * float(fraction)
+
+
 def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) -> dict:
-    """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on ``accel``, each shape simulated once, times the GEMMs' counts of that shape; and the
-    mappings simulated and pruned, summed over the shapes."""
-    counts: dict[tuple, int] = {}
+    """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on ``accel``, each shape
+    and array mode (:func:`peforge.sim.perf.timing.run_pe`) simulated once, times the GEMMs'
+    counts of that shape and mode; and the mappings simulated and pruned, summed over them."""
+    groups: dict[tuple, list] = {}  # (shape, weight sparsity) -> [a GEMM of it, count]
     for gemm in gemms:
-        shape = gemm.shape
-        counts[shape] = counts.get(shape, 0) + gemm.count
+        group = groups.setdefault((gemm.shape, gemm.w_sparsity), [gemm, 0])
+        group[1] += gemm.count
+    counts: dict[tuple, int] = {}
+    for (shape, _), (gemm, count) in groups.items():
+        key = shape, run_pe(accel, gemm)
+        counts[key] = counts.get(key, 0) + count
     totals = [0] * len(_COUNTED)
     simulated = pruned = 0
-    for shape, count in counts.items():
-        result = _simulate_shape(accel, shape, objective, engine)
+    for (shape, pe), count in counts.items():
+        result = _simulate_shape(accel, shape, objective, engine, pe)
         totals = [total + value * count
                   for total, value in zip(totals, _counted_values(result))]
         simulated, pruned = simulated + result.simulated, pruned + result.pruned
@@ -351,7 +373,9 @@ def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) ->
 
 
 def _total(accel: Accelerator, costs, gemms, counted: dict) -> dict:
-    total = {**_sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz),
+    charged = None if all(gemm.w_sparsity is None for gemm in gemms) else sum(
+        _charged_macs(accel, gemm) for gemm in gemms)
+    total = {**_sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz, charged),
              **roofline.workload_bounds(accel, gemms),
              "mappings_simulated": counted["mappings_simulated"],
              "mappings_pruned": counted["mappings_pruned"]}
@@ -385,15 +409,35 @@ def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recur
     costs = _costs(accel, energy)
     rows = []
     for gemm in gemms:
-        result = _counted(_simulate_shape(accel, gemm.shape, objective, engine), gemm)
+        pe = run_pe(accel, gemm)
+        result = _counted(_simulate_shape(accel, gemm.shape, objective, engine, pe), gemm)
         row = {"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
                **_sums(costs, gemm.macs, {name: getattr(result, name) for name in _COUNTED},
-                       accel.clock_mhz),
+                       accel.clock_mhz, _charged_macs(accel, gemm)),
                **roofline.gemm_bounds(accel, gemm), "mappings_simulated": result.simulated,
-               "mappings_pruned": result.pruned, "mapping": str(result.mapping)}
+               "mappings_pruned": result.pruned, "mapping": str(result.mapping),
+               **_weight_columns(accel, gemm, pe)}
         rows.append({**row, **_derived(row, accel, costs)})
     totals = _total(accel, costs, gemms, _workload_counted(accel, gemms, engine, objective))
     return rows, totals
+
+
+def _weight_columns(accel: Accelerator, gemm: Gemm, pe) -> dict:
+    """The row's weight columns, where the GEMM's weight sparsity was measured (an ONNX
+    model's: tables of other workloads have none): ``w_zero_fraction`` and ``w_nm`` (its
+    sparsest N:M pattern, "dense" when none holds); and, when the array runs it in another mode
+    than configured (:func:`peforge.sim.perf.timing.run_pe`), a ``note`` saying which and why."""
+    sparsity, columns = gemm.w_sparsity, {}
+    if sparsity is not None:
+        columns = {"w_zero_fraction": sparsity.zero_fraction,
+                   "w_nm": str(sparsity.pattern or "dense")}
+    if pe != accel.pe:
+        changed = [f.name for f in fields(pe) if getattr(pe, f.name) != getattr(accel.pe, f.name)]
+        ran = ", ".join(f"{name}={getattr(pe, name)}" for name in changed)
+        configured = ", ".join(f"{name}={getattr(accel.pe, name)}" for name in changed)
+        columns["note"] = (f"run as {ran}: the measured weight sparsity does not allow "
+                           f"the configured {configured}")
+    return columns
 
 
 def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence",
@@ -401,7 +445,9 @@ def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "r
     """One row per GEMM and a ``total`` row: cycles (compute and stall), utilisation, roofline
     bounds and ratio, the mapping chosen and how many mappings were simulated and pruned, memory
     traffic, time at the accelerator clock, energy by component, average power, area, TOPS/W
-    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`). ``engine`` and ``objective`` as
+    and TOPS/mm2 (units in :data:`METRIC_COLUMNS`); per GEMM of measured weights, their zero
+    fraction and N:M pattern, and a note where the array runs it in another mode than
+    configured (:func:`_weight_columns`). ``engine`` and ``objective`` as
     :func:`simulate_gemm`; ``energy=False``: cycles only, the energy columns NaN (no energy per
     MAC is looked up, so no gate-level flow is ever needed; not with an energy objective)."""
     if objective != "cycles" and not energy:

@@ -2,7 +2,9 @@
 
 - ``performed_macs``: the multiply-accumulates the array performs. A family whose configuration
   has an ``N:M`` sparsity ``pattern`` (sparse-dsp) skips the pruned weights: it performs ``N/M``
-  of the dense ``m*k*n``; every other family performs them all. Utilisation counts these against
+  of the dense ``m*k*n`` (the pattern of the mode it runs the GEMM in,
+  :func:`peforge.sim.perf.timing.run_pe`: all of them for a weight measured not to be ``N:M``
+  sparse); every other family performs them all. Utilisation counts these against
   the array's peak of one MAC per PE per cycle (``performed_macs / (pes * cycles)``, never above
   1 for a family that keeps the pace of one MAC per PE per cycle at best);
 - ``compute_bound_cycles``: ``performed_macs / pes``, every PE busy every cycle;
@@ -17,14 +19,16 @@ from fractions import Fraction
 from functools import lru_cache
 
 from peforge.sim.perf.accelerator import Accelerator
+from peforge.sim.perf.timing import run_pe
 from peforge.sim.perf.workloads import Gemm
 
 __all__ = ["density", "gemm_bounds", "workload_bounds", "ratio"]
 
 
-def density(accel: Accelerator) -> Fraction:
-    """The fraction of the dense MACs the accelerator's array performs (module docstring)."""
-    return _density(accel.pe)
+def density(accel: Accelerator, gemm: Gemm | None = None) -> Fraction:
+    """The fraction of the dense MACs the accelerator's array performs (module docstring): of
+    ``gemm`` (in the mode it runs it in), or in its configured mode when ``gemm`` is None."""
+    return _density(accel.pe if gemm is None else run_pe(accel, gemm))
 
 
 @lru_cache(maxsize=1024)
@@ -36,15 +40,16 @@ def _density(pe) -> Fraction:
 def gemm_bounds(accel: Accelerator, gemm: Gemm) -> dict:
     """``performed_macs``, ``compute_bound_cycles`` and ``dram_bound_cycles`` of ``gemm`` (its
     ``count`` included; floats, exact up to 2**53)."""
-    return dict(zip(BOUNDS, _bounds(_rates(accel), gemm)))
+    return dict(zip(BOUNDS, _bounds(_rates(accel, run_pe(accel, gemm)), gemm)))
 
 
 def workload_bounds(accel: Accelerator, gemms) -> dict:
     """The bounds of :func:`gemm_bounds` of ``gemms`` together: summed in order from 0.0."""
-    rates = _rates(accel)
+    configured = _rates(accel, accel.pe)
     performed = compute = dram = 0.0
     for gemm in gemms:
-        one = _bounds(rates, gemm)
+        pe = run_pe(accel, gemm)
+        one = _bounds(configured if pe is accel.pe else _rates(accel, pe), gemm)
         performed += one[0]
         compute += one[1]
         dram += one[2]
@@ -55,9 +60,10 @@ def workload_bounds(accel: Accelerator, gemms) -> dict:
 BOUNDS = ("performed_macs", "compute_bound_cycles", "dram_bound_cycles")
 
 
-def _rates(accel: Accelerator) -> tuple[int, int, int, float]:
-    """What the bounds depend on: the density as a fraction, PEs, DRAM bytes per cycle."""
-    fraction = _density(accel.pe)
+def _rates(accel: Accelerator, pe) -> tuple[int, int, int, float]:
+    """What the bounds depend on, the array run in configuration ``pe``: the density as a
+    fraction, PEs, DRAM bytes per cycle."""
+    fraction = _density(pe)
     return fraction.numerator, fraction.denominator, accel.pes, accel.dram.bytes_per_cycle
 
 

@@ -11,7 +11,7 @@ from peforge.sim.families import family
 from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.workloads import Gemm
 
-__all__ = ["scalesim_compute_cycles", "TileCycles", "tile_timing"]
+__all__ = ["scalesim_compute_cycles", "TileCycles", "tile_timing", "run_pe"]
 
 
 def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> int:
@@ -34,13 +34,30 @@ def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int,
     return folds * fold - 1
 
 
+def run_pe(accel: Accelerator, gemm: Gemm):
+    """The configuration ``accel``'s PE array runs ``gemm`` in: its family's
+    :meth:`~peforge.sim.families.Family.run_config` for the GEMM's measured weight sparsity
+    (``accel.pe`` unless the family changes mode: a sparse DSP chain runs a weight that is not
+    sparse to its pattern in dense mode). Unknown sparsity keeps ``accel.pe`` itself (every
+    family's ``run_config`` does, the contract tests check), without a look-up."""
+    if gemm.w_sparsity is None:
+        return accel.pe
+    return _run_pe(accel.family, accel.pe, gemm.w_sparsity)
+
+
+@lru_cache(maxsize=4096)
+def _run_pe(family_name: str, pe, w_sparsity):
+    return family(family_name).run_config(pe, w_sparsity)
+
+
 def tile_timing(accel: Accelerator, gemm: Gemm) -> tuple["TileCycles", int]:
     """``(cycles(m, k, n), overlap)`` of the array for ``gemm``'s tiles under the accelerator's
-    timing mode (:class:`TileCycles`). ``rtl``: the family's cycle model for weights
-    ``gemm.w_bits`` wide (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose
-    pace depends on the weight width uses it: a bit-serial array runs a GEMM of 4-bit or
-    narrower weights at 2 terms per slot when it allows a type that wide)."""
-    return _tile_cycles(accel.family, accel.pe, accel.timing, gemm.w_bits)
+    timing mode (:class:`TileCycles`). ``rtl``: the family's cycle model, in the configuration
+    it runs the GEMM in (:func:`run_pe`), for weights ``gemm.w_bits`` wide
+    (:meth:`~peforge.sim.families.Family.gemm_cycles`; only a family whose pace depends on the
+    weight width uses it: a bit-serial array runs a GEMM of 4-bit or narrower weights at 2
+    terms per slot when it allows a type that wide)."""
+    return _tile_cycles(accel.family, run_pe(accel, gemm), accel.timing, gemm.w_bits)
 
 
 class TileCycles:

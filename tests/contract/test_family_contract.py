@@ -141,6 +141,18 @@ def test_cycle_model_broadcasts_over_shapes(fam):
                              for kk in k[:, 0]]
 
 
+def test_a_measured_weight_never_makes_a_gemm_faster_than_assumed(fam):
+    """:meth:`Family.run_config`: unknown sparsity keeps the configuration; a measured dense
+    weight gives a configuration of the family that takes at least as many cycles."""
+    from peforge.sim.perf.workloads.weight_sparsity import measure_sparsity
+
+    config = fam.config()
+    assert fam.run_config(config, None) == config
+    run = fam.run_config(config, measure_sparsity(np.ones((64, 8))))
+    assert isinstance(run, fam.config)
+    assert fam.gemm_cycles(run, 8, 64, 8) >= fam.gemm_cycles(config, 8, 64, 8)
+
+
 def test_cycle_model_rejects_empty_dimensions(fam):
     for name in "mkn":
         dims = {"m": 2, "k": 3, "n": 4, name: 0}

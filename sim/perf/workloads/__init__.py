@@ -3,10 +3,13 @@ work) and :class:`VectorOp` objects (softmax, norms, activations, elementwise op
 one module per source:
 
 - :mod:`~peforge.sim.perf.workloads.gemm`: the work items, plain GEMMs and conv2d by im2col;
+- :mod:`~peforge.sim.perf.workloads.weight_sparsity`: a GEMM weight's measured zeros and N:M
+  structure (``Gemm.w_sparsity``, from the sources that have the values: ONNX and PyTorch);
 - :mod:`~peforge.sim.perf.workloads.scalesim`: SCALE-Sim topology CSV files;
 - :mod:`~peforge.sim.perf.workloads.hf`: HuggingFace ``config.json`` of decoder-only
   transformers, and the shipped named models (:data:`MODELS`);
-- :mod:`~peforge.sim.perf.workloads.onnx_graph`: ONNX files (``load_onnx``);
+- :mod:`~peforge.sim.perf.workloads.onnx_graph`: ONNX files (``load_onnx``; their weights'
+  values: :mod:`~peforge.sim.perf.workloads.onnx_weights`);
 - :mod:`~peforge.sim.perf.workloads.torch_graph`: PyTorch modules (``from_torch``, when torch
   is installed).
 

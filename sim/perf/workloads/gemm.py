@@ -9,6 +9,8 @@ attention heads, groups of a grouped convolution, or identical transformer layer
 import math
 from dataclasses import dataclass
 
+from peforge.sim.perf.workloads.weight_sparsity import WeightSparsity
+
 __all__ = ["Gemm", "conv2d_gemm", "VectorOp", "VECTOR_KINDS", "Workload", "positive_int",
            "matmul_shape", "conv_shape"]
 
@@ -35,6 +37,10 @@ class Gemm:
         ``W`` is a model parameter (a trained weight, known before the run: what a bit-serial
         or sparse array can pre-process) rather than an activation computed at run time
         (attention's keys and values).
+    w_sparsity : WeightSparsity or None
+        ``W``'s zeros and N:M structure along K, measured on its values (an ONNX model's
+        initializers); None (the default, every source without the values): unknown, and a
+        sparse array assumes the weights are pruned to its own pattern.
     """
 
     name: str
@@ -46,6 +52,7 @@ class Gemm:
     w_bits: int = 8
     out_bits: int = 32
     w_is_weight: bool = True
+    w_sparsity: WeightSparsity | None = None
 
     def __post_init__(self):
         for field in ("m", "k", "n", "count", "a_bits", "w_bits", "out_bits"):
@@ -55,6 +62,9 @@ class Gemm:
         if not isinstance(self.w_is_weight, bool):
             raise ValueError(f"w_is_weight: must be true or false, got {self.w_is_weight!r} "
                              f"(GEMM {self.name!r})")
+        if self.w_sparsity is not None and not isinstance(self.w_sparsity, WeightSparsity):
+            raise ValueError(f"w_sparsity: must be a WeightSparsity or None, got "
+                             f"{self.w_sparsity!r} (GEMM {self.name!r})")
 
     @property
     def shape(self) -> tuple[int, int, int, int, int, int]:

@@ -14,7 +14,7 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 from onnx.reference import ReferenceEvaluator
 
-__all__ = ["infer_folded", "FOLD_LIMIT"]
+__all__ = ["infer_folded", "evaluate_node", "FOLD_LIMIT"]
 
 #: The most input elements a node may read to be folded (shape arithmetic reads a few).
 FOLD_LIMIT = 65536
@@ -39,7 +39,9 @@ def _known_shapes(graph) -> dict[str, list[int]]:
     return shapes
 
 
-def _evaluate(node, values: dict[str, np.ndarray]) -> list[np.ndarray]:
+def evaluate_node(node, values: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The outputs of ``node`` (opset 21) on its inputs' ``values``, by ONNX's reference
+    evaluator."""
     inputs = [name for name in node.input if name]
     graph = helper.make_graph(
         [node], "fold",
@@ -69,7 +71,7 @@ def _fold_once(model: onnx.ModelProto) -> bool:
                     "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                     "Multinomial", "Loop", "If", "Scan", "DequantizeLinear") and all(
                     name in values for name in inputs) and (inputs or node.op_type == "Constant"):
-                outputs = _evaluate(node, values)
+                outputs = evaluate_node(node, values)
             else:
                 outputs = None
         except Exception:  # a node the reference evaluator cannot run stays in the graph

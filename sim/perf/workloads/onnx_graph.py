@@ -22,7 +22,10 @@ GEMMs (:data:`GEMM_OPS`), ``C[m x n] = A[m x k] @ W[k x n]`` repeated ``count`` 
 Operand widths are those of the tensor types (float32: 32, float16: 16, int8: 8, int4: 4, ...);
 an operand produced by ``DequantizeLinear`` (through layout ops such as ``Transpose``) has the
 width of its quantized input, so a QDQ graph's int8 GEMMs are 8 bits wide. ``W`` is a weight
-(``Gemm.w_is_weight``) when it is computed from initializers and constants only.
+(``Gemm.w_is_weight``) when it is computed from initializers and constants only; its values
+(:mod:`~peforge.sim.perf.workloads.onnx_weights`) give its measured zeros and N:M structure
+along K (``Gemm.w_sparsity``, :mod:`~peforge.sim.perf.workloads.weight_sparsity`); a weight whose
+values cannot be evaluated is named in the warnings, its sparsity unknown.
 
 Vector work (:data:`VECTOR_OPS`): every other arithmetic node becomes a
 :class:`~peforge.sim.perf.workloads.VectorOp` with its elements and bytes moved. Layout ops
@@ -43,6 +46,9 @@ from onnx import TensorProto
 from peforge.sim.perf.workloads.gemm import (Gemm, VectorOp, Workload, conv_shape,
                                              matmul_shape, positive_int)
 from peforge.sim.perf.workloads.onnx_fold import infer_folded
+from peforge.sim.perf.workloads.onnx_weights import (ZERO_POINT_INPUT, ConstantValues,
+                                                     weight_matrices)
+from peforge.sim.perf.workloads.weight_sparsity import WeightSparsity, measure_sparsity
 
 __all__ = ["load_onnx", "read_onnx", "GEMM_OPS", "VECTOR_OPS", "LAYOUT_OPS", "ELEMENT_BITS"]
 
@@ -126,6 +132,9 @@ class _Graph:
             if node.op_type in ("Constant", "Shape", "Size") or (
                     inputs and all(name in self.constant for name in inputs)):
                 self.constant.update(node.output)
+        self.values = ConstantValues(graph, self.producer, self.constant)
+        #: One line per weight whose sparsity could not be measured.
+        self.unmeasured: list[str] = []
 
     def shape(self, node, name: str) -> tuple[int, ...]:
         shape = self.shapes.get(name)
@@ -205,9 +214,37 @@ def _gemm(graph: _Graph, node, name: str) -> Gemm | None:
         m, k, n, count = shape
     else:
         m, k, n, count = conv_shape(a, w, out, _attr(node, "group", 1), op == "ConvTranspose")
+    is_weight = w_name in graph.constant
     return Gemm(name, m, k, n, count, graph.bits(a_name), graph.bits(w_name),
-                ELEMENT_BITS.get(graph.types.get(node.output[0]), 32),
-                w_is_weight=w_name in graph.constant)
+                ELEMENT_BITS.get(graph.types.get(node.output[0]), 32), w_is_weight=is_weight,
+                w_sparsity=_sparsity(graph, node, name, (k, n)) if is_weight else None)
+
+
+def _sparsity(graph: _Graph, node, name: str, kn: tuple[int, int]) -> WeightSparsity | None:
+    """The measured sparsity of the weight of GEMM node ``node`` (``kn``: the GEMM's ``K, N``),
+    or None with a line in ``graph.unmeasured`` saying why it could not be measured."""
+    op, inputs = node.op_type, list(node.input)
+    zero_input = ZERO_POINT_INPUT.get(op)
+    try:
+        w = graph.values.value(inputs[_OPERANDS.get(op, (0, 1))[1]])
+        zero_point = (graph.values.value(inputs[zero_input])
+                      if zero_input is not None and len(inputs) > zero_input
+                      and inputs[zero_input] else None)
+        terms = None
+        if op == "Einsum":
+            ins, out = _attr(node, "equation", b"").decode().replace(" ", "").split("->")
+            terms = (*ins.split(","), out)
+        matrices = weight_matrices(op, w, zero_point=zero_point,
+                                   trans_b=bool(_attr(node, "transB", 0)),
+                                   group=_attr(node, "group", 1), terms=terms)
+    except (ValueError, IndexError) as error:  # numpy's reshape and broadcast errors
+        graph.unmeasured.append(f"{name}: {error}")
+        return None
+    if matrices.shape[1:] != kn:
+        graph.unmeasured.append(f"{name}: its weight reads as {matrices.shape[1]} x "
+                                f"{matrices.shape[2]}, not the GEMM's {kn[0]} x {kn[1]}")
+        return None
+    return measure_sparsity(matrices)
 
 
 def _vector_op(graph: _Graph, node, name: str, kind: str) -> VectorOp:
@@ -318,6 +355,9 @@ def load_onnx(source, *, dims: dict | None = None, name: str | None = None) -> W
     if unmapped:
         warnings.append(f"onnx: {label}: operators not mapped, their work is missing from the "
                         f"totals: {_listed(unmapped)}")
+    if graph.unmeasured:
+        warnings.append(f"onnx: {label}: weight sparsity not measured, the array assumes its "
+                        f"own pattern: {'; '.join(graph.unmeasured)}")
     return Workload(name or Path(label).stem, tuple(gemms), tuple(vector_ops), tuple(warnings))
 
 

@@ -8,7 +8,10 @@ to core ATen operators and reads every node's shapes from the export's own metad
 transposed; 1-3 d), with the shapes of :func:`~peforge.sim.perf.workloads.gemm.matmul_shape`
 and :func:`~peforge.sim.perf.workloads.gemm.conv_shape`. Widths are the tensors' dtypes'
 (float32: 32, bfloat16: 16, int8: 8). ``W`` is a weight when it is a parameter, buffer or
-constant of the module (through views and transposes). The other arithmetic nodes become
+constant of the module (through views and transposes); its values (the views replayed on the
+parameter) give its measured zeros and N:M structure along K (``Gemm.w_sparsity``, read as the
+ONNX importer reads ``MatMul``, ``Gemm`` with ``transB`` for ``linear``, ``Conv`` and
+``ConvTranspose``: :mod:`~peforge.sim.perf.workloads.onnx_weights`). The other arithmetic nodes become
 vector work (:data:`VECTOR_ATEN`); views, copies and indexing are not counted; any other
 operator is listed by name and count in the workload's warnings.
 """
@@ -18,6 +21,8 @@ from collections import Counter
 
 from peforge.sim.perf.workloads.gemm import (Gemm, VectorOp, Workload, conv_shape,
                                              matmul_shape)
+from peforge.sim.perf.workloads.onnx_weights import weight_matrices
+from peforge.sim.perf.workloads.weight_sparsity import WeightSparsity, measure_sparsity
 
 __all__ = ["from_torch", "VECTOR_ATEN", "LAYOUT_ATEN"]
 
@@ -76,8 +81,10 @@ class _Program:
 
     def __init__(self, program):
         signature = program.graph_signature
-        self.constants = {*signature.inputs_to_parameters, *signature.inputs_to_buffers,
-                          *getattr(signature, "inputs_to_lifted_tensor_constants", {})}
+        #: placeholder name -> the parameter, buffer or constant it stands for
+        self.constants = {**signature.inputs_to_parameters, **signature.inputs_to_buffers,
+                          **getattr(signature, "inputs_to_lifted_tensor_constants", {})}
+        self._values = {**program.state_dict, **getattr(program, "constants", {})}
 
     @staticmethod
     def shape(arg) -> tuple[int, ...]:
@@ -102,6 +109,18 @@ class _Program:
             arg = arg.args[0]
         return getattr(arg, "op", None) == "placeholder" and arg.name in self.constants
 
+    def value(self, arg):
+        """The tensor of constant ``arg`` (:meth:`is_constant`): its parameter with the views
+        between replayed."""
+        views = []
+        while arg.op == "call_function":
+            views.append(arg)
+            arg = arg.args[0]
+        value = self._values[self.constants[arg.name]]
+        for view in reversed(views):
+            value = view.target(value, *view.args[1:], **view.kwargs)
+        return value
+
     def tensor_args(self, node) -> list:
         args = [*node.args, *node.kwargs.values()]
         args = [item for arg in args for item in (arg if isinstance(arg, (list, tuple))
@@ -115,14 +134,33 @@ def _gemm(program: _Program, node, op: str) -> Gemm:
     sa, sw, out = program.shape(a), program.shape(w), program.shape(node)
     if op == "linear":
         m, k, n, count = matmul_shape(sa, sw[::-1])
+        onnx_op, groups = "Gemm", 1
     elif op in ("convolution", "conv2d", "conv1d", "conv3d"):
         transposed = bool(args[6]) if op == "convolution" else False
         groups = args[8] if op == "convolution" else (args[6] if len(args) > 6 else 1)
         m, k, n, count = conv_shape(sa, sw, out, groups, transposed)
+        onnx_op = "ConvTranspose" if transposed else "Conv"
     else:
         m, k, n, count = matmul_shape(sa, sw)
+        onnx_op, groups = "MatMul", 1
+    is_weight = program.is_constant(w)
     return Gemm(node.name, m, k, n, count, program.bits(a), program.bits(w), program.bits(node),
-                w_is_weight=program.is_constant(w))
+                w_is_weight=is_weight,
+                w_sparsity=_sparsity(program, w, onnx_op, groups, (k, n)) if is_weight
+                else None)
+
+
+def _sparsity(program: _Program, w, onnx_op: str, groups: int, kn: tuple[int, int]
+              ) -> WeightSparsity | None:
+    """The measured sparsity of weight ``w`` read as ONNX's ``onnx_op`` reads it (``groups``
+    of a convolution; ``kn``: the GEMM's ``K, N``), or None when it does not read as
+    ``K x N``."""
+    import torch
+
+    with torch.no_grad():
+        value = program.value(w).detach().to("cpu", torch.float32).numpy()
+    matrices = weight_matrices(onnx_op, value, trans_b=onnx_op == "Gemm", group=groups)
+    return measure_sparsity(matrices) if matrices.shape[1:] == kn else None
 
 
 def _vector_op(program: _Program, node, kind: str, op: str) -> VectorOp:

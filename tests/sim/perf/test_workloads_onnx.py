@@ -9,6 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from peforge.sim.perf.workloads import Gemm, load_onnx
 from peforge.sim.perf.workloads.onnx_graph import parse_dims
+from peforge.sim.perf.workloads.weight_sparsity import WeightSparsity
 
 F, I8, U8 = TensorProto.FLOAT, TensorProto.INT8, TensorProto.UINT8
 
@@ -33,7 +34,9 @@ def one_gemm(nodes, inputs, initializers=(), out=("y", F, None), **kwargs) -> Ge
 def test_matmul_folds_tokens_into_m_when_the_weight_is_shared():
     gemm = one_gemm([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")],
                     [("x", F, [2, 16, 64])], [init("w", [64, 32])])
-    assert gemm == Gemm("fc", 2 * 16, 64, 32, 1, 32, 32, 32, w_is_weight=True)
+    # a weight of ones: no zero, every group of M along K holds M non-zeros
+    assert gemm == Gemm("fc", 2 * 16, 64, 32, 1, 32, 32, 32, w_is_weight=True,
+                        w_sparsity=WeightSparsity(0, 64 * 32, 64, (2, 4, 8, 16)))
 
 
 def test_batched_and_broadcast_matmul_count_the_batch():

@@ -1,9 +1,11 @@
 """from_torch: PyTorch modules through torch.export (skipped where torch is not installed: it
-is not a dependency of peforge). Shapes, counts, widths and weight flags counted by hand."""
+is not a dependency of peforge). Shapes, counts, widths, weight flags and weight sparsity counted
+by hand."""
 
 import pytest
 
 from peforge.sim.perf.workloads import Gemm, from_torch
+from peforge.sim.perf.workloads.weight_sparsity import WeightSparsity
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -45,8 +47,29 @@ def test_gemms_and_vector_work_of_a_module():
 
 def test_widths_follow_the_dtype():
     module = nn.Linear(16, 8, bias=False).to(torch.bfloat16)
+    with torch.no_grad():
+        module.weight.fill_(0.5)
     (gemm,) = from_torch(module, (torch.randn(4, 16, dtype=torch.bfloat16),)).gemms
-    assert gemm == Gemm(gemm.name, 4, 16, 8, 1, 16, 16, 16)
+    assert gemm == Gemm(gemm.name, 4, 16, 8, 1, 16, 16, 16,
+                        w_sparsity=WeightSparsity(0, 128, 16, (2, 4, 8, 16)))
+
+
+def test_weight_sparsity_is_measured_on_the_parameters():
+    # linear: W[N = 2, K = 8] rows (1, 1, 0, 0, 2, 0, 3, 0) and (0, 0, 0, 5, 0, 0, 0, 0) are
+    # its columns along K: 11 of 16 zero, the first pair holds 2, each group of 4 at most 2
+    linear = nn.Linear(8, 2, bias=False)
+    conv = nn.Conv2d(4, 2, (1, 2), bias=False)
+    with torch.no_grad():
+        linear.weight[:] = torch.tensor([[1., 1, 0, 0, 2, 0, 3, 0], [0, 0, 0, 5, 0, 0, 0, 0]])
+        # 2:4 along the input channels at each kernel position (channels-last K)
+        conv.weight.zero_()
+        conv.weight[0, :2] = 1.0
+        conv.weight[1, 2:] = 2.0
+    (gemm,) = from_torch(linear, (torch.randn(3, 8),)).gemms
+    assert gemm.w_sparsity == WeightSparsity(11, 16, 8, (2, 2, 4, 4))
+    (gemm,) = from_torch(conv, (torch.randn(1, 4, 5, 5),)).gemms
+    assert gemm.w_sparsity == WeightSparsity(8, 16, 8, (2, 2, 4, 4))
+    assert str(gemm.w_sparsity.pattern) == "2:4"
 
 
 class Sorts(nn.Module):
