@@ -105,8 +105,13 @@ def cmd_sweep(args) -> int:
         print(f"estimated time: {seconds:.1f} s on {plan.workers} workers (the model timed on "
               f"{timed} points here{extra}); nothing was run, {db} is unchanged")
         return 0
+
+    def interrupted(signum: int) -> str:
+        return (f"peforge: error: interrupted ({signal.Signals(signum).name}): the rows stored "
+                f"in {db} are kept; the same command carries on")
+
     try:
-        with stop_on_sigterm():
+        with stop_on_sigterm(interrupted):
             run = run_sweep(sweep, db, quiet=args.quiet, seed=args.seed,
                             retry_failed=args.retry_failed,
                             connect_timeout=args.connect_timeout, **options)
@@ -118,8 +123,7 @@ def cmd_sweep(args) -> int:
         return 1
     except KeyboardInterrupt as stop:
         signum = getattr(stop, "signum", signal.SIGINT)
-        print(f"peforge: error: interrupted ({signal.Signals(signum).name}): the rows stored in "
-              f"{db} are kept; the same command carries on", file=sys.stderr)
+        print(interrupted(signum), file=sys.stderr)
         return 128 + signum
     print(f"sweep {sweep.name}: {run.search} search at level {run.level}: "
           f"{run.points_asked} points asked, {run.points_evaluated} evaluated "

@@ -179,10 +179,23 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+#: Seconds a sweep is given to end after SIGTERM before :func:`stop_on_sigterm` exits hard.
+STOP_GRACE_S = 15.0
+
+
 @contextmanager
-def stop_on_sigterm():
-    """Within the block, SIGTERM raises :class:`Stopped` (main thread only)."""
+def stop_on_sigterm(farewell=lambda signum: "", grace: float = STOP_GRACE_S):
+    """Within the block, SIGTERM raises :class:`Stopped` (main thread only). A signal may land
+    inside a lock the ending sweep needs: if the block has not ended ``grace`` seconds later, a
+    watchdog writes ``farewell(signum)`` to stderr and exits with status 128 + the signal
+    (the workers die with their parent; the rows stored so far are committed)."""
+    watchdogs = []
+
     def stop(signum, _frame):
+        watchdog = threading.Timer(grace, _exit_hard, args=(signum, farewell(signum)))
+        watchdog.daemon = True
+        watchdog.start()
+        watchdogs.append(watchdog)
         raise Stopped(signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -190,6 +203,13 @@ def stop_on_sigterm():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        for watchdog in watchdogs:
+            watchdog.cancel()
+
+
+def _exit_hard(signum: int, farewell: str) -> None:
+    os.write(2, f"{farewell}\n".encode() if farewell else b"")
+    os._exit(128 + signum)
 
 
 #: Seconds ``--scheduler`` is given to answer (``--connect-timeout``).

@@ -114,6 +114,28 @@ def test_workers_die_with_their_sweep_and_the_rows_stay(tmp_path, how):
     assert 6 <= stored < sweep.size
 
 
+_STUCK_ON_SIGTERM = """
+import os, signal, threading
+from peforge.sim.explore.runner import Stopped, stop_on_sigterm
+stuck = threading.Lock()
+stuck.acquire()
+with stop_on_sigterm(lambda signum: f"gone {signum}", grace=0.5):
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Event().wait(60)
+    except Stopped:
+        stuck.acquire()  # the ending sweep waits on a lock the signal left held
+"""
+
+
+def test_a_sweep_stuck_after_sigterm_exits_within_its_grace():
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", _STUCK_ON_SIGTERM], capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (128 + signal.SIGTERM, f"gone {signal.SIGTERM}\n")
+    assert time.monotonic() - started < 30
+
+
 def test_a_scheduler_that_does_not_answer_is_a_one_line_error(tmp_path):
     path = write_sweep(tmp_path, SMALL)
     with socket.socket() as silent:  # accepts connections (the kernel's backlog), says nothing
