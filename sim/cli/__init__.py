@@ -12,17 +12,20 @@ status.
 import argparse
 import os
 import sys
+import warnings
 
-from peforge.sim.cli import cache, explore, hardware, model
-from peforge.sim.cli.common import Parser, add_family_options, fail
-from peforge.sim.families import family
-from peforge.sim.numerics import command as numerics_command
+from peforge.sim.cli.common import fail
 
 __all__ = ["main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    # The command groups are imported here, inside main's handlers, so that Ctrl-C while they
+    # load (seconds on a busy machine) is one line too.
     from peforge.sim import __version__
+    from peforge.sim.cli import cache, explore, hardware, model
+    from peforge.sim.cli.common import Parser
+    from peforge.sim.numerics import command as numerics_command
 
     parser = Parser(prog="peforge", description="Generate, verify and model processing "
                     "elements of low-bit and approximate AI accelerators.")
@@ -44,6 +47,8 @@ def main(argv=None) -> int:
     try:
         return _run(argv)
     except KeyboardInterrupt:
+        # What was cut short (an elaboration's unused parts, say) warns as it is collected.
+        warnings.simplefilter("ignore")
         print("\npeforge: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -62,6 +67,8 @@ def main(argv=None) -> int:
 
 def _run(argv) -> int:
     from peforge.sim.cache import CacheError
+    from peforge.sim.cli.common import Parser, add_family_options
+    from peforge.sim.families import family
     from peforge.sim.eda.energy import EnergyError
     from peforge.sim.eda.fpga import FpgaError
     from peforge.sim.eda.synth import SynthError

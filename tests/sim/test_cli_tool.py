@@ -95,6 +95,21 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path):
     assert stderr.strip() == "peforge: interrupted" and "Traceback" not in stderr
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0, 3.0])
+def test_ctrl_c_at_any_moment_of_a_run_is_one_line(tmp_path, delay):
+    # ``delay`` seconds after the first progress line: elaborating, writing, building.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "peforge.sim.cli", "verify", "systolic", "--rows", "3", "--cols",
+         "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PEFORGE_CACHE": str(tmp_path), "PEFORGE_PROGRESS": "1"})
+    first = process.stderr.readline()
+    assert first.startswith("peforge: verify systolic: generating, building"), first
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _stdout, stderr = process.communicate(timeout=120)
+    assert (process.returncode, stderr.strip()) == (130, "peforge: interrupted"), stderr
+
+
 def test_progress_lines_on_request(tmp_path):
     result = run("gen", "systolic", "--rows", "2", "--cols", "2", "--out", str(tmp_path),
                  env={"PEFORGE_PROGRESS": "1"})
