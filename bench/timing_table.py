@@ -65,8 +65,6 @@ def main(argv=None) -> int:
     parser.add_argument("--liberty", type=Path, default=synth.default_liberty())
     parser.add_argument("--out", type=Path, default=Path("reports/timing/fmax.csv"))
     args = parser.parse_args(argv)
-    if args.liberty is None:
-        parser.error("liberty: none installed (apt-get install qflow-tech-osu018, or --liberty)")
     start = time.perf_counter()
     rows = [row(name, values, args.liberty) for name, values in DESIGNS]
     write_table(pd.DataFrame(rows), args.out, SHOWN)
