@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # The system packages some features need, installed by `make test` and `make demo` where it can:
-# the lz4 headers (FST traces of --waves), Debian's open OSU 0.18 um standard cells (Liberty
-# mapping, static timing and gate-level energy), headless Chromium (the sweep report's HTML page
-# is loaded in it), Icarus Verilog (the second simulator) and OpenSTA (static timing). Installs with apt-get when run as
-# root on Debian; otherwise says in one line what is missing and which tests will skip.
+# the lz4 headers (FST traces of --waves), headless Chromium (the sweep report's HTML page is
+# loaded in it), Icarus Verilog (the second simulator) and OpenSTA (static timing); the OSU 0.18 um
+# Liberty ships with peforge. Installs with apt-get when run as root on Debian; otherwise says in
+# one line what is missing and which tests will skip.
 set -u
 missing=()
 [ -e /usr/include/lz4.h ] || missing+=(liblz4-dev)
-[ -d /usr/share/qflow/tech/osu018 ] || missing+=(qflow-tech-osu018)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/iverilog ] || missing+=(iverilog)
 command -v sta > /dev/null || missing+=(opensta)

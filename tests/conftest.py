@@ -29,16 +29,16 @@ def rng():
 
 @pytest.fixture
 def fresh_machine(tmp_path, monkeypatch):
-    """An empty ``$PEFORGE_CACHE`` (``tmp_path``), no OSU018 Liberty and no gate-level
-    measurement allowed (``peforge.sim.eda.energy._measure`` raises): energy only from the shipped
-    table. Yields the cache folder."""
+    """An empty ``$PEFORGE_CACHE`` (``tmp_path``) and no gate-level measurement allowed
+    (``peforge.sim.eda.energy._measure`` raises EnergyError, as a failing one would): energy
+    only from the shipped table. Yields the cache folder."""
     from peforge.sim.eda import energy
 
     def refuse(*args, **kwargs):
-        raise AssertionError("a gate-level measurement was started")
+        raise energy.EnergyError("energy: a gate-level measurement was started (fresh_machine "
+                                 "refuses them)")
 
     monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path))
     energy._reduced_verilog.cache_clear()
     monkeypatch.setattr(energy, "_measure", refuse)
-    monkeypatch.setattr(energy, "default_liberty", lambda: None)
     yield tmp_path

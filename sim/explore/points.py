@@ -18,7 +18,8 @@ from pathlib import Path
 from peforge.sim.explore.results import PointKeys, utc_now
 from peforge.sim.families import family
 from peforge.sim.numerics.accuracy import ACCURACY_METRICS, accuracy_metrics
-from peforge.sim.perf.accelerator import AUTO_CLOCK, Accelerator, load_accelerator, with_clock
+from peforge.sim.perf.accelerator import (AUTO_CLOCK, Accelerator, auto_clock_liberty,
+                                          load_accelerator, with_clock)
 from peforge.sim.perf.model import METRIC_COLUMNS, workload_totals
 
 __all__ = ["LEVELS", "LEVEL_COLUMNS", "OPTIONAL_METRICS", "metric_units", "build_accelerator", "flat_config", "Task",
@@ -49,13 +50,14 @@ MODEL_PACKAGES = ("peforge.sim.perf", "peforge.sim.eda", "peforge.models", "pefo
 
 @cache
 def model_version() -> str:
-    """The version of the model a row comes from: sha256 (12 hex digits) of the ``.py`` and
-    ``.json`` files of :data:`MODEL_PACKAGES`, path and content. Any change there (an edit, a
+    """The version of the model a row comes from: sha256 (12 hex digits) of the ``.py``,
+    ``.json`` and ``.lib`` (the shipped Liberty) files of :data:`MODEL_PACKAGES`, path and
+    content. Any change there (an edit, a
     new peforge) gives a new version; a sweep evaluates again the stored rows of another one."""
     digest = sha256()
     for package in MODEL_PACKAGES:
         root = Path(import_module(package).__file__).parent
-        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".json")):
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".json", ".lib")):
             digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -167,12 +169,18 @@ def _keys(workloads: tuple, level: str, optional: tuple) -> PointKeys:
 def make_task(values: dict, workloads, level: str, optional=()) -> Task:
     """The task of point ``values`` on ``workloads`` at ``level``, with the
     :data:`OPTIONAL_METRICS` ``optional`` too: its accelerator (or the configuration's error),
-    stored configuration and keys."""
+    stored configuration and keys. A ``clock_mhz: auto`` point's configuration holds its Fmax
+    as ``clock_mhz`` and ``clock_liberty_sha256``
+    (:func:`~peforge.sim.perf.accelerator.auto_clock_liberty`), so its keys follow the PE
+    configuration and the Liberty's content."""
     try:
         accel = build_accelerator(values)
         config, error = flat_config(accel), None
     except ValueError as exc:
         accel, config, error = None, dict(values), f"config: {exc}"
+    if values.get("clock_mhz") == AUTO_CLOCK:
+        # The Fmax depends on the Liberty too: another library gives other rows.
+        config["clock_liberty_sha256"] = auto_clock_liberty()
     workloads, optional = tuple(workloads), tuple(sorted(optional))
     point, keys = _keys(workloads, level, optional)(config)
     return Task(values, accel, error, config, point, workloads, keys, level, optional)

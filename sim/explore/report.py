@@ -5,7 +5,9 @@
 - ``results.csv``: every row of the sweep (one per point and workload, ok and failed), tidy:
   the point's configuration keys and metrics as columns;
 - ``pareto.csv``: the Pareto-optimal designs of each workload, among the rows that are ok and
-  meet every constraint, in the sweep's objectives;
+  meet every constraint, in the sweep's objectives, each with its clock (``clock_mhz``) and
+  where it comes from (``clock_from``: ``Fmax``, the static-timing Fmax of a
+  ``clock_mhz: auto`` design, or ``configured``);
 - ``runs.csv``: each run (search method, points asked for and evaluated) and, when a grid run
   covered the whole space, the share of each workload's grid Pareto front that each run's points
   hold and their hypervolume relative to the front's (:func:`search_quality`);
@@ -42,7 +44,7 @@ from peforge.sim.explore.points import LEVELS, metric_units, model_version  # no
 from peforge.sim.explore.spec import Constraint, safe_name  # noqa: E402
 
 __all__ = ["sweep_rows", "pareto_rows", "search_quality", "write_sweep_report", "workload_label",
-           "winners"]
+           "winners", "clock_from"]
 
 _log = logging.getLogger(__name__)
 _CONSTRAINT_TEXT = re.compile(r"^(\w+) (<=|>=|==|<|>) (\S+)$")
@@ -86,12 +88,22 @@ def sweep_rows(store: ResultStore, name: str) -> pd.DataFrame:
         ["rank", "finished_at"], ascending=False, kind="stable")
     table = table.loc[order.drop_duplicates(same).index].sort_index().reset_index(drop=True)
     table["workload_label"] = [workload_label(row) for _, row in table.iterrows()]
+    table["clock_from"] = clock_from(table)
     table["design"] = [
         " ".join([row["family"]] + [f"{key.removeprefix('pe.')}={_plain(row.get(key))}"
                                     for key, values in spec["axes"][row["family"]].items()
                                     if len(values) > 1])
         for _, row in table.iterrows()]
     return table
+
+
+def clock_from(table: pd.DataFrame) -> list[str]:
+    """Where each row's ``clock_mhz`` comes from: ``Fmax`` (``clock_mhz: auto``, the static-timing
+    Fmax of its PE array, :func:`~peforge.sim.perf.accelerator.auto_clock_mhz`) or
+    ``configured``."""
+    timed = (table["clock_liberty_sha256"].notna() if "clock_liberty_sha256" in table
+             else pd.Series(False, index=table.index))
+    return ["Fmax" if auto else "configured" for auto in timed]
 
 
 def _plain(value):
@@ -319,9 +331,9 @@ Constraints: {html.escape(', '.join(spec['constraints']) or 'none')}.</p>
 <p id="images-status">images: not checked</p>
 {''.join(f'<p>{html.escape(note)}</p>' for note in notes)}
 <h2>Pareto-optimal designs</h2>
-<p>Their objectives; every metric of them is in pareto.csv ({len(pareto_columns) - 2}
+<p>Their clocks and objectives; every metric of them is in pareto.csv ({len(pareto_columns)}
 columns).</p>
-<div id="pareto">{_html_table(pareto[["workload_label", "design", *spec["objectives"]]])}</div>
+<div id="pareto">{_html_table(pareto[pareto_columns[:4] + list(spec["objectives"])])}</div>
 <h2>Runs</h2>
 {_html_table(runs)}
 <h2>Figures</h2>
@@ -360,7 +372,8 @@ def write_sweep_report(db, out: Path | None = None, *, sweep: str | None = None)
     written = []
 
     rows.to_csv(out / "results.csv", index=False)
-    pareto_columns = (["workload_label", "design"] + list(spec["objectives"])
+    pareto_columns = (["workload_label", "design", "clock_mhz", "clock_from"]
+                      + list(spec["objectives"])
                       + [m for m in metric_names if m not in spec["objectives"]])
     pareto[pareto_columns].to_csv(out / "pareto.csv", index=False)
     runs.to_csv(out / "runs.csv", index=False)
@@ -373,6 +386,10 @@ def write_sweep_report(db, out: Path | None = None, *, sweep: str | None = None)
         notes.append(f"{older} of {len(rows)} rows come from an older model version (another "
                      f"peforge or edited model code): run the sweep again to refresh them.")
         _log.warning("report: %s", notes[-1])
+    if (rows["clock_from"] == "Fmax").any():
+        notes.append("clock_mhz: the design's Fmax (static timing of its PE array on the Liberty "
+                     "named by clock_liberty_sha256) where clock_from is Fmax, else the "
+                     "configured clock.")
     if ok.empty:
         notes.append("No point finished ok: no figures.")
     else:

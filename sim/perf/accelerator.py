@@ -27,7 +27,8 @@ systolic array gets 512 KiB input and weight SRAMs and a 2 MiB output SRAM; an 8
 
 ``clock_mhz: auto`` clocks the accelerator at its PE array's static-timing Fmax
 (:func:`auto_clock_mhz`): OpenSTA's worst register-to-register path on the default Liberty
-(:mod:`peforge.sim.eda.timing`), rounded down to 0.1 MHz, cached per PE configuration.
+(:mod:`peforge.sim.eda.timing`), rounded down to 0.1 MHz, cached per PE configuration and
+Liberty content.
 """
 
 import math
@@ -40,7 +41,7 @@ from peforge.sim.perf.memory import dram_type
 
 __all__ = ["Sram", "ArraySizedSram", "Dram", "VectorUnit", "Accelerator", "TIMINGS",
            "load_accelerator", "default_sram_kib", "MIN_SRAM_KIB", "AUTO_CLOCK",
-           "auto_clock_mhz", "with_clock"]
+           "auto_clock_mhz", "auto_clock_liberty", "with_clock"]
 
 #: The ``clock_mhz`` value that asks for the PE array's static-timing Fmax.
 AUTO_CLOCK = "auto"
@@ -283,17 +284,37 @@ def with_clock(accel: Accelerator, auto: bool) -> Accelerator:
     return replace(accel, clock_mhz=auto_clock_mhz(accel.family, accel.pe)) if auto else accel
 
 
-@lru_cache(maxsize=None)
 def auto_clock_mhz(family_name: str, pe) -> float:
-    """Static-timing Fmax of ``family_name``'s configuration ``pe`` on the default Liberty, MHz,
-    rounded down to 0.1 MHz. Raises ValueError naming ``clock_mhz`` when it cannot be timed
-    (no OpenSTA, no Liberty, or a failing step)."""
-    from peforge.sim.eda import synth, timing
+    """Static-timing Fmax of ``family_name``'s configuration ``pe`` on the default Liberty
+    (:func:`~peforge.sim.eda.synth.default_liberty`), MHz, rounded down to 0.1 MHz; cached per
+    PE configuration and Liberty content, so another library is timed again. Raises ValueError
+    naming ``clock_mhz`` when it cannot be timed (no OpenSTA, an unreadable or malformed
+    Liberty, a failing step)."""
+    from peforge.sim.eda import synth
 
     liberty = synth.default_liberty()
-    if liberty is None:
-        raise ValueError("clock_mhz: auto needs a Liberty library for static timing "
-                         "(apt-get install qflow-tech-osu018)")
+    try:
+        sha256 = synth.liberty_sha256(liberty)
+    except ValueError as error:
+        raise ValueError(f"clock_mhz: auto: {error}") from None
+    return _timed_clock_mhz(family_name, pe, liberty, sha256)
+
+
+def auto_clock_liberty() -> str:
+    """The first 16 hex digits of the sha256 of the Liberty file ``clock_mhz: auto`` is timed
+    with (what a sweep's stored auto-clocked rows are keyed by); empty when it cannot be read."""
+    from peforge.sim.eda import synth
+
+    try:
+        return synth.liberty_sha256(synth.default_liberty())[:16]
+    except ValueError:
+        return ""
+
+
+@lru_cache(maxsize=None)
+def _timed_clock_mhz(family_name: str, pe, liberty, _sha256: str) -> float:
+    from peforge.sim.eda import timing
+
     try:
         report = timing.time_family(family(family_name), pe, liberty)
     except timing.TimingError as error:

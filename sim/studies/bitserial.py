@@ -114,7 +114,7 @@ def _synth(component, name: str, liberty: Path | None) -> AreaReport:
 
 
 def _liberty_area(report: AreaReport) -> float:
-    return report.liberty["area_um2"] if report.liberty else math.nan
+    return report.liberty["area_um2"]
 
 
 def _row(design: str, weights: str, lanes: int, terms: int, pe: AreaReport,
@@ -132,7 +132,7 @@ def _row(design: str, weights: str, lanes: int, terms: int, pe: AreaReport,
         "pe_logic_depth": pe.logic_depth,
         "decoder_logic_depth": decoder.logic_depth if decoder else 0,
         "area_um2": _liberty_area(pe) + dec_area / share,
-        "area_node": Path(pe.liberty["file"]).stem if pe.liberty else "",
+        "area_node": Path(pe.liberty["file"]).stem,
         **{f"macs_per_cycle_{t}": throughput.get(t, math.nan) for t in THROUGHPUT_TYPES},
     }
 
@@ -189,11 +189,10 @@ def cost_table(base: BitserialConfig | None = None, *, wtype_sets=WTYPE_SETS,
 
     ``base`` gives the bit-serial shape (``rows`` sets the decoder sharing, ``lanes``, ``group``,
     ``k_max``; ``wtypes`` is replaced by each of ``wtype_sets``); the INT8 MAC PE gets the same
-    ``k_max``. ``liberty`` defaults to :func:`~peforge.sim.eda.synth.default_liberty` (area columns
-    are empty without one).
+    ``k_max``. ``liberty`` defaults to :func:`~peforge.sim.eda.synth.default_liberty`.
     """
     base = base or BitserialConfig()
-    liberty = liberty if liberty is not None else default_liberty()
+    liberty = default_liberty(liberty)
     systolic = SystolicConfig(rows=base.rows, cols=base.cols, bits=8, k_max=base.k_max)
     mac = _synth(OutputStationaryPE(systolic.mac), "int8_mac_pe", liberty)
     rate = steady_macs_per_cycle("systolic", systolic, base.group)

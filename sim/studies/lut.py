@@ -164,8 +164,8 @@ def _row(design, fam, config, geometry, multiplier, wbits, result_bits, pes, pea
         "cells": sum(report.cells.values()), "transistors": report.transistors,
         "nand2_eq": report.nand2_eq, "flip_flops": report.flip_flops,
         "logic_depth": report.logic_depth,
-        "area_um2": lib["area_um2"] if lib else math.nan,
-        "area_node": Path(lib["file"]).stem if lib else "",
+        "area_um2": lib["area_um2"],
+        "area_node": Path(lib["file"]).stem,
         "yosys_s": report.yosys_seconds,
     }
 
@@ -177,10 +177,9 @@ def cost_table(m: int = 2, n: int = 64, k: int = 4, *, wbits=WBITS, k_max: int =
     with ``narrowed``, ``mac_array_int8xuint<W>``; then the ratios to the LUT tile.
 
     ``m``, ``n``, ``k`` shape the LUT tile (the lut family's defaults); each ``W`` of ``wbits``
-    must divide ``m*n*k``. ``liberty`` defaults to :func:`~peforge.sim.eda.synth.default_liberty`
-    (area columns are empty without one).
+    must divide ``m*n*k``. ``liberty`` defaults to :func:`~peforge.sim.eda.synth.default_liberty`.
     """
-    liberty = liberty if liberty is not None else default_liberty()
+    liberty = default_liberty(liberty)
     rows = []
     for w in wbits:
         lut = LutConfig(m=m, n=n, k=k, wbits=w, wkind="unsigned", abits=8, k_max=k_max)
@@ -232,8 +231,7 @@ def claims(table: pd.DataFrame) -> list[str]:
              f"{mac_density} TFLOPs/mm2 = {lut_density / mac_density:.1f}x compute density"]
     for _, row in table[table.family == "systolic"].iterrows():
         area = (f", {row.area_vs_lut:.2f}x in {row.area_node} area "
-                f"({row.area_per_mac_per_cycle_vs_lut:.2f}x per effective MAC/cycle)"
-                if not math.isnan(row.area_um2) else "")
+                f"({row.area_per_mac_per_cycle_vs_lut:.2f}x per effective MAC/cycle)")
         lines.append(f"ours (INT8 activations) W{row.wbits}: {row.design} ({row.geometry}, "
                      f"{row.effective_macs_per_cycle:.1f} MACs/cycle) / lut_tile = "
                      f"{row.transistors_vs_lut:.2f}x in transistors{area}")

@@ -144,7 +144,7 @@ def circuit_reports(chain: int, muxes, fields: dict, liberty: Path | None) -> di
 
 
 def _area(report: AreaReport) -> float:
-    return report.liberty["area_um2"] if report.liberty else math.nan
+    return report.liberty["area_um2"]
 
 
 def cost_table(chain: int = 16, *, muxes=None, bits: int = 8, acc_bits: int = 48,
@@ -155,7 +155,7 @@ def cost_table(chain: int = 16, *, muxes=None, bits: int = 8, acc_bits: int = 48
     ``muxes`` are the MUX widths ``G`` compared (default: every ``M`` of
     :data:`~peforge.models.numerics.nm_sparse.M_CHOICES` dividing ``chain``); the other keywords are the
     :class:`~peforge.models.sparse_dsp.SparseDspConfig` fields every circuit shares. ``liberty``
-    defaults to :func:`~peforge.sim.eda.synth.default_liberty` (area columns are empty without one).
+    defaults to :func:`~peforge.sim.eda.synth.default_liberty`.
     """
     fields = dict(bits=bits, acc_bits=acc_bits, overflow=overflow, areg=areg, mreg=mreg,
                   preg=preg)
@@ -164,7 +164,7 @@ def cost_table(chain: int = 16, *, muxes=None, bits: int = 8, acc_bits: int = 48
         if g not in M_CHOICES or chain % g:
             raise ValueError(f"muxes: each must be one of {M_CHOICES} dividing chain={chain}, "
                              f"got {g}")
-    liberty = liberty if liberty is not None else default_liberty()
+    liberty = default_liberty(liberty)
     reports = circuit_reports(chain, muxes, fields, liberty)
     big_r, big_k, big_c = gemm
     cycles_of = family(FAMILY).gemm_cycles
@@ -194,7 +194,7 @@ def cost_table(chain: int = 16, *, muxes=None, bits: int = 8, acc_bits: int = 48
             "cells": sum(report.cells.values()), "transistors": report.transistors,
             "nand2_eq": report.nand2_eq, "flip_flops": report.flip_flops,
             "logic_depth": report.logic_depth, "area_um2": _area(report),
-            "area_node": Path(report.liberty["file"]).stem if report.liberty else "",
+            "area_node": Path(report.liberty["file"]).stem,
         }
         if g > 1:
             removed, one = reports["mux_removed", g], reports["mux", g]
@@ -240,8 +240,7 @@ def claims(table: pd.DataFrame) -> list[str]:
              f"chain of {base.chain} slices ({base.transistors} transistors, "
              f"{base.dense_equiv_macs_per_cycle:.2f} MACs/cycle):"]
     for _, row in table[table.n < table.m].iterrows():
-        area = ("" if math.isnan(row.area_um2)
-                else f" ({row.efficiency_vs_dense_area:.2f}x by area)")
+        area = f" ({row.efficiency_vs_dense_area:.2f}x by area)"
         lines.append(f"  {row.nm:>5} on {row.circuit}: {row.dense_equiv_vs_dense:.2f}x "
                      f"throughput / {row.transistors_vs_dense:.2f}x transistors = "
                      f"{row.efficiency_vs_dense_transistors:.2f}x{area}; MUXes "

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cycles_only_needs_no_energy_flow(fresh_machine, capsys, tmp_path):
-    # A 1 x 64 systolic array is not in the shipped energy table and fresh_machine has no
-    # Liberty: the full model refuses, --cycles-only simulates.
+    # A 1 x 64 systolic array is not in the shipped energy table and fresh_machine fails its
+    # gate-level measurement: the full model refuses, --cycles-only simulates.
     topology = tmp_path / "one.csv"
     topology.write_text("Layer, M, N, K,\ng, 3, 130, 10,\n")
     args = ["sim", "--family", "systolic", "--rows", "1", "--cols", "64", "--topology",

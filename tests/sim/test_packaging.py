@@ -1,5 +1,6 @@
-"""The wheel carries what an installed peforge reads at run time: the shipped energy table and the
-sweep files (``peforge demo`` runs ``peforge.sweeps``' demo.yaml, not a file beside the checkout)."""
+"""The wheel carries what an installed peforge reads at run time: the shipped energy table, the
+OSU018 Liberty and the sweep files (``peforge demo`` runs ``peforge.sweeps``' demo.yaml, not a
+file beside the checkout)."""
 
 import subprocess
 import sys
@@ -17,6 +18,8 @@ def test_wheel_holds_package_data(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped_sweeps = {f"peforge/sweeps/{path.name}" for path in (ROOT / "sweeps").glob("*.yaml")}
     assert {"peforge/sim/eda/data/op_energy.json", "peforge/sweeps/demo.yaml"} <= names
+    assert {f"peforge/sim/eda/data/osu018/{name}"
+            for name in ("osu018_stdcells.lib", "COPYING", "README")} <= names
     assert shipped_sweeps <= names
     shipped_models = {f"peforge/sim/perf/workloads/models/{path.name}"
                       for path in (ROOT / "sim/perf/workloads/models").glob("*.json")}

@@ -1,11 +1,14 @@
 """Area from synthesis: hand-checked counts, Liberty mapping, the cache, composition, the CLI."""
 
 import gc
+import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from amaranth import Module, Signal
@@ -18,11 +21,6 @@ from peforge.hw.common.verilog import to_verilog
 from peforge.models.systolic import SystolicConfig
 from peforge.sim.eda import synth
 from peforge.sim.families import families, family
-
-needs_osu018 = pytest.mark.skipif(
-    synth.default_liberty() is None,
-    reason=f"OSU 0.18 um Liberty not installed ({synth.OSU018_LIBERTY}); "
-           "apt-get install qflow-tech-osu018")
 
 
 class Register(wiring.Component):
@@ -84,7 +82,6 @@ def test_area_at_a_node_is_nand2_eq_times_its_nand2():
         report.area_um2("n7")
 
 
-@needs_osu018
 def test_liberty_mapping_onto_osu018():
     liberty = synth.default_liberty()
     dff_area = float(re.search(r"cell \(DFFPOSX1\) \{\s*area : ([0-9.]+)",
@@ -147,6 +144,45 @@ def _within(composed, flat, tolerance):
     assert abs(composed / flat - 1) <= tolerance, f"composed {composed}, flat {flat}"
 
 
+def test_the_default_liberty_ships_with_peforge(tmp_path, monkeypatch):
+    """With Debian's qflow folder hidden and no override, the default is the packaged file, the
+    one the shipped energy table was measured with, and synthesis maps onto it."""
+    import builtins
+    import io
+
+    import peforge.sim.eda
+
+    def hide(real):
+        def hidden(path, *args, **kwargs):
+            if not isinstance(path, int) and os.fspath(path).startswith("/usr/share/qflow"):
+                raise FileNotFoundError(2, "No such file or directory", path)
+            return real(path, *args, **kwargs)
+        return hidden
+
+    for module, name in ((builtins, "open"), (io, "open"), (os, "stat")):
+        monkeypatch.setattr(module, name, hide(getattr(module, name)))
+    assert not os.path.exists("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+    monkeypatch.delenv(synth.LIBERTY_ENV, raising=False)
+    monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path))
+    liberty = synth.default_liberty()
+    packaged = Path(peforge.sim.eda.__file__).parent / "data" / "osu018" / "osu018_stdcells.lib"
+    assert liberty == packaged
+    table = json.loads((packaged.parent.parent / "op_energy.json").read_text())
+    assert hashlib.sha256(liberty.read_bytes()).hexdigest() == \
+        table["measured_with"]["liberty_sha256"] == synth.liberty_sha256(liberty)
+    report = synthesize(Register(4, reset=False), "reg4_plain", liberty=liberty)
+    assert not report.cached and report.liberty["cells"] == {"DFFPOSX1": 4}
+    assert report.liberty["file"] == "osu018_stdcells.lib"
+
+
+def test_liberty_override_order(monkeypatch, tmp_path):
+    monkeypatch.delenv(synth.LIBERTY_ENV, raising=False)
+    assert synth.default_liberty() == synth.OSU018_LIBERTY
+    monkeypatch.setenv(synth.LIBERTY_ENV, str(tmp_path / "env.lib"))
+    assert synth.default_liberty() == tmp_path / "env.lib"
+    assert synth.default_liberty(tmp_path / "arg.lib") == tmp_path / "arg.lib"
+
+
 @pytest.mark.parametrize("size, dataflow", [
     (2, "os"), (2, "ws"), (4, "os"), (4, "ws"),
     pytest.param(8, "os", marks=pytest.mark.slow),  # flat: ~75 s of yosys
@@ -163,8 +199,7 @@ def test_composition_is_within_5_percent_of_flat(size, dataflow):
                if part["name"].startswith("pe")) == size * size
     _within(composed.nand2_eq, flat.nand2_eq, 0.05)
     _within(composed.flip_flops, flat.flip_flops, 0.05)
-    if liberty is not None:
-        _within(composed.liberty["area_um2"], flat.liberty["area_um2"], 0.05)
+    _within(composed.liberty["area_um2"], flat.liberty["area_um2"], 0.05)
 
 
 @pytest.mark.parametrize("dataflow", ["os", pytest.param("ws", marks=pytest.mark.slow)])
@@ -262,6 +297,20 @@ def test_cli_errors_are_one_line(args, message):
     result = peforge("synth", "systolic", *args)
     assert result.returncode == 2
     assert result.stderr == message + "\n" and result.stdout == ""
+
+
+def test_cli_malformed_liberty_is_one_line(tmp_path):
+    bad = tmp_path / "bad.lib"
+    bad.write_text("library(broken) { cell (X) { area : ;\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "peforge.sim.cli", "synth", "systolic", "--rows", "1", "--cols",
+         "1", "--liberty", str(bad)], capture_output=True, text=True,
+        env={**os.environ, "PEFORGE_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 2 and result.stdout == ""
+    assert re.fullmatch(r"peforge: error: yosys failed on systolic \(exit 1\); see "
+                        r"\S+/yosys\.log\n", result.stderr)
+    # Nothing but the kept work folder (and the entry's lock) is left in the cache.
+    assert not list((tmp_path / "cache" / "synth").glob("*.json"))
 
 
 def test_cli_compose_without_parts_is_one_line():

@@ -1,21 +1,21 @@
 """``clock_mhz: auto``: the accelerator runs at its PE array's static-timing Fmax, per PE
 configuration, in a loaded accelerator and in every sweep point."""
 
+import hashlib
 import math
 
 import pytest
 
 from peforge.sim.eda import synth, timing
-from peforge.sim.explore.points import build_accelerator
+from peforge.sim.explore.points import build_accelerator, make_task
 from peforge.sim.explore.spec import load_sweep
+from peforge.sim.explore.workload_spec import WorkloadSpec
 from peforge.sim.families import family
-from peforge.sim.perf import accelerator
 from peforge.sim.perf.accelerator import load_accelerator
 
 needs_sta = pytest.mark.skipif(
-    synth.default_liberty() is None or timing.shutil.which("sta") is None,
-    reason="needs Debian's opensta and qflow-tech-osu018 (apt-get install opensta "
-           "qflow-tech-osu018)")
+    timing.shutil.which("sta") is None,
+    reason="needs Debian's opensta (apt-get install opensta)")
 
 
 def _fmax(rows: int, cols: int) -> float:
@@ -47,14 +47,41 @@ def test_sweep_points_each_get_their_own_clock():
     assert fixed.clock_mhz == 500
 
 
-def test_auto_clock_without_a_liberty_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(synth, "default_liberty", lambda: None)
-    accelerator.auto_clock_mhz.cache_clear()
-    with pytest.raises(ValueError, match=r"^clock_mhz: auto needs a Liberty library for static "
-                                         r"timing \(apt-get install qflow-tech-osu018\)$"):
+def test_auto_clock_with_an_unreadable_liberty_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(synth.LIBERTY_ENV, str(tmp_path / "missing.lib"))
+    with pytest.raises(ValueError, match=r"^clock_mhz: auto: liberty: cannot read "
+                                         r".*missing\.lib: No such file or directory$"):
         load_accelerator({"family": "systolic", "pe": {"rows": 1, "cols": 1},
                           "clock_mhz": "auto"})
-    accelerator.auto_clock_mhz.cache_clear()
+
+
+@needs_sta
+def test_auto_clocked_rows_are_keyed_by_the_liberty_content(monkeypatch, tmp_path):
+    """The same library under another path gives the same rows; another content (here a
+    comment added, which changes no delay) gives other rows."""
+    point = {"family": "systolic", "pe.rows": 1, "pe.cols": 1, "clock_mhz": "auto"}
+    workloads = (WorkloadSpec("llama2-7b", "decode", 16),)
+    shipped = make_task(point, workloads, "model")
+    text = synth.OSU018_LIBERTY.read_bytes()
+    copy, edited = tmp_path / "copy.lib", tmp_path / "edited.lib"
+    copy.write_bytes(text)
+    edited.write_bytes(text + b"/* another revision */\n")
+    monkeypatch.setenv(synth.LIBERTY_ENV, str(copy))
+    same = make_task(point, workloads, "model")
+    monkeypatch.setenv(synth.LIBERTY_ENV, str(edited))
+    other = make_task(point, workloads, "model")
+    assert shipped.config["clock_liberty_sha256"] == hashlib.sha256(text).hexdigest()[:16]
+    assert other.config["clock_liberty_sha256"] == \
+        hashlib.sha256(edited.read_bytes()).hexdigest()[:16]
+    assert (same.point, same.keys) == (shipped.point, shipped.keys)
+    assert other.point != shipped.point and set(other.keys).isdisjoint(shipped.keys)
+    # Only the keys moved: the clock is the same Fmax.
+    assert other.config["clock_mhz"] == shipped.config["clock_mhz"] == \
+        math.floor(_fmax(1, 1) * 10) / 10
+    # The PE configuration is in the key too; a fixed clock's rows carry no Liberty.
+    assert make_task({**point, "pe.cols": 2}, workloads, "model").keys != shipped.keys
+    assert "clock_liberty_sha256" not in make_task({**point, "clock_mhz": 400}, workloads,
+                                                   "model").config
 
 
 def test_other_clock_words_are_refused():

@@ -538,8 +538,9 @@ def test_a_partial_memory_section_keeps_that_memorys_defaults():
 
 @pytest.mark.parametrize("rows, cols", [(1, 16), (16, 1)])
 def test_cycles_only_needs_no_energy_flow_on_a_fresh_machine(fresh_machine, capsys, rows, cols):
-    """A 1-row or 1-column array has no energy in the shipped table and no Liberty to measure
-    one: its cycles, traffic and roofline still come out, with the energy columns left out."""
+    """A 1-row or 1-column array has no energy in the shipped table and fresh_machine fails its
+    measurement: its cycles, traffic and roofline still come out, with the energy columns left
+    out."""
     from peforge.sim.cli import main
 
     costs._op_energy.cache_clear()

@@ -6,13 +6,9 @@ import pytest
 
 from peforge.models.bitserial import BitserialConfig
 from peforge.models.systolic import SystolicConfig
-from peforge.sim.eda import synth
 from peforge.sim.studies.bitserial import (PAPER_AREA_UM2, THROUGHPUT_TYPES, claims, cost_table,
                                         holds, steady_macs_per_cycle)
 
-needs_osu018 = pytest.mark.skipif(
-    synth.default_liberty() is None,
-    reason=f"OSU 0.18 um Liberty not installed ({synth.OSU018_LIBERTY})")
 
 BASE = BitserialConfig(rows=4, cols=4, lanes=2, group=16, k_max=64)
 SETS = ("int8", "fp4", "fp4,int8")
@@ -108,7 +104,6 @@ def test_paper_ratios(table):
     assert any(MIXED + "_raw_only" in line for line in lines)
 
 
-@needs_osu018
 def test_liberty_areas(table):
     ours = table[table.source == "peforge"]
     assert (ours.area_um2 > 0).all() and (ours.area_node == "osu018_stdcells").all()

@@ -11,15 +11,11 @@ from peforge.hw.common.parts import WeightNarrowed
 from peforge.hw.systolic.top import OutputStationaryPE
 from peforge.models.lut import LutConfig
 from peforge.models.systolic import SystolicConfig
-from peforge.sim.eda import synth
 from peforge.sim.families import family
 from peforge.sim.studies.lut import (PAPER_AREA_RATIO, REFERENCE_GEMM, claims,
                                   cost_table, effective_macs_per_cycle, mac_array_shape,
                                   narrowed_parts)
 
-needs_osu018 = pytest.mark.skipif(
-    synth.default_liberty() is None,
-    reason=f"OSU 0.18 um Liberty not installed ({synth.OSU018_LIBERTY})")
 
 M, N, K = 1, 8, 4
 WBITS = (1, 4)
@@ -128,7 +124,6 @@ def test_weight_narrowed_rejects_bad_widths():
         gc.collect()
 
 
-@needs_osu018
 def test_liberty_areas(table):
     assert (table.area_um2 > 0).all() and (table.area_node == "osu018_stdcells").all()
     for w in WBITS:

@@ -8,12 +8,8 @@ import warnings
 import pytest
 
 from peforge.hw.sparse_dsp.top import SparseDspChain, SparseMux
-from peforge.sim.eda import synth
 from peforge.sim.studies.sparse_dsp import PAPER_EFFICIENCY_GAIN, MuxRemoved, claims, cost_table
 
-needs_osu018 = pytest.mark.skipif(
-    synth.default_liberty() is None,
-    reason=f"OSU 0.18 um Liberty not installed ({synth.OSU018_LIBERTY})")
 
 CHAIN, ACC_BITS = 4, 48
 GEMM = (64, 1024, 256)
@@ -104,7 +100,6 @@ def test_bad_arguments():
         gc.collect()
 
 
-@needs_osu018
 def test_liberty_areas(table):
     assert (table.area_um2 > 0).all() and (table.area_node == "osu018_stdcells").all()
     assert table.efficiency_vs_dense_area.tolist() == pytest.approx(
