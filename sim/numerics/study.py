@@ -8,6 +8,8 @@ Spearman correlation of the pairwise sentence similarities, the mean relative er
 quantisers, the relative MSE of the dequantised projection weights.
 """
 
+import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -17,8 +19,8 @@ import numpy as np
 from peforge.sim.numerics.arith import ArithError, parse_arith
 from peforge.sim.numerics.encoder import load_model
 
-__all__ = ["Measurement", "sentences", "gemm_kinds", "checked", "measure", "CLAIMS", "judge",
-           "write_report"]
+__all__ = ["Measurement", "sentences", "gemm_kinds", "checked", "measure", "measure_seconds",
+           "CLAIMS", "judge", "write_report"]
 
 
 def sentences(count: int | None = None) -> list[str]:
@@ -112,6 +114,57 @@ def measure(spec: str, gemms: str = "all", count: int | None = None, model=None)
                        float(cosines.mean()), float(cosines.min()),
                        _spearman(_similarities(reference), _similarities(measured)),
                        float(np.mean(errors)) if errors else 0.0, weight_mse, len(texts))
+
+
+#: ``(id(model), count)`` -> (seconds of the float32 run, its GEMMs ``(kind, x, w)``).
+_FLOAT_RUNS: dict = {}
+
+
+def _float_run(model, count):
+    """The float32 forward pass over the first ``count`` sentences, timed, with its GEMMs
+    (kept per model object and count: models come from the cached :func:`load_model`)."""
+    key = (id(model), count)
+    if key not in _FLOAT_RUNS:
+        calls = []
+
+        def gemm(kind, x, w):
+            calls.append((kind, x, w))
+            return x @ w
+
+        model.embed(sentences(1)[0])        # first calls (imports, allocations) not timed
+        started = time.perf_counter()
+        for text in sentences(count):
+            model.embed(text, gemm)
+        _FLOAT_RUNS[key] = (time.perf_counter() - started, calls)
+    return _FLOAT_RUNS[key]
+
+
+def measure_seconds(spec: str, gemms: str = "all", count: int | None = None,
+                    model=None) -> float:
+    """The seconds :func:`measure` of the same arguments is estimated to take here, without
+    running it: twice the float32 run timed (the reference, and the arithmetic's run outside
+    its GEMMs), plus, per GEMM kind the arithmetic computes, its median-sized GEMM of the run
+    timed once on the arithmetic and scaled by the kind's multiply-accumulates, plus the weight
+    errors timed on one matrix of each shape and scaled by the matrices of that shape."""
+    model = model or load_model()
+    arith, kinds = checked(spec, gemms, count, model)
+    float_seconds, calls = _float_run(model, count)
+    seconds = 2 * float_seconds
+    for kind in kinds:
+        sized = sorted((x.shape[0] * x.shape[1] * w.shape[1], i)
+                       for i, (k, x, w) in enumerate(calls) if k == kind)
+        macs, index = sized[len(sized) // 2]
+        _kind, x, w = calls[index]
+        started = time.perf_counter()
+        arith.gemm(x, w, kind in model.weight_kinds)
+        seconds += (time.perf_counter() - started) * sum(m for m, _i in sized) / macs
+    if arith.family is not None and set(kinds) & set(model.weight_kinds):
+        matrices = model.weight_matrices()
+        for shape, number in Counter(w.shape for w in matrices).items():
+            started = time.perf_counter()
+            arith.weight_error(next(w for w in matrices if w.shape == shape))
+            seconds += (time.perf_counter() - started) * number
+    return seconds
 
 
 @dataclass(frozen=True)
