@@ -233,18 +233,27 @@ REPORT_SPECS = tuple(dict.fromkeys(
        ("sparse-dsp:nm=1:4", "weights")]))
 
 
-def judge(measurements: dict) -> list[tuple[Claim, bool]]:
-    """``(claim, holds)`` for every claim whose measurements ``{"spec@gemms": Measurement}``
-    holds."""
-    return [(claim, bool(claim.test(measurements))) for claim in CLAIMS
+def judge(measurements: dict, claims=CLAIMS) -> list[tuple[Claim, bool]]:
+    """``(claim, holds)`` for every one of ``claims`` whose measurements
+    ``{"spec@gemms": measurement}`` holds."""
+    return [(claim, bool(claim.test(measurements))) for claim in claims
             if all(f"{spec}@{gemms}" in measurements for spec, gemms in claim.specs)]
 
 
-def write_report(out: Path, count: int | None = None, specs=REPORT_SPECS) -> tuple[Path, ...]:
-    """Measure ``specs`` on ``count`` sentences and write numerics.csv, claims.txt and
-    numerics.png into ``out``."""
+def _verdicts(found: dict, claims) -> list[str]:
+    return [f"{'holds' if holds else 'fails'}: {claim.paper}: {claim.claim}\n"
+            f"    criterion: {claim.criterion}\n" for claim, holds in judge(found, claims)]
+
+
+def write_report(out: Path, count: int | None = None, specs=REPORT_SPECS, decoder_specs=None,
+                 tokens: int | None = None) -> tuple[Path, ...]:
+    """Measure ``specs`` on ``count`` sentences of the encoder and ``decoder_specs`` (default
+    :data:`~peforge.sim.numerics.perplexity.DECODER_SPECS`; none if empty) on ``tokens``
+    tokens of the decoder's text, and write numerics.csv, perplexity.csv (with decoder specs),
+    claims.txt and numerics.png into ``out``."""
     import pandas as pd
 
+    from peforge.sim.numerics import perplexity
     from peforge.sim.studies.tables import write_table
 
     model = load_model()
@@ -252,12 +261,21 @@ def write_report(out: Path, count: int | None = None, specs=REPORT_SPECS) -> tup
     table = pd.DataFrame([asdict(m) for m in found.values()])
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out / "numerics.csv")
-    lines = [f"all-MiniLM-L6-v2, {table['sentences'].iloc[0]} sentences, against float32\n"]
-    for claim, holds in judge(found):
-        lines.append(f"{'holds' if holds else 'fails'}: {claim.paper}: {claim.claim}\n"
-                     f"    criterion: {claim.criterion}\n")
+    lines = [f"all-MiniLM-L6-v2, {table['sentences'].iloc[0]} sentences, against float32\n",
+             *_verdicts(found, CLAIMS)]
+    paths = [out / "numerics.csv"]
+    decoder_specs = perplexity.DECODER_SPECS if decoder_specs is None else decoder_specs
+    if decoder_specs:
+        decoded = {f"{spec}@{gemms}": perplexity.measure_perplexity(spec, gemms, tokens)
+                   for spec, gemms in decoder_specs}
+        rows = pd.DataFrame([asdict(m) for m in decoded.values()])
+        write_table(rows, out / "perplexity.csv")
+        paths.append(out / "perplexity.csv")
+        lines += [f"\nSmolLM2-135M-Instruct (Q4_1 weights dequantised), {rows['tokens'].iloc[0]} "
+                  f"tokens of alice.txt, perplexity {rows['perplexity_fp32'].iloc[0]:.3f} in "
+                  f"float32\n", *_verdicts(decoded, perplexity.DECODER_CLAIMS)]
     (out / "claims.txt").write_text("".join(lines))
-    return out / "numerics.csv", out / "claims.txt", _plot(table, out / "numerics.png")
+    return (*paths, out / "claims.txt", _plot(table, out / "numerics.png"))
 
 
 def _plot(table, path: Path) -> Path:
