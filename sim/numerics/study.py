@@ -20,7 +20,7 @@ from peforge.sim.numerics.arith import ArithError, parse_arith
 from peforge.sim.numerics.encoder import load_model
 
 __all__ = ["Measurement", "sentences", "gemm_kinds", "checked", "measure", "measure_seconds",
-           "CLAIMS", "judge", "write_report"]
+           "CLAIMS", "judge", "write_report", "write_decoder_report"]
 
 
 def sentences(count: int | None = None) -> list[str]:
@@ -266,16 +266,28 @@ def write_report(out: Path, count: int | None = None, specs=REPORT_SPECS, decode
     paths = [out / "numerics.csv"]
     decoder_specs = perplexity.DECODER_SPECS if decoder_specs is None else decoder_specs
     if decoder_specs:
-        decoded = {f"{spec}@{gemms}": perplexity.measure_perplexity(spec, gemms, tokens)
-                   for spec, gemms in decoder_specs}
-        rows = pd.DataFrame([asdict(m) for m in decoded.values()])
-        write_table(rows, out / "perplexity.csv")
+        lines += write_decoder_report(out, decoder_specs, tokens)
         paths.append(out / "perplexity.csv")
-        lines += [f"\nSmolLM2-135M-Instruct (Q4_1 weights dequantised), {rows['tokens'].iloc[0]} "
-                  f"tokens of alice.txt, perplexity {rows['perplexity_fp32'].iloc[0]:.3f} in "
-                  f"float32\n", *_verdicts(decoded, perplexity.DECODER_CLAIMS)]
     (out / "claims.txt").write_text("".join(lines))
     return (*paths, out / "claims.txt", _plot(table, out / "numerics.png"))
+
+
+def write_decoder_report(out: Path, specs, tokens: int | None = None) -> list[str]:
+    """Measure the decoder's perplexity under ``specs`` on ``tokens`` tokens, write
+    perplexity.csv into ``out`` and return the claims.txt lines of its verdicts."""
+    import pandas as pd
+
+    from peforge.sim.numerics import perplexity
+    from peforge.sim.studies.tables import write_table
+
+    decoded = {f"{spec}@{gemms}": perplexity.measure_perplexity(spec, gemms, tokens)
+               for spec, gemms in specs}
+    rows = pd.DataFrame([asdict(m) for m in decoded.values()])
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(rows, out / "perplexity.csv")
+    return [f"\nSmolLM2-135M-Instruct (its Q4_1 weights dequantised), {rows['tokens'].iloc[0]} "
+            f"tokens of alice.txt, perplexity {rows['perplexity_fp32'].iloc[0]:.3f} in float32\n",
+            *_verdicts(decoded, perplexity.DECODER_CLAIMS)]
 
 
 def _plot(table, path: Path) -> Path:
