@@ -1,5 +1,5 @@
-"""SmolLM2-135M-Instruct in numpy against llama.cpp's own run, and its perplexity under the PE
-arithmetics (a tiny subset here; the whole text in the slow test)."""
+"""SmolLM2-135M-Instruct in numpy against HuggingFace transformers' run of the same GGUF, and its
+perplexity under the PE arithmetics (a tiny subset here; the whole text in the slow test)."""
 
 from importlib.resources import files
 
@@ -22,29 +22,31 @@ def model():
 
 @pytest.fixture(scope="module")
 def reference():
-    """llama.cpp's tokens, per-token NLL and logits at positions 0, n // 2, n - 1
-    (bench/decoder_reference.py)."""
-    return tuple(np.load(DATA / f"smollm2_{name}.npy") for name in ("ids", "nll", "logits"))
+    """transformers' tokens, per-token NLL and logits at positions 0, n // 2, n - 1 for the
+    shipped text (LlamaForCausalLM on the same GGUF, float32; bench/decoder_reference.py)."""
+    return tuple(np.load(DATA / f"smollm2_transformers_{name}.npy")
+                 for name in ("ids", "nll", "logits"))
 
 
-def test_tokens_are_llama_cpps(model, reference):
+def test_tokens_are_transformers(model, reference):
     ids, _nll, _logits = reference
-    assert model.tokens(text()).tolist() == ids.tolist()
+    assert len(ids) == 67 and model.tokens(text()).tolist() == ids.tolist()
     assert model.tokenizer.decode(ids.tolist()) == text()
 
 
-def test_forward_pass_reproduces_llama_cpp(model, reference):
-    """Logits at three positions: cosine >= 0.9999 to llama.cpp's; the perplexity within 1%
-    and every token's NLL within 0.1 nats (llama.cpp quantises the activations of its Q4_1
-    and Q8_0 products to 8 bits per block of 32, the float32 run does not)."""
+def test_forward_pass_reproduces_transformers(model, reference):
+    """Logits at three positions: cosine >= 0.99999 to transformers' (the issue asks 0.9999;
+    measured 0.99999998) and within 0.05 of them; every token's NLL within 1e-3 nats and the
+    perplexity within 1e-5 (relative): both are float32 runs of the same dequantised weights."""
     ids, nll, logits = reference
     ours = model.logits(ids)
     for row, position in zip(logits.astype(np.float64), (0, len(ids) // 2, len(ids) - 1)):
         mine = ours[position].astype(np.float64)
-        assert mine @ row / np.linalg.norm(mine) / np.linalg.norm(row) >= 0.9999
+        assert mine @ row / np.linalg.norm(mine) / np.linalg.norm(row) >= 0.99999
+        assert np.abs(mine - row).max() < 0.05
     mine = nll_of_logits(ours[:-1], ids[1:])
-    assert np.abs(mine - nll).max() < 0.1
-    assert np.exp(mine.mean()) == pytest.approx(np.exp(nll.mean()), rel=0.01)
+    assert np.abs(mine - nll).max() < 1e-3
+    assert np.exp(mine.mean()) == pytest.approx(np.exp(nll.mean()), rel=1e-5)
 
 
 def test_nll_of_logits_is_minus_log_softmax():
