@@ -16,7 +16,7 @@ from importlib.resources import files
 import numpy as np
 
 from peforge.sim.numerics.decoder import load_smollm2
-from peforge.sim.numerics.study import Claim, checked, default_gemms
+from peforge.sim.numerics.study import Claim, arith_gemm, checked, default_gemms
 
 __all__ = ["PerplexityMeasurement", "text", "measure_perplexity", "DECODER_CLAIMS",
            "DECODER_SPECS"]
@@ -67,16 +67,7 @@ def measure_perplexity(spec: str, gemms: str | None = None, tokens: int | None =
     key = (id(model), len(ids))
     if key not in _REFERENCE:
         _REFERENCE[key] = model.token_nll(ids)
-    errors = []
-
-    def gemm(kind, x, w):
-        exact = x @ w
-        if kind not in kinds:
-            return exact
-        y = arith.gemm(x, w, kind in model.weight_kinds)
-        errors.append(float(np.linalg.norm(y - exact) / max(np.linalg.norm(exact), 1e-30)))
-        return y
-
+    gemm, errors = arith_gemm(arith, kinds, model.weight_kinds)
     reference = float(np.exp(_REFERENCE[key].mean()))
     measured = float(np.exp(model.token_nll(ids, gemm).mean()))
     weight_mse = None

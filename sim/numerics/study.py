@@ -20,7 +20,7 @@ from peforge.sim.numerics.arith import ArithError, parse_arith
 from peforge.sim.numerics.encoder import load_model
 
 __all__ = ["Measurement", "sentences", "gemm_kinds", "checked", "measure", "measure_seconds",
-           "CLAIMS", "judge", "write_report", "write_decoder_report"]
+           "arith_gemm", "CLAIMS", "judge", "write_report", "write_decoder_report"]
 
 
 def sentences(count: int | None = None) -> list[str]:
@@ -88,21 +88,29 @@ def _similarities(embeddings: np.ndarray) -> np.ndarray:
     return (embeddings @ embeddings.T)[upper]
 
 
-def measure(spec: str, gemms: str = "all", count: int | None = None, model=None) -> Measurement:
-    """Measure arithmetic ``spec`` on the GEMMs ``gemms`` of ``model`` (default: the packaged
-    all-MiniLM-L6-v2) over the first ``count`` sentences."""
-    model = model or load_model()
-    arith, kinds = checked(spec, gemms, count, model)
+def arith_gemm(arith, kinds, weight_kinds):
+    """``(gemm, errors)``: a model's ``gemm(kind, x, w)`` running the GEMMs of ``kinds`` on
+    ``arith`` (the rest in float32), appending each one's relative error
+    ``||y - x @ w|| / ||x @ w||`` to ``errors``."""
     errors = []
 
     def gemm(kind, x, w):
         exact = x @ w
         if kind not in kinds:
             return exact
-        y = arith.gemm(x, w, kind in model.weight_kinds)
+        y = arith.gemm(x, w, kind in weight_kinds)
         errors.append(float(np.linalg.norm(y - exact) / max(np.linalg.norm(exact), 1e-30)))
         return y
 
+    return gemm, errors
+
+
+def measure(spec: str, gemms: str = "all", count: int | None = None, model=None) -> Measurement:
+    """Measure arithmetic ``spec`` on the GEMMs ``gemms`` of ``model`` (default: the packaged
+    all-MiniLM-L6-v2) over the first ``count`` sentences."""
+    model = model or load_model()
+    arith, kinds = checked(spec, gemms, count, model)
+    gemm, errors = arith_gemm(arith, kinds, model.weight_kinds)
     texts = sentences(count)
     reference = np.stack([model.embed(text) for text in texts])
     measured = np.stack([model.embed(text, gemm) for text in texts])
