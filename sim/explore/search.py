@@ -16,16 +16,17 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, product
 
-from peforge.sim.explore.points import (LEVEL_COLUMNS, LEVELS, evaluate_point, make_task,
-                                        metric_units, model_version)
+from peforge.sim.explore.points import (LEVEL_COLUMNS, LEVELS, build_accelerator,
+                                        evaluate_point, make_task, metric_units, model_version)
 from peforge.sim.explore.results import ResultStore
 from peforge.sim.explore.runner import (CONNECT_TIMEOUT_S, EXECUTORS, Runner, SweepRun,
                                         open_executor)
 from peforge.sim.explore.spec import Sweep
 
-__all__ = ["SEARCHES", "MAX_POINTS", "SweepPlan", "plan_sweep", "estimate_seconds", "run_sweep"]
+__all__ = ["SEARCHES", "MAX_POINTS", "SweepPlan", "plan_sweep", "estimate_seconds",
+           "accuracy_specs", "estimate_accuracy_seconds", "run_sweep"]
 
 SEARCHES = ("grid", "optuna")
 
@@ -102,6 +103,40 @@ def estimate_seconds(sweep: Sweep, plan: SweepPlan, sample_seconds: float = 1.0)
             break
     per_point = (time.perf_counter() - started) / timed
     return per_point * plan.points / plan.workers, timed
+
+
+def accuracy_specs(sweep: Sweep) -> tuple[str, ...]:
+    """The distinct arithmetics (``peforge numerics`` specs) of the grid's points, in order:
+    one per family and combination of its ``pe.`` axes (a point's PE configuration is built
+    from those alone). Points whose configuration is rejected, or whose family has no
+    whole-GEMM numerics, measure none."""
+    from peforge.sim.numerics.accuracy import arith_spec
+
+    specs = {}
+    for name, axes in sweep.axes.items():
+        pe_axes = [axis for axis in axes if axis.key.startswith("pe.")]
+        for values in product(*(axis.values for axis in pe_axes)):
+            try:
+                accel = build_accelerator({"family": name, **{axis.key: value for axis, value
+                                                             in zip(pe_axes, values)}})
+                specs[arith_spec(name, accel.pe)] = None
+            except ValueError:      # ArithError too: such points fail, measuring nothing
+                continue
+    return tuple(specs)
+
+
+def estimate_accuracy_seconds(sweep: Sweep) -> tuple[float, int, int]:
+    """``(seconds, arithmetics, cached)``: the estimated time of the accuracy metrics a run of
+    ``sweep`` computes (none unless it names one), each of its :func:`accuracy_specs` measured
+    once (:func:`~peforge.sim.numerics.accuracy.accuracy_seconds`; 0 for the ``cached`` ones
+    the cache holds). Not divided among workers: the points of an arithmetic wait for its one
+    measurement. With optuna, every arithmetic of the grid: an upper bound."""
+    from peforge.sim.numerics.accuracy import accuracy_seconds
+
+    if not sweep.optional_metrics:
+        return 0.0, 0, 0
+    times = [accuracy_seconds(spec, model_version()) for spec in accuracy_specs(sweep)]
+    return sum(times), len(times), times.count(0.0)
 
 
 def run_sweep(sweep: Sweep, db, *, search: str = "grid", budget: int | None = None,

@@ -13,7 +13,8 @@ from functools import lru_cache
 
 from peforge.sim.numerics.arith import SUPPORTED, ArithError
 
-__all__ = ["ACCURACY_METRICS", "SENTENCES", "ARITH_PARAMETERS", "arith_spec", "accuracy_metrics"]
+__all__ = ["ACCURACY_METRICS", "SENTENCES", "ARITH_PARAMETERS", "arith_spec", "accuracy_metrics",
+           "accuracy_seconds"]
 
 #: Metric name -> what it is (the sweep metric columns).
 ACCURACY_METRICS = {"accuracy_cosine": "mean cosine to float32 of all-MiniLM-L6-v2 sentence "
@@ -44,20 +45,36 @@ def arith_spec(family: str, config) -> str:
     return f"{family}:{'+'.join(items)}"
 
 
+def _cache_path(spec: str, version: str):
+    from peforge.sim.cache import content_key, entry_path
+
+    return entry_path("numerics", "accuracy", content_key(spec, version), ".json")
+
+
 @lru_cache(maxsize=64)
 def _measured(spec: str, version: str) -> dict:
-    from peforge.sim.cache import content_key, entry_path, cached_json
+    from peforge.sim.cache import cached_json
     from peforge.sim.numerics.study import default_gemms, measure
 
     def run() -> dict:
         m = measure(spec, default_gemms(spec), SENTENCES)
         return {"accuracy_cosine": m.cosine_mean}
 
-    path = entry_path("numerics", "accuracy", content_key(spec, version), ".json")
-    return cached_json(path, run)[0]
+    return cached_json(_cache_path(spec, version), run)[0]
 
 
 def accuracy_metrics(family: str, config, version: str) -> dict:
     """``{metric: value}`` of :data:`ACCURACY_METRICS` for a PE configuration (computed once per
     spec and ``version``, then read from the cache)."""
     return dict(_measured(arith_spec(family, config), version))
+
+
+def accuracy_seconds(spec: str, version: str) -> float:
+    """The estimated seconds of the accuracy metrics of arithmetic ``spec``: 0 when the cache
+    holds them for ``version``, else :func:`~peforge.sim.numerics.study.measure_seconds` of the
+    measurement :func:`accuracy_metrics` runs."""
+    from peforge.sim.numerics.study import default_gemms, measure_seconds
+
+    if _cache_path(spec, version).exists():
+        return 0.0
+    return measure_seconds(spec, default_gemms(spec), SENTENCES)

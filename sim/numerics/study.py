@@ -8,6 +8,8 @@ Spearman correlation of the pairwise sentence similarities, the mean relative er
 quantisers, the relative MSE of the dequantised projection weights.
 """
 
+import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -17,8 +19,8 @@ import numpy as np
 from peforge.sim.numerics.arith import ArithError, parse_arith
 from peforge.sim.numerics.encoder import load_model
 
-__all__ = ["Measurement", "sentences", "gemm_kinds", "checked", "measure", "CLAIMS", "judge",
-           "write_report"]
+__all__ = ["Measurement", "sentences", "gemm_kinds", "checked", "measure", "measure_seconds",
+           "arith_gemm", "CLAIMS", "judge", "write_report", "write_decoder_report"]
 
 
 def sentences(count: int | None = None) -> list[str]:
@@ -86,21 +88,29 @@ def _similarities(embeddings: np.ndarray) -> np.ndarray:
     return (embeddings @ embeddings.T)[upper]
 
 
-def measure(spec: str, gemms: str = "all", count: int | None = None, model=None) -> Measurement:
-    """Measure arithmetic ``spec`` on the GEMMs ``gemms`` of ``model`` (default: the packaged
-    all-MiniLM-L6-v2) over the first ``count`` sentences."""
-    model = model or load_model()
-    arith, kinds = checked(spec, gemms, count, model)
+def arith_gemm(arith, kinds, weight_kinds):
+    """``(gemm, errors)``: a model's ``gemm(kind, x, w)`` running the GEMMs of ``kinds`` on
+    ``arith`` (the rest in float32), appending each one's relative error
+    ``||y - x @ w|| / ||x @ w||`` to ``errors``."""
     errors = []
 
     def gemm(kind, x, w):
         exact = x @ w
         if kind not in kinds:
             return exact
-        y = arith.gemm(x, w, kind in model.weight_kinds)
+        y = arith.gemm(x, w, kind in weight_kinds)
         errors.append(float(np.linalg.norm(y - exact) / max(np.linalg.norm(exact), 1e-30)))
         return y
 
+    return gemm, errors
+
+
+def measure(spec: str, gemms: str = "all", count: int | None = None, model=None) -> Measurement:
+    """Measure arithmetic ``spec`` on the GEMMs ``gemms`` of ``model`` (default: the packaged
+    all-MiniLM-L6-v2) over the first ``count`` sentences."""
+    model = model or load_model()
+    arith, kinds = checked(spec, gemms, count, model)
+    gemm, errors = arith_gemm(arith, kinds, model.weight_kinds)
     texts = sentences(count)
     reference = np.stack([model.embed(text) for text in texts])
     measured = np.stack([model.embed(text, gemm) for text in texts])
@@ -112,6 +122,57 @@ def measure(spec: str, gemms: str = "all", count: int | None = None, model=None)
                        float(cosines.mean()), float(cosines.min()),
                        _spearman(_similarities(reference), _similarities(measured)),
                        float(np.mean(errors)) if errors else 0.0, weight_mse, len(texts))
+
+
+#: ``(id(model), count)`` -> (seconds of the float32 run, its GEMMs ``(kind, x, w)``).
+_FLOAT_RUNS: dict = {}
+
+
+def _float_run(model, count):
+    """The float32 forward pass over the first ``count`` sentences, timed, with its GEMMs
+    (kept per model object and count: models come from the cached :func:`load_model`)."""
+    key = (id(model), count)
+    if key not in _FLOAT_RUNS:
+        calls = []
+
+        def gemm(kind, x, w):
+            calls.append((kind, x, w))
+            return x @ w
+
+        model.embed(sentences(1)[0])        # first calls (imports, allocations) not timed
+        started = time.perf_counter()
+        for text in sentences(count):
+            model.embed(text, gemm)
+        _FLOAT_RUNS[key] = (time.perf_counter() - started, calls)
+    return _FLOAT_RUNS[key]
+
+
+def measure_seconds(spec: str, gemms: str = "all", count: int | None = None,
+                    model=None) -> float:
+    """The seconds :func:`measure` of the same arguments is estimated to take here, without
+    running it: twice the float32 run timed (the reference, and the arithmetic's run outside
+    its GEMMs), plus, per GEMM kind the arithmetic computes, its median-sized GEMM of the run
+    timed once on the arithmetic and scaled by the kind's multiply-accumulates, plus the weight
+    errors timed on one matrix of each shape and scaled by the matrices of that shape."""
+    model = model or load_model()
+    arith, kinds = checked(spec, gemms, count, model)
+    float_seconds, calls = _float_run(model, count)
+    seconds = 2 * float_seconds
+    for kind in kinds:
+        sized = sorted((x.shape[0] * x.shape[1] * w.shape[1], i)
+                       for i, (k, x, w) in enumerate(calls) if k == kind)
+        macs, index = sized[len(sized) // 2]
+        _kind, x, w = calls[index]
+        started = time.perf_counter()
+        arith.gemm(x, w, kind in model.weight_kinds)
+        seconds += (time.perf_counter() - started) * sum(m for m, _i in sized) / macs
+    if arith.family is not None and set(kinds) & set(model.weight_kinds):
+        matrices = model.weight_matrices()
+        for shape, number in Counter(w.shape for w in matrices).items():
+            started = time.perf_counter()
+            arith.weight_error(next(w for w in matrices if w.shape == shape))
+            seconds += (time.perf_counter() - started) * number
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -180,18 +241,27 @@ REPORT_SPECS = tuple(dict.fromkeys(
        ("sparse-dsp:nm=1:4", "weights")]))
 
 
-def judge(measurements: dict) -> list[tuple[Claim, bool]]:
-    """``(claim, holds)`` for every claim whose measurements ``{"spec@gemms": Measurement}``
-    holds."""
-    return [(claim, bool(claim.test(measurements))) for claim in CLAIMS
+def judge(measurements: dict, claims=CLAIMS) -> list[tuple[Claim, bool]]:
+    """``(claim, holds)`` for every one of ``claims`` whose measurements
+    ``{"spec@gemms": measurement}`` holds."""
+    return [(claim, bool(claim.test(measurements))) for claim in claims
             if all(f"{spec}@{gemms}" in measurements for spec, gemms in claim.specs)]
 
 
-def write_report(out: Path, count: int | None = None, specs=REPORT_SPECS) -> tuple[Path, ...]:
-    """Measure ``specs`` on ``count`` sentences and write numerics.csv, claims.txt and
-    numerics.png into ``out``."""
+def _verdicts(found: dict, claims) -> list[str]:
+    return [f"{'holds' if holds else 'fails'}: {claim.paper}: {claim.claim}\n"
+            f"    criterion: {claim.criterion}\n" for claim, holds in judge(found, claims)]
+
+
+def write_report(out: Path, count: int | None = None, specs=REPORT_SPECS, decoder_specs=None,
+                 tokens: int | None = None) -> tuple[Path, ...]:
+    """Measure ``specs`` on ``count`` sentences of the encoder and ``decoder_specs`` (default
+    :data:`~peforge.sim.numerics.perplexity.DECODER_SPECS`; none if empty) on ``tokens``
+    tokens of the decoder's text, and write numerics.csv, perplexity.csv (with decoder specs),
+    claims.txt and numerics.png into ``out``."""
     import pandas as pd
 
+    from peforge.sim.numerics import perplexity
     from peforge.sim.studies.tables import write_table
 
     model = load_model()
@@ -199,12 +269,33 @@ def write_report(out: Path, count: int | None = None, specs=REPORT_SPECS) -> tup
     table = pd.DataFrame([asdict(m) for m in found.values()])
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out / "numerics.csv")
-    lines = [f"all-MiniLM-L6-v2, {table['sentences'].iloc[0]} sentences, against float32\n"]
-    for claim, holds in judge(found):
-        lines.append(f"{'holds' if holds else 'fails'}: {claim.paper}: {claim.claim}\n"
-                     f"    criterion: {claim.criterion}\n")
+    lines = [f"all-MiniLM-L6-v2, {table['sentences'].iloc[0]} sentences, against float32\n",
+             *_verdicts(found, CLAIMS)]
+    paths = [out / "numerics.csv"]
+    decoder_specs = perplexity.DECODER_SPECS if decoder_specs is None else decoder_specs
+    if decoder_specs:
+        lines += write_decoder_report(out, decoder_specs, tokens)
+        paths.append(out / "perplexity.csv")
     (out / "claims.txt").write_text("".join(lines))
-    return out / "numerics.csv", out / "claims.txt", _plot(table, out / "numerics.png")
+    return (*paths, out / "claims.txt", _plot(table, out / "numerics.png"))
+
+
+def write_decoder_report(out: Path, specs, tokens: int | None = None) -> list[str]:
+    """Measure the decoder's perplexity under ``specs`` on ``tokens`` tokens, write
+    perplexity.csv into ``out`` and return the claims.txt lines of its verdicts."""
+    import pandas as pd
+
+    from peforge.sim.numerics import perplexity
+    from peforge.sim.studies.tables import write_table
+
+    decoded = {f"{spec}@{gemms}": perplexity.measure_perplexity(spec, gemms, tokens)
+               for spec, gemms in specs}
+    rows = pd.DataFrame([asdict(m) for m in decoded.values()])
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(rows, out / "perplexity.csv")
+    return [f"\nSmolLM2-135M-Instruct (its Q4_1 weights dequantised), {rows['tokens'].iloc[0]} "
+            f"tokens of alice.txt, perplexity {rows['perplexity_fp32'].iloc[0]:.3f} in float32\n",
+            *_verdicts(decoded, perplexity.DECODER_CLAIMS)]
 
 
 def _plot(table, path: Path) -> Path:

@@ -6,7 +6,8 @@ __all__ = ["run"]
 
 
 def run(out_dir: Path) -> list[Path]:
-    """Writes numerics.csv, claims.txt and numerics.png into ``out_dir`` and prints the claims."""
+    """Writes numerics.csv, perplexity.csv, claims.txt and numerics.png into ``out_dir`` and
+    prints the claims."""
     from peforge.sim.numerics.study import write_report
 
     paths = write_report(out_dir)

@@ -1,16 +1,21 @@
 """The accuracy metric in sweeps: accuracy_cosine as an objective next to the model's metrics."""
 
+import os
+import re
+import subprocess
+import sys
 import textwrap
+import time
 
 import pytest
 
-from peforge.sim.explore.points import build_accelerator, make_task
+from peforge.sim.explore.points import build_accelerator, make_task, model_version
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.search import run_sweep
+from peforge.sim.explore.search import accuracy_specs, run_sweep
 from peforge.sim.explore.spec import load_sweep
-from peforge.sim.numerics.accuracy import SENTENCES, arith_spec
+from peforge.sim.numerics.accuracy import SENTENCES, _cache_path, arith_spec
 from peforge.sim.numerics.arith import ArithError
-from peforge.sim.numerics.study import measure
+from peforge.sim.numerics.study import measure, measure_seconds
 
 SWEEP = """\
 name: accuracy
@@ -77,3 +82,62 @@ def test_rows_with_the_accuracy_metric_have_keys_of_their_own(swept):
     plain = make_task(values, sweep.workloads, "model")
     with_accuracy = make_task(values, sweep.workloads, "model", sweep.optional_metrics)
     assert plain.point != with_accuracy.point and set(plain.keys).isdisjoint(with_accuracy.keys)
+
+
+# --- The dry run's estimate --------------------------------------------------------------------
+
+def test_the_accuracy_specs_of_a_sweep_are_its_distinct_arithmetics(tmp_path):
+    """pe.rows does not change the arithmetic, lmul has none: two specs for four systolic points
+    (the accumulator's default width is 2 x bits + log2(k_max))."""
+    (tmp_path / "layers.csv").write_text("layer, M, N, K\ng1, 64, 96, 128\n")
+    (tmp_path / "s.yaml").write_text(SWEEP)
+    assert accuracy_specs(load_sweep(tmp_path / "s.yaml")) == (
+        "systolic:pe=int+format=bf16+bits=4+signed=true+k_max=4096+acc_bits=20",
+        "systolic:pe=int+format=bf16+bits=8+signed=true+k_max=4096+acc_bits=28")
+
+
+def test_measure_seconds_estimates_the_measurement():
+    """Within a factor of 3 of the measurement it estimates (timings on a shared machine)."""
+    estimate = measure_seconds("systolic:bits=8", "all", 3)
+    started = time.perf_counter()
+    measure("systolic:bits=8", "all", 3)
+    assert 1 / 3 < estimate / (time.perf_counter() - started) < 3
+
+
+ESTIMATE = re.compile(r"^estimated time: (\d+\.\d) s = (\d+\.\d) s for the points on 1 workers "
+                      r"\(the model timed on \d+ points here\) \+ (\d+\.\d) s for the accuracy of "
+                      r"2 arithmetics \((\d) cached; one measurement each, not shared among "
+                      r"workers\); nothing was run, (.+) is unchanged$")
+
+
+def _dry_run(folder, cache, sweep_text):
+    """The estimate line of ``peforge sweep --dry-run`` with ``$PEFORGE_CACHE`` at ``cache``."""
+    (folder / "s.yaml").write_text(sweep_text)
+    done = subprocess.run([sys.executable, "-m", "peforge.sim.cli", "sweep", str(folder / "s.yaml"),
+                           "--db", str(folder / "r.db"), "--dry-run", "--workers", "1"],
+                          capture_output=True, text=True,
+                          env={**os.environ, "PEFORGE_CACHE": str(cache)})
+    assert done.returncode == 0, done.stderr
+    assert not (folder / "r.db").exists()
+    return done.stdout.splitlines()[1]
+
+
+def test_the_dry_run_adds_the_accuracy_of_each_uncached_arithmetic(tmp_path, monkeypatch):
+    """Without the accuracy objective the estimate is the points' alone; with it, the printed
+    total is the points' part plus the accuracy's, which is 0 once the cache holds both specs."""
+    (tmp_path / "layers.csv").write_text("layer, M, N, K\ng1, 64, 96, 128\n")
+    plain = _dry_run(tmp_path, tmp_path / "cache", SWEEP.replace("accuracy_cosine: max, ", ""))
+    assert plain.startswith("estimated time: ") and "accuracy" not in plain
+    assert " s on 1 workers (the model timed on " in plain
+    line = _dry_run(tmp_path, tmp_path / "cache", SWEEP)
+    total, points, accuracy, cached, db = ESTIMATE.match(line).groups()
+    assert float(total) == pytest.approx(float(points) + float(accuracy), abs=1e-9)
+    assert float(accuracy) >= 1.0 and cached == "0" and db == str(tmp_path / "r.db")
+    monkeypatch.setenv("PEFORGE_CACHE", str(tmp_path / "cache"))
+    for spec in accuracy_specs(load_sweep(tmp_path / "s.yaml")):
+        path = _cache_path(spec, model_version())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('{"accuracy_cosine": 0.5}')
+    line = _dry_run(tmp_path, tmp_path / "cache", SWEEP)
+    total, points, accuracy, cached, _db = ESTIMATE.match(line).groups()
+    assert (accuracy, cached, total) == ("0.0", "2", points)

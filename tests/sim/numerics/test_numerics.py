@@ -170,7 +170,7 @@ def test_report_on_three_sentences_writes_table_claims_and_plot(tmp_path):
     from peforge.sim.numerics.study import write_report
 
     specs = (("systolic:pe=lmul+format=e4m3", "attention"), ("sparse-dsp:nm=2:4", "weights"))
-    csv, claims, plot = write_report(tmp_path, count=3, specs=specs)
+    csv, claims, plot = write_report(tmp_path, count=3, specs=specs, decoder_specs=())
     table = pd.read_csv(csv)
     assert list(table["arith"]) == [spec for spec, _ in specs] and set(table["sentences"]) == {3}
     lmul, sparse = table["cosine_mean"]
