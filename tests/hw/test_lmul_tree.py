@@ -16,6 +16,9 @@ from peforge.models.lmul import DotConfig, golden_gemm
 from peforge.models.numerics.floatmac import cancelling_job
 from peforge.sim.families import GemmJob, family
 
+from peforge.sim.rtl.backends.verilator import lint
+from peforge.sim.rtl.flow import generate
+
 from tests.conftest import assert_jobs_exact, run_jobs
 from tests.contract.references import _fp32_patterns, _products
 
@@ -135,3 +138,10 @@ def test_verilator_tree_back_to_back_cancelling(rng):
     results = run_jobs("verilator", DOT, config, jobs)
     assert_jobs_exact(DOT, config, jobs, results)
     assert [cycles for _, cycles in results] == [_hand_cycles(8, 4, 3, 29, 2)] * 3
+
+
+@pytest.mark.verilator
+def test_lint_clean():
+    verilog, _ = generate(DOT, DOT.make_config(adder="tree", lanes=5, tree_stages=2))
+    clean, messages = lint(verilog, DOT.top_name)
+    assert clean, messages

@@ -12,6 +12,8 @@ import pytest
 
 from peforge.models.systolic import SystolicConfig
 from peforge.sim.families import family
+from peforge.sim.rtl.backends.verilator import lint
+from peforge.sim.rtl.flow import generate
 
 from tests.conftest import assert_jobs_exact, run_jobs
 
@@ -60,3 +62,10 @@ def test_amaranth_pe_stages(params):
                                     dict(rows=3, cols=2, pe="lmul", format="fp16")])
 def test_verilator_pe_stages(params):
     _check_rtl("verilator", **params)
+
+
+@pytest.mark.verilator
+def test_lint_clean():
+    verilog, _ = generate(SYSTOLIC, SYSTOLIC.make_config(rows=2, cols=2, pe="fp", mul_stages=1))
+    clean, messages = lint(verilog, SYSTOLIC.top_name)
+    assert clean, messages
