@@ -14,7 +14,7 @@ import pytest
 from peforge.hw.lmul.tree import register_levels
 from peforge.models.lmul import DotConfig, golden_gemm
 from peforge.models.numerics.floatmac import cancelling_job
-from peforge.sim.families import GemmJob, family
+from peforge.sim.families import GemmJob, evaluate_latency, family
 
 from peforge.sim.rtl.backends.verilator import lint
 from peforge.sim.rtl.flow import generate
@@ -99,6 +99,8 @@ def test_cycle_model_is_the_hand_count(lanes, stages):
     config = DotConfig(adder="tree", lanes=lanes, tree_stages=stages)
     for m, k, n in [(1, 1, 1), (3, 17, 2), (4, 64, 5)]:
         assert DOT.gemm_cycles(config, m, k, n) == _hand_cycles(lanes, stages, m, k, n)
+        assert evaluate_latency(DOT.latency(config), m, k, n) == \
+            _hand_cycles(lanes, stages, m, k, n)
     assert DOT.pipeline_overlap(config) == 1 + stages
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from peforge.models.systolic import SystolicConfig
-from peforge.sim.families import family
+from peforge.sim.families import evaluate_latency, family
 from peforge.sim.rtl.backends.verilator import lint
 from peforge.sim.rtl.flow import generate
 
@@ -39,6 +39,8 @@ def test_cycle_model_is_the_hand_count():
     config = SystolicConfig(rows=4, cols=3, pe="fp", mul_stages=1)
     for m, k, n in [(1, 1, 1), (5, 9, 7), (8, 64, 3)]:
         assert SYSTOLIC.gemm_cycles(config, m, k, n) == _hand_cycles(4, 3, 1, m, k, n)
+        assert evaluate_latency(SYSTOLIC.latency(config), m, k, n) == \
+            _hand_cycles(4, 3, 1, m, k, n)
 
 
 def _check_rtl(backend, **params):
