@@ -92,6 +92,9 @@ class WeightStationaryPE(_MacPE):
         ``psum_out`` registers ``psum_in + a_in * w`` every cycle.
     """
 
+    def __init__(self, numerics):
+        super().__init__(numerics)      # no product register: the partial sums keep their timing
+
     @staticmethod
     def signature_of(numerics) -> wiring.Signature:
         """The PE's signature for ``numerics``, without building one."""
