@@ -147,3 +147,10 @@ def test_lint_clean():
     verilog, _ = generate(DOT, DOT.make_config(adder="tree", lanes=5, tree_stages=2))
     clean, messages = lint(verilog, DOT.top_name)
     assert clean, messages
+
+
+def test_energy_configuration_keeps_the_stages_four_lanes_take():
+    """4 lanes are 3 levels (products, 2 adder levels): 4 stages become 3, 2 stay 2."""
+    deep = DOT.energy_config(DotConfig(adder="tree", tree_stages=4))
+    shallow = DOT.energy_config(DotConfig(adder="tree", lanes=16, tree_stages=2))
+    assert (deep.lanes, deep.tree_stages, shallow.lanes, shallow.tree_stages) == (4, 3, 4, 2)
