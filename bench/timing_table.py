@@ -54,9 +54,6 @@ DESIGNS = [
     ("systolic", {"rows": 2, "cols": 2, "pe": "lmul", "mul_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "pe": "fp", "mul_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "mul_stages": 1}),
-    # the DSP slice's registers: none, and no M register
-    ("sparse-dsp", {"areg": 0, "mreg": 0, "preg": 0}),
-    ("sparse-dsp", {"mreg": 0}),
 ]
 
 SHOWN = ["design", "critical_ns", "fmax_mhz", "start", "end", "path_cells", "port_ns",
