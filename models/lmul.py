@@ -13,8 +13,11 @@ multiplier instead of L-Mul):
     pairs and ``last``; the sum is ``(((acc + p_0) + p_1) + ...) + p_{lanes-1}`` (lanes left to
     right after the running sum, each ``+`` one fp32 RNE addition: exactly the k order of
     :meth:`FloatMac.gemm`); on ``last`` the result is registered out and the accumulator restarts
-    at ``+0``. A GEMM ``A @ B`` (M x K, K x N) is ``M*N`` dot products in row-major order, each of
-    ``ceil(K / lanes)`` beats, back to back: ``M * N * ceil(K / lanes) + 1`` cycles.
+    at ``+0``. With ``adder="tree"`` a beat's products are summed in a balanced tree first
+    (:func:`tree_gemm`), with ``tree_stages`` register stages: the result comes out that many
+    cycles later, the additions are the same at any stage count. A GEMM ``A @ B`` (M x K,
+    K x N) is ``M*N`` dot products in row-major order, each of ``ceil(K / lanes)`` beats, back to
+    back: ``M * N * ceil(K / lanes) + 1 + tree_stages`` cycles.
 The systolic array with the :class:`FloatMac` PE is the ``systolic`` family with ``pe="lmul"``
 or ``"fp"`` (:mod:`peforge.models.systolic`): the same array, driver and cycle model.
 
@@ -31,12 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peforge.models.numerics.floatmac import OPERAND_FORMATS, FloatMac
+from peforge.models.numerics.floatmac import OPERAND_FORMATS, FloatMac, fp32_add, widen
 from peforge.models.integer import ceil_div, check_dims
 from peforge.models.params import param, validate_params
 
 __all__ = ["OPERAND_FORMATS", "MultiplierConfig", "DotConfig", "golden_products",
-           "product_cycles", "golden_gemm", "gemm_cycles"]
+           "product_cycles", "golden_gemm", "tree_gemm", "gemm_cycles", "tree_levels"]
 
 _FORMAT_HELP = "operand format"
 _EXACT_HELP = "exact multiplier, rounded to nearest even (else L-Mul)"
@@ -59,16 +62,39 @@ class MultiplierConfig:
         return FloatMac(self.format, self.exact)
 
 
+def tree_levels(lanes: int) -> int:
+    """Adder levels of a balanced tree over ``lanes`` products: ``ceil(log2(lanes))``."""
+    return (lanes - 1).bit_length()
+
+
 @dataclass(frozen=True)
 class DotConfig:
-    """A ``lanes``-wide dot-product unit accumulating L-Mul or exact products in fp32."""
+    """A ``lanes``-wide dot-product unit accumulating L-Mul or exact products in fp32.
+
+    ``adder`` sets the order of the additions (the numerics); ``tree_stages`` only the latency:
+    a tree of ``lanes`` has ``tree_levels(lanes) + 1`` levels (the multipliers, then the adder
+    levels), and up to that many register stages, one after each of ``tree_stages`` of them.
+    A chain takes none (its running sum feeds back every cycle).
+    """
 
     format: str = param("e4m3", _FORMAT_HELP, choices=OPERAND_FORMATS)
     exact: bool = param(False, _EXACT_HELP)
     lanes: int = param(8, "operand pairs per beat (products summed per cycle)", range=(1, 64))
+    adder: str = param("chain", "summation order: chain = running sum + lane 0 + lane 1 ... "
+                       "(k order), tree = a balanced tree of the lanes, then + running sum",
+                       choices=("chain", "tree"))
+    tree_stages: int = param(0, "register stages in the adder tree (adder=tree): "
+                             "0 .. ceil(log2(lanes)) + 1", range=(0, tree_levels(64) + 1))
 
     def __post_init__(self):
         validate_params(self)
+        if self.adder == "chain" and self.tree_stages:
+            raise ValueError(f"tree_stages: must be 0 with adder=chain (its running sum feeds "
+                             f"back every cycle), got {self.tree_stages!r}")
+        deepest = tree_levels(self.lanes) + 1
+        if self.tree_stages > deepest:
+            raise ValueError(f"tree_stages: must be an integer in 0..{deepest} for "
+                             f"lanes={self.lanes}, got {self.tree_stages!r}")
 
     @property
     def mac(self) -> FloatMac:
@@ -88,13 +114,37 @@ def product_cycles(config: MultiplierConfig, m: int, k: int, n: int) -> int:
 
 
 def golden_gemm(config: DotConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The dot-product unit: ``A @ B`` (fp32 patterns) as ``M*N`` dot products, each summed
-    in k order with one fp32 RNE addition per product (:meth:`FloatMac.gemm`)."""
-    return config.mac.gemm(a, b)
+    """The dot-product unit: ``A @ B`` (fp32 patterns) as ``M*N`` dot products. ``chain``: each
+    summed in k order with one fp32 RNE addition per product (:meth:`FloatMac.gemm`). ``tree``:
+    :func:`tree_gemm`."""
+    if config.adder == "chain":
+        return config.mac.gemm(a, b)
+    return tree_gemm(config, a, b)
+
+
+def tree_gemm(config: DotConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``A @ B`` as the tree adds it: K is cut into beats of ``lanes`` (the last padded with
+    ``+0`` operands); a beat's products, widened to fp32 exactly, are added pairwise
+    (``(p0 + p1), (p2 + p3), ...``, an odd last one passed up a level) down to one sum, which is
+    added to the running sum from ``+0``; every ``+`` is one fp32 RNE addition."""
+    (m, k), (_, n) = a.shape, b.shape
+    mac, lanes = config.mac, config.lanes
+    padded = ceil_div(k, lanes) * lanes
+    a = np.pad(np.asarray(a, np.int64), ((0, 0), (0, padded - k)))
+    b = np.pad(np.asarray(b, np.int64), ((0, padded - k), (0, 0)))
+    acc = np.full((m, n), mac.zero, dtype=np.uint32).view(np.float32)
+    for start in range(0, padded, lanes):
+        level = [widen(mac.fmt, mac.multiply(a[:, step, None], b[None, step, :]))
+                 for step in range(start, start + lanes)]
+        while len(level) > 1:
+            level = [fp32_add(*level[i:i + 2]).view(np.float32) if i + 1 < len(level)
+                     else level[i] for i in range(0, len(level), 2)]
+        acc = fp32_add(acc, level[0]).view(np.float32)
+    return acc.view(np.uint32).astype(np.int64)
 
 
 def gemm_cycles(config: DotConfig, m: int, k: int, n: int) -> int:
     """The dot-product unit: cycles of an ``m x k x n`` GEMM as ``m * n`` dot products of length ``k``; ``m``, ``k``,
-    ``n`` may be integer arrays that broadcast."""
+    ``n`` may be integer arrays that broadcast. Each tree stage adds one cycle."""
     check_dims("dimensions", m=m, k=k, n=n)
-    return m * n * ceil_div(k, config.lanes) + 1
+    return m * n * ceil_div(k, config.lanes) + 1 + config.tree_stages

@@ -7,8 +7,9 @@ dataflows; a GEMM ``C = A @ B`` (``A``: M x K, ``B``: K x N) is cut into tiles b
 Output-stationary (``os``)
     A tile is ``rows x cols`` outputs; ``A`` columns and ``B`` rows stream in for ``K`` beats, PEs
     accumulate, then the accumulators drain one row per cycle. Tiles: ``ceil(M/rows) *
-    ceil(N/cols)``, each taking ``K + 2*rows + cols - 2`` cycles (``K`` beats in, ``rows + cols - 2``
-    for the skewed wavefront to reach the far corner, ``rows`` to drain).
+    ceil(N/cols)``, each taking ``K + 2*rows + cols - 2 + mul_stages`` cycles (``K`` beats in,
+    ``rows + cols - 2`` for the skewed wavefront to reach the far corner, ``mul_stages`` for its
+    product to pass the PE's product registers, ``rows`` to drain).
 Weight-stationary (``ws``)
     A tile is a ``rows x cols`` block of ``B`` held in the PEs; it is shifted in over ``rows`` beats,
     then all ``M`` rows of ``A`` stream through with partial sums flowing down the columns. Partial
@@ -71,9 +72,15 @@ class SystolicConfig:
     pe: str = param("int", "PE arithmetic: int MAC, lmul (L-Mul product) or fp (exact float "
                     "product), float PEs accumulating in fp32", choices=("int", "lmul", "fp"))
     format: str = param("bf16", "operand format of lmul and fp PEs", choices=OPERAND_FORMATS)
+    mul_stages: int = param(0, "register stages between each PE's multiplier and its adder "
+                            "(dataflow=os; the same sums, each tile mul_stages cycles longer)",
+                            range=(0, 1))
 
     def __post_init__(self):
         validate_params(self)
+        if self.mul_stages and self.dataflow != "os":
+            raise ValueError(f"mul_stages: must be 0 with dataflow={self.dataflow} (the "
+                             f"partial sums would need re-timing), got {self.mul_stages!r}")
         if self.pe != "int":
             for name, default in _INT_FIELDS.items():
                 if getattr(self, name) != default:
@@ -114,5 +121,5 @@ def gemm_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
     check_dims("GEMM dimensions", m=m, k=k, n=n)
     r, c = config.rows, config.cols
     if config.dataflow == "os":
-        return tile_count(config, m, k, n) * (k + 2 * r + c - 2)
+        return tile_count(config, m, k, n) * (k + 2 * r + c - 2 + config.mul_stages)
     return tile_count(config, m, k, n) * (2 * r + m + c - 2) + 1

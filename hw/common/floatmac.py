@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 from peforge.models.numerics.floatfmt import FloatFormat, Specials
 from peforge.models.numerics.floatmac import ACC_FORMAT, FloatMac
 
+from peforge.hw.common.delays import delayed
 from peforge.hw.common.floatmul import FloatMultiplier, LMulMultiplier, float_layout
 from peforge.hw.common.mac import MacSignature, mac_shapes, mac_unit
 
@@ -189,12 +190,16 @@ class FloatMacUnit(wiring.Component):
 
     An :class:`~peforge.hw.common.floatmul.LMulMultiplier` or
     :class:`~peforge.hw.common.floatmul.FloatMultiplier` of the operand format, a :class:`FloatWidener`
-    to fp32 and an fp32 :class:`FloatAdder`; combinational, 0 cycles of latency.
+    to fp32 and an fp32 :class:`FloatAdder`; combinational with ``stages=0``, else the widened
+    product passes ``stages`` registers (``product_d<i>``, 32 bits) before the adder: ``result``
+    adds the product of the operands ``stages`` cycles earlier. The arithmetic is the same.
 
     Parameters
     ----------
     numerics : FloatMac
         Operand format and multiplier kind.
+    stages : int
+        Register stages between the widened product and the adder.
 
     Attributes
     ----------
@@ -206,8 +211,8 @@ class FloatMacUnit(wiring.Component):
         The rounded sum (fp32 pattern).
     """
 
-    def __init__(self, numerics: FloatMac):
-        self.numerics = numerics
+    def __init__(self, numerics: FloatMac, stages: int = 0):
+        self.numerics, self.stages = numerics, stages
         super().__init__(MacSignature(*mac_shapes(numerics)))
 
     def elaborate(self, platform):
@@ -218,10 +223,12 @@ class FloatMacUnit(wiring.Component):
         m.submodules.widener = widener = FloatWidener(fmt, ACC_FORMAT)
         m.submodules.adder = adder = FloatAdder(ACC_FORMAT)
         m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b), widener.x.eq(mul.p),
-                     adder.a.eq(self.acc), adder.b.eq(widener.y), self.result.eq(adder.s)]
+                     adder.a.eq(self.acc),
+                     adder.b.eq(delayed(m, widener.y, self.stages, "product")),
+                     self.result.eq(adder.s)]
         return m
 
 
 @mac_unit.register
-def _(numerics: FloatMac) -> wiring.Component:
-    return FloatMacUnit(numerics)
+def _(numerics: FloatMac, stages: int = 0) -> wiring.Component:
+    return FloatMacUnit(numerics, stages)

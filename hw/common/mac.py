@@ -1,9 +1,11 @@
 """Multiply-accumulate units: the pluggable arithmetic inside a processing element.
 
-Every MAC unit has the same signature (:class:`MacSignature`) and is combinational, so an array
-built around it keeps its timing whatever multiplier it holds. :func:`mac_unit` maps a numerics
-object of :mod:`peforge.models.numerics.mac` to its hardware; a new multiplier registers its own unit with
-``@mac_unit.register``.
+Every MAC unit has the same signature (:class:`MacSignature`) and is combinational from
+``acc`` to ``result``, so an array built around it keeps its timing whatever multiplier it holds;
+with ``stages`` register stages after its multiplier, ``result`` adds the product of the operands
+of ``stages`` cycles earlier (a PE delays its ``valid`` to match). :func:`mac_unit` maps a
+numerics object of :mod:`peforge.models.numerics.mac` to its hardware; a new multiplier registers
+its own unit with ``@mac_unit.register``.
 """
 
 from functools import singledispatch
@@ -14,11 +16,14 @@ from amaranth.lib.wiring import In, Out
 
 from peforge.models.numerics.mac import IntMac
 
+from peforge.hw.common.delays import delayed
+
 __all__ = ["MacSignature", "IntegerMac", "mac_unit", "mac_shapes"]
 
 
 class MacSignature(wiring.Signature):
-    """``result = acc + a * b``, combinational.
+    """``result = acc + a * b``, combinational from ``acc`` (see the module docstring for
+    ``a * b``).
 
     Parameters
     ----------
@@ -54,16 +59,19 @@ class IntegerMac(wiring.Component):
     acc : Signal(acc_bits), in
         Accumulator input.
     result : Signal(acc_bits), out
-        The sum, truncated to ``acc_bits`` (two's-complement wrap); 0 cycles of latency.
+        The sum, truncated to ``acc_bits`` (two's-complement wrap), of ``acc`` and the product
+        of the operands ``stages`` cycles earlier.
+    stages : int
+        Register stages after the multiplier (named ``product_d<i>``); 0: combinational.
     """
 
-    def __init__(self, numerics: IntMac):
-        self.numerics = numerics
+    def __init__(self, numerics: IntMac, stages: int = 0):
+        self.numerics, self.stages = numerics, stages
         super().__init__(MacSignature(*mac_shapes(numerics)))
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.result.eq(self.acc + self.a * self.b)
+        m.d.comb += self.result.eq(self.acc + delayed(m, self.a * self.b, self.stages, "product"))
         return m
 
 
@@ -74,11 +82,12 @@ def mac_shapes(numerics) -> tuple[Shape, Shape]:
 
 
 @singledispatch
-def mac_unit(numerics) -> wiring.Component:
-    """A fresh MAC unit implementing ``numerics`` (one per PE)."""
+def mac_unit(numerics, stages: int = 0) -> wiring.Component:
+    """A fresh MAC unit implementing ``numerics`` (one per PE), with ``stages`` register stages
+    after its multiplier."""
     raise TypeError(f"no MAC unit is registered for {type(numerics).__name__}")
 
 
 @mac_unit.register
-def _(numerics: IntMac) -> wiring.Component:
-    return IntegerMac(numerics)
+def _(numerics: IntMac, stages: int = 0) -> wiring.Component:
+    return IntegerMac(numerics, stages)

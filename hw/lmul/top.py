@@ -2,8 +2,9 @@
 
 Protocols and cycle models are in :mod:`peforge.models.lmul`; drivers in
 :mod:`peforge.hw.lmul.driver`. Both tops accept a beat every cycle (``ready`` is always high) and
-register their output: one output beat per accepted beat (``lmul``) or per ``last`` beat
-(``lmul-dot``), one cycle after it was accepted, valid-only (no backpressure).
+register their output: one output beat per accepted beat (``lmul``), one cycle after it was
+accepted, or per ``last`` beat (``lmul-dot``), ``1 + tree_stages`` cycles after it was accepted;
+valid-only (no backpressure).
 """
 
 from amaranth import Module, Signal
@@ -13,9 +14,11 @@ from amaranth.lib.wiring import In, Out
 from peforge.models.numerics.floatmac import ACC_FORMAT
 from peforge.models.lmul import DotConfig, MultiplierConfig
 
-from peforge.hw.common.floatmac import FloatMacUnit
+from peforge.hw.common.delays import delayed
+from peforge.hw.common.floatmac import FloatAdder, FloatMacUnit
 from peforge.hw.common.floatmul import FloatMultiplier, LMulMultiplier
 from peforge.hw.common.streams import ValidStream
+from peforge.hw.lmul.tree import ProductTree
 
 __all__ = ["MultiplierStream", "DotProductUnit", "multiplier_layouts", "dot_layouts"]
 
@@ -71,17 +74,20 @@ class MultiplierStream(wiring.Component):
 
 
 class DotProductUnit(wiring.Component):
-    """A ``lanes``-wide dot-product unit: a chain of float MAC units and an fp32 accumulator.
+    """A ``lanes``-wide dot-product unit: a chain or a tree of float adders and an fp32 accumulator.
 
-    Lane ``i``'s :class:`~peforge.hw.common.floatmac.FloatMacUnit` adds its product to lane ``i-1``'s
-    sum, lane 0 to the accumulator register: ``lanes`` fp32 RNE additions per cycle in k order
-    (a combinational path ``lanes`` adders deep). A ``last`` beat registers the sum out and
-    restarts the accumulator at ``+0``.
+    ``adder="chain"``: lane ``i``'s :class:`~peforge.hw.common.floatmac.FloatMacUnit` adds its
+    product to lane ``i-1``'s sum, lane 0 to the accumulator register: ``lanes`` fp32 RNE
+    additions per cycle in k order (a combinational path ``lanes`` adders deep).
+    ``adder="tree"``: a :class:`~peforge.hw.lmul.tree.ProductTree` sums the beat's products in a
+    balanced tree with ``tree_stages`` register stages; one fp32 RNE adder adds its sum to the
+    accumulator (``valid`` and ``last`` follow the tree through as many registers). A ``last``
+    beat registers the sum out and restarts the accumulator at ``+0``.
 
     Parameters
     ----------
     config : DotConfig
-        Format, multiplier kind and lanes.
+        Format, multiplier kind, lanes, adder and tree stages.
 
     Ports
     -----
@@ -89,7 +95,8 @@ class DotProductUnit(wiring.Component):
         Operand bit patterns, lane 0 first in k order; ``last`` ends the dot product; ``ready``
         is always high.
     o_stream : Out(ValidStream({data}))
-        The dot product (fp32 pattern), one cycle after its ``last`` beat was accepted.
+        The dot product (fp32 pattern), ``1 + tree_stages`` cycles after its ``last`` beat was
+        accepted.
     """
 
     def __init__(self, config: DotConfig):
@@ -107,14 +114,25 @@ class DotProductUnit(wiring.Component):
         fire = self.i_stream.valid & self.i_stream.ready
         m.d.comb += self.i_stream.ready.eq(1)
 
-        total = acc
-        for lane in range(config.lanes):
-            mac = m.submodules[f"mac{lane}"] = FloatMacUnit(numerics)
-            m.d.comb += [mac.a.eq(payload.a[lane]), mac.b.eq(payload.b[lane]), mac.acc.eq(total)]
-            total = mac.result
+        last = payload.last
+        if config.adder == "chain":
+            total = acc
+            for lane in range(config.lanes):
+                mac = m.submodules[f"mac{lane}"] = FloatMacUnit(numerics)
+                m.d.comb += [mac.a.eq(payload.a[lane]), mac.b.eq(payload.b[lane]),
+                             mac.acc.eq(total)]
+                total = mac.result
+        else:
+            tree = m.submodules.tree = ProductTree(numerics, config.lanes, config.tree_stages)
+            adder = m.submodules.accumulate = FloatAdder(ACC_FORMAT)
+            m.d.comb += [tree.a.eq(payload.a), tree.b.eq(payload.b),
+                         adder.a.eq(acc), adder.b.eq(tree.sum)]
+            total = adder.s
+            fire = delayed(m, fire, config.tree_stages, "valid")
+            last = delayed(m, last, config.tree_stages, "last")
 
-        m.d.sync += self.o_stream.valid.eq(fire & payload.last)
-        with m.If(fire & payload.last):
+        m.d.sync += self.o_stream.valid.eq(fire & last)
+        with m.If(fire & last):
             m.d.sync += [self.o_stream.payload.data.eq(total), acc.eq(numerics.zero)]
         with m.Elif(fire):
             m.d.sync += acc.eq(total)

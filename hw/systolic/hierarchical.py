@@ -12,6 +12,6 @@ __all__ = ["shared_pe_array"]
 
 def shared_pe_array(config, library: PartLibrary) -> SystolicArray:
     """The array of ``config`` whose PEs are instances of one ``pe`` part of ``library``."""
-    pe_class = SystolicArray.pe_class(config.dataflow)
+    pe = SystolicArray.pe_factory(config.dataflow, config.mul_stages)
     return SystolicArray.from_config(
-        config, pe=lambda numerics: library.part("pe", lambda: pe_class(numerics)))
+        config, pe=lambda numerics: library.part("pe", lambda: pe(numerics)))

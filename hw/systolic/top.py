@@ -9,6 +9,8 @@ Protocol and cycle counts are documented in :mod:`peforge.models.systolic`; the 
 GEMM onto it is :mod:`peforge.hw.systolic.driver`.
 """
 
+from functools import partial
+
 from amaranth import Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -24,15 +26,20 @@ __all__ = ["SystolicArray", "OutputStationaryPE", "WeightStationaryPE", "stream_
 
 
 class _MacPE(wiring.Component):
-    """A PE around one MAC unit of ``numerics``; a subclass gives ``signature_of(numerics)``."""
+    """A PE around one MAC unit of ``numerics`` with ``mul_stages`` register stages after its
+    multiplier; a subclass gives ``signature_of(numerics)``."""
 
-    def __init__(self, numerics):
-        self._mac = mac_unit(numerics)
+    def __init__(self, numerics, mul_stages: int = 0):
+        self.mul_stages = mul_stages
+        self._mac = mac_unit(numerics, mul_stages)
         super().__init__(self.signature_of(numerics))
 
 
 class OutputStationaryPE(_MacPE):
     """One output-stationary PE: forwards ``a`` right and ``b`` down, accumulates ``a * b``.
+
+    With ``mul_stages`` the product of a MAC step reaches the accumulator that many cycles
+    after its operands (``valid_in`` is delayed as much, as ``mac_valid_d<i>``).
 
     Ports
     -----
@@ -63,9 +70,10 @@ class OutputStationaryPE(_MacPE):
         m.d.comb += [mac.a.eq(self.a_in), mac.b.eq(self.b_in), mac.acc.eq(self.acc)]
         m.d.sync += [self.a_out.eq(self.a_in), self.b_out.eq(self.b_in),
                      self.valid_out.eq(self.valid_in)]
+        step = delayed(m, self.valid_in, self.mul_stages, "mac_valid")
         with m.If(self.drain):
             m.d.sync += self.acc.eq(self.acc_in)
-        with m.Elif(self.valid_in):
+        with m.Elif(step):
             m.d.sync += self.acc.eq(mac.result)
         return m
 
@@ -83,6 +91,9 @@ class WeightStationaryPE(_MacPE):
     psum_in : In(acc); psum_out : Out(acc)
         ``psum_out`` registers ``psum_in + a_in * w`` every cycle.
     """
+
+    def __init__(self, numerics):
+        super().__init__(numerics)      # no product register: the partial sums keep their timing
 
     @staticmethod
     def signature_of(numerics) -> wiring.Signature:
@@ -115,10 +126,13 @@ class SystolicArray(wiring.Component):
     numerics
         MAC numerics (e.g. :class:`peforge.models.numerics.mac.IntMac`); its unit comes from
         :func:`peforge.hw.common.mac.mac_unit`.
+    mul_stages : int
+        ``os`` only: register stages after each PE's multiplier (:class:`OutputStationaryPE`);
+        a tile's wavefront takes that many cycles more.
     pe : callable, optional
         ``numerics -> PE component`` with the signature of the dataflow's PE; default
-        :class:`OutputStationaryPE` or :class:`WeightStationaryPE`. Area composition
-        (:mod:`peforge.sim.eda.synth`) passes a black-box stand-in here.
+        :class:`OutputStationaryPE` (with ``mul_stages``) or :class:`WeightStationaryPE`. Area
+        composition (:mod:`peforge.sim.eda.synth`) passes a black-box stand-in here.
 
     Ports
     -----
@@ -128,19 +142,23 @@ class SystolicArray(wiring.Component):
         is a weight row: ``b`` enters row 0 and older rows shift down, so the bottom row is sent
         first), ``a`` (rows operands: one row of the A tile), ``d`` (cols accumulator values added
         to the column sums: the previous K-tile's partial sums), ``last`` (final row of the tile).
-        ``ready`` is low while a tile finishes (``rows + cols - 2`` cycles) and, for ``os``, while
-        it drains.
+        ``ready`` is low while a tile finishes (``rows + cols - 2`` cycles, ``os``:
+        ``+ mul_stages``) and, for ``os``, while it drains.
     o_stream : Out(ValidStream(...))
         Payload ``data`` (cols accumulator values: one row of the result tile) and ``last`` (final
         row of the tile). ``os`` emits ``rows`` beats per tile, row 0 first; ``ws`` one beat per
         streamed row, ``rows + cols - 1`` cycles after it was accepted.
     """
 
-    def __init__(self, rows: int, cols: int, dataflow: str, numerics, *, pe=None):
+    def __init__(self, rows: int, cols: int, dataflow: str, numerics, *, mul_stages: int = 0,
+                 pe=None):
         if dataflow not in ("os", "ws"):
             raise ValueError(f"dataflow: must be one of os, ws, got {dataflow!r}")
+        if mul_stages and dataflow != "os":
+            raise ValueError(f"mul_stages: must be 0 with dataflow={dataflow}, got {mul_stages}")
         self.rows, self.cols, self.dataflow, self.numerics = rows, cols, dataflow, numerics
-        self.pe = pe if pe is not None else self.pe_class(dataflow)
+        self.mul_stages = mul_stages
+        self.pe = pe if pe is not None else self.pe_factory(dataflow, mul_stages)
         self.in_layout, self.out_layout = stream_layouts(rows, cols, dataflow, numerics)
         super().__init__({
             "i_stream": In(stream.Signature(self.in_layout)),
@@ -149,12 +167,20 @@ class SystolicArray(wiring.Component):
 
     @classmethod
     def from_config(cls, config: SystolicConfig, *, pe=None) -> "SystolicArray":
-        return cls(config.rows, config.cols, config.dataflow, config.mac, pe=pe)
+        return cls(config.rows, config.cols, config.dataflow, config.mac,
+                   mul_stages=config.mul_stages, pe=pe)
 
     @staticmethod
     def pe_class(dataflow: str) -> type:
         """The PE component of a dataflow."""
         return OutputStationaryPE if dataflow == "os" else WeightStationaryPE
+
+    @classmethod
+    def pe_factory(cls, dataflow: str, mul_stages: int = 0):
+        """``numerics -> PE`` of a dataflow (``os``: with ``mul_stages``)."""
+        if dataflow == "os":
+            return partial(OutputStationaryPE, mul_stages=mul_stages)
+        return WeightStationaryPE
 
     def elaborate(self, platform):
         if self.dataflow == "os":
@@ -192,11 +218,12 @@ class SystolicArray(wiring.Component):
             below = pes[i + 1][j].acc if i + 1 < rows else Const(self.numerics.zero)
             m.d.comb += [pe.drain.eq(drain), pe.acc_in.eq(below)]
 
-        # The tile's last beat reaches the far corner rows + cols - 2 cycles after it is accepted;
-        # then the accumulators shift up one row per cycle, row 0 on the output.
+        # The tile's last beat reaches the far corner rows + cols - 2 cycles after it is accepted
+        # and its accumulator mul_stages cycles later; then the accumulators shift up one row per
+        # cycle, row 0 on the output.
         drain_fsm(m, rows=rows, i_ready=self.i_stream.ready, ready=1,
                   tile_end=fire & payload.last, drain=drain, o_stream=self.o_stream,
-                  wait_state="WAVEFRONT", wait_cycles=rows + cols - 2)
+                  wait_state="WAVEFRONT", wait_cycles=rows + cols - 2 + self.mul_stages)
         for j in range(cols):
             m.d.comb += self.o_stream.payload.data[j].eq(pes[0][j].acc)
         return m

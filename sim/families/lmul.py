@@ -12,7 +12,7 @@ from peforge.models.numerics.floatmac import cancelling_job, random_operands
 from peforge.models.numerics.lmul import operand_pairs
 from peforge.models.operand_stats import VERIFY, OperandStats
 from peforge.models.lmul import (DotConfig, MultiplierConfig, gemm_cycles, golden_gemm,
-                                 golden_products, product_cycles)
+                                 golden_products, product_cycles, tree_levels)
 
 from peforge.sim.families import Family, GemmJob, Job
 
@@ -147,7 +147,8 @@ class LmulDot(_LanesStream):
     """A ``lanes``-wide dot-product unit (:mod:`peforge.models.lmul`)."""
 
     name = "lmul-dot"
-    summary = "lanes-wide dot-product unit, L-Mul or exact products summed in fp32 (RNE, k order)"
+    summary = ("lanes-wide dot-product unit, L-Mul or exact products summed in fp32 (RNE; "
+               "a k-order chain or a pipelined tree)")
     config = DotConfig
     port_docs = {**_LanesStream._ports,
                  "i_stream__payload": "input beat {a[lanes], b[lanes], last} operand patterns "
@@ -164,7 +165,18 @@ class LmulDot(_LanesStream):
         return gemm_cycles(config, m, k, n)
 
     def latency(self, config: DotConfig) -> str:
-        return f"M * N * ceil(K/{config.lanes}) + 1"
+        return f"M * N * ceil(K/{config.lanes}) + {1 + config.tree_stages}"
+
+    def pipeline_overlap(self, config: DotConfig) -> int:
+        """The next job's first beat is accepted right after the previous one's last beat:
+        ``1 + tree_stages`` cycles before its output."""
+        return 1 + config.tree_stages
+
+    def energy_config(self, config: DotConfig):
+        """At most 4 lanes, and at most the tree stages 4 lanes take (3)."""
+        small = min(config.lanes, 4)
+        return dataclasses.replace(config, lanes=small,
+                                   tree_stages=min(config.tree_stages, tree_levels(small) + 1))
 
     random_job = staticmethod(random_gemm_job)
     make_jobs = staticmethod(dot_jobs)

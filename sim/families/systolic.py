@@ -95,6 +95,7 @@ def area_parts(config: SystolicConfig) -> list[AreaPart]:
     """
     rows, cols, numerics = config.rows, config.cols, config.mac
     pe_class = SystolicArray.pe_class(config.dataflow)
+    pe_factory = SystolicArray.pe_factory(config.dataflow, config.mul_stages)
     if config.dataflow == "os":
         right, bottom = {"unused": ("a_out", "valid_out")}, {"unused": ("b_out",),
                                                              "tied": {"acc_in": numerics.zero}}
@@ -115,7 +116,7 @@ def area_parts(config: SystolicConfig) -> list[AreaPart]:
             variants[key] = [name, count, unused, tied]
 
     def pe(unused, tied):
-        return lambda: Trimmed(pe_class(numerics), unused=unused, tied=tied)
+        return lambda: Trimmed(pe_factory(numerics), unused=unused, tied=tied)
 
     parts = [AreaPart(name, count, pe(unused, tied))
              for name, count, unused, tied in variants.values() if count]
@@ -123,6 +124,7 @@ def area_parts(config: SystolicConfig) -> list[AreaPart]:
     small_rows, small_cols = min(rows, REST_MAX), min(cols, REST_MAX)
     parts.append(AreaPart(
         "rest", 1, lambda: SystolicArray(small_rows, small_cols, config.dataflow, numerics,
+                                         mul_stages=config.mul_stages,
                                          pe=lambda _numerics: BlackBox(signature, "pe")),
         black_boxes=(("pe", signature),)))
     operand, acc = mac_shapes(numerics)
@@ -163,7 +165,7 @@ class Systolic(Family):
     def latency(self, config: SystolicConfig) -> str:
         r, c = config.rows, config.cols
         if config.dataflow == "os":
-            return f"ceil(M/{r}) * ceil(N/{c}) * (K + {2 * r + c - 2})"
+            return f"ceil(M/{r}) * ceil(N/{c}) * (K + {2 * r + c - 2 + config.mul_stages})"
         return f"ceil(K/{r}) * ceil(N/{c}) * (M + {2 * r + c - 2}) + 1"
 
     random_job = staticmethod(random_job)
