@@ -128,8 +128,17 @@ class TimingReport:
         """The clock the worst path allows, MHz."""
         return 1000.0 / self.critical_ns
 
+    @property
+    def fmax_in_place_mhz(self) -> float:
+        """The clock of the design placed between registers (its ports driven and loaded by
+        flip-flops, delay 0), MHz: the worse of the register and port paths. What
+        ``clock_mhz: auto`` charges: a unit whose inputs feed logic before its first register
+        (an adder tree with few stages) is as slow as that logic."""
+        return 1000.0 / max(self.critical_ns, self.port_ns or 0.0)
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "fmax_mhz": self.fmax_mhz}
+        return {**asdict(self), "fmax_mhz": self.fmax_mhz,
+                "fmax_in_place_mhz": self.fmax_in_place_mhz}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TimingReport":

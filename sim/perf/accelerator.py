@@ -285,7 +285,8 @@ def with_clock(accel: Accelerator, auto: bool) -> Accelerator:
 
 
 def auto_clock_mhz(family_name: str, pe) -> float:
-    """Static-timing Fmax of ``family_name``'s configuration ``pe`` on the default Liberty
+    """Static-timing Fmax of ``family_name``'s configuration ``pe`` placed between registers
+    (:attr:`~peforge.sim.eda.timing.TimingReport.fmax_in_place_mhz`) on the default Liberty
     (:func:`~peforge.sim.eda.synth.default_liberty`), MHz, rounded down to 0.1 MHz; cached per
     PE configuration and Liberty content, so another library is timed again. Raises ValueError
     naming ``clock_mhz`` when it cannot be timed (no OpenSTA, an unreadable or malformed
@@ -319,4 +320,4 @@ def _timed_clock_mhz(family_name: str, pe, liberty, _sha256: str) -> float:
         report = timing.time_family(family(family_name), pe, liberty)
     except timing.TimingError as error:
         raise ValueError(f"clock_mhz: auto: {error}") from None
-    return math.floor(report.fmax_mhz * 10) / 10
+    return math.floor(report.fmax_in_place_mhz * 10) / 10

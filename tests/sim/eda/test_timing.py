@@ -329,3 +329,15 @@ def test_cli_timing(tmp_path):
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [
         "peforge: error: timing: --timing needs a Liberty library (drop --no-liberty)"]
+
+
+@pytest.mark.parametrize("critical, port, in_place", [(4.0, 8.0, 125.0), (8.0, 4.0, 125.0),
+                                                      (5.0, None, 200.0)])
+def test_the_clock_in_place_is_set_by_the_worse_of_the_register_and_port_paths(critical, port,
+                                                                                in_place):
+    report = timing.TimingReport(
+        top="top", scope="register-to-register", critical_ns=critical, arrival_ns=critical,
+        setup_ns=0.0, start="a", end="b", start_kind="register", end_kind="register", cells=[],
+        pins=[], port_ns=port, port_start="", port_end="", liberty="x.lib", liberty_sha256="")
+    assert report.fmax_mhz == 1000 / critical
+    assert report.fmax_in_place_mhz == in_place

@@ -222,7 +222,7 @@ def test_pareto_table_shows_each_designs_clock_and_where_it_comes_from(tmp_path)
     write_sweep_report(db, tmp_path / "out")
     fam = family("systolic")
     fmax = {rows: math.floor(timing.time_family(fam, fam.make_config(rows=rows, cols=2),
-                                                synth.default_liberty()).fmax_mhz * 10) / 10
+                                                synth.default_liberty()).fmax_in_place_mhz * 10) / 10
             for rows in (2, 3)}
     results = pd.read_csv(tmp_path / "out" / "results.csv")
     expected = {(rows, kind): clock for rows in (2, 3)

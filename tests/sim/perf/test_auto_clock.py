@@ -21,7 +21,7 @@ needs_sta = pytest.mark.skipif(
 def _fmax(rows: int, cols: int) -> float:
     fam = family("systolic")
     return timing.time_family(fam, fam.make_config(rows=rows, cols=cols),
-                              synth.default_liberty()).fmax_mhz
+                              synth.default_liberty()).fmax_in_place_mhz
 
 
 @needs_sta
@@ -103,4 +103,4 @@ def test_a_sweep_file_may_ask_for_the_auto_clock(tmp_path):
     fam = family("systolic")
     two = timing.time_family(fam, fam.make_config(rows=2, cols=1), synth.default_liberty())
     assert clocks == {(1, "auto"): math.floor(_fmax(1, 1) * 10) / 10, (1, 400): 400,
-                      (2, "auto"): math.floor(two.fmax_mhz * 10) / 10, (2, 400): 400}
+                      (2, "auto"): math.floor(two.fmax_in_place_mhz * 10) / 10, (2, 400): 400}
