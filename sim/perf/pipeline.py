@@ -23,7 +23,9 @@ Times are exact. Every duration is a whole number of units of ``1 / per_cycle`` 
 (:class:`TimeUnits`: ``per_cycle`` is a multiple of the denominators of the DRAM's bytes per
 cycle, read as the decimal it was written as, 25.6 = 128/5, and of the SRAM ports' widths), so no
 event time is ever rounded; a GEMM's ``cycles`` are its last event's time rounded up to a whole
-cycle, plus the overlap.
+cycle. A tile's compute takes its array cycles less the family's pipeline overlap (the next tile
+may start then), and its output tile's write-back may start only once those last overlapping
+cycles are over too (it is requested, and queued on the channel, at the earlier time).
 
 Two engines give the same times:
 
@@ -198,16 +200,19 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
     loads = step_loads(gemm, steps, units.beat_bits)
     dram_free = 0
     waits = 0
+    finish = overlap * units.per_cycle
 
-    def transfer(bits):
+    def transfer(bits, after=0):
         # One DRAM channel, first come first served: a transfer starts when the previous one
-        # has finished (requests are made in simulated-time order, so this is a FIFO queue).
+        # has finished (requests are made in simulated-time order, so this is a FIFO queue),
+        # and not before `after` units from its request.
         nonlocal dram_free
-        dram_free = max(env.now, dram_free) + units.transfer(bits)
+        dram_free = max(env.now + after, dram_free) + units.transfer(bits)
         yield env.timeout(dram_free - env.now)
 
     def write_back(bits):
-        yield from transfer(bits)
+        # It may start once the tile's last cycle, shared with the next tile's first, is over.
+        yield from transfer(bits, finish)
         yield output_slots.put(1)
 
     def compute():
@@ -232,11 +237,11 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
 
     env.process(compute())
     env.run()
-    return (units.cycles(env.now) + overlap,
+    return (units.cycles(env.now),
             _compute_cycles((gemm.m, gemm.k, gemm.n), mapping, tile_cycles, overlap, waits))
 
 
-def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
+def _run(program, tiles: list, state: tuple, memo: dict, finish: int) -> tuple:
     """Advance the pipeline's ``state`` over ``program``: indices into ``tiles``, each
     ``(load, busy, write_back)`` (units; ``load`` None: nothing to load, ``write_back`` None:
     not the last K step), and runs ``(count, program)``.
@@ -272,7 +277,8 @@ def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
                     ready = dram
                     waits += 1
             if write_back is not None:
-                dram = (now if now > dram else dram) + write_back
+                # Requested `finish` after `now`, when the tile's shared last cycle is over.
+                dram = (now + finish if now + finish > dram else dram) + write_back
             issued, now, write_back = ready, ready + busy, next_write_back
             continue
         key = (id(item), now - issued, dram - issued if dram > issued else 0, write_back)
@@ -280,7 +286,7 @@ def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
         if done is None:
             start, waited = issued, waits
             issued, now, dram, write_back, waits = _repeat(
-                item, tiles, (issued, now, dram, write_back, waits), memo)
+                item, tiles, (issued, now, dram, write_back, waits), memo, finish)
             memo[key] = (issued - start, now - start, dram - start, write_back, waits - waited)
         else:
             issued, now, dram, write_back, waits = (issued + done[0], issued + done[1],
@@ -288,7 +294,7 @@ def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
     return issued, now, dram, write_back, waits
 
 
-def _repeat(run: tuple, tiles: list, state: tuple, memo: dict) -> tuple:
+def _repeat(run: tuple, tiles: list, state: tuple, memo: dict, finish: int) -> tuple:
     """``state`` after ``run = (count, body)`` (:func:`_run`)."""
     count, body = run
     seen = {}
@@ -304,10 +310,10 @@ def _repeat(run: tuple, tiles: list, state: tuple, memo: dict) -> tuple:
             state = (issued + shift, now + shift, dram + shift, write_back,
                      waits + periods * (waits - waits_then))
             for _ in range(count - done - periods * period):
-                state = _run(body, tiles, state, memo)
+                state = _run(body, tiles, state, memo, finish)
             return state
         seen[key] = (done, issued, waits)
-        state = _run(body, tiles, state, memo)
+        state = _run(body, tiles, state, memo, finish)
         done += 1
     return state
 
@@ -404,9 +410,11 @@ def _recurrence(units: TimeUnits, shape: tuple[int, ...], mapping, tile_cycles,
               units.busy(widths, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap, first_k),
               units.transfer(block_bits(tm, tn, out_bits, units.beat_bits)) if write else None)
              for tm, tk, tn, first_k, write, load in specs]
-    _issued, now, dram, write_back, waits = _run(program, tiles, (0, 0, 0, None, 0), {})
+    finish = overlap * units.per_cycle
+    _issued, now, dram, write_back, waits = _run(program, tiles, (0, 0, 0, None, 0), {},
+                                                 finish)
     # The last tile ends its output tile's last visit: its write-back ends the GEMM.
-    return (units.cycles(max(now, dram) + write_back) + overlap,
+    return (units.cycles(max(now + finish, dram) + write_back),
             _compute_cycles(shape[:3], mapping, tile_cycles, overlap, waits))
 
 
