@@ -169,10 +169,10 @@ def step_loads(gemm: Gemm, steps, beat_bits: int = 0) -> list[int]:
 def _compute_cycles(dims: tuple[int, int, int], mapping, tile_cycles, overlap: int,
                     waits: int) -> int:
     """The cycles the array is on a tile in a GEMM of ``dims`` (m, k, n): the sum over the tiles
-    of their cycles less the overlap, plus the overlap once for each of the ``waits`` tiles
-    (the first among them) that did not start as the one before ended (its last cycle is then
-    its own, not shared with the next tile's first)."""
-    return overlap * waits + sum(count * (tile_cycles(*sizes) - overlap)
+    of their cycles less the overlap, plus the overlap once, and once more for each of the
+    ``waits`` tiles after the first that did not start as the one before ended (that one's
+    last cycles are then its own, not shared with the next tile's first)."""
+    return overlap * (1 + waits) + sum(count * (tile_cycles(*sizes) - overlap)
                                  for sizes, count in _tile_classes(*dims, mapping.tm, mapping.tk,
                                                                    mapping.tn))
 
@@ -228,7 +228,7 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
                        if following < len(steps) and loads[following] else None)
             if new_output:
                 yield output_slots.get(1)
-            waits += index == 0 or env.now > ended
+            waits += index > 0 and env.now > ended
             yield env.timeout(units.busy((gemm.a_bits, gemm.w_bits, gemm.out_bits), sizes,
                                          tile_cycles(*sizes) - overlap, first_k))
             if write:
@@ -250,7 +250,8 @@ def _run(program, tiles: list, state: tuple, memo: dict, finish: int) -> tuple:
     the tile just done had its operands, so the next tile's load was requested; ``now``, when
     it finished computing; ``dram``, when the channel is free; ``write_back``, the duration of
     its output tile's write, requested at ``now``; ``waits``, how many tiles so far started
-    later than the one before them ended (the first tile counts: it waits for its loads). What follows depends only on the state relative to
+    later than ``now`` of the one before them (the first tile counts when its loads take
+    time: :func:`_recurrence` takes it off). What follows depends only on the state relative to
     ``issued``, the channel's free time clamped there (it is next asked for at ``issued`` or
     later): its key. In a run, the key at the start of each repetition is remembered; once one
     recurs, the rest of the run's whole periods each shift all times by the same amount, and are
@@ -413,6 +414,10 @@ def _recurrence(units: TimeUnits, shape: tuple[int, ...], mapping, tile_cycles,
     finish = overlap * units.per_cycle
     _issued, now, dram, write_back, waits = _run(program, tiles, (0, 0, 0, None, 0), {},
                                                  finish)
+    first = program[0]
+    while first.__class__ is not int:
+        first = first[1][0]
+    waits -= tiles[first][0] > 0
     # The last tile ends its output tile's last visit: its write-back ends the GEMM.
     return (units.cycles(max(now + finish, dram) + write_back),
             _compute_cycles(shape[:3], mapping, tile_cycles, overlap, waits))
