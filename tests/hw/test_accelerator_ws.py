@@ -8,16 +8,25 @@ import math
 import numpy as np
 import pytest
 
-from peforge.sim.accel.flow import build_tile, place, run_gemms
+from peforge.sim.accel.flow import build_tile, generate, place, run_gemms
 from peforge.sim.families import GemmJob, family
 from peforge.sim.perf.pipeline import tile_steps
 from peforge.sim.perf.tiling import Mapping
 from peforge.sim.perf.workloads import Gemm
+from peforge.sim.rtl.backends.verilator import lint
 
 from tests.hw.test_accelerator import (ALIGNED, IDEAL, ODD_WRITES, RAGGED, SHAPES, _bus_read_bytes,
                                        _model_agrees, accel_config)
 
 WS = {"dataflow": "ws"}
+
+
+@pytest.mark.verilator
+def test_ws_lint_clean():
+    verilog, manifest = generate(accel_config(**WS))
+    clean, messages = lint(verilog, manifest["top"])
+    assert clean, messages
+    assert manifest["pe"]["dataflow"] == "ws"
 
 
 @pytest.fixture(scope="module")
