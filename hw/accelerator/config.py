@@ -3,9 +3,9 @@ plus the AXI port, checked for what the RTL can build.
 
 What the RTL supports today (each checked here, the error names the field):
 
-- family ``systolic``, dataflow ``os`` or ``ws``, integer PEs of 8 or 16 bits with an accumulator of at most
-  32 bits (C is written to DRAM as 32-bit two's-complement words, sign-extended), rows and cols
-  powers of two;
+- family ``systolic``, dataflow ``os`` or ``ws``, integer PEs of 8 or 16 bits with an
+  accumulator of at most 32 bits (C is written to DRAM as 32-bit two's-complement words,
+  sign-extended), rows and cols powers of two;
 - ``axi_data_bits``: a power of two >= 32, at most ``cols * 32`` (one output row group of the
   array fills at least one AXI beat); ``ws`` also needs at least ``rows * bits`` (a beat's
   ``rows`` A elements are in one input lane word);
