@@ -3,11 +3,12 @@ plus the AXI port, checked for what the RTL can build.
 
 What the RTL supports today (each checked here, the error names the field):
 
-- family ``systolic``, dataflow ``os``, integer PEs of 8 or 16 bits with an accumulator of at most
-  32 bits (C is written to DRAM as 32-bit two's-complement words, sign-extended), rows and cols
-  powers of two;
+- family ``systolic``, dataflow ``os`` or ``ws``, integer PEs of 8 or 16 bits with an
+  accumulator of at most 32 bits (C is written to DRAM as 32-bit two's-complement words,
+  sign-extended), rows and cols powers of two;
 - ``axi_data_bits``: a power of two >= 32, at most ``cols * 32`` (one output row group of the
-  array fills at least one AXI beat);
+  array fills at least one AXI beat); ``ws`` also needs at least ``rows * bits`` (a beat's
+  ``rows`` A elements are in one input lane word);
 - scratchpads of the accelerator's SRAM sizes that hold a double-buffered tile of the array
   (``rows x 1 x cols``) in the layout of :mod:`peforge.hw.accelerator.layout`.
 
@@ -46,8 +47,8 @@ class AccelConfig:
         if accel.family != "systolic":
             raise ValueError(f"family: the accelerator RTL supports systolic only, got "
                              f"{accel.family!r}")
-        if pe.dataflow != "os":
-            raise ValueError(f"pe.dataflow: the accelerator RTL supports os only, got "
+        if pe.dataflow not in ("os", "ws"):
+            raise ValueError(f"pe.dataflow: the accelerator RTL supports os and ws only, got "
                              f"{pe.dataflow!r}")
         if pe.pe != "int" or pe.bits not in (8, 16):
             raise ValueError(f"pe.bits: the accelerator RTL takes integer PEs of 8 or 16 bits, "
@@ -65,6 +66,9 @@ class AccelConfig:
             raise ValueError(f"axi_data_bits: must be a power of two >= 32, got {bits!r}")
         if bits > pe.cols * 32:
             raise ValueError(f"axi_data_bits: at most cols * 32 = {pe.cols * 32}, got {bits}")
+        if pe.dataflow == "ws" and bits < pe.rows * pe.bits:
+            raise ValueError(f"axi_data_bits: ws needs at least rows * bits = "
+                             f"{pe.rows * pe.bits} (one A row block per lane word), got {bits}")
         if not isinstance(self.max_outstanding, int) or not 1 <= self.max_outstanding <= 256:
             raise ValueError(f"max_outstanding: must be an integer in 1..256, got "
                              f"{self.max_outstanding!r}")
@@ -112,10 +116,10 @@ class AccelConfig:
         """The array block and word widths of the scratchpads, as the model counts their
         accesses (:mod:`peforge.sim.perf.scratchpads`): an input lane word and a weight bank
         word are one AXI beat, a weight row read reads every bank, an output word holds
-        ``cols`` accumulators."""
+        ``cols`` accumulators; the array's dataflow decides how it walks them."""
         return ScratchpadWords(self.rows, self.cols, self.beat_bytes,
                                self.weight_banks * self.beat_bytes,
-                               Fraction(self.cols * self.acc_bits, 8))
+                               Fraction(self.cols * self.acc_bits, 8), self.accel.pe.dataflow)
 
     # Depths (words) ---------------------------------------------------------------------------
     @property

@@ -23,7 +23,9 @@ Times are exact. Every duration is a whole number of units of ``1 / per_cycle`` 
 (:class:`TimeUnits`: ``per_cycle`` is a multiple of the denominators of the DRAM's bytes per
 cycle, read as the decimal it was written as, 25.6 = 128/5, and of the SRAM ports' widths), so no
 event time is ever rounded; a GEMM's ``cycles`` are its last event's time rounded up to a whole
-cycle, plus the overlap.
+cycle. A tile's compute takes its array cycles less the family's pipeline overlap (the next tile
+may start then), and its output tile's write-back may start only once those last overlapping
+cycles are over too (it is requested, and queued on the channel, at the earlier time).
 
 Two engines give the same times:
 
@@ -164,12 +166,15 @@ def step_loads(gemm: Gemm, steps, beat_bits: int = 0) -> list[int]:
     return loads
 
 
-def _compute_cycles(dims: tuple[int, int, int], mapping, tile_cycles, overlap: int) -> int:
-    """The array's cycles of all tiles of a GEMM of ``dims`` (m, k, n) back to back (no stall):
-    the sum over the tiles of their cycles less the overlap, plus the overlap once."""
-    return overlap + sum(count * (tile_cycles(*sizes) - overlap)
-                         for sizes, count in _tile_classes(*dims, mapping.tm, mapping.tk,
-                                                           mapping.tn))
+def _compute_cycles(dims: tuple[int, int, int], mapping, tile_cycles, overlap: int,
+                    waits: int) -> int:
+    """The cycles the array is on a tile in a GEMM of ``dims`` (m, k, n): the sum over the tiles
+    of their cycles less the overlap, plus the overlap once, and once more for each of the
+    ``waits`` tiles after the first that did not start as the one before ended (that one's
+    last cycles are then its own, not shared with the next tile's first)."""
+    return overlap * (1 + waits) + sum(count * (tile_cycles(*sizes) - overlap)
+                                 for sizes, count in _tile_classes(*dims, mapping.tm, mapping.tk,
+                                                                   mapping.tn))
 
 
 @lru_cache(maxsize=4096)
@@ -194,22 +199,28 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
     steps = list(tile_steps(gemm, mapping))
     loads = step_loads(gemm, steps, units.beat_bits)
     dram_free = 0
+    waits = 0
+    finish = overlap * units.per_cycle
 
-    def transfer(bits):
+    def transfer(bits, after=0):
         # One DRAM channel, first come first served: a transfer starts when the previous one
-        # has finished (requests are made in simulated-time order, so this is a FIFO queue).
+        # has finished (requests are made in simulated-time order, so this is a FIFO queue),
+        # and not before `after` units from its request.
         nonlocal dram_free
-        dram_free = max(env.now, dram_free) + units.transfer(bits)
+        dram_free = max(env.now + after, dram_free) + units.transfer(bits)
         yield env.timeout(dram_free - env.now)
 
     def write_back(bits):
-        yield from transfer(bits)
+        # It may start once the tile's last cycle, shared with the next tile's first, is over.
+        yield from transfer(bits, finish)
         yield output_slots.put(1)
 
     def compute():
         # Double buffering: tile i + 1 loads into the slot tile i - 1 freed while tile i runs.
+        nonlocal waits
         loading = env.process(transfer(loads[0]))
         for index, (*_, sizes, first_k, new_output, write) in enumerate(steps):
+            ended = env.now
             if loading is not None:
                 yield loading
             following = index + 1
@@ -217,6 +228,7 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
                        if following < len(steps) and loads[following] else None)
             if new_output:
                 yield output_slots.get(1)
+            waits += index > 0 and env.now > ended
             yield env.timeout(units.busy((gemm.a_bits, gemm.w_bits, gemm.out_bits), sizes,
                                          tile_cycles(*sizes) - overlap, first_k))
             if write:
@@ -225,19 +237,21 @@ def simulate_events(accel: Accelerator, gemm: Gemm, mapping, tile_cycles, overla
 
     env.process(compute())
     env.run()
-    return (units.cycles(env.now) + overlap,
-            _compute_cycles((gemm.m, gemm.k, gemm.n), mapping, tile_cycles, overlap))
+    return (units.cycles(env.now),
+            _compute_cycles((gemm.m, gemm.k, gemm.n), mapping, tile_cycles, overlap, waits))
 
 
-def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
+def _run(program, tiles: list, state: tuple, memo: dict, finish: int) -> tuple:
     """Advance the pipeline's ``state`` over ``program``: indices into ``tiles``, each
     ``(load, busy, write_back)`` (units; ``load`` None: nothing to load, ``write_back`` None:
     not the last K step), and runs ``(count, program)``.
 
-    ``state`` is ``(issued, now, dram, write_back)`` between two tiles: ``issued``, when the tile
-    just done had its operands, so the next tile's load was requested; ``now``, when it finished
-    computing; ``dram``, when the channel is free; ``write_back``, the duration of its output
-    tile's write, requested at ``now``. What follows depends only on the state relative to
+    ``state`` is ``(issued, now, dram, write_back, waits)`` between two tiles: ``issued``, when
+    the tile just done had its operands, so the next tile's load was requested; ``now``, when
+    it finished computing; ``dram``, when the channel is free; ``write_back``, the duration of
+    its output tile's write, requested at ``now``; ``waits``, how many tiles so far started
+    later than ``now`` of the one before them (the first tile counts when its loads take
+    time: :func:`_recurrence` takes it off). What follows depends only on the state relative to
     ``issued``, the channel's free time clamped there (it is next asked for at ``issued`` or
     later): its key. In a run, the key at the start of each repetition is remembered; once one
     recurs, the rest of the run's whole periods each shift all times by the same amount, and are
@@ -252,7 +266,7 @@ def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
     the previous tile still holds a slot. A spilled output tile read back by a later tile was
     written by a tile at least two before it, so its write, requested earlier, is served first.
     """
-    issued, now, dram, write_back = state
+    issued, now, dram, write_back, waits = state
     for item in program:
         if item.__class__ is int:
             load, busy, next_write_back = tiles[item]
@@ -262,42 +276,45 @@ def _run(program, tiles: list, state: tuple, memo: dict) -> tuple:
                 dram = (issued if issued > dram else dram) + load
                 if dram > ready:
                     ready = dram
+                    waits += 1
             if write_back is not None:
-                dram = (now if now > dram else dram) + write_back
+                # Requested `finish` after `now`, when the tile's shared last cycle is over.
+                dram = (now + finish if now + finish > dram else dram) + write_back
             issued, now, write_back = ready, ready + busy, next_write_back
             continue
         key = (id(item), now - issued, dram - issued if dram > issued else 0, write_back)
         done = memo.get(key)
         if done is None:
-            start = issued
-            issued, now, dram, write_back = _repeat(item, tiles, (issued, now, dram, write_back),
-                                                    memo)
-            memo[key] = (issued - start, now - start, dram - start, write_back)
+            start, waited = issued, waits
+            issued, now, dram, write_back, waits = _repeat(
+                item, tiles, (issued, now, dram, write_back, waits), memo, finish)
+            memo[key] = (issued - start, now - start, dram - start, write_back, waits - waited)
         else:
-            issued, now, dram, write_back = (issued + done[0], issued + done[1],
-                                             issued + done[2], done[3])
-    return issued, now, dram, write_back
+            issued, now, dram, write_back, waits = (issued + done[0], issued + done[1],
+                                                    issued + done[2], done[3], waits + done[4])
+    return issued, now, dram, write_back, waits
 
 
-def _repeat(run: tuple, tiles: list, state: tuple, memo: dict) -> tuple:
+def _repeat(run: tuple, tiles: list, state: tuple, memo: dict, finish: int) -> tuple:
     """``state`` after ``run = (count, body)`` (:func:`_run`)."""
     count, body = run
     seen = {}
     done = 0
     while done < count:
-        issued, now, dram, write_back = state
+        issued, now, dram, write_back, waits = state
         key = (now - issued, dram - issued if dram > issued else 0, write_back)
         if key in seen:
-            then, issued_then = seen[key]
+            then, issued_then, waits_then = seen[key]
             period = done - then
             periods = (count - done) // period
             shift = periods * (issued - issued_then)
-            state = (issued + shift, now + shift, dram + shift, write_back)
+            state = (issued + shift, now + shift, dram + shift, write_back,
+                     waits + periods * (waits - waits_then))
             for _ in range(count - done - periods * period):
-                state = _run(body, tiles, state, memo)
+                state = _run(body, tiles, state, memo, finish)
             return state
-        seen[key] = (done, issued)
-        state = _run(body, tiles, state, memo)
+        seen[key] = (done, issued, waits)
+        state = _run(body, tiles, state, memo, finish)
         done += 1
     return state
 
@@ -394,10 +411,16 @@ def _recurrence(units: TimeUnits, shape: tuple[int, ...], mapping, tile_cycles,
               units.busy(widths, (tm, tk, tn), tile_cycles(tm, tk, tn) - overlap, first_k),
               units.transfer(block_bits(tm, tn, out_bits, units.beat_bits)) if write else None)
              for tm, tk, tn, first_k, write, load in specs]
-    _issued, now, dram, write_back = _run(program, tiles, (0, 0, 0, None), {})
+    finish = overlap * units.per_cycle
+    _issued, now, dram, write_back, waits = _run(program, tiles, (0, 0, 0, None, 0), {},
+                                                 finish)
+    first = program[0]
+    while first.__class__ is not int:
+        first = first[1][0]
+    waits -= tiles[first][0] > 0
     # The last tile ends its output tile's last visit: its write-back ends the GEMM.
-    return (units.cycles(max(now, dram) + write_back) + overlap,
-            _compute_cycles(shape[:3], mapping, tile_cycles, overlap))
+    return (units.cycles(max(now + finish, dram) + write_back),
+            _compute_cycles(shape[:3], mapping, tile_cycles, overlap, waits))
 
 
 #: The engines by name: what ``simulate_gemm(..., engine=...)`` and ``peforge sim --engine`` take.

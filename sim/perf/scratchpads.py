@@ -17,6 +17,14 @@ input reads ``rows * FM * K * FN``, weight reads ``FM * K * FN``, output writes
 ``rows * FM * FN * KB``, output reads ``rows * FM * FN * (KB - 1)`` plus ``passes * M *
 sum over N blocks of ceil(sn * out_bytes / beat)``. :func:`word_traffic` gives them in bytes
 (words times their widths), the unit of the model's SRAM columns.
+
+Weight-stationary (``dataflow="ws"``): a buffer tile runs as ``ceil(sk / rows) x ceil(sn /
+cols)`` array blocks, each ``rows`` weight beats (a weight row read for each of the tile's K
+steps; rows past ``sk`` are zeros, not read) and ``sm`` A beats (one word of every input lane
+each), with one output word written per A beat and read back unless it is the output tile's
+first block of K. With ``FK = sum over K blocks of ceil(sk / rows)`` and ``MB`` M blocks: input
+reads ``rows * M * FK * FN``, weight reads ``MB * K * FN``, output writes ``M * FK * FN``,
+output reads ``M * FN * (FK - 1)`` plus the write-backs' as above.
 """
 
 from dataclasses import dataclass
@@ -40,6 +48,8 @@ class ScratchpadWords:
         Bytes of one weight row read (all banks, one per beat).
     output_word_bytes : Fraction
         Bytes of one output word (``cols`` accumulators).
+    dataflow : {"os", "ws"}
+        How the array walks a tile (module docstring).
     """
 
     rows: int
@@ -47,6 +57,7 @@ class ScratchpadWords:
     input_word_bytes: int
     weight_word_bytes: int
     output_word_bytes: Fraction
+    dataflow: str = "os"
 
 
 def _blocks_of(total: int, size: int, unit: int) -> int:
@@ -61,16 +72,22 @@ def word_traffic(words: ScratchpadWords, m: int, k: int, n: int, tm: int, tk: in
     ``m x k x n`` GEMM under tiles ``tm x tk x tn`` (module docstring): ``input_sram_read``,
     ``weight_sram_read``, ``output_sram_read``, ``output_sram_write``. ``out_bits``: an output
     element's bits in DRAM; ``beat_bytes``: the DMA's beat."""
-    fm = _blocks_of(m, tm, words.rows)
     fn = _blocks_of(n, tn, words.cols)
-    k_blocks = -(-k // tk)
-    beats = fm * k * fn
-    results = words.rows * fm * fn
     full, rest = divmod(n, tn)
     wb_beats = full * -(-tn * out_bits // (8 * beat_bytes)) \
         + -(-rest * out_bits // (8 * beat_bytes))
-    return {"input_sram_read": Fraction(words.rows * beats * words.input_word_bytes),
-            "weight_sram_read": Fraction(beats * words.weight_word_bytes),
-            "output_sram_write": results * k_blocks * words.output_word_bytes,
-            "output_sram_read": (results * (k_blocks - 1) + out_passes * m * wb_beats)
+    if words.dataflow == "os":
+        fm = _blocks_of(m, tm, words.rows)
+        k_blocks = -(-k // tk)
+        a_beats = w_beats = fm * k * fn
+        results = words.rows * fm * fn
+        writes, accumulations = results * k_blocks, results * (k_blocks - 1)
+    else:
+        fk = _blocks_of(k, tk, words.rows)
+        a_beats, w_beats = m * fk * fn, -(-m // tm) * k * fn
+        writes, accumulations = m * fk * fn, m * fn * (fk - 1)
+    return {"input_sram_read": Fraction(words.rows * a_beats * words.input_word_bytes),
+            "weight_sram_read": Fraction(w_beats * words.weight_word_bytes),
+            "output_sram_write": writes * words.output_word_bytes,
+            "output_sram_read": (accumulations + out_passes * m * wb_beats)
             * words.output_word_bytes}

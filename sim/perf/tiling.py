@@ -33,7 +33,8 @@ best simulated so far (:mod:`peforge.sim.perf.mapper`). It is the larger of
   pipeline also reads the tile back after the first K step, so this is a lower bound), summed
   per size class of M, then K, then N from ``overlap``;
 - the DRAM cycles: every transfer (one load per tile, one write per visit of an output tile,
-  each ``latency_cycles``) and every byte at ``dram.bytes_per_cycle``, plus ``overlap``.
+  each ``latency_cycles``) and every byte at ``dram.bytes_per_cycle`` (the channel serves one
+  at a time; a write-back waits for its tile's overlapping last cycles, but no longer).
 
 All of this runs on numpy arrays over every candidate tiling of a shape at once, cached per GEMM
 shape (dimensions and widths), per shape and SRAM sizes (which tilings fit) and per shape, PE
@@ -381,7 +382,7 @@ def _grid_bounds(shape: tuple[int, ...], tile_cycles, overlap: int,
                  ports: tuple[int, int, int], bandwidth: float, latency: int) -> np.ndarray:
     grid = _grid(*shape)
     edges = 2 * latency + grid.edge_bytes / bandwidth
-    dram = latency * grid.transfers + grid.dram_bytes / bandwidth + overlap
+    dram = latency * grid.transfers + grid.dram_bytes / bandwidth
     return _frozen(np.maximum(_busy(shape, tile_cycles, overlap, ports) + edges, dram))[0]
 
 

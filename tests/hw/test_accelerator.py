@@ -58,9 +58,14 @@ def test_config_rejects_what_the_rtl_cannot_build():
     with pytest.raises(ValueError, match=r"^output_sram.size_kib: 1 KiB cannot hold a "
                                          r"double-buffered 128x1x4 tile of the array$"):
         AccelConfig(small)
-    ws = replace(base.accel, pe=family("systolic").make_config(rows=4, cols=4, dataflow="ws"))
-    with pytest.raises(ValueError, match=r"^pe.dataflow: the accelerator RTL supports os only"):
-        AccelConfig(ws)
+    ws = replace(base.accel, pe=family("systolic").make_config(rows=8, cols=8, dataflow="ws"))
+    assert AccelConfig(ws, axi_data_bits=64).weight_banks == 1
+    with pytest.raises(ValueError, match=r"^axi_data_bits: ws needs at least rows \* bits = 64 "
+                                         r"\(one A row block per lane word\), got 32$"):
+        AccelConfig(ws, axi_data_bits=32)
+    with pytest.raises(ValueError, match=r"^family: the accelerator RTL supports systolic only, "
+                                         r"got 'lut'$"):
+        AccelConfig(replace(base.accel, family="lut", pe=family("lut").make_config()))
     with pytest.raises(ValueError, match=r"^pe.rows: the accelerator RTL needs a power of two"):
         AccelConfig(replace(base.accel, pe=family("systolic").make_config(rows=3, cols=4)))
 
@@ -184,14 +189,14 @@ RAGGED = [(100, 3, 5, 16, 3, 5, "mnk"), (11, 11, 11, 11, 11, 11, "mnk"),
 ODD_WRITES = [(5, 3, 5, 5, 3, 5, "mnk"), (1, 24, 9, 1, 24, 9, "mnk"), (3, 1, 1, 3, 1, 1, "mnk")]
 
 
-def _model_agrees(dram, gemms, axi_data_bits=64):
-    """Each GEMM on the RTL: C bit-exact, and its cycles, busy cycles, DRAM bytes and the
-    accesses of each scratchpad (its word counters, in bytes) those the model predicts, by both
-    engines."""
+def _model_agrees(dram, gemms, axi_data_bits=64, **pe):
+    """Each GEMM on the RTL (``pe``: the array's fields, e.g. ``dataflow``): C bit-exact, and
+    its cycles, busy cycles, DRAM bytes and the accesses of each scratchpad (its word counters,
+    in bytes) those the model predicts, by both engines."""
     from peforge.sim.accel.energy import rtl_sram_bytes
     from peforge.sim.accel.predict import predict
 
-    cfg = accel_config(dram, axi_data_bits)
+    cfg = accel_config(dram, axi_data_bits, **pe)
     fam = family("systolic")
     rng = np.random.default_rng(3)
     runs, jobs = [], []

@@ -25,6 +25,18 @@ def test_word_traffic_hand_count():
                      "output_sram_write": 336, "output_sram_read": 378}
 
 
+def test_word_traffic_hand_count_weight_stationary():
+    # The same GEMM and tiles on a WS array: each tile is one array block of 2 K steps x 4
+    # columns (sk = 2 or 1, sn = 4 or 2), so its A beats are its sm rows: 5 rows x 2 K blocks
+    # x 2 N blocks = 20 beats of 2 lane words (40 * 8) and 20 result rows written (20 * 14);
+    # weight rows read: sk per tile, 3 per M and N block pair, 2 x 2 of them (12 * 8); read
+    # back: the 10 rows of the second K block, and the 15 write-back reads ((10 + 15) * 14).
+    ws = ScratchpadWords(2, 4, 8, 8, Fraction(14), "ws")
+    assert word_traffic(ws, 5, 3, 6, 4, 2, 4, 32, 1, 8) == {
+        "input_sram_read": 320, "weight_sram_read": 96, "output_sram_write": 280,
+        "output_sram_read": 350}
+
+
 def test_traffic_counts_words_per_array_block():
     shape, mapping = (5, 3, 6, 8, 8, 32), Mapping(4, 2, 4, "mnk")
     per_tile = traffic(shape, mapping, 64)
