@@ -11,7 +11,7 @@ GEMM onto it is :mod:`peforge.hw.systolic.driver`.
 
 from functools import partial
 
-from amaranth import Const, Module, Signal
+from amaranth import Cat, Const, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,6 +21,8 @@ from peforge.hw.common.delays import delayed
 from peforge.hw.common.drain import drain_fsm
 from peforge.hw.common.mac import mac_shapes, mac_unit
 from peforge.hw.common.streams import ValidStream
+
+from peforge.hw.systolic.grid import link_grid
 
 __all__ = ["SystolicArray", "OutputStationaryPE", "WeightStationaryPE", "stream_layouts"]
 
@@ -53,6 +55,10 @@ class OutputStationaryPE(_MacPE):
     acc_in : In(acc); acc : Out(acc)
         Accumulator chain for draining; ``acc`` is the register itself.
     """
+
+    #: Inputs from neighbours or shared by all PEs, in wiring order (:mod:`~peforge.hw.systolic.grid`).
+    LINKS = (("a_in", "a_out", "right"), ("valid_in", "valid_out", "right"),
+             ("b_in", "b_out", "down"), ("drain", None, None), ("acc_in", "acc", "up"))
 
     @staticmethod
     def signature_of(numerics) -> wiring.Signature:
@@ -91,6 +97,10 @@ class WeightStationaryPE(_MacPE):
     psum_in : In(acc); psum_out : Out(acc)
         ``psum_out`` registers ``psum_in + a_in * w`` every cycle.
     """
+
+    #: Inputs from neighbours or shared by all PEs, in wiring order (:mod:`~peforge.hw.systolic.grid`).
+    LINKS = (("a_in", "a_out", "right"), ("w_in", "w", "down"), ("psum_in", "psum_out", "down"),
+             ("load", None, None))
 
     def __init__(self, numerics):
         super().__init__(numerics)      # no product register: the partial sums keep their timing
@@ -133,6 +143,13 @@ class SystolicArray(wiring.Component):
         ``numerics -> PE component`` with the signature of the dataflow's PE; default
         :class:`OutputStationaryPE` (with ``mul_stages``) or :class:`WeightStationaryPE`. Area
         composition (:mod:`peforge.sim.eda.synth`) passes a black-box stand-in here.
+    parts : optional
+        Shared parts (:class:`~peforge.hw.systolic.hierarchical.SharedParts`): ``block(rows,
+        cols)`` gives the PE grid as one component with the signature of
+        :class:`~peforge.hw.systolic.grid.PeBlock`, ``skew(lanes, width)`` and ``line(width,
+        cycles)`` the skew and delay registers (:class:`~peforge.hw.common.delays.Skew`,
+        :class:`~peforge.hw.common.delays.DelayLine`). Default: ``pe`` and the registers placed
+        in the array itself (PEs named ``pe_<row>_<col>``).
 
     Ports
     -----
@@ -151,7 +168,7 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int, dataflow: str, numerics, *, mul_stages: int = 0,
-                 pe=None):
+                 pe=None, parts=None):
         if dataflow not in ("os", "ws"):
             raise ValueError(f"dataflow: must be one of os, ws, got {dataflow!r}")
         if mul_stages and dataflow != "os":
@@ -159,6 +176,7 @@ class SystolicArray(wiring.Component):
         self.rows, self.cols, self.dataflow, self.numerics = rows, cols, dataflow, numerics
         self.mul_stages = mul_stages
         self.pe = pe if pe is not None else self.pe_factory(dataflow, mul_stages)
+        self.parts = parts
         self.in_layout, self.out_layout = stream_layouts(rows, cols, dataflow, numerics)
         super().__init__({
             "i_stream": In(stream.Signature(self.in_layout)),
@@ -166,9 +184,9 @@ class SystolicArray(wiring.Component):
         })
 
     @classmethod
-    def from_config(cls, config: SystolicConfig, *, pe=None) -> "SystolicArray":
+    def from_config(cls, config: SystolicConfig, *, pe=None, parts=None) -> "SystolicArray":
         return cls(config.rows, config.cols, config.dataflow, config.mac,
-                   mul_stages=config.mul_stages, pe=pe)
+                   mul_stages=config.mul_stages, pe=pe, parts=parts)
 
     @staticmethod
     def pe_class(dataflow: str) -> type:
@@ -187,36 +205,64 @@ class SystolicArray(wiring.Component):
             return self._elaborate_output_stationary()
         return self._elaborate_weight_stationary()
 
-    def _pe_grid(self, m):
-        """The ``rows x cols`` PEs, added to ``m`` as ``pe_<row>_<col>``."""
-        pes = [[self.pe(self.numerics) for _ in range(self.cols)] for _ in range(self.rows)]
-        for i, j in _grid(self.rows, self.cols):
-            m.submodules[f"pe_{i}_{j}"] = pes[i][j]
-        return pes
+    def _pe_grid(self, m, feeds: dict) -> dict[str, list]:
+        """Add the PE grid to ``m`` with each border input driven by ``feeds[name](lane)`` and
+        each broadcast input by ``feeds[name](None)``; return the border outputs by PE port
+        name, one value per lane (:func:`~peforge.hw.systolic.grid.link_grid`)."""
+        links = self.pe_class(self.dataflow).LINKS
+        if self.parts is None:
+            pes = [[self.pe(self.numerics) for _ in range(self.cols)] for _ in range(self.rows)]
+            for i, j in _grid(self.rows, self.cols):
+                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+            return link_grid(m, pes, links, lambda name, lane: feeds[name](lane))
+        m.submodules.grid = grid = self.parts.block(self.rows, self.cols)
+        lanes = {"right": self.rows, "down": self.cols, "up": self.cols}
+        edges = {}
+        for i_name, o_name, direction in links:
+            port = getattr(grid, i_name)
+            if direction is None:
+                m.d.comb += port.eq(feeds[i_name](None))
+                continue
+            m.d.comb += [port[lane].eq(feeds[i_name](lane)) for lane in range(lanes[direction])]
+            edges[o_name] = [getattr(grid, o_name)[lane] for lane in range(lanes[direction])]
+        return edges
+
+    def _skewed(self, m, values: list, name: str, reverse: bool = False):
+        """``lane -> value``: lane ``k`` of ``values`` delayed ``k`` cycles (``reverse``:
+        ``len(values) - 1 - k``); in place, the registers of lane ``k`` are named
+        ``name.format(k)`` (made when the lane is first asked for)."""
+        lanes = len(values)
+
+        def cycles(k):
+            return lanes - 1 - k if reverse else k
+        if self.parts is None:
+            return lambda k: delayed(m, values[k], cycles(k), name.format(k))
+        width = len(Value.cast(values[0]))
+        m.submodules[name.format("")] = skew = self.parts.skew(lanes, width)
+        order = list(reversed(values)) if reverse else values
+        m.d.comb += skew.i.eq(Cat(*order))
+        return lambda k: skew.o[cycles(k) * width:(cycles(k) + 1) * width]
+
+    def _line(self, m, value, cycles: int, name: str):
+        """``value`` delayed ``cycles`` cycles (in place: registers ``<name>_d<stage>``)."""
+        if self.parts is None or cycles == 0:
+            return delayed(m, value, cycles, name)
+        m.submodules[name] = line = self.parts.line(len(Value.cast(value)), cycles)
+        m.d.comb += line.i.eq(value)
+        return line.o
 
     def _elaborate_output_stationary(self):
         m = Module()
         rows, cols = self.rows, self.cols
-        pes = self._pe_grid(m)
-
         fire = Signal()
         drain = Signal()
         m.d.comb += fire.eq(self.i_stream.valid & self.i_stream.ready)
         payload = self.i_stream.payload
-        for i, j in _grid(rows, cols):
-            pe = pes[i][j]
-            if j == 0:
-                m.d.comb += [pe.a_in.eq(delayed(m, payload.a[i], i, f"a{i}_skew")),
-                             pe.valid_in.eq(delayed(m, fire, i, f"valid{i}_skew"))]
-            else:
-                m.d.comb += [pe.a_in.eq(pes[i][j - 1].a_out),
-                             pe.valid_in.eq(pes[i][j - 1].valid_out)]
-            if i == 0:
-                m.d.comb += pe.b_in.eq(delayed(m, payload.b[j], j, f"b{j}_skew"))
-            else:
-                m.d.comb += pe.b_in.eq(pes[i - 1][j].b_out)
-            below = pes[i + 1][j].acc if i + 1 < rows else Const(self.numerics.zero)
-            m.d.comb += [pe.drain.eq(drain), pe.acc_in.eq(below)]
+        feeds = {"a_in": self._skewed(m, [payload.a[i] for i in range(rows)], "a{}_skew"),
+                 "valid_in": self._skewed(m, [fire] * rows, "valid{}_skew"),
+                 "b_in": self._skewed(m, [payload.b[j] for j in range(cols)], "b{}_skew"),
+                 "acc_in": lambda j: Const(self.numerics.zero), "drain": lambda _: drain}
+        edges = self._pe_grid(m, feeds)
 
         # The tile's last beat reaches the far corner rows + cols - 2 cycles after it is accepted
         # and its accumulator mul_stages cycles later; then the accumulators shift up one row per
@@ -225,39 +271,32 @@ class SystolicArray(wiring.Component):
                   tile_end=fire & payload.last, drain=drain, o_stream=self.o_stream,
                   wait_state="WAVEFRONT", wait_cycles=rows + cols - 2 + self.mul_stages)
         for j in range(cols):
-            m.d.comb += self.o_stream.payload.data[j].eq(pes[0][j].acc)
+            m.d.comb += self.o_stream.payload.data[j].eq(edges["acc"][j])
         return m
 
     def _elaborate_weight_stationary(self):
         m = Module()
         rows, cols = self.rows, self.cols
-        pes = self._pe_grid(m)
-
         fire = Signal()
         compute = Signal()
         payload = self.i_stream.payload
         m.d.comb += [fire.eq(self.i_stream.valid & self.i_stream.ready),
                      compute.eq(fire & ~payload.load)]
-        for i, j in _grid(rows, cols):
-            pe = pes[i][j]
-            a_in = delayed(m, payload.a[i], i, f"a{i}_skew") if j == 0 else pes[i][j - 1].a_out
-            if i == 0:
-                w_in = payload.b[j]
-                psum_in = delayed(m, payload.d[j], j, f"d{j}_skew")
-            else:
-                w_in, psum_in = pes[i - 1][j].w, pes[i - 1][j].psum_out
-            m.d.comb += [pe.a_in.eq(a_in), pe.w_in.eq(w_in), pe.psum_in.eq(psum_in),
-                         pe.load.eq(fire & payload.load)]
+        feeds = {"a_in": self._skewed(m, [payload.a[i] for i in range(rows)], "a{}_skew"),
+                 "w_in": lambda j: payload.b[j],
+                 "psum_in": self._skewed(m, [payload.d[j] for j in range(cols)], "d{}_skew"),
+                 "load": lambda _: fire & payload.load}
+        edges = self._pe_grid(m, feeds)
 
         # A row accepted at edge t leaves column j's bottom PE after edge t + rows - 1 + j; the
         # deskew delays column j by cols - 1 - j so the whole row is out rows + cols - 1 cycles on.
         latency = rows + cols - 1
+        deskewed = self._skewed(m, edges["psum_out"], "c{}_deskew", reverse=True)
         for j in range(cols):
-            column_sum = delayed(m, pes[rows - 1][j].psum_out, cols - 1 - j, f"c{j}_deskew")
-            m.d.comb += self.o_stream.payload.data[j].eq(column_sum)
-        m.d.comb += [self.o_stream.valid.eq(delayed(m, compute, latency, "out_valid")),
+            m.d.comb += self.o_stream.payload.data[j].eq(deskewed(j))
+        m.d.comb += [self.o_stream.valid.eq(self._line(m, compute, latency, "out_valid")),
                      self.o_stream.payload.last.eq(
-                         delayed(m, compute & payload.last, latency, "out_last"))]
+                         self._line(m, compute & payload.last, latency, "out_last"))]
 
         # New weights may shift in only once the tile's last row has passed every PE.
         wavefront = rows + cols - 2

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from peforge.hw.common.delays import DelayStage
+from peforge.hw.common.delays import DelayLine
 from peforge.hw.common.mac import mac_shapes
 from peforge.hw.common.parts import BlackBox, Trimmed
 from peforge.hw.systolic.top import SystolicArray
@@ -133,7 +133,7 @@ def area_parts(config: SystolicConfig) -> list[AreaPart]:
         if extra[kind] > stages:
             shape = {"operand": operand, "acc": acc, "bit": 1}[kind]
             parts.append(AreaPart(f"skew_{kind}", extra[kind] - stages,
-                                  lambda shape=shape: DelayStage(shape)))
+                                  lambda shape=shape: DelayLine(shape)))
     return parts
 
 

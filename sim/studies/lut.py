@@ -53,7 +53,7 @@ from pathlib import Path
 import pandas as pd
 from amaranth import unsigned
 
-from peforge.hw.common.delays import DelayStage
+from peforge.hw.common.delays import DelayLine
 from peforge.hw.common.parts import WeightNarrowed, blackbox_module
 from peforge.hw.common.verilog import to_verilog
 from peforge.models.lut import LutConfig
@@ -145,7 +145,7 @@ def narrowed_parts(config: SystolicConfig, wbits: int) -> list[AreaPart]:
                 parts.append(AreaPart("skew_act", extra_a, part.build))
             if extra_b:
                 parts.append(AreaPart(f"skew_weight{wbits}", extra_b,
-                                      lambda: DelayStage(unsigned(wbits))))
+                                      lambda: DelayLine(unsigned(wbits))))
         else:
             parts.append(part)
     return parts
