@@ -65,9 +65,11 @@ def _equivalent(flat: str, shared: str, pes: int, folder) -> bool:
 
 # 2-bit operands keep the multipliers' SAT small (8-bit ones take minutes); the PE module is the
 # same text in both forms, so the proof is about the grid, the skews and the controller.
-@pytest.mark.parametrize("rows, cols, dataflow", [(3, 2, "os"), (3, 2, "ws"), (2, 3, "os")])
-def test_shared_pe_array_is_equivalent_to_flat(rows, cols, dataflow, tmp_path):
-    config = SYSTOLIC.make_config(rows=rows, cols=cols, dataflow=dataflow, bits=2, acc_bits=8)
+@pytest.mark.parametrize("rows, cols, dataflow, mul_stages",
+                         [(3, 2, "os", 0), (3, 2, "ws", 0), (2, 3, "os", 0), (2, 3, "os", 1)])
+def test_shared_pe_array_is_equivalent_to_flat(rows, cols, dataflow, mul_stages, tmp_path):
+    config = SYSTOLIC.make_config(rows=rows, cols=cols, dataflow=dataflow, bits=2, acc_bits=8,
+                                  mul_stages=mul_stages)
     flat, _ = generate(SYSTOLIC, config, hierarchical=False)
     shared, _ = generate(SYSTOLIC, config, hierarchical=True)
     assert _equivalent(flat, shared, rows * cols, tmp_path)
