@@ -114,15 +114,21 @@ def _bus_read_bytes(cfg, m, k, n, mapping) -> int:
     return total
 
 
-@pytest.fixture(scope="module")
-def ideal_runs():
-    cfg = accel_config()
+def random_runs(cfg, seed: int) -> list:
+    """``(descriptor, A, W)`` of each of :data:`SHAPES` on ``cfg``, random operands of ``seed``."""
     fam, pe = family("systolic"), cfg.accel.pe
-    rng = np.random.default_rng(15)
+    rng = np.random.default_rng(seed)
     runs = []
     for m, k, n, tm, tk, tn, order in SHAPES:
         job = fam.random_job(pe, rng, m, k, n)
         runs.append((place(cfg, m, k, n, tm, tk, tn, order), job.a, job.b))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def ideal_runs():
+    cfg = accel_config()
+    runs = random_runs(cfg, 15)
     # Corner values: every product -128 * -128, K = 20, so the 20-bit sums exercise the
     # accumulator's sign extension into C's 32-bit words.
     low = np.full((9, 20), -128, dtype=np.int64)

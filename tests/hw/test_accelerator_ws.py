@@ -15,8 +15,8 @@ from peforge.sim.perf.tiling import Mapping
 from peforge.sim.perf.workloads import Gemm
 from peforge.sim.rtl.backends.verilator import lint
 
-from tests.hw.test_accelerator import (ALIGNED, IDEAL, ODD_WRITES, RAGGED, SHAPES, _bus_read_bytes,
-                                       _model_agrees, accel_config)
+from tests.hw.test_accelerator import (ALIGNED, IDEAL, ODD_WRITES, RAGGED, _bus_read_bytes,
+                                       _model_agrees, accel_config, random_runs)
 
 WS = {"dataflow": "ws"}
 
@@ -32,12 +32,7 @@ def test_ws_lint_clean():
 @pytest.fixture(scope="module")
 def ws_runs():
     cfg = accel_config(**WS)
-    fam, pe = family("systolic"), cfg.accel.pe
-    rng = np.random.default_rng(16)
-    runs = []
-    for m, k, n, tm, tk, tn, order in SHAPES:
-        job = fam.random_job(pe, rng, m, k, n)
-        runs.append((place(cfg, m, k, n, tm, tk, tn, order), job.a, job.b))
+    runs = random_runs(cfg, 16)
     # Every product -128 * -128 over K = 20 (split 8 + 8 + 4: a ragged last block of K, whose
     # missing weight rows must be zeros): sums that need the accumulator's sign extension.
     runs.append((place(cfg, 9, 20, 7, 16, 8, 16, "mnk"), np.full((9, 20), -128),
