@@ -9,7 +9,7 @@ from pathlib import Path
 
 from peforge.sim.cli import results as results_cli
 from peforge.sim.cli.common import Parser, fail, stage
-from peforge.sim.explore.runner import CONNECT_TIMEOUT_S, EXECUTORS
+from peforge.sim.explore.pools import CONNECT_TIMEOUT_S, EXECUTORS
 from peforge.sim.explore.search import MAX_POINTS, SEARCHES
 from peforge.sim.studies import STUDIES
 
@@ -84,7 +84,7 @@ def _sweep_db(sweep, db: Path | None) -> Path:
 
 
 def cmd_sweep(args) -> int:
-    from peforge.sim.explore.runner import PoolError, stop_on_sigterm
+    from peforge.sim.explore.pools import PoolError, stop_on_sigterm
     from peforge.sim.explore.search import (estimate_accuracy_seconds, estimate_seconds,
                                             plan_sweep, run_sweep)
     from peforge.sim.explore.spec import load_sweep

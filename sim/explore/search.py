@@ -20,9 +20,9 @@ from itertools import islice, product
 
 from peforge.sim.explore.points import (LEVEL_COLUMNS, LEVELS, build_accelerator,
                                         evaluate_point, make_task, metric_units, model_version)
+from peforge.sim.explore.pools import CONNECT_TIMEOUT_S, EXECUTORS, open_executor
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.runner import (CONNECT_TIMEOUT_S, EXECUTORS, Runner, SweepRun,
-                                        open_executor)
+from peforge.sim.explore.runner import Runner, SweepRun
 from peforge.sim.explore.spec import Sweep
 
 __all__ = ["SEARCHES", "MAX_POINTS", "SweepPlan", "plan_sweep", "estimate_seconds",

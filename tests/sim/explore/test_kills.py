@@ -11,16 +11,16 @@ from collections import Counter
 
 import pytest
 
-from peforge.sim.explore import runner as runner_module
+from peforge.sim.explore import pools, runner as runner_module
+from peforge.sim.explore.pools import PoolError
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.runner import PoolError
 from peforge.sim.explore.search import run_sweep
 from peforge.sim.explore.spec import load_sweep
 
 from tests.sim.explore.test_sweep import SMALL, write_sweep
 
 
-class _KillingPool(runner_module._LocalPool):
+class _KillingPool(pools._LocalPool):
     """The local pool, SIGKILLing one of its workers right after the submits named in
     ``kill_after``, each ``(pool, submit)``: pool 0 is the first, 1 the first restart's; submit
     1 is the pool's first (it forks the workers: they have not taken a chunk yet). With
@@ -63,7 +63,7 @@ def killing(monkeypatch):
     for name, value in (("submits", 0), ("restarts", 0), ("kills", 0), ("kill_after", ()),
                         ("kill_in_shutdown", None)):
         monkeypatch.setattr(_KillingPool, name, value)
-    monkeypatch.setattr(runner_module, "_LocalPool", _KillingPool)
+    monkeypatch.setattr(pools, "_LocalPool", _KillingPool)
     written = Counter()
     write_points = ResultStore.write_points
 
@@ -143,7 +143,7 @@ def _dies_at_start(parent):
 def test_workers_that_always_die_end_the_sweep_with_a_clear_error(tmp_path, killing,
                                                                   monkeypatch):
     written = killing
-    monkeypatch.setattr(runner_module, "_worker_start", _dies_at_start)
+    monkeypatch.setattr(pools, "_worker_start", _dies_at_start)
     sweep = _sweep(tmp_path, 2)
     with pytest.raises(PoolError) as raised:
         run_sweep(sweep, tmp_path / "d.db", workers=2, quiet=True)
@@ -160,7 +160,7 @@ def test_workers_that_always_die_end_the_sweep_with_a_clear_error(tmp_path, kill
 def test_the_command_says_so_in_one_line(tmp_path, killing, monkeypatch, capsys):
     from peforge.sim.cli import main
 
-    monkeypatch.setattr(runner_module, "_worker_start", _dies_at_start)
+    monkeypatch.setattr(pools, "_worker_start", _dies_at_start)
     _sweep(tmp_path, 2)
     db = tmp_path / "c.db"
     assert main(["sweep", str(tmp_path / "s.yaml"), "--db", str(db), "--workers", "1",

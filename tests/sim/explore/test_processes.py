@@ -16,7 +16,7 @@ import time
 import pytest
 
 from peforge.sim.explore.results import ResultStore
-from peforge.sim.explore.runner import open_executor
+from peforge.sim.explore.pools import open_executor
 from peforge.sim.explore.spec import load_sweep
 
 from tests.sim.explore.test_sweep import SMALL, _wait_for_rows, write_sweep
@@ -116,7 +116,7 @@ def test_workers_die_with_their_sweep_and_the_rows_stay(tmp_path, how):
 
 _STUCK_ON_SIGTERM = """
 import os, signal, threading
-from peforge.sim.explore.runner import Stopped, stop_on_sigterm
+from peforge.sim.explore.pools import Stopped, stop_on_sigterm
 stuck = threading.Lock()
 stuck.acquire()
 with stop_on_sigterm(lambda signum: f"gone {signum}", grace=0.5):
