@@ -50,7 +50,7 @@ three SRAMs, not the DMA engine, controller or wiring) is the same on every row.
 """
 
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
 
@@ -62,7 +62,8 @@ from peforge.sim.perf.costs import SRAMS, AcceleratorCosts, _array_energy, accel
 from peforge.sim.perf.mapper import OBJECTIVES, choose_mapping
 from peforge.sim.perf.pipeline import ENGINES
 from peforge.sim.perf.scratchpads import ScratchpadWords
-from peforge.sim.perf.timing import _tile_cycles, run_pe, scalesim_compute_cycles
+from peforge.sim.perf.timing import (_tile_cycles, run_pe, scalesim_compute_cycles,
+                                    weight_columns)
 from peforge.sim.perf.timing import tile_timing as _tile_timing
 from peforge.sim.perf.tiling import Mapping, MappingError, legal_mappings
 from peforge.sim.perf.workloads import Gemm
@@ -300,7 +301,7 @@ def _sums(costs: AcceleratorCosts | None, macs: int, counted: dict, clock_mhz: f
     """The summable metrics of one GEMM or of a workload from its MACs and its counted cycles and
     bytes (:data:`_COUNTED`): cycles, traffic, and energy by component (pJ; NaN without
     ``costs``, a cycles-only table). The PE array's energy is ``charged_macs`` (default
-    ``macs``, :func:`_charged_macs`) at its energy per MAC."""
+    ``macs``, :func:`peforge.sim.perf.roofline.charged_macs`) at its energy per MAC."""
     row = {"macs": macs, "cycles": counted["cycles"], "compute_cycles": counted["compute_cycles"],
            "stall_cycles": counted["cycles"] - counted["compute_cycles"],
            "dram_read_bytes": counted["dram_read_bytes"],
@@ -337,18 +338,6 @@ def _derived(row: dict, accel: Accelerator, costs: AcceleratorCosts | None) -> d
             "tops_per_mm2": 2 * row["macs"] / (time_ms * 1e9) / costs.area_mm2}
 
 
-def _charged_macs(accel: Accelerator, gemm: Gemm):
-    """The MACs the PE array's energy is charged for on ``gemm``: its dense MACs, times the
-    density of the mode the array runs it in over that of its configured mode (the energy per
-    MAC is measured in the configured mode; per MAC a slice performs it is taken to be the same
-    in every mode: a sparse DSP chain running a dense weight performs twice the MACs of 2:4)."""
-    pe = run_pe(accel, gemm)
-    if pe is accel.pe:
-        return gemm.macs
-    fraction = roofline.density(accel, gemm) / roofline.density(accel)
-    return gemm.macs if fraction == 1 else gemm.macs * float(fraction)
-
-
 def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) -> dict:
     """The counted cycles and bytes (:data:`_COUNTED`) of all ``gemms`` on ``accel``, each shape
     and array mode (:func:`peforge.sim.perf.timing.run_pe`) simulated once, times the GEMMs'
@@ -374,7 +363,7 @@ def _workload_counted(accel: Accelerator, gemms, engine: str, objective: str) ->
 
 def _total(accel: Accelerator, costs, gemms, counted: dict) -> dict:
     charged = None if all(gemm.w_sparsity is None for gemm in gemms) else sum(
-        _charged_macs(accel, gemm) for gemm in gemms)
+        roofline.charged_macs(accel, gemm) for gemm in gemms)
     total = {**_sums(costs, sum(gemm.macs for gemm in gemms), counted, accel.clock_mhz, charged),
              **roofline.workload_bounds(accel, gemms),
              "mappings_simulated": counted["mappings_simulated"],
@@ -413,31 +402,13 @@ def workload_rows(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recur
         result = _counted(_simulate_shape(accel, gemm.shape, objective, engine, pe), gemm)
         row = {"layer": gemm.name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": gemm.count,
                **_sums(costs, gemm.macs, {name: getattr(result, name) for name in _COUNTED},
-                       accel.clock_mhz, _charged_macs(accel, gemm)),
+                       accel.clock_mhz, roofline.charged_macs(accel, gemm)),
                **roofline.gemm_bounds(accel, gemm), "mappings_simulated": result.simulated,
                "mappings_pruned": result.pruned, "mapping": str(result.mapping),
-               **_weight_columns(accel, gemm, pe)}
+               **weight_columns(accel, gemm, pe)}
         rows.append({**row, **_derived(row, accel, costs)})
     totals = _total(accel, costs, gemms, _workload_counted(accel, gemms, engine, objective))
     return rows, totals
-
-
-def _weight_columns(accel: Accelerator, gemm: Gemm, pe) -> dict:
-    """The row's weight columns, where the GEMM's weight sparsity was measured (an ONNX
-    model's: tables of other workloads have none): ``w_zero_fraction`` and ``w_nm`` (its
-    sparsest N:M pattern, "dense" when none holds); and, when the array runs it in another mode
-    than configured (:func:`peforge.sim.perf.timing.run_pe`), a ``note`` saying which and why."""
-    sparsity, columns = gemm.w_sparsity, {}
-    if sparsity is not None:
-        columns = {"w_zero_fraction": sparsity.zero_fraction,
-                   "w_nm": str(sparsity.pattern or "dense")}
-    if pe != accel.pe:
-        changed = [f.name for f in fields(pe) if getattr(pe, f.name) != getattr(accel.pe, f.name)]
-        ran = ", ".join(f"{name}={getattr(pe, name)}" for name in changed)
-        configured = ", ".join(f"{name}={getattr(accel.pe, name)}" for name in changed)
-        columns["note"] = (f"run as {ran}: the measured weight sparsity does not allow "
-                           f"the configured {configured}")
-    return columns
 
 
 def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "recurrence",
@@ -447,7 +418,7 @@ def simulate_workload(accel: Accelerator, gemms: list[Gemm], *, engine: str = "r
     traffic, time at the accelerator clock, energy by component, average power, area, TOPS/W
     and TOPS/mm2 (units in :data:`METRIC_COLUMNS`); per GEMM of measured weights, their zero
     fraction and N:M pattern, and a note where the array runs it in another mode than
-    configured (:func:`_weight_columns`). ``engine`` and ``objective`` as
+    configured (:func:`~peforge.sim.perf.timing.weight_columns`). ``engine`` and ``objective`` as
     :func:`simulate_gemm`; ``energy=False``: cycles only, the energy columns NaN (no energy per
     MAC is looked up, so no gate-level flow is ever needed; not with an energy objective)."""
     if objective != "cycles" and not energy:

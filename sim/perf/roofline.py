@@ -22,7 +22,7 @@ from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.timing import run_pe
 from peforge.sim.perf.workloads import Gemm
 
-__all__ = ["density", "gemm_bounds", "workload_bounds", "ratio"]
+__all__ = ["density", "gemm_bounds", "workload_bounds", "ratio", "charged_macs"]
 
 
 def density(accel: Accelerator, gemm: Gemm | None = None) -> Fraction:
@@ -78,3 +78,15 @@ def _bounds(rates: tuple[int, int, int, float], gemm: Gemm) -> tuple[float, floa
 def ratio(cycles: int, bounds: dict) -> float:
     """Cycles over the larger of the compute and DRAM bounds."""
     return cycles / max(bounds["compute_bound_cycles"], bounds["dram_bound_cycles"])
+
+
+def charged_macs(accel: Accelerator, gemm: Gemm):
+    """The MACs the PE array's energy is charged for on ``gemm``: its dense MACs, times the
+    density of the mode the array runs it in over that of its configured mode (the energy per
+    MAC is measured in the configured mode; per MAC a slice performs it is taken to be the same
+    in every mode: a sparse DSP chain running a dense weight performs twice the MACs of 2:4)."""
+    pe = run_pe(accel, gemm)
+    if pe is accel.pe:
+        return gemm.macs
+    fraction = density(accel, gemm) / density(accel)
+    return gemm.macs if fraction == 1 else gemm.macs * float(fraction)

@@ -1,6 +1,7 @@
 """The PE array's cycles per tile under an accelerator's timing mode: the family's cycle model
 (``rtl``) or SCALE-Sim 3.0's fold count (``scalesim-os/ws/is``)."""
 
+from dataclasses import fields
 from functools import lru_cache
 
 import numpy as np
@@ -11,7 +12,8 @@ from peforge.sim.families import family
 from peforge.sim.perf.accelerator import Accelerator
 from peforge.sim.perf.workloads import Gemm
 
-__all__ = ["scalesim_compute_cycles", "TileCycles", "tile_timing", "run_pe"]
+__all__ = ["scalesim_compute_cycles", "TileCycles", "tile_timing", "run_pe",
+           "weight_columns"]
 
 
 def scalesim_compute_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> int:
@@ -48,6 +50,24 @@ def run_pe(accel: Accelerator, gemm: Gemm):
 @lru_cache(maxsize=4096)
 def _run_pe(family_name: str, pe, w_sparsity):
     return family(family_name).run_config(pe, w_sparsity)
+
+
+def weight_columns(accel: Accelerator, gemm: Gemm, pe) -> dict:
+    """The row's weight columns, where the GEMM's weight sparsity was measured (an ONNX
+    model's: tables of other workloads have none): ``w_zero_fraction`` and ``w_nm`` (its
+    sparsest N:M pattern, "dense" when none holds); and, when the array runs it in another mode
+    than configured (:func:`run_pe`), a ``note`` saying which and why."""
+    sparsity, columns = gemm.w_sparsity, {}
+    if sparsity is not None:
+        columns = {"w_zero_fraction": sparsity.zero_fraction,
+                   "w_nm": str(sparsity.pattern or "dense")}
+    if pe != accel.pe:
+        changed = [f.name for f in fields(pe) if getattr(pe, f.name) != getattr(accel.pe, f.name)]
+        ran = ", ".join(f"{name}={getattr(pe, name)}" for name in changed)
+        configured = ", ".join(f"{name}={getattr(accel.pe, name)}" for name in changed)
+        columns["note"] = (f"run as {ran}: the measured weight sparsity does not allow "
+                           f"the configured {configured}")
+    return columns
 
 
 def tile_timing(accel: Accelerator, gemm: Gemm) -> tuple["TileCycles", int]:
