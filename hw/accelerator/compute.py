@@ -25,6 +25,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
+from peforge.hw.common.verilog import index_shape
 from peforge.hw.systolic.top import ValidStream, stream_layouts
 from peforge.hw.accelerator.walker import DIM_BITS
 
@@ -97,8 +98,8 @@ class TileCompute(wiring.Component):
         a_row_base, w_k_base, w_base, a_row_words, w_row_words = (
             Signal(32, name=name) for name in ("a_row_base", "w_k_base", "w_base_word",
                                                "a_row_words_q", "w_row_words_q"))
-        a_sel, w_sel, last, beat_first = (Signal(range(per_word)), Signal(range(segments)),
-                                          Signal(), Signal())
+        a_sel, w_sel, last, beat_first = (Signal(index_shape(per_word)),
+                                          Signal(index_shape(segments)), Signal(), Signal())
         advance = self._handshake(m, active, pending)
         with m.If(self.start):
             m.d.sync += [active.eq(1), first.eq(1), si.eq(0), sj.eq(0), kk.eq(0),
@@ -148,8 +149,8 @@ class TileCompute(wiring.Component):
         a_row_base, a_base, w_block, w_k, w_base, a_row_words, w_row_words = (
             Signal(32, name=name) for name in ("a_row_base", "a_base_word", "w_block", "w_k",
                                                "w_base_word", "a_row_words_q", "w_row_words_q"))
-        lane_sel, chunk_sel, w_sel = (Signal(range(rows)), Signal(range(chunks)),
-                                      Signal(range(segments)))
+        lane_sel, chunk_sel, w_sel = (Signal(index_shape(rows)), Signal(index_shape(chunks)),
+                                      Signal(index_shape(segments)))
         load, zero, last, beat_first = Signal(), Signal(), Signal(), Signal()
         advance = self._handshake(m, active, pending)
         w_top = w_row_words << log_rows                    # words of rows W rows

@@ -14,6 +14,7 @@ from amaranth.utils import exact_log2
 
 from peforge.hw.accelerator.axi import BOUNDARY, BURST_INCR, MAX_BURST_BEATS
 from peforge.hw.accelerator.walker import DIM_BITS
+from peforge.hw.common.verilog import index_shape
 
 __all__ = ["RowBursts", "DmaReader", "DmaWriter"]
 
@@ -222,7 +223,7 @@ class DmaWriter(wiring.Component):
         burst_left = Signal(range(MAX_BURST_BEATS + 1))
         row_base = Signal(32)
         pending = Signal()
-        part, strobe_bytes, last = Signal(range(parts)), Signal(range(beat + 1)), Signal()
+        part, strobe_bytes, last = Signal(index_shape(parts)), Signal(range(beat + 1)), Signal()
         advance = Signal()
         m.d.comb += advance.eq(wb.active & (~pending | self.wready))
         burst_end = Mux(burst_left == 0, wb.length, burst_left) == 1

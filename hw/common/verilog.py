@@ -4,7 +4,7 @@ from amaranth import Value
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-__all__ = ["to_verilog", "port_table"]
+__all__ = ["to_verilog", "port_table", "index_shape"]
 
 
 def to_verilog(component: wiring.Component, name: str) -> str:
@@ -28,3 +28,10 @@ def port_table(component: wiring.Component) -> list[dict]:
             "width": len(Value.cast(value)),
         })
     return ports
+
+
+def index_shape(count: int) -> range:
+    """Shape of an index in ``range(count)``, at least one bit wide: Verilog has no zero-width
+    vectors (Amaranth writes ``[-1:0]``, a Verilator ASCRANGE error), and the constant bit of a
+    one-value index is left to synthesis."""
+    return range(max(count, 2))

@@ -19,14 +19,9 @@ from peforge.models.lut import LutConfig
 from peforge.models.numerics.lut_table import WeightFormat, table_entry_bits
 
 from peforge.hw.common.streams import ValidStream
+from peforge.hw.common.verilog import index_shape
 
 __all__ = ["TablePrecompute", "LutCell", "LutArray", "stream_layouts"]
-
-
-def _index_shape(count: int) -> range:
-    """Shape of a value in ``range(count)``, at least one bit wide: Verilog has no zero-width
-    vectors, and the constant bit of a one-value index is left to synthesis."""
-    return range(max(count, 2))
 
 
 def _table_layout(k: int, abits: int) -> data.ArrayLayout:
@@ -99,7 +94,7 @@ class LutCell(wiring.Component):
     def __init__(self, table_layout: data.ArrayLayout, max_shift: int, acc_bits: int):
         super().__init__({
             "table": In(table_layout), "j": In(range(table_layout.length)), "negate": In(1),
-            "shift": In(_index_shape(max_shift + 1)), "en": In(1), "first": In(1),
+            "shift": In(index_shape(max_shift + 1)), "en": In(1), "first": In(1),
             "acc": Out(signed(acc_bits)),
         })
 
@@ -168,7 +163,7 @@ class LutArray(wiring.Component):
 
         # Stage 0, on an accepted beat: count planes, build the tables on a group's first plane,
         # register the plane's indices and what its plane weight means for the lookups.
-        plane = Signal(_index_shape(planes))
+        plane = Signal(index_shape(planes))
         first = Signal(init=1)                      # the next accepted beat starts a tile
         with m.If(fire):
             m.d.sync += [plane.eq(Mux(plane == planes - 1, 0, plane + 1)),
@@ -180,7 +175,7 @@ class LutArray(wiring.Component):
             with m.If(fire & (plane == 0)):
                 m.d.sync += table.eq(unit.table)
         idx = Signal.like(payload.idx)
-        shift = Signal(_index_shape(max(shifts) + 1))
+        shift = Signal(index_shape(max(shifts) + 1))
         subtract = Signal()                         # negative plane weight (signed sign plane)
         en, first_1, group_1, last_1 = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [en.eq(fire), first_1.eq(first), group_1.eq(plane == 0),
@@ -201,7 +196,7 @@ class LutArray(wiring.Component):
             m.d.comb += [cell.table.eq(tables[r]), cell.j.eq(idx[c].j),
                          cell.negate.eq(idx[c].negate ^ subtract), cell.shift.eq(shift),
                          cell.en.eq(en), cell.first.eq(first_1)]
-        row = Signal(_index_shape(rows))            # the row being drained
+        row = Signal(index_shape(rows))            # the row being drained
         if self.fmt.correction:
             act_sums = [Signal(signed(self.acc_bits), name=f"act_sum_{r}") for r in range(rows)]
             for act_sum, table in zip(act_sums, tables):

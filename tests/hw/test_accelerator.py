@@ -219,7 +219,9 @@ def _model_agrees(dram, gemms, axi_data_bits=64, **pe):
         assert r.counters["busy_cycles"] == model["compute_cycles"], label
         assert r.counters["dram_read_bytes"] == model["dram_read"], label
         assert r.counters["dram_write_bytes"] == model["dram_write"], label
-        sram = rtl_sram_bytes(cfg, r.counters)
+        # The model counts whole bytes (half to even): an output word of cols x acc_bits
+        # (1 x 28 on a 1 x 1 array) is 3.5 bytes.
+        sram = {name: round(count) for name, count in rtl_sram_bytes(cfg, r.counters).items()}
         assert sram == {name: model[name] for name in sram}, label
 
 
@@ -235,6 +237,31 @@ def test_model_predicts_every_cycle_ideal_dram():
 def test_model_predicts_every_cycle_ragged_rows_stalled_dram():
     # 4 bytes per cycle on a 64-bit bus: a beat every 2 cycles.
     _model_agrees({"bytes_per_cycle": 4, "latency_cycles": 50}, RAGGED[:4] + ODD_WRITES[:2])
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+def test_one_pe_tile_lints_and_the_model_predicts_every_cycle(dataflow):
+    # A 1 x 1 array: one-value selectors (output word parts, A and W segments) once came out
+    # as zero-width Verilog vectors; the 32-bit bus holds one C element per beat.
+    cfg = accel_config(None, 32, dataflow=dataflow, rows=1, cols=1)
+    verilog, manifest = generate(cfg)
+    clean, messages = lint(verilog, manifest["top"])
+    assert clean, messages
+    _model_agrees(IDEAL, ONE_PE, 32, dataflow=dataflow, rows=1, cols=1)
+    _model_agrees({"bytes_per_cycle": 4, "latency_cycles": 50}, ONE_PE[1:3], 32,
+                  dataflow=dataflow, rows=1, cols=1)
+
+
+#: GEMMs on the 1 x 1 tile: M, K, N of 1, a ragged one and K of 1.
+ONE_PE = [(1, 1, 1, 1, 1, 1, "mnk"), (5, 3, 6, 5, 3, 6, "mnk"), (4, 1, 3, 4, 1, 3, "mnk")]
+
+
+@pytest.mark.verilator
+@pytest.mark.xfail(strict=True, reason="open: the 1 x 1 ws tile takes 130 cycles on 3x9x2 "
+                   "under 2x4x2/nmk, the model predicts 127 (found 2026-12-04, not yet explained)")
+def test_one_pe_ws_tile_k_split_nmk():
+    _model_agrees(IDEAL, [(3, 9, 2, 2, 4, 2, "nmk")], 32, dataflow="ws", rows=1, cols=1)
 
 
 @pytest.mark.verilator
