@@ -2,6 +2,8 @@
 
 from amaranth import Module, Signal
 
+from peforge.hw.common.verilog import index_shape
+
 __all__ = ["drain_fsm"]
 
 
@@ -22,13 +24,12 @@ def drain_fsm(m: Module, *, rows: int, i_ready, ready, tile_end, drain, o_stream
         the final one (the accumulators shift up one row per cycle, row 0 on the output); then
         back to ``STREAM``.
 
-    The counter is ``count`` (``range(max(wait_cycles, rows, 2))``); the state register is
-    Amaranth's ``fsm_state``.
+    The counter is ``count`` (:func:`~peforge.hw.common.verilog.index_shape` of the larger of
+    ``wait_cycles`` and ``rows``); the state register is Amaranth's ``fsm_state``.
     """
     if (wait_cycles is None) == (wait_end is None):
         raise ValueError("drain_fsm: give exactly one of wait_cycles and wait_end")
-    # At least one bit: a zero-width counter (a 1 x 1 array counts to 0 only) is `[-1:0]` in Verilog.
-    count = Signal(range(max(wait_cycles or 0, rows, 2)))
+    count = Signal(index_shape(max(wait_cycles or 0, rows)))
     with m.FSM():
         with m.State("STREAM"):
             m.d.comb += i_ready.eq(ready)

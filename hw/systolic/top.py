@@ -21,6 +21,7 @@ from peforge.hw.common.delays import delayed
 from peforge.hw.common.drain import drain_fsm
 from peforge.hw.common.mac import mac_shapes, mac_unit
 from peforge.hw.common.streams import ValidStream
+from peforge.hw.common.verilog import index_shape
 
 from peforge.hw.systolic.grid import link_grid
 
@@ -303,7 +304,7 @@ class SystolicArray(wiring.Component):
         if not wavefront:
             m.d.comb += self.i_stream.ready.eq(1)
             return m
-        count = Signal(range(max(wavefront, 2)))
+        count = Signal(index_shape(wavefront))
         with m.FSM():
             with m.State("STREAM"):
                 m.d.comb += self.i_stream.ready.eq(1)

@@ -1,5 +1,6 @@
 """The PE array's cycles per tile under an accelerator's timing mode: the family's cycle model
-(``rtl``) or SCALE-Sim 3.0's fold count (``scalesim-os/ws/is``)."""
+(``rtl``) or SCALE-Sim 3.0's fold count (``scalesim-os/ws/is``); and the mode it runs a GEMM
+in (:func:`run_pe`), with the report columns that say so (:func:`weight_columns`)."""
 
 from dataclasses import fields
 from functools import lru_cache
