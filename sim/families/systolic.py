@@ -180,8 +180,12 @@ class Systolic(Family):
 
     def pipeline_overlap(self, config: SystolicConfig) -> int:
         """``ws``: the next tile's first beat is accepted on the edge of the previous one's last
-        output."""
-        return 1 if config.dataflow == "ws" else 0
+        output, except on a 1 x 1 array: there the array could take it one cycle after the
+        tile's last beat, but the accelerator's feeder (:mod:`peforge.hw.accelerator.compute`)
+        offers a new tile's first beat two cycles after the previous tile's last, one after its
+        last output (the other arrays wait at least that long for the previous fold to
+        drain)."""
+        return 1 if config.dataflow == "ws" and config.rows + config.cols > 2 else 0
 
     area_parts = staticmethod(area_parts)
 
