@@ -8,10 +8,12 @@ Fmax), the cell area of the timed (delay-mapped) netlist in um2, and area x dela
 lower is better). The L-Mul and exact-multiplier rows stand side by side.
 
 The systolic family is timed at its 8 x 8 default (178 s cold at load 11) and at 2 x 2 beside
-its L-Mul and float PEs; bitserial and the L-Mul and float PE arrays at 2 x 2 only: the 8 x 8
-bit-serial array (256 lanes) had not finished after 8 minutes, and an array's register-to-
-register path is one PE plus its neighbour's forwarded operand (the int8 array: 5.34 ns at
-2 x 2, 5.52 at 4 x 4, 5.58 at 8 x 8). Pipelined designs (the dot unit's adder tree) move logic
+its L-Mul and float PEs; bitserial at 2 x 2 and 4 x 4 (7.40 and 7.73 ns), the L-Mul and float
+PE arrays at 2 x 2 only: the 8 x 8 bit-serial array (256 lanes) had not finished after 8
+minutes, and an array's register-to-register path is one PE plus its neighbour's forwarded
+operand (the int8 array: 5.34 ns at 2 x 2, 5.52 at 4 x 4, 5.58 at 8 x 8). The sparse DSP
+chain is timed at its default registers (A/B, M, P: 1, 1, 1) and with each taken out or the
+A/B register doubled. Pipelined designs (the dot unit's adder tree) move logic
 from the register loop to the input ports: read ``port_ns`` beside ``critical_ns`` (a unit fed
 from registers runs at the larger).
 Writes ``reports/timing/fmax.csv`` and prints it. Cached.
@@ -57,6 +59,13 @@ DESIGNS = [
     ("systolic", {"rows": 2, "cols": 2, "pe": "lmul", "mul_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "pe": "fp", "mul_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "mul_stages": 1}),
+    # the DSP slice's A/B, M and P registers (default 1, 1, 1) and a larger bit-serial array
+    ("sparse-dsp", {"areg": 0, "mreg": 0}),
+    ("sparse-dsp", {"areg": 0}),
+    ("sparse-dsp", {"mreg": 0}),
+    ("sparse-dsp", {"areg": 2}),
+    ("sparse-dsp", {"preg": 0}),
+    ("bitserial", {"rows": 4, "cols": 4}),
 ]
 
 SHOWN = ["design", "critical_ns", "fmax_mhz", "start", "end", "path_cells", "port_ns",
