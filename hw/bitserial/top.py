@@ -273,6 +273,10 @@ class BitserialArray(wiring.Component):
     Parameters
     ----------
     config : BitserialConfig
+    parts : optional
+        Shared parts (:class:`~peforge.hw.bitserial.hierarchical.SharedParts`): ``pe()`` and
+        ``decoder()`` give stand-ins for a :class:`BitserialPE` and a :class:`TermDecoder` of
+        ``config``; None: every copy is its own component.
 
     Ports
     -----
@@ -294,8 +298,8 @@ class BitserialArray(wiring.Component):
         :mod:`peforge.models.bitserial`) and ``last`` (final row of the tile).
     """
 
-    def __init__(self, config: BitserialConfig):
-        self.config = config
+    def __init__(self, config: BitserialConfig, *, parts=None):
+        self.config, self.parts = config, parts
         self.in_layout, self.out_layout = stream_layouts(config)
         super().__init__({
             "i_stream": In(stream.Signature(self.in_layout)),
@@ -303,15 +307,19 @@ class BitserialArray(wiring.Component):
         })
 
     @classmethod
-    def from_config(cls, config: BitserialConfig) -> "BitserialArray":
-        return cls(config)
+    def from_config(cls, config: BitserialConfig, *, parts=None) -> "BitserialArray":
+        return cls(config, parts=parts)
 
     def elaborate(self, platform):
         m = Module()
         config = self.config
         rows, cols = config.rows, config.cols
-        decoders = [TermDecoder(config) for _ in range(cols)]
-        pes = [[BitserialPE(config) for _ in range(cols)] for _ in range(rows)]
+        if self.parts is None:
+            make_decoder, make_pe = (lambda: TermDecoder(config)), (lambda: BitserialPE(config))
+        else:
+            make_decoder, make_pe = self.parts.decoder, self.parts.pe
+        decoders = [make_decoder() for _ in range(cols)]
+        pes = [[make_pe() for _ in range(cols)] for _ in range(rows)]
         for j, decoder in enumerate(decoders):
             m.submodules[f"decoder_{j}"] = decoder
         for i in range(rows):

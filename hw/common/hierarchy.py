@@ -28,10 +28,12 @@ __all__ = ["PartLibrary", "SharedInstance", "hierarchical_verilog", "HIERARCHICA
 #: Families whose top has a shared-part form: family name -> ``(module path, function)`` of
 #: ``(config, library) -> top``. Generation uses it from :data:`HIERARCHICAL_MIN_PES` PEs on
 #: (:func:`peforge.sim.rtl.flow.generate`); the energy flow's reduced tops stay flat.
-HIERARCHICAL_TOPS = {"systolic": ("peforge.hw.systolic.hierarchical", "shared_pe_array")}
+HIERARCHICAL_TOPS = {"systolic": ("peforge.hw.systolic.hierarchical", "shared_pe_array"),
+                     "bitserial": ("peforge.hw.bitserial.hierarchical", "shared_bitserial_array")}
 
-#: PEs from which ``generate`` writes the shared-part form: 32 x 32 systolic arrays and up
-#: (smaller ones stay byte-identical to before).
+#: PEs (:meth:`~peforge.sim.families.Family.pes`) from which ``generate`` writes the shared-part
+#: form: 32 x 32 systolic arrays and 16 x 16 bit-serial ones of 4 lanes and up (smaller ones stay
+#: byte-identical to before).
 HIERARCHICAL_MIN_PES = 1024
 
 

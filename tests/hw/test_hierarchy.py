@@ -1,7 +1,7 @@
-"""The shared-part Verilog of a systolic array is the flat Verilog's design: a yosys equivalence
-proof (flattened, ``equiv_make`` / ``equiv_simple`` / ``equiv_induct``) on small arrays of both
-dataflows, which fails on a deliberately broken PE; and the module count grows with the distinct
-parts (blocks of PEs), not with the PEs."""
+"""The shared-part Verilog of a systolic or bit-serial array is the flat Verilog's design: a yosys
+equivalence proof (flattened, ``equiv_make`` / ``equiv_simple`` / ``equiv_induct``) on small arrays
+(systolic: both dataflows), which fails on a deliberately broken PE; and the module count grows
+with the distinct parts (blocks of PEs), not with the PEs."""
 
 import re
 import subprocess
@@ -14,9 +14,10 @@ from peforge.sim.rtl.backends.verilator import lint
 from peforge.sim.rtl.flow import generate
 
 SYSTOLIC = family("systolic")
+BITSERIAL = family("bitserial")
 
 _PREPARE = """read_verilog {file}
-hierarchy -top systolic
+hierarchy -top {top}
 proc
 flatten
 rename -hide w:\\$*
@@ -32,12 +33,13 @@ def _yosys(script: str, folder) -> bool:
     return proc.returncode == 0
 
 
-def _pe_renames(folder, pes: int) -> str:
+def _pe_renames(shared: str, folder, pes: int) -> str:
     """``rename`` commands that give each shared PE's wires the flat names ``pe_<i>_<j>.*``: a
     PE at block path ``grid.r<a>_c<b>. ... .pe`` sits at row and column the sums of the offsets.
     Without them ``equiv_make`` would pair no PE register and the induction could not hold."""
-    assert _yosys(_PREPARE.format(file="shared.v") + "tee -q -o wires.txt select -list w:*\n",
-                  folder)
+    (folder / "shared.v").write_text(shared)
+    assert _yosys(_PREPARE.format(file="shared.v", top="systolic")
+                  + "tee -q -o wires.txt select -list w:*\n", folder)
     commands, positions = [], set()
     for line in (folder / "wires.txt").read_text().split():
         wire = line.split("/", 1)[1]
@@ -51,12 +53,13 @@ def _pe_renames(folder, pes: int) -> str:
     return "cd systolic\n" + "".join(commands) + "cd ..\n"
 
 
-def _equivalent(flat: str, shared: str, pes: int, folder) -> bool:
+def _equivalent(flat: str, shared: str, top: str, folder, renames: str = "") -> bool:
+    """``renames``: yosys commands run in the flattened shared form before the proof."""
     (folder / "flat.v").write_text(flat)
     (folder / "shared.v").write_text(shared)
-    script = (_PREPARE.format(file="flat.v") + "rename systolic gold\ndesign -stash gold\n"
-              + _PREPARE.format(file="shared.v") + _pe_renames(folder, pes)
-              + "rename systolic gate\ndesign -stash gate\n"
+    script = (_PREPARE.format(file="flat.v", top=top) + f"rename {top} gold\ndesign -stash gold\n"
+              + _PREPARE.format(file="shared.v", top=top) + renames
+              + f"rename {top} gate\ndesign -stash gate\n"
               "design -copy-from gold -as gold gold\ndesign -copy-from gate -as gate gate\n"
               "equiv_make gold gate equiv\nhierarchy -top equiv\nasync2sync\n"
               "equiv_simple -seq 5\nequiv_induct -seq 5\nequiv_status -assert\n")
@@ -72,11 +75,25 @@ def test_shared_pe_array_is_equivalent_to_flat(rows, cols, dataflow, mul_stages,
                                   mul_stages=mul_stages)
     flat, _ = generate(SYSTOLIC, config, hierarchical=False)
     shared, _ = generate(SYSTOLIC, config, hierarchical=True)
-    assert _equivalent(flat, shared, rows * cols, tmp_path)
+    renames = _pe_renames(shared, tmp_path, rows * cols)
+    assert _equivalent(flat, shared, "systolic", tmp_path, renames)
     # the check can fail: a PE that multiplies a by itself is not the same design
     broken = shared.replace("$signed(a) * $signed(b)", "$signed(a) * $signed(a)")
     assert broken != shared
-    assert not _equivalent(flat, broken, rows * cols, tmp_path)
+    assert not _equivalent(flat, broken, "systolic", tmp_path, renames)
+
+
+def test_shared_bitserial_array_is_equivalent_to_flat(tmp_path):
+    """The shared form keeps the flat form's instance names (``pe_<i>_<j>``, ``decoder_<j>``),
+    so the registers pair without renames. One int4 lane and K up to 16 keep the SAT small."""
+    config = BITSERIAL.make_config(rows=3, cols=2, lanes=1, wtypes="int4", group=4, k_max=16)
+    flat, _ = generate(BITSERIAL, config, hierarchical=False)
+    shared, _ = generate(BITSERIAL, config, hierarchical=True)
+    assert _equivalent(flat, shared, "bitserial", tmp_path)
+    # the check can fail: a PE whose group accumulator restarts from one is not the same design
+    broken = shared.replace("fresh ? 13'h0000 : group_acc", "fresh ? 13'h0001 : group_acc")
+    assert broken != shared
+    assert not _equivalent(flat, broken, "bitserial", tmp_path)
 
 
 def test_modules_grow_with_distinct_parts():
@@ -101,17 +118,37 @@ def test_modules_grow_with_distinct_parts():
     assert manifest == generate(SYSTOLIC, config, hierarchical=False)[1]
 
 
+def test_bitserial_modules_are_the_top_its_pe_and_its_decoder():
+    """16 x 16 of 4 lanes (1,024 MAC lanes: shared by default). Flat: the top, one module per PE
+    and one per column's decoder (1 + 256 + 16)."""
+    config = BITSERIAL.make_config(rows=16, cols=16)
+    flat, flat_manifest = generate(BITSERIAL, config, hierarchical=False)
+    shared, manifest = generate(BITSERIAL, config)
+    assert flat.count("\nmodule ") == 273
+    assert sorted(re.findall(r"^module \\?(\S+?) ?\(", shared, re.MULTILINE)) == [
+        "bitserial", "bitserial_decoder", "bitserial_pe"]
+    assert shared.count("  bitserial_pe pe_") == 256
+    assert shared.count("  bitserial_decoder decoder_") == 16
+    assert manifest == flat_manifest
+
+
 @pytest.mark.verilator
 def test_shared_form_lint_clean():
-    """Odd shapes split into unequal halves; a 1 x 1 array is one block of one PE."""
+    """Odd shapes split into unequal halves; a 1 x 1 array is one block of one PE (systolic)."""
     for rows, cols in ((1, 1), (5, 7)):
         for dataflow in ("os", "ws"):
             config = SYSTOLIC.make_config(rows=rows, cols=cols, dataflow=dataflow)
             clean, messages = lint(generate(SYSTOLIC, config, hierarchical=True)[0],
                                    SYSTOLIC.top_name)
             assert clean, (rows, cols, dataflow, messages)
+    for rows, cols in ((1, 1), (3, 2)):
+        config = BITSERIAL.make_config(rows=rows, cols=cols)
+        clean, messages = lint(generate(BITSERIAL, config, hierarchical=True)[0],
+                               BITSERIAL.top_name)
+        assert clean, (rows, cols, messages)
 
 
-def test_small_arrays_stay_flat_by_default():
-    config = SYSTOLIC.make_config(rows=8, cols=8)
-    assert generate(SYSTOLIC, config)[0] == generate(SYSTOLIC, config, hierarchical=False)[0]
+@pytest.mark.parametrize("fam", [SYSTOLIC, BITSERIAL], ids=lambda fam: fam.name)
+def test_small_arrays_stay_flat_by_default(fam):
+    config = fam.make_config(rows=8, cols=8)
+    assert generate(fam, config)[0] == generate(fam, config, hierarchical=False)[0]

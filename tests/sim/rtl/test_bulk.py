@@ -80,3 +80,17 @@ def test_32x32_full_gemm_with_ragged_edges(dataflow):
     report = verify(fam, config, backend="bulk", shapes=[(70, 100, 45)])
     assert [(job.outputs_match, job.cycles == job.model_cycles) for job in report.jobs] == \
         [(True, True)]
+
+
+@pytest.mark.verilator
+def test_shared_bitserial_array_runs_bit_exact():
+    """The bit-serial array from shared parts (the form of 16 x 16 and up) on ragged GEMMs, with
+    mixed weight types: outputs and cycles equal the golden and cycle models."""
+    fam = family("bitserial")
+    config = fam.make_config(rows=3, cols=2)
+    verilog, _ = generate(fam, config, hierarchical=True)
+    assert "bitserial_pe pe_2_1 (" in verilog
+    jobs = [fam.random_job(config, np.random.default_rng(seed), *shape)
+            for seed, shape in enumerate([(4, 256, 3), (1, 384, 5), (7, 128, 1)])]
+    bulk = run_jobs_bulk(fam, config, jobs, build_harness(verilog, fam.top_name))
+    assert_jobs_exact(fam, config, jobs, bulk.results)
