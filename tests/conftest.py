@@ -1,10 +1,18 @@
 """Shared helpers: run a family's jobs on a backend and check them against the models."""
 
+import signal
+
 import numpy as np
 import pytest
 
 from peforge.sim.rtl.backends import get_backend
 from peforge.sim.rtl.flow import check_job
+
+# A shell starts a background job (``make test &``, nohup) with SIGINT ignored, and its children
+# inherit that: the Ctrl-C tests' subprocesses would then never see their SIGINT. Python's own
+# handler here makes every child start with the default disposition again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_jobs(backend, family, config, jobs):

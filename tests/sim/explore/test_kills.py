@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -32,10 +33,13 @@ class _KillingPool(pools._LocalPool):
     submits = restarts = kills = 0  # submits: those of the pool now running
 
     def submit(self, function, *args):
-        future = super().submit(function, *args)
         type(self).submits += 1
-        if (self.restarts, self.submits) in self.kill_after:
-            self._kill_one()
+        if (self.restarts, self.submits) not in self.kill_after:
+            return super().submit(function, *args)
+        # the chunk waits in its worker, so it is still in flight when the kill lands (a fast
+        # chunk on a loaded machine could otherwise finish first and no point be lost)
+        future = super().submit(_after_a_pause, function, *args)
+        self._kill_one()
         return future
 
     def restart(self):
@@ -55,6 +59,11 @@ class _KillingPool(pools._LocalPool):
         if pids:
             os.kill(pids[0], signal.SIGKILL)
             type(self).kills += 1
+
+
+def _after_a_pause(function, *args):
+    time.sleep(0.5)
+    return function(*args)
 
 
 @pytest.fixture
