@@ -49,13 +49,16 @@ DESIGNS = [
     ("systolic", {"rows": 2, "cols": 2, "pe": "fp"}),
     ("systolic", {"rows": 4, "cols": 4}),
     ("sparse-dsp", {"chain": 32}),
-    # pipelining: the dot unit's adder tree at 0..4 register stages, the PEs' product register
+    # pipelining: the dot unit's adder tree at 0..4 register stages (and its adders split in
+    # two), the PEs' product register
     ("lmul-dot", {"adder": "tree"}),
     ("lmul-dot", {"adder": "tree", "tree_stages": 1}),
     ("lmul-dot", {"adder": "tree", "tree_stages": 2}),
     ("lmul-dot", {"adder": "tree", "tree_stages": 3}),
     ("lmul-dot", {"adder": "tree", "tree_stages": 4}),
     ("lmul-dot", {"exact": True, "adder": "tree", "tree_stages": 4}),
+    ("lmul-dot", {"adder": "tree", "tree_stages": 4, "add_stages": 1}),
+    ("lmul-dot", {"exact": True, "adder": "tree", "tree_stages": 4, "add_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "pe": "lmul", "mul_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "pe": "fp", "mul_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "mul_stages": 1}),

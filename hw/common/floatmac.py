@@ -98,12 +98,17 @@ class FloatAdder(wiring.Component):
 
     Special values: a NaN operand or ``Inf + (-Inf)`` gives the canonical NaN with sign 0; an Inf
     operand gives that Inf; overflow gives Inf; an exact zero sum is ``-0`` only when both
-    operands are negative, else ``+0``. Combinational.
+    operands are negative, else ``+0``. Combinational with ``stages=0``; with ``stages=1`` a
+    register (``summed_*``, ``man + 5 + exp + 4`` bits) follows the addition of the aligned
+    significands (before the normalisation), so ``s`` is the sum of the operands one cycle
+    earlier. The arithmetic is the same.
 
     Parameters
     ----------
     fmt : FloatFormat
         An IEEE format (fp32 in the MAC unit).
+    stages : int
+        0 or 1: register stages between the addition and the normalisation.
 
     Attributes
     ----------
@@ -114,10 +119,12 @@ class FloatAdder(wiring.Component):
 
     EXTRA = 3   # guard, round, sticky
 
-    def __init__(self, fmt: FloatFormat):
+    def __init__(self, fmt: FloatFormat, stages: int = 0):
         if fmt.specials is not Specials.IEEE:
             raise ValueError(f"fmt: must have IEEE specials, got {fmt.name}")
-        self.fmt = fmt
+        if stages not in (0, 1):
+            raise ValueError(f"stages: must be 0 or 1, got {stages!r}")
+        self.fmt, self.stages = fmt, stages
         super().__init__({"a": In(fmt.bits), "b": In(fmt.bits), "s": Out(fmt.bits)})
 
     def elaborate(self, platform):
@@ -145,8 +152,21 @@ class FloatAdder(wiring.Component):
                                                                          sig_bits, diff))
         aligned = Cat(spread[sig_bits] | spread[:sig_bits].any(), spread[sig_bits + 1:])
 
+        # Special values, decided from the operands.
+        nan_big, nan_small = big.exp.all() & (big.man != 0), small.exp.all() & (small.man != 0)
+        inf_big, inf_small = big.exp.all() & (big.man == 0), small.exp.all() & (small.man == 0)
+        nan = nan_big | nan_small | (inf_big & inf_small & subtract)
+
         total = Signal(sig_bits + 1)
         m.d.comb += total.eq(Mux(subtract, sig_big - aligned, sig_big + aligned))
+
+        # The pipeline register (stages=1) between the addition and the normalisation.
+        def stage(value, name):
+            return delayed(m, value, self.stages, f"summed_{name}")
+        total, exp_big = stage(total, "total"), stage(exp_big, "exp")
+        sign_big = stage(big.sign, "sign")
+        both_negative = stage(big.sign & small.sign, "negative")
+        nan, inf_big = stage(nan, "nan"), stage(inf_big, "inf")
 
         # Normalise to the leading one at bit sig_bits - 1 (the hidden bit), not below exponent 1.
         lz = _leading_zeros(m, total, "sum_lz")
@@ -165,18 +185,15 @@ class FloatAdder(wiring.Component):
         rounded = Signal(fmt.bits + 1)
         m.d.comb += rounded.eq(((exp - 1) << man) + kept + (guard & (sticky | kept[0])))
 
-        # Special values.
-        nan_big, nan_small = big.exp.all() & (big.man != 0), small.exp.all() & (small.man != 0)
-        inf_big, inf_small = big.exp.all() & (big.man == 0), small.exp.all() & (small.man == 0)
         mag = Signal(width)
         sign = Signal()
-        m.d.comb += sign.eq(big.sign)
-        with m.If(nan_big | nan_small | (inf_big & inf_small & subtract)):
+        m.d.comb += sign.eq(sign_big)
+        with m.If(nan):
             m.d.comb += [mag.eq(fmt.nan), sign.eq(0)]
         with m.Elif(inf_big):
             m.d.comb += mag.eq(fmt.inf)
         with m.Elif(total == 0):
-            m.d.comb += [mag.eq(0), sign.eq(big.sign & small.sign)]
+            m.d.comb += [mag.eq(0), sign.eq(both_negative)]
         with m.Elif(rounded >= fmt.inf):
             m.d.comb += mag.eq(fmt.inf)
         with m.Else():

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from peforge.models.lmul import tree_levels
 from peforge.models.numerics.floatmac import ACC_FORMAT, FloatMac
 
+from peforge.hw.common.delays import delayed
 from peforge.hw.common.floatmac import FloatAdder, FloatWidener
 from peforge.hw.common.floatmul import FloatMultiplier, LMulMultiplier
 
@@ -30,7 +31,8 @@ class ProductTree(wiring.Component):
     (p2 + p3), ...``, an odd last value passed up a level unchanged, down to one sum after
     ``ceil(log2(lanes))`` levels: the order of :func:`peforge.models.lmul.tree_gemm`. Register
     stages follow the levels of :func:`register_levels` (named ``level<l>_<i>``); with
-    ``stages=0`` the tree is combinational.
+    ``add_stages=1`` every adder also has a register halfway (:class:`FloatAdder`). The latency
+    is ``stages + add_stages * ceil(log2(lanes))``; with both 0 the tree is combinational.
 
     Parameters
     ----------
@@ -39,7 +41,9 @@ class ProductTree(wiring.Component):
     lanes : int
         Products per beat.
     stages : int
-        Register stages, ``0 .. ceil(log2(lanes)) + 1`` (the latency in cycles).
+        Register stages between levels, ``0 .. ceil(log2(lanes)) + 1``.
+    add_stages : int
+        Register stages inside each adder, 0 or 1.
 
     Ports
     -----
@@ -49,11 +53,12 @@ class ProductTree(wiring.Component):
         The fp32 pattern of the tree's sum.
     """
 
-    def __init__(self, numerics: FloatMac, lanes: int, stages: int):
+    def __init__(self, numerics: FloatMac, lanes: int, stages: int, add_stages: int = 0):
         if not 0 <= stages <= tree_levels(lanes) + 1:
             raise ValueError(f"stages: must be an integer in 0..{tree_levels(lanes) + 1} for "
                              f"{lanes} lanes, got {stages!r}")
-        self.numerics, self.lanes, self.stages = numerics, lanes, stages
+        self.numerics, self.lanes, self.stages, self.add_stages = (numerics, lanes, stages,
+                                                                   add_stages)
         operands = data.ArrayLayout(numerics.fmt.bits, lanes)
         super().__init__({"a": In(operands), "b": In(operands), "sum": Out(ACC_FORMAT.bits)})
 
@@ -81,9 +86,12 @@ class ProductTree(wiring.Component):
         for level in range(1, tree_levels(self.lanes) + 1):
             summed = []
             for i in range(0, len(values) - 1, 2):
-                adder = m.submodules[f"add{level}_{i // 2}"] = FloatAdder(ACC_FORMAT)
+                adder = m.submodules[f"add{level}_{i // 2}"] = FloatAdder(ACC_FORMAT,
+                                                                        self.add_stages)
                 m.d.comb += [adder.a.eq(values[i]), adder.b.eq(values[i + 1])]
                 summed.append(adder.s)
-            values = stage(level, summed + values[len(summed) * 2:])
+            passed = [delayed(m, value, self.add_stages, f"pass{level}")     # an odd last one
+                      for value in values[len(summed) * 2:]]
+            values = stage(level, summed + passed)
         m.d.comb += self.sum.eq(values[0])
         return m

@@ -165,12 +165,12 @@ class LmulDot(_LanesStream):
         return gemm_cycles(config, m, k, n)
 
     def latency(self, config: DotConfig) -> str:
-        return f"M * N * ceil(K/{config.lanes}) + {1 + config.tree_stages}"
+        return f"M * N * ceil(K/{config.lanes}) + {config.latency}"
 
     def pipeline_overlap(self, config: DotConfig) -> int:
         """The next job's first beat is accepted right after the previous one's last beat:
-        ``1 + tree_stages`` cycles before its output."""
-        return 1 + config.tree_stages
+        ``latency`` cycles before its output."""
+        return config.latency
 
     def energy_config(self, config: DotConfig):
         """At most 4 lanes, and at most the tree stages 4 lanes take (3)."""

@@ -59,16 +59,45 @@ def _fp32_operands(rng, count):
 
 # -- fast tier ------------------------------------------------------------------------------------
 
-def test_amaranth_fp32_adder(rng):
+def _adder_cases(rng):
     a = _fp32_operands(rng, 4000)
     b = _fp32_operands(rng, 4000)
     b[:1000] = (a[:1000] ^ (1 << 31)) + rng.integers(-3, 4, 1000)        # near cancellation
     b[1000:2000] = (a[1000:2000] ^ (1 << 31)) + (rng.integers(0, 3, 1000) << 23)
     b[2000:2100] = a[2000:2100]
     a, b = a & 0xFFFFFFFF, b & 0xFFFFFFFF
-    want = [f32_bits(f32_value(x) + f32_value(y)) for x, y in zip(a, b)]
+    return a, b, [f32_bits(f32_value(x) + f32_value(y)) for x, y in zip(a, b)]
+
+
+def test_amaranth_fp32_adder(rng):
+    a, b, want = _adder_cases(rng)
     dut = FloatAdder(FP32)
     assert _simulate(dut, {"a": a, "b": b}, dut.s) == want
+
+
+def test_amaranth_staged_fp32_adder(rng):
+    """``stages=1``: a new pair every cycle, each sum one cycle later, the same sums."""
+    a, b, want = _adder_cases(rng)
+    dut = FloatAdder(FP32, stages=1)
+    got = []
+
+    async def testbench(ctx):
+        for x, y in zip(a, b):
+            ctx.set(dut.a, int(x))
+            ctx.set(dut.b, int(y))
+            await ctx.tick()
+            got.append(ctx.get(dut.s))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == want
+
+
+def test_staged_adder_takes_one_register_stage():
+    with pytest.raises(ValueError, match=r"^stages: must be 0 or 1, got 2$"):
+        FloatAdder(FP32, stages=2)
 
 
 @pytest.mark.parametrize("name", ["e4m3", "e5m2", "fp16", "bf16"])
