@@ -62,6 +62,8 @@ DESIGNS = [
     ("systolic", {"rows": 2, "cols": 2, "pe": "lmul", "mul_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "pe": "fp", "mul_stages": 1}),
     ("systolic", {"rows": 2, "cols": 2, "mul_stages": 1}),
+    ("systolic", {"rows": 2, "cols": 2, "pe": "lmul", "mul_stages": 1, "add_stages": 1}),
+    ("systolic", {"rows": 2, "cols": 2, "pe": "fp", "mul_stages": 1, "add_stages": 1}),
     # the DSP slice's A/B, M and P registers (default 1, 1, 1) and a larger bit-serial array
     ("sparse-dsp", {"areg": 0, "mreg": 0}),
     ("sparse-dsp", {"areg": 0}),

@@ -7,9 +7,11 @@ dataflows; a GEMM ``C = A @ B`` (``A``: M x K, ``B``: K x N) is cut into tiles b
 Output-stationary (``os``)
     A tile is ``rows x cols`` outputs; ``A`` columns and ``B`` rows stream in for ``K`` beats, PEs
     accumulate, then the accumulators drain one row per cycle. Tiles: ``ceil(M/rows) *
-    ceil(N/cols)``, each taking ``K + 2*rows + cols - 2 + mul_stages`` cycles (``K`` beats in,
-    ``rows + cols - 2`` for the skewed wavefront to reach the far corner, ``mul_stages`` for its
-    product to pass the PE's product registers, ``rows`` to drain).
+    ceil(N/cols)``, each taking ``K + 2*rows + cols - 2 + mul_stages + 3*add_stages`` cycles
+    (``K`` beats in, ``rows + cols - 2`` for the skewed wavefront to reach the far corner,
+    ``mul_stages`` for its product to pass the PE's product registers, with ``add_stages`` one
+    for its sum to pass the adder's register and two for the two partial sums to be added,
+    ``rows`` to drain).
 Weight-stationary (``ws``)
     A tile is a ``rows x cols`` block of ``B`` held in the PEs; it is shifted in over ``rows`` beats,
     then all ``M`` rows of ``A`` stream through with partial sums flowing down the columns. Partial
@@ -26,12 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peforge.models.numerics.floatmac import OPERAND_FORMATS, FloatMac
+from peforge.models.numerics.floatmac import OPERAND_FORMATS, FloatMac, fp32_add
 from peforge.models.integer import ceil_div, check_dims
 from peforge.models.numerics.mac import IntMac
 from peforge.models.params import param, validate_params
 
-__all__ = ["SystolicConfig", "golden_gemm", "gemm_cycles", "tile_count", "default_acc_bits"]
+__all__ = ["SystolicConfig", "golden_gemm", "split_k_gemm", "gemm_cycles", "tile_count",
+           "default_acc_bits"]
 
 
 def default_acc_bits(bits: int, k_max: int) -> int:
@@ -75,12 +78,19 @@ class SystolicConfig:
     mul_stages: int = param(0, "register stages between each PE's multiplier and its adder "
                             "(dataflow=os; the same sums, each tile mul_stages cycles longer)",
                             range=(0, 1))
+    add_stages: int = param(0, "register stages inside each PE's fp32 adder (pe=lmul or fp, "
+                            "dataflow=os): even and odd K steps summed apart and added at the "
+                            "tile's end, each tile 3 cycles longer", range=(0, 1))
 
     def __post_init__(self):
         validate_params(self)
         if self.mul_stages and self.dataflow != "os":
             raise ValueError(f"mul_stages: must be 0 with dataflow={self.dataflow} (the "
                              f"partial sums would need re-timing), got {self.mul_stages!r}")
+        if self.add_stages and (self.pe == "int" or self.dataflow != "os"):
+            raise ValueError(f"add_stages: needs pe=lmul or fp and dataflow=os (an integer adder "
+                             f"is fast; ws partial sums pass every cycle), got pe={self.pe} "
+                             f"dataflow={self.dataflow}")
         if self.pe != "int":
             for name, default in _INT_FIELDS.items():
                 if getattr(self, name) != default:
@@ -104,8 +114,19 @@ class SystolicConfig:
 
 def golden_gemm(config: SystolicConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``C = A @ B`` exactly as the array computes it (integer accumulator width and wrap; float
-    PEs: operand and result bit patterns, products added in k order)."""
-    return config.mac.gemm(a, b)
+    PEs: operand and result bit patterns, products added in k order; with ``add_stages=1`` the
+    even and the odd k steps each in k order from ``+0``, then the two sums added, RNE)."""
+    if not config.add_stages:
+        return config.mac.gemm(a, b)
+    return split_k_gemm(config.mac.gemm, a, b)
+
+
+def split_k_gemm(gemm, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The PE order of ``add_stages=1``: ``gemm`` (operand patterns to fp32 patterns, k order
+    from ``+0``) of the even and of the odd k steps, the two added (RNE, NaN canonical)."""
+    even, odd = (gemm(a[:, first::2], b[first::2]) for first in (0, 1))
+    patterns = (part.astype(np.uint32).view(np.float32) for part in (even, odd))
+    return fp32_add(*patterns).astype(np.int64)
 
 
 def tile_count(config: SystolicConfig, m: int, k: int, n: int) -> int:
@@ -121,5 +142,6 @@ def gemm_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
     check_dims("GEMM dimensions", m=m, k=k, n=n)
     r, c = config.rows, config.cols
     if config.dataflow == "os":
-        return tile_count(config, m, k, n) * (k + 2 * r + c - 2 + config.mul_stages)
+        return tile_count(config, m, k, n) * (k + 2 * r + c - 2 + config.mul_stages
+                                              + 3 * config.add_stages)
     return tile_count(config, m, k, n) * (2 * r + m + c - 2) + 1

@@ -210,6 +210,9 @@ class FloatMacUnit(wiring.Component):
     to fp32 and an fp32 :class:`FloatAdder`; combinational with ``stages=0``, else the widened
     product passes ``stages`` registers (``product_d<i>``, 32 bits) before the adder: ``result``
     adds the product of the operands ``stages`` cycles earlier. The arithmetic is the same.
+    With ``add_stages=1`` the adder is registered halfway (:class:`FloatAdder`): ``result`` is
+    the sum of the adder's inputs one cycle earlier, and while ``combine`` is high the adder
+    takes ``addend`` in place of the product (a PE adding its two partial sums).
 
     Parameters
     ----------
@@ -217,6 +220,8 @@ class FloatMacUnit(wiring.Component):
         Operand format and multiplier kind.
     stages : int
         Register stages between the widened product and the adder.
+    add_stages : int
+        Register stages inside the adder, 0 or 1 (1 adds the ``combine`` and ``addend`` ports).
 
     Attributes
     ----------
@@ -226,11 +231,17 @@ class FloatMacUnit(wiring.Component):
         Accumulator (fp32 pattern).
     result : Signal(32), out
         The rounded sum (fp32 pattern).
+    combine : Signal(1), in; addend : Signal(32), in
+        ``add_stages=1`` only: add ``addend`` to ``acc`` instead of the product.
     """
 
-    def __init__(self, numerics: FloatMac, stages: int = 0):
-        self.numerics, self.stages = numerics, stages
-        super().__init__(MacSignature(*mac_shapes(numerics)))
+    def __init__(self, numerics: FloatMac, stages: int = 0, add_stages: int = 0):
+        self.numerics, self.stages, self.add_stages = numerics, stages, add_stages
+        signature = MacSignature(*mac_shapes(numerics))
+        if add_stages:
+            signature = wiring.Signature({**signature.members, "combine": In(1),
+                                          "addend": In(ACC_FORMAT.bits)})
+        super().__init__(signature)
 
     def elaborate(self, platform):
         fmt = self.numerics.fmt
@@ -238,11 +249,12 @@ class FloatMacUnit(wiring.Component):
         m.submodules.multiplier = mul = (FloatMultiplier if self.numerics.exact
                                          else LMulMultiplier)(fmt)
         m.submodules.widener = widener = FloatWidener(fmt, ACC_FORMAT)
-        m.submodules.adder = adder = FloatAdder(ACC_FORMAT)
+        m.submodules.adder = adder = FloatAdder(ACC_FORMAT, self.add_stages)
+        product = delayed(m, widener.y, self.stages, "product")
+        if self.add_stages:
+            product = Mux(self.combine, self.addend, product)
         m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b), widener.x.eq(mul.p),
-                     adder.a.eq(self.acc),
-                     adder.b.eq(delayed(m, widener.y, self.stages, "product")),
-                     self.result.eq(adder.s)]
+                     adder.a.eq(self.acc), adder.b.eq(product), self.result.eq(adder.s)]
         return m
 
 

@@ -153,7 +153,7 @@ class DotProductUnit(wiring.Component):
         for a one-beat product)."""
         zero = self.config.mac.zero
         sums = [Signal(ACC_FORMAT.bits, init=zero, name=f"acc_{part}") for part in (0, 1)]
-        part, seen = Signal(), Signal(2)           # the beat's partial sum; beats seen (to 2)
+        part, seen = Signal(name="part"), Signal(2, name="seen")  # partial sum; beats (to 2)
         adder = m.submodules.accumulate = FloatAdder(ACC_FORMAT, 1)
         m.d.comb += [adder.a.eq(Mux(seen[1], Mux(part, sums[1], sums[0]), zero)),
                      adder.b.eq(value)]

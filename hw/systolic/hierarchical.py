@@ -23,10 +23,11 @@ class SharedParts:
     """The parts of one array from ``library``, for ``SystolicArray(parts=...)``: named
     ``pe``, ``block_<rows>x<cols>``, ``skew_<lanes>x<width>`` and ``line_<width>x<cycles>``."""
 
-    def __init__(self, library: PartLibrary, dataflow: str, numerics, mul_stages: int = 0):
+    def __init__(self, library: PartLibrary, dataflow: str, numerics, mul_stages: int = 0,
+                 add_stages: int = 0):
         self._library, self._numerics = library, numerics
-        self._pe_class = SystolicArray.pe_class(dataflow)
-        self._make_pe = SystolicArray.pe_factory(dataflow, mul_stages)
+        self._pe_class = SystolicArray.pe_class(dataflow, add_stages)
+        self._make_pe = SystolicArray.pe_factory(dataflow, mul_stages, add_stages)
 
     def pe(self):
         return self._library.part("pe", lambda: self._make_pe(self._numerics))
@@ -47,4 +48,4 @@ class SharedParts:
 def shared_pe_array(config, library: PartLibrary) -> SystolicArray:
     """The array of ``config`` built from :class:`SharedParts` of ``library``."""
     return SystolicArray.from_config(config, parts=SharedParts(
-        library, config.dataflow, config.mac, config.mul_stages))
+        library, config.dataflow, config.mac, config.mul_stages, config.add_stages))

@@ -11,7 +11,7 @@ GEMM onto it is :mod:`peforge.hw.systolic.driver`.
 
 from functools import partial
 
-from amaranth import Cat, Const, Module, Signal, Value
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,13 +19,15 @@ from peforge.models.systolic import SystolicConfig
 
 from peforge.hw.common.delays import delayed
 from peforge.hw.common.drain import drain_fsm
+from peforge.hw.common.floatmac import FloatMacUnit
 from peforge.hw.common.mac import mac_shapes, mac_unit
 from peforge.hw.common.streams import ValidStream
 from peforge.hw.common.verilog import index_shape
 
 from peforge.hw.systolic.grid import link_grid
 
-__all__ = ["SystolicArray", "OutputStationaryPE", "WeightStationaryPE", "stream_layouts"]
+__all__ = ["SystolicArray", "OutputStationaryPE", "SplitAccumulatorPE", "WeightStationaryPE",
+           "stream_layouts"]
 
 
 class _MacPE(wiring.Component):
@@ -33,9 +35,13 @@ class _MacPE(wiring.Component):
     multiplier; a subclass gives ``signature_of(numerics)``."""
 
     def __init__(self, numerics, mul_stages: int = 0):
-        self.mul_stages = mul_stages
-        self._mac = mac_unit(numerics, mul_stages)
+        self.numerics, self.mul_stages = numerics, mul_stages
+        self._mac = self.make_mac(numerics, mul_stages)
         super().__init__(self.signature_of(numerics))
+
+    @staticmethod
+    def make_mac(numerics, mul_stages: int) -> wiring.Component:
+        return mac_unit(numerics, mul_stages)
 
 
 class OutputStationaryPE(_MacPE):
@@ -82,6 +88,55 @@ class OutputStationaryPE(_MacPE):
             m.d.sync += self.acc.eq(self.acc_in)
         with m.Elif(step):
             m.d.sync += self.acc.eq(mac.result)
+        return m
+
+
+class SplitAccumulatorPE(OutputStationaryPE):
+    """An output-stationary float PE whose fp32 adder is registered halfway
+    (:class:`~peforge.hw.common.floatmac.FloatMacUnit` with ``add_stages=1``): a MAC step's sum
+    is written a cycle after its operands, so steps alternate between two partial sums, ``acc``
+    (steps 0, 2, ...) and ``acc_1`` (steps 1, 3, ...), both ``+0`` at a tile's start.
+
+    Ports as :class:`OutputStationaryPE`, and ``combine : In(1)``: the adder adds ``acc_1`` to
+    ``acc``, written to ``acc`` a cycle later (the array raises it once the tile's last sum is
+    written, two cycles before draining). ``drain`` also clears ``acc_1``.
+    """
+
+    LINKS = OutputStationaryPE.LINKS + (("combine", None, None),)
+
+    @staticmethod
+    def make_mac(numerics, mul_stages: int) -> wiring.Component:
+        return FloatMacUnit(numerics, mul_stages, add_stages=1)
+
+    @staticmethod
+    def signature_of(numerics) -> wiring.Signature:
+        members = OutputStationaryPE.signature_of(numerics).members
+        return wiring.Signature({**members, "combine": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mac = mac = self._mac
+        zero = self.numerics.zero
+        acc_1, part = Signal.like(self.acc, name="acc_1", init=zero), Signal(name="part")
+        m.d.comb += [mac.a.eq(self.a_in), mac.b.eq(self.b_in), mac.combine.eq(self.combine),
+                     mac.acc.eq(Mux(part & ~self.combine, acc_1, self.acc)),
+                     mac.addend.eq(acc_1)]
+        m.d.sync += [self.a_out.eq(self.a_in), self.b_out.eq(self.b_in),
+                     self.valid_out.eq(self.valid_in)]
+        step = delayed(m, self.valid_in, self.mul_stages, "mac_valid")
+        summed, summed_part = delayed(m, step, 1, "summed"), delayed(m, part, 1, "summed_part")
+        combined = delayed(m, self.combine, 1, "combined")
+        with m.If(self.drain):
+            m.d.sync += [self.acc.eq(self.acc_in), acc_1.eq(zero), part.eq(0)]
+        with m.Elif(combined):
+            m.d.sync += self.acc.eq(mac.result)
+        with m.Elif(summed):
+            with m.If(summed_part):
+                m.d.sync += acc_1.eq(mac.result)
+            with m.Else():
+                m.d.sync += self.acc.eq(mac.result)
+        with m.If(step & ~self.drain):
+            m.d.sync += part.eq(~part)
         return m
 
 
@@ -140,6 +195,9 @@ class SystolicArray(wiring.Component):
     mul_stages : int
         ``os`` only: register stages after each PE's multiplier (:class:`OutputStationaryPE`);
         a tile's wavefront takes that many cycles more.
+    add_stages : int
+        ``os`` float PEs only: 1 registers each PE's adder halfway (:class:`SplitAccumulatorPE`);
+        a tile waits 3 cycles more: its last sum, then ``combine`` and its sum.
     pe : callable, optional
         ``numerics -> PE component`` with the signature of the dataflow's PE; default
         :class:`OutputStationaryPE` (with ``mul_stages``) or :class:`WeightStationaryPE`. Area
@@ -161,7 +219,7 @@ class SystolicArray(wiring.Component):
         first), ``a`` (rows operands: one row of the A tile), ``d`` (cols accumulator values added
         to the column sums: the previous K-tile's partial sums), ``last`` (final row of the tile).
         ``ready`` is low while a tile finishes (``rows + cols - 2`` cycles, ``os``:
-        ``+ mul_stages``) and, for ``os``, while it drains.
+        ``+ mul_stages + 3 * add_stages``) and, for ``os``, while it drains.
     o_stream : Out(ValidStream(...))
         Payload ``data`` (cols accumulator values: one row of the result tile) and ``last`` (final
         row of the tile). ``os`` emits ``rows`` beats per tile, row 0 first; ``ws`` one beat per
@@ -169,14 +227,16 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int, dataflow: str, numerics, *, mul_stages: int = 0,
-                 pe=None, parts=None):
+                 add_stages: int = 0, pe=None, parts=None):
         if dataflow not in ("os", "ws"):
             raise ValueError(f"dataflow: must be one of os, ws, got {dataflow!r}")
         if mul_stages and dataflow != "os":
             raise ValueError(f"mul_stages: must be 0 with dataflow={dataflow}, got {mul_stages}")
+        if add_stages and dataflow != "os":
+            raise ValueError(f"add_stages: must be 0 with dataflow={dataflow}, got {add_stages}")
         self.rows, self.cols, self.dataflow, self.numerics = rows, cols, dataflow, numerics
-        self.mul_stages = mul_stages
-        self.pe = pe if pe is not None else self.pe_factory(dataflow, mul_stages)
+        self.mul_stages, self.add_stages = mul_stages, add_stages
+        self.pe = pe if pe is not None else self.pe_factory(dataflow, mul_stages, add_stages)
         self.parts = parts
         self.in_layout, self.out_layout = stream_layouts(rows, cols, dataflow, numerics)
         super().__init__({
@@ -187,18 +247,21 @@ class SystolicArray(wiring.Component):
     @classmethod
     def from_config(cls, config: SystolicConfig, *, pe=None, parts=None) -> "SystolicArray":
         return cls(config.rows, config.cols, config.dataflow, config.mac,
-                   mul_stages=config.mul_stages, pe=pe, parts=parts)
+                   mul_stages=config.mul_stages, add_stages=config.add_stages, pe=pe,
+                   parts=parts)
 
     @staticmethod
-    def pe_class(dataflow: str) -> type:
-        """The PE component of a dataflow."""
-        return OutputStationaryPE if dataflow == "os" else WeightStationaryPE
+    def pe_class(dataflow: str, add_stages: int = 0) -> type:
+        """The PE component of a dataflow (``os`` with ``add_stages``: the split one)."""
+        if dataflow == "os":
+            return SplitAccumulatorPE if add_stages else OutputStationaryPE
+        return WeightStationaryPE
 
     @classmethod
-    def pe_factory(cls, dataflow: str, mul_stages: int = 0):
-        """``numerics -> PE`` of a dataflow (``os``: with ``mul_stages``)."""
+    def pe_factory(cls, dataflow: str, mul_stages: int = 0, add_stages: int = 0):
+        """``numerics -> PE`` of a dataflow (``os``: with ``mul_stages`` and ``add_stages``)."""
         if dataflow == "os":
-            return partial(OutputStationaryPE, mul_stages=mul_stages)
+            return partial(cls.pe_class(dataflow, add_stages), mul_stages=mul_stages)
         return WeightStationaryPE
 
     def elaborate(self, platform):
@@ -210,7 +273,7 @@ class SystolicArray(wiring.Component):
         """Add the PE grid to ``m`` with each border input driven by ``feeds[name](lane)`` and
         each broadcast input by ``feeds[name](None)``; return the border outputs by PE port
         name, one value per lane (:func:`~peforge.hw.systolic.grid.link_grid`)."""
-        links = self.pe_class(self.dataflow).LINKS
+        links = self.pe_class(self.dataflow, self.add_stages).LINKS
         if self.parts is None:
             pes = [[self.pe(self.numerics) for _ in range(self.cols)] for _ in range(self.rows)]
             for i, j in _grid(self.rows, self.cols):
@@ -263,14 +326,20 @@ class SystolicArray(wiring.Component):
                  "valid_in": self._skewed(m, [fire] * rows, "valid{}_skew"),
                  "b_in": self._skewed(m, [payload.b[j] for j in range(cols)], "b{}_skew"),
                  "acc_in": lambda j: Const(self.numerics.zero), "drain": lambda _: drain}
+        combine = None
+        if self.add_stages:
+            combine = Signal()
+            feeds["combine"] = lambda _: combine
         edges = self._pe_grid(m, feeds)
 
         # The tile's last beat reaches the far corner rows + cols - 2 cycles after it is accepted
-        # and its accumulator mul_stages cycles later; then the accumulators shift up one row per
+        # and its accumulator mul_stages cycles later (add_stages: its sum one more, then every
+        # PE adds its two partial sums, 2 cycles); then the accumulators shift up one row per
         # cycle, row 0 on the output.
         drain_fsm(m, rows=rows, i_ready=self.i_stream.ready, ready=1,
                   tile_end=fire & payload.last, drain=drain, o_stream=self.o_stream,
-                  wait_state="WAVEFRONT", wait_cycles=rows + cols - 2 + self.mul_stages)
+                  wait_state="WAVEFRONT", before_end=combine,
+                  wait_cycles=rows + cols - 2 + self.mul_stages + 3 * self.add_stages)
         for j in range(cols):
             m.d.comb += self.o_stream.payload.data[j].eq(edges["acc"][j])
         return m

@@ -94,8 +94,8 @@ def area_parts(config: SystolicConfig) -> list[AreaPart]:
       register bits (well under 0.1% of the array).
     """
     rows, cols, numerics = config.rows, config.cols, config.mac
-    pe_class = SystolicArray.pe_class(config.dataflow)
-    pe_factory = SystolicArray.pe_factory(config.dataflow, config.mul_stages)
+    pe_class = SystolicArray.pe_class(config.dataflow, config.add_stages)
+    pe_factory = SystolicArray.pe_factory(config.dataflow, config.mul_stages, config.add_stages)
     if config.dataflow == "os":
         right, bottom = {"unused": ("a_out", "valid_out")}, {"unused": ("b_out",),
                                                              "tied": {"acc_in": numerics.zero}}
@@ -125,6 +125,7 @@ def area_parts(config: SystolicConfig) -> list[AreaPart]:
     parts.append(AreaPart(
         "rest", 1, lambda: SystolicArray(small_rows, small_cols, config.dataflow, numerics,
                                          mul_stages=config.mul_stages,
+                                         add_stages=config.add_stages,
                                          pe=lambda _numerics: BlackBox(signature, "pe")),
         black_boxes=(("pe", signature),)))
     operand, acc = mac_shapes(numerics)
@@ -165,7 +166,8 @@ class Systolic(Family):
     def latency(self, config: SystolicConfig) -> str:
         r, c = config.rows, config.cols
         if config.dataflow == "os":
-            return f"ceil(M/{r}) * ceil(N/{c}) * (K + {2 * r + c - 2 + config.mul_stages})"
+            wait = 2 * r + c - 2 + config.mul_stages + 3 * config.add_stages
+            return f"ceil(M/{r}) * ceil(N/{c}) * (K + {wait})"
         return f"ceil(K/{r}) * ceil(N/{c}) * (M + {2 * r + c - 2}) + 1"
 
     random_job = staticmethod(random_job)

@@ -24,11 +24,15 @@ SENTENCES = 6
 
 #: Per family, the configuration parameters its numerics reads (the rest is the array's shape).
 ARITH_PARAMETERS = {
-    "systolic": ("pe", "format", "bits", "signed", "k_max", "acc_bits"),
+    "systolic": ("pe", "format", "bits", "signed", "k_max", "acc_bits", "add_stages"),
     "bitserial": ("wtypes", "group", "k_max"),
     "lut": ("wkind", "wbits", "abits", "k_max", "acc_bits"),
     "sparse-dsp": ("nm", "bits", "acc_bits", "overflow"),
 }
+
+
+#: Parameters a spec names only when set (at 0 a spec reads as before they existed).
+_NAMED_WHEN_SET = ("add_stages",)
 
 
 def arith_spec(family: str, config) -> str:
@@ -40,7 +44,7 @@ def arith_spec(family: str, config) -> str:
     items = []
     for name in ARITH_PARAMETERS[family]:
         value = getattr(config, name)
-        if value is not None:
+        if value is not None and not (name in _NAMED_WHEN_SET and not value):
             items.append(f"{name}={str(value).lower() if isinstance(value, bool) else value}")
     return f"{family}:{'+'.join(items)}"
 

@@ -29,7 +29,7 @@ back to float32.
 """
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from peforge.models.numerics.fast_gemm import float_mac_gemm, wrapped_int_gemm
 from peforge.models.numerics.floatfmt import decode, encode
 from peforge.models.numerics.lut_table import WeightFormat
 from peforge.models.numerics.nm_sparse import prune
+from peforge.models.systolic import split_k_gemm
 
 __all__ = ["Arithmetic", "parse_arith", "ArithError"]
 
@@ -108,7 +109,9 @@ class Arithmetic:
             return wrapped_int_gemm(a, b, c.acc_bits, True) * sa * sb
         fmt = c.mac.fmt
         (a, sa), (b, sb) = self._float_codes(x), self._float_codes(w)
-        out = float_mac_gemm(c.mac, a, b).astype(np.uint32).view(np.float32)
+        gemm = partial(float_mac_gemm, c.mac)
+        patterns = split_k_gemm(gemm, a, b) if c.add_stages else gemm(a, b)
+        out = patterns.astype(np.uint32).view(np.float32)
         return out.astype(np.float64) * sa * sb if fmt.bits <= 8 else out
 
     def _float_codes(self, x):

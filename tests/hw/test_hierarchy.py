@@ -141,6 +141,11 @@ def test_shared_form_lint_clean():
             clean, messages = lint(generate(SYSTOLIC, config, hierarchical=True)[0],
                                    SYSTOLIC.top_name)
             assert clean, (rows, cols, dataflow, messages)
+    for rows, cols in ((1, 1), (3, 2)):     # PEs with the combine port
+        config = SYSTOLIC.make_config(rows=rows, cols=cols, pe="lmul", add_stages=1)
+        clean, messages = lint(generate(SYSTOLIC, config, hierarchical=True)[0],
+                               SYSTOLIC.top_name)
+        assert clean, (rows, cols, messages)
     for rows, cols in ((1, 1), (3, 2)):
         config = BITSERIAL.make_config(rows=rows, cols=cols)
         clean, messages = lint(generate(BITSERIAL, config, hierarchical=True)[0],

@@ -39,7 +39,8 @@ def test_gen_writes_verilog_and_manifest(tmp_path):
     assert "module systolic(" in verilog
     assert manifest["parameters"] == {"rows": 4, "cols": 2, "dataflow": "ws", "bits": 6,
                                       "signed": False, "k_max": 4096, "acc_bits": 24,
-                                      "pe": "int", "format": "bf16", "mul_stages": 0}
+                                      "pe": "int", "format": "bf16", "mul_stages": 0,
+                                      "add_stages": 0}
     assert manifest["config_hash"] == digest
     ports = {port["name"]: port for port in manifest["ports"]}
     # ws payload: a[4] x 6 + load + b[2] x 6 + d[2] x 24 + last

@@ -70,8 +70,8 @@ objectives: {cycles: min, dram_read_bytes: min}
      "s.yaml:4: pe.rows: empty axis: give at least one value"),
     ("workloads: {workload: layers.csv}\nfamilies:\n  systolic:\n    pe.lanes: [4]\n",
      "s.yaml:4: pe.lanes: no family of this sweep has this parameter (known: pe.acc_bits, "
-     "pe.bits, pe.cols, pe.dataflow, pe.format, pe.k_max, pe.mul_stages, pe.pe, pe.rows, "
-     "pe.signed)"),
+     "pe.add_stages, pe.bits, pe.cols, pe.dataflow, pe.format, pe.k_max, pe.mul_stages, pe.pe, "
+     "pe.rows, pe.signed)"),
     ("workloads: {workload: layers.csv}\naxes:\n  clock_mhz: [1000, -5]\nfamilies: [lut]\n",
      "s.yaml:3: clock_mhz: must be a number > 0, got -5"),
     ("workloads: {workload: layers.csv}\naxes:\n  dram.width: [8]\nfamilies: [lut]\n",

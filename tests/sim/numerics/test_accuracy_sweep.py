@@ -47,6 +47,9 @@ def test_spec_of_a_configuration_names_the_arithmetic_parameters_only():
     large = build_accelerator({"family": "systolic", "pe.rows": 32, "pe.bits": 4})
     assert arith_spec("systolic", small.pe) == arith_spec("systolic", large.pe) == (
         "systolic:pe=int+format=bf16+bits=4+signed=true+k_max=4096+acc_bits=20")
+    split = build_accelerator({"family": "systolic", "pe.pe": "fp", "pe.add_stages": 1})
+    assert arith_spec("systolic", split.pe) == (
+        "systolic:pe=fp+format=bf16+bits=8+signed=true+k_max=4096+add_stages=1")
     sparse = build_accelerator({"family": "sparse-dsp", "pe.nm": "1:4"})
     assert arith_spec("sparse-dsp", sparse.pe) == "sparse-dsp:nm=1:4+bits=8+acc_bits=48+overflow=wrap"
     with pytest.raises(ArithError, match="family lmul computes no whole GEMM"):

@@ -12,6 +12,7 @@ from peforge.models.bitserial import BitserialConfig, golden_gemm as bitserial_g
 from peforge.models.numerics.bitmod_quant import quantize
 from peforge.models.numerics.floatfmt import decode, encode, float_format
 from peforge.models.numerics.floatmac import FloatMac
+from peforge.models.systolic import SystolicConfig, golden_gemm as systolic_golden
 from peforge.sim.numerics.arith import ArithError, parse_arith
 from peforge.sim.numerics.encoder import load_minilm
 from peforge.sim.numerics.study import judge, measure, sentences
@@ -67,6 +68,21 @@ def test_systolic_float_pe_uses_its_mac():
     expected = golden.astype(np.uint32).view(np.float32)
     got = parse_arith("systolic:pe=lmul+format=bf16").gemm(x, w.astype(np.float32), weight=True)
     assert np.array_equal(got, expected)
+
+
+def test_split_accumulator_pe_sums_even_and_odd_steps_apart():
+    """``add_stages=1``: the PE's golden (its own order, checked against the RTL and a float64
+    reference in tests/hw/test_pe_stages.py), not the k order."""
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((16, 255)).astype(np.float32), rng.standard_normal((255, 16))
+    fp16 = float_format("fp16")
+    a, b = encode(fp16, x).astype(np.int64), encode(fp16, w).astype(np.int64)
+    config = SystolicConfig(pe="fp", format="fp16", add_stages=1)
+    expected = systolic_golden(config, a, b).astype(np.uint32).view(np.float32)
+    split = parse_arith("systolic:pe=fp+format=fp16+add_stages=1").gemm(
+        x, w.astype(np.float32), weight=True)
+    single = parse_arith("systolic:pe=fp+format=fp16").gemm(x, w.astype(np.float32), weight=True)
+    assert np.array_equal(split, expected) and not np.array_equal(split, single)
 
 
 def test_fp8_operands_are_scaled_so_products_stay_in_range():

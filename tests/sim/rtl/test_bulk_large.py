@@ -26,6 +26,12 @@ def test_large_systolic_array_on_a_long_gemm(size, pe):
     _passes("systolic", [(size + 3, 1024, size - 5)], rows=size, cols=size, **pe)
 
 
+def test_shared_split_accumulator_array():
+    """32 x 32 exact bf16 PEs with both registers (1,024 PEs: the shared form, its PE with the
+    ``combine`` port): ragged, K odd."""
+    _passes("systolic", [(35, 257, 29)], rows=32, cols=32, pe="fp", mul_stages=1, add_stages=1)
+
+
 @pytest.mark.parametrize("name, config, shape", [
     ("bitserial", {"rows": 64, "cols": 64, "lanes": 16}, (67, 1024, 61)),
     ("lut", {"m": 8, "n": 128}, (9, 1024, 130)),
