@@ -13,11 +13,14 @@ stalls, so beats leave back to back):
   zero and not read), then ``sm`` beats of A row ``i``'s elements ``kb .. kb + rows - 1`` (one
   word of lane ``i % rows``), ``last`` on the ``sm``-th. ``d`` is zero: the partial sums over
   K add up in the output scratchpad, not through the array. Columns beyond the edge as ``os``.
+  With float PEs the A elements of K steps at or past ``sk`` are sent as ``+0`` (their weights
+  are zero, and zero times a stale Inf is NaN).
 
 Accumulator: each result row (one per cycle on ``o_stream``) is added to its output word, read
 the cycle it arrives and written the next (the first K step writes it as is: ``os`` the tile's
-first K step, ``ws`` its first block of ``rows`` K steps of the output tile's first K step). A
-tile is ``finished`` the cycle its last row is written.
+first K step, ``ws`` its first block of ``rows`` K steps of the output tile's first K step);
+the add wraps modulo ``2**acc_bits`` with integer PEs and is one fp32 RNE addition with float
+PEs. A tile is ``finished`` the cycle its last row is written.
 """
 
 from amaranth import Cat, Module, Mux, Signal
@@ -25,6 +28,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
+from peforge.models.numerics.floatmac import ACC_FORMAT
+
+from peforge.hw.common.floatmac import FloatAdder
 from peforge.hw.common.verilog import index_shape
 from peforge.hw.systolic.top import ValidStream, stream_layouts
 from peforge.hw.accelerator.walker import DIM_BITS
@@ -33,7 +39,7 @@ __all__ = ["TileCompute"]
 
 
 class TileCompute(wiring.Component):
-    """Feeder and accumulator of one PE array (systolic ``os`` or ``ws``).
+    """Feeder and accumulator of one PE array (systolic ``os`` or ``ws``, integer or float PEs).
 
     Ports
     -----
@@ -88,7 +94,7 @@ class TileCompute(wiring.Component):
 
     def _os_feeder(self, m):
         cfg = self.cfg
-        rows, cols, op_bits = cfg.rows, cfg.cols, cfg.accel.pe.bits
+        rows, cols, op_bits = cfg.rows, cfg.cols, cfg.op_bits
         per_word = cfg.beat_bytes // cfg.op_bytes          # A elements per lane word
         banks = cfg.weight_banks
         segments = max(1, cfg.beat_bytes // (cols * cfg.op_bytes))  # W rows of cols per word
@@ -138,20 +144,22 @@ class TileCompute(wiring.Component):
 
     def _ws_feeder(self, m):
         cfg = self.cfg
-        rows, cols, op_bits = cfg.rows, cfg.cols, cfg.accel.pe.bits
+        rows, cols, op_bits = cfg.rows, cfg.cols, cfg.op_bits
         log_rows = exact_log2(rows)
         per_word = cfg.beat_bytes // cfg.op_bytes          # A elements per lane word
         chunks = per_word // rows                          # rows-element chunks per lane word
         segments = max(1, cfg.beat_bytes // (cols * cfg.op_bytes))  # W rows of cols per word
         active, pending, first, loading = Signal(), Signal(), Signal(), Signal()
         sj, kb, wr, row = (Signal(DIM_BITS, name=name) for name in ("sj", "kb", "wr", "row"))
-        sub_cols, depth, height = Signal(DIM_BITS), Signal(DIM_BITS), Signal(DIM_BITS)
+        sub_cols, depth, height = (Signal(DIM_BITS, name=name)
+                                   for name in ("sub_cols", "depth", "height"))
         a_row_base, a_base, w_block, w_k, w_base, a_row_words, w_row_words = (
             Signal(32, name=name) for name in ("a_row_base", "a_base_word", "w_block", "w_k",
                                                "w_base_word", "a_row_words_q", "w_row_words_q"))
         lane_sel, chunk_sel, w_sel = (Signal(index_shape(rows)), Signal(index_shape(chunks)),
                                       Signal(index_shape(segments)))
         load, zero, last, beat_first = Signal(), Signal(), Signal(), Signal()
+        a_kept = Signal(rows, name="a_kept")               # lanes of A inside K (floats)
         advance = self._handshake(m, active, pending)
         w_top = w_row_words << log_rows                    # words of rows W rows
         in_k = kb + wr < depth
@@ -166,6 +174,8 @@ class TileCompute(wiring.Component):
                                 - self.w_row_words),
                          a_row_words.eq(self.a_row_words), w_row_words.eq(self.w_row_words)]
         with m.Elif(advance):
+            if cfg.float_pe:
+                m.d.sync += a_kept.eq(Cat(*(kb + i < depth for i in range(rows))))
             m.d.sync += [load.eq(loading), zero.eq(~in_k), beat_first.eq(first), first.eq(0),
                          lane_sel.eq(row[:log_rows] if rows > 1 else 0),
                          chunk_sel.eq(kb[log_rows:exact_log2(per_word)] if chunks > 1 else 0),
@@ -202,7 +212,10 @@ class TileCompute(wiring.Component):
         chunk = lane.word_select(chunk_sel, rows * op_bits) if chunks > 1 else \
             lane[:rows * op_bits]
         for i in range(rows):
-            m.d.comb += payload.a[i].eq(chunk[i * op_bits:(i + 1) * op_bits])
+            element = chunk[i * op_bits:(i + 1) * op_bits]
+            if cfg.float_pe:        # a zero weight times whatever the slot holds may be NaN
+                element = Mux(a_kept[i], element, 0)
+            m.d.comb += payload.a[i].eq(element)
         weights = Mux(zero, 0, self._weight_row(w_sel))
         for j in range(cols):
             m.d.comb += [payload.b[j].eq(weights[j * op_bits:(j + 1) * op_bits]),
@@ -225,7 +238,7 @@ class TileCompute(wiring.Component):
     def _weight_row(self, w_sel):
         """The ``cols`` weights of the row read from the weight banks (segment ``w_sel`` of
         the word when a word holds several)."""
-        width = self.cfg.cols * self.cfg.accel.pe.bits
+        width = self.cfg.cols * self.cfg.op_bits
         if self.w_data.shape().width > width:
             return self.w_data.word_select(w_sel, width)
         return self.w_data[:width]
@@ -308,9 +321,18 @@ class TileCompute(wiring.Component):
         m.d.sync += [stage_valid.eq(row_in), stage_first.eq(first),
                      stage_last.eq(tile_end), stage_addr.eq(address),
                      stage_data.eq(Cat(*self.o_stream.payload.data))]
-        sums = Cat(*((self.c_rdata[j * acc_bits:(j + 1) * acc_bits]
-                      + stage_data[j * acc_bits:(j + 1) * acc_bits])[:acc_bits]
+        sums = Cat(*(self._add(m, j, self.c_rdata[j * acc_bits:(j + 1) * acc_bits],
+                               stage_data[j * acc_bits:(j + 1) * acc_bits])
                      for j in range(cols)))
         m.d.comb += [self.c_wen.eq(stage_valid), self.c_waddr.eq(stage_addr),
                      self.c_wdata.eq(Mux(stage_first, stage_data, sums)),
                      self.finished.eq(stage_valid & stage_last)]
+
+    def _add(self, m, column: int, old, new):
+        """``old + new`` of one accumulator: modulo ``2**acc_bits`` (integer PEs), or one fp32
+        RNE addition (float PEs: an adder ``add<column>``, combinational)."""
+        if not self.cfg.float_pe:
+            return (old + new)[:len(old)]
+        adder = m.submodules[f"add{column}"] = FloatAdder(ACC_FORMAT)
+        m.d.comb += [adder.a.eq(old), adder.b.eq(new)]
+        return adder.s

@@ -3,9 +3,12 @@ plus the AXI port, checked for what the RTL can build.
 
 What the RTL supports today (each checked here, the error names the field):
 
-- family ``systolic``, dataflow ``os`` or ``ws``, integer PEs of 8 or 16 bits with an
-  accumulator of at most 32 bits (C is written to DRAM as 32-bit two's-complement words,
-  sign-extended), rows and cols powers of two;
+- family ``systolic``, dataflow ``os`` or ``ws``, rows and cols powers of two, with integer PEs
+  of 8 or 16 bits and an accumulator of at most 32 bits (C is written to DRAM as 32-bit
+  two's-complement words, sign-extended), or float PEs (``pe=lmul`` or ``fp``, e4m3/e5m2 one
+  byte, fp16/bf16 two) accumulating in fp32 (C as fp32 patterns; the partial sums of K blocks
+  are added in the output scratchpad, one fp32 RNE addition each:
+  :func:`peforge.sim.accel.golden.tile_golden`);
 - ``axi_data_bits``: a power of two >= 32, at most ``cols * 32`` (one output row group of the
   array fills at least one AXI beat); ``ws`` also needs at least ``rows * bits`` (a beat's
   ``rows`` A elements are in one input lane word);
@@ -50,10 +53,10 @@ class AccelConfig:
         if pe.dataflow not in ("os", "ws"):
             raise ValueError(f"pe.dataflow: the accelerator RTL supports os and ws only, got "
                              f"{pe.dataflow!r}")
-        if pe.pe != "int" or pe.bits not in (8, 16):
+        if pe.pe == "int" and pe.bits not in (8, 16):
             raise ValueError(f"pe.bits: the accelerator RTL takes integer PEs of 8 or 16 bits, "
-                             f"got pe={pe.pe!r} bits={pe.bits!r}")
-        if pe.mac.acc_bits > 32:
+                             f"got {pe.bits!r}")
+        if self.acc_bits > 32:
             raise ValueError(f"pe.acc_bits: at most 32 (C is stored as 32-bit words), got "
                              f"{pe.mac.acc_bits}")
         for name in ("rows", "cols"):
@@ -66,9 +69,10 @@ class AccelConfig:
             raise ValueError(f"axi_data_bits: must be a power of two >= 32, got {bits!r}")
         if bits > pe.cols * 32:
             raise ValueError(f"axi_data_bits: at most cols * 32 = {pe.cols * 32}, got {bits}")
-        if pe.dataflow == "ws" and bits < pe.rows * pe.bits:
+        if pe.dataflow == "ws" and bits < pe.rows * self.op_bits:
             raise ValueError(f"axi_data_bits: ws needs at least rows * bits = "
-                             f"{pe.rows * pe.bits} (one A row block per lane word), got {bits}")
+                             f"{pe.rows * self.op_bits} (one A row block per lane word), got "
+                             f"{bits}")
         if not isinstance(self.max_outstanding, int) or not 1 <= self.max_outstanding <= 256:
             raise ValueError(f"max_outstanding: must be an integer in 1..256, got "
                              f"{self.max_outstanding!r}")
@@ -89,13 +93,25 @@ class AccelConfig:
         return self.accel.pe.cols
 
     @property
+    def float_pe(self) -> bool:
+        """The array's PEs are float MACs (``pe=lmul`` or ``fp``): operands are format bit
+        patterns, accumulators fp32 patterns."""
+        return self.accel.pe.pe != "int"
+
+    @property
+    def op_bits(self) -> int:
+        """Bits of an A or W element: the integer width, or the float format's."""
+        pe = self.accel.pe
+        return pe.mac.fmt.bits if self.float_pe else pe.bits
+
+    @property
     def op_bytes(self) -> int:
         """Bytes of an A or W element in DRAM and in the scratchpads."""
-        return self.accel.pe.bits // 8
+        return self.op_bits // 8
 
     @property
     def acc_bits(self) -> int:
-        return self.accel.pe.mac.acc_bits
+        return 32 if self.float_pe else self.accel.pe.mac.acc_bits
 
     @property
     def beat_bytes(self) -> int:

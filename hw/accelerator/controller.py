@@ -246,7 +246,7 @@ class Controller(wiring.Component):
         """The descriptor checks of :func:`peforge.hw.accelerator.layout.descriptor_problems`,
         on the registers as they are (combinational)."""
         cfg, values = self.cfg, self._slot_values
-        w, ab, bits = cfg.beat_bytes, cfg.op_bytes, cfg.accel.pe.bits
+        w, ab, bits = cfg.beat_bytes, cfg.op_bytes, cfg.op_bits
         mask = w - 1
         checks = [(getattr(self, name) != 0) & (getattr(self, name)[DIM_BITS:] == 0)
                   for name in ("m", "k", "n", "tm", "tk", "tn")]

@@ -82,7 +82,7 @@ def descriptor_problems(cfg: AccelConfig, d: Descriptor) -> list[str]:
             problems.append(f"{name}: must be in 1..65535, got {getattr(d, name)}")
     if problems:
         return problems
-    w, ab, bits = cfg.beat_bytes, cfg.op_bytes, cfg.accel.pe.bits
+    w, ab, bits = cfg.beat_bytes, cfg.op_bytes, cfg.op_bits
     if d.order not in (0, 1):
         problems.append(f"order: must be 0 (mnk) or 1 (nmk): the tile runs K innermost, got {d.order}")
     for name in ("a_bits", "w_bits"):

@@ -29,9 +29,12 @@ TIMEOUT_CYCLES = 5_000_000
 
 
 def _pack_rows(matrix, stride: int, elem_bytes: int) -> bytes:
+    """Rows of ``elem_bytes`` little-endian elements (two's complement, or float patterns),
+    each padded to ``stride`` bytes."""
     out = bytearray()
+    mask = (1 << (8 * elem_bytes)) - 1
     for row in matrix:
-        data = b"".join(int(v).to_bytes(elem_bytes, "little", signed=True) for v in row)
+        data = b"".join((int(v) & mask).to_bytes(elem_bytes, "little") for v in row)
         out += data + bytes(stride - len(data))
     return bytes(out)
 

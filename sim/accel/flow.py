@@ -32,6 +32,7 @@ def generate(cfg: AccelConfig) -> tuple[str, dict]:
     top = AcceleratorTile(cfg)
     verilog = to_verilog(top, TOP_NAME)
     accel = cfg.accel
+    element = f"{accel.pe.format} pattern" if cfg.float_pe else "two's-complement"
     manifest = {
         "top": TOP_NAME,
         "family": accel.family,
@@ -45,12 +46,14 @@ def generate(cfg: AccelConfig) -> tuple[str, dict]:
                        "word_bits": cfg.axi_data_bits},
             "output": {"words": cfg.c_words, "word_bits": cfg.cols * cfg.acc_bits}},
         "dram_layout": {
-            "a": f"M x K row-major, {cfg.op_bytes}-byte two's-complement elements, "
+            "a": f"M x K row-major, {cfg.op_bytes}-byte {element} elements, "
                  "rows a_stride bytes apart",
-            "w": f"K x N row-major, {cfg.op_bytes}-byte two's-complement elements, "
+            "w": f"K x N row-major, {cfg.op_bytes}-byte {element} elements, "
                  "rows w_stride bytes apart",
-            "c": f"M x N row-major, {C_BYTES}-byte elements: the {cfg.acc_bits}-bit "
-                 "accumulator sign-extended, rows c_stride bytes apart",
+            "c": f"M x N row-major, {C_BYTES}-byte elements: " + (
+                "fp32 patterns" if cfg.float_pe else
+                f"the {cfg.acc_bits}-bit accumulator sign-extended") +
+                 ", rows c_stride bytes apart",
             "alignment": f"bases and strides multiples of {cfg.beat_bytes} bytes; rows are read "
                          "in whole AXI beats, C is written with byte strobes"},
         "registers": register_map(),
@@ -79,7 +82,7 @@ def place(cfg: AccelConfig, m: int, k: int, n: int, tm: int, tk: int, tn: int,
     a_base = 0
     w_base = _round_up(a_base + m * a_stride, 4096)
     c_base = _round_up(w_base + k * w_stride, 4096)
-    bits = cfg.accel.pe.bits
+    bits = cfg.op_bits
     return Descriptor(a_base, w_base, c_base, m, k, n, a_stride, w_stride, c_stride, tm, tk, tn,
                       {"mnk": 0, "nmk": 1}.get(order, 2), bits, bits)
 
@@ -130,8 +133,10 @@ def run_gemms(cfg: AccelConfig, build_dir: Path, runs: list[tuple[Descriptor, ob
         if out["timeout"]:
             raise BenchError(f"{TOP_NAME} did not finish GEMM {d.m}x{d.k}x{d.n}; see "
                              f"{run_dir / 'sim.log'}")
-        results.append(RtlRun(d, bool(out["status"] & 4), out["counters"],
-                              None if out["c"] is None else np.array(out["c"], dtype=object)))
+        c = None if out["c"] is None else np.array(out["c"], dtype=object)
+        if c is not None and cfg.float_pe:
+            c %= 1 << 32                    # the bench reads signed words: fp32 patterns
+        results.append(RtlRun(d, bool(out["status"] & 4), out["counters"], c))
     if len(results) < len(runs):
         raise BenchError(f"{TOP_NAME}: bench stopped early; see {run_dir / 'sim.log'}")
     if keep_dir is None:

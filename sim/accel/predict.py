@@ -44,7 +44,7 @@ def rtl_view(cfg: AccelConfig):
 
 
 def model_gemm(cfg: AccelConfig, m: int, k: int, n: int) -> Gemm:
-    bits = cfg.accel.pe.bits
+    bits = cfg.op_bits
     return Gemm("", m, k, n, 1, bits, bits, 8 * C_BYTES)
 
 

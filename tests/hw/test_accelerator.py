@@ -13,6 +13,7 @@ from peforge.hw.accelerator.config import AccelConfig
 from peforge.hw.accelerator.layout import descriptor_problems
 from peforge.models.systolic import gemm_cycles
 from peforge.sim.accel.flow import generate, place, run_gemms, build_tile
+from peforge.sim.accel.golden import tile_golden
 from peforge.sim.families import GemmJob, family
 from peforge.sim.perf.accelerator import load_accelerator
 from peforge.sim.perf.pipeline import tile_steps, step_loads
@@ -212,7 +213,7 @@ def _model_agrees(dram, gemms, axi_data_bits=64, **pe):
     for (m, k, n, tm, tk, tn, order), job, r in zip(gemms, jobs,
                                                    run_gemms(cfg, build_tile(cfg), runs)):
         label = f"{m}x{k}x{n} {tm}x{tk}x{tn}/{order} {dram}"
-        assert (r.c == fam.golden(cfg.accel.pe, job)["c"]).all(), label
+        assert (r.c == tile_golden(cfg, job.a, job.b, tk)).all(), label
         model = predict(cfg, m, k, n, Mapping(tm, tk, tn, order))
         assert predict(cfg, m, k, n, Mapping(tm, tk, tn, order), engine="simpy") == model
         assert r.counters["cycles"] == model["cycles"], label
