@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peforge.models.numerics.floatmac import OPERAND_FORMATS, FloatMac, fp32_add
+from peforge.models.numerics.floatmac import OPERAND_FORMATS, FloatMac, add_patterns
 from peforge.models.integer import ceil_div, check_dims
 from peforge.models.numerics.mac import IntMac
 from peforge.models.params import param, validate_params
@@ -124,9 +124,7 @@ def golden_gemm(config: SystolicConfig, a: np.ndarray, b: np.ndarray) -> np.ndar
 def split_k_gemm(gemm, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The PE order of ``add_stages=1``: ``gemm`` (operand patterns to fp32 patterns, k order
     from ``+0``) of the even and of the odd k steps, the two added (RNE, NaN canonical)."""
-    even, odd = (gemm(a[:, first::2], b[first::2]) for first in (0, 1))
-    patterns = (part.astype(np.uint32).view(np.float32) for part in (even, odd))
-    return fp32_add(*patterns).astype(np.int64)
+    return add_patterns(*(gemm(a[:, first::2], b[first::2]) for first in (0, 1)))
 
 
 def tile_count(config: SystolicConfig, m: int, k: int, n: int) -> int:

@@ -58,7 +58,7 @@ class AccelConfig:
                              f"got {pe.bits!r}")
         if self.acc_bits > 32:
             raise ValueError(f"pe.acc_bits: at most 32 (C is stored as 32-bit words), got "
-                             f"{pe.mac.acc_bits}")
+                             f"{self.acc_bits}")
         for name in ("rows", "cols"):
             if not _power_of_two(getattr(pe, name)):
                 raise ValueError(f"pe.{name}: the accelerator RTL needs a power of two, got "

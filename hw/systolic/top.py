@@ -81,14 +81,19 @@ class OutputStationaryPE(_MacPE):
         m = Module()
         m.submodules.mac = mac = self._mac
         m.d.comb += [mac.a.eq(self.a_in), mac.b.eq(self.b_in), mac.acc.eq(self.acc)]
-        m.d.sync += [self.a_out.eq(self.a_in), self.b_out.eq(self.b_in),
-                     self.valid_out.eq(self.valid_in)]
-        step = delayed(m, self.valid_in, self.mul_stages, "mac_valid")
+        step = self._forward(m)
         with m.If(self.drain):
             m.d.sync += self.acc.eq(self.acc_in)
         with m.Elif(step):
             m.d.sync += self.acc.eq(mac.result)
         return m
+
+    def _forward(self, m) -> Signal:
+        """Register ``a``, ``b`` and ``valid`` on to the neighbours; return ``valid_in``
+        delayed to the cycle its product reaches the adder."""
+        m.d.sync += [self.a_out.eq(self.a_in), self.b_out.eq(self.b_in),
+                     self.valid_out.eq(self.valid_in)]
+        return delayed(m, self.valid_in, self.mul_stages, "mac_valid")
 
 
 class SplitAccumulatorPE(OutputStationaryPE):
@@ -121,9 +126,7 @@ class SplitAccumulatorPE(OutputStationaryPE):
         m.d.comb += [mac.a.eq(self.a_in), mac.b.eq(self.b_in), mac.combine.eq(self.combine),
                      mac.acc.eq(Mux(part & ~self.combine, acc_1, self.acc)),
                      mac.addend.eq(acc_1)]
-        m.d.sync += [self.a_out.eq(self.a_in), self.b_out.eq(self.b_in),
-                     self.valid_out.eq(self.valid_in)]
-        step = delayed(m, self.valid_in, self.mul_stages, "mac_valid")
+        step = self._forward(m)
         summed, summed_part = delayed(m, step, 1, "summed"), delayed(m, part, 1, "summed_part")
         combined = delayed(m, self.combine, 1, "combined")
         with m.If(self.drain):

@@ -29,7 +29,8 @@ import numpy as np
 from peforge.models.numerics.floatfmt import FP32, FloatFormat, decode, float_format
 from peforge.models.numerics.lmul import exact_multiply, lmul_multiply
 
-__all__ = ["FloatMac", "OPERAND_FORMATS", "ACC_FORMAT", "CANONICAL_NAN", "widen", "fp32_add", "random_operands",
+__all__ = ["FloatMac", "OPERAND_FORMATS", "ACC_FORMAT", "CANONICAL_NAN", "widen", "fp32_add", "add_patterns",
+           "random_operands",
            "cancelling_job"]
 
 #: Format of the accumulator.
@@ -50,6 +51,12 @@ def fp32_add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         total = np.asarray(x, np.float32) + np.asarray(y, np.float32)
     bits = total.view(np.uint32)
     return np.where(np.isnan(total), np.uint32(CANONICAL_NAN), bits).astype(np.uint32)
+
+
+def add_patterns(x, y) -> np.ndarray:
+    """``x + y`` of fp32 bit patterns (integer arrays), RNE, NaN canonical: int64 patterns."""
+    values = (np.asarray(v, dtype=np.int64).astype(np.uint32).view(np.float32) for v in (x, y))
+    return fp32_add(*values).astype(np.int64)
 
 
 #: Operand formats of the float MACs.

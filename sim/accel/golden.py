@@ -10,7 +10,7 @@ with ``+0`` operands, as the feeder sends them).
 
 import numpy as np
 
-from peforge.models.numerics.floatmac import fp32_add
+from peforge.models.numerics.floatmac import add_patterns
 from peforge.models.systolic import golden_gemm
 
 __all__ = ["k_blocks", "tile_golden"]
@@ -42,6 +42,5 @@ def tile_golden(cfg, a: np.ndarray, w: np.ndarray, tk: int) -> np.ndarray:
         pad = padded - (stop - start)
         part = golden_gemm(pe, np.pad(a[:, start:stop], ((0, 0), (0, pad))),
                            np.pad(w[start:stop], ((0, pad), (0, 0))))
-        c = part if c is None else fp32_add(*(x.astype(np.uint32).view(np.float32)
-                                              for x in (c, part))).astype(np.int64)
+        c = part if c is None else add_patterns(c, part)
     return c
